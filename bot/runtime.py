@@ -1,0 +1,187 @@
+"""The composition root: builds every component from settings and owns their lifetimes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from redis.asyncio import Redis
+
+from bot.settings import FileConfig, Settings
+from engine import Action, Dispatcher, Engine, LocalReplyBus
+from engine.generation.local import LoadOptions, LocalGenerator
+from engine.generation.models import resolve
+from engine.policy import IntentSpec, PolicyConfig
+from engine.protocols import GenerationParams, Stage
+from engine.stages import Decide, Generate, Recall, Remember, Retrieve, Understand
+from engine.stages.generate import Persona
+from engine.stages.understand import IntentIndex
+from memory.embedded import EmbeddedRedis
+from memory.store import RedisMemoryStore
+from retrieval.embeddings import SentenceEmbedder
+from retrieval.index import FaissRetriever
+from retrieval.ingest import Chunking, ensure_index
+from safety.sanitize import SanitizeInput
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+def intent_specs(config: FileConfig) -> list[IntentSpec]:
+    return [
+        IntentSpec(
+            name=name,
+            examples=tuple(spec.examples),
+            actions=tuple(Action(label=a.label, action=a.action) for a in spec.actions),
+            escalate=spec.escalate,
+            response=spec.response,
+        )
+        for name, spec in config.intents.items()
+    ]
+
+
+def policy_config(config: FileConfig) -> PolicyConfig:
+    return PolicyConfig(**config.policy.model_dump())
+
+
+def index_folder(settings: Settings, config: FileConfig) -> Path:
+    return settings.home / "index" / config.retrieval.embedder.replace("/", "_")
+
+
+def chunking(config: FileConfig) -> Chunking:
+    return Chunking(config.knowledge.max_words, config.knowledge.overlap)
+
+
+async def open_redis(settings: Settings) -> tuple[Redis, EmbeddedRedis | None]:
+    """REDIS_URL when set; otherwise the embedded redis-server persisted under SWITCHBOARD_HOME."""
+    embedded = None
+    url = settings.redis_url
+    if url is None:
+        embedded = await asyncio.to_thread(EmbeddedRedis, settings.home / "redis" / "switchboard.rdb")
+        url = embedded.url
+    client: Redis = Redis.from_url(url, decode_responses=True, health_check_interval=30)
+    return client, embedded
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    config: FileConfig
+    redis: Redis
+    embedded_redis: EmbeddedRedis | None
+    embedder: SentenceEmbedder
+    retriever: FaissRetriever
+    generator: LocalGenerator
+    memory: RedisMemoryStore
+    engine: Engine
+    bus: LocalReplyBus
+    dispatcher: Dispatcher
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    async def start(cls, settings: Settings, config: FileConfig, progress: Progress = _quiet) -> Runtime:
+        settings.home.mkdir(parents=True, exist_ok=True)
+        redis, embedded = await open_redis(settings)
+        try:
+            return await cls._assemble(settings, config, redis, embedded, progress)
+        except BaseException:
+            await redis.aclose()
+            if embedded is not None:
+                embedded.close()
+            raise
+
+    @classmethod
+    async def _assemble(
+        cls,
+        settings: Settings,
+        config: FileConfig,
+        redis: Redis,
+        embedded: EmbeddedRedis | None,
+        progress: Progress,
+    ) -> Runtime:
+        await redis.ping()
+        progress("loading the embedding model")
+        embedder = await asyncio.to_thread(SentenceEmbedder, config.retrieval.embedder)
+        progress("checking the knowledge index")
+        retriever, rebuilt = await asyncio.to_thread(
+            ensure_index,
+            config.knowledge.paths,
+            embedder,
+            index_folder(settings, config),
+            chunking(config),
+            config.retrieval.faiss_device,
+        )
+        if rebuilt:
+            progress(f"indexed {len(retriever.passages)} passages")
+        progress(f"loading the model {settings.model}")
+        resolved = await asyncio.to_thread(resolve, settings.model, settings.model_cache)
+        options = LoadOptions(
+            device=settings.device,
+            quantize=settings.quantize,
+            adapter=str(settings.adapter) if settings.adapter else None,
+            threads=settings.threads,
+        )
+        generator = await asyncio.to_thread(LocalGenerator.load, resolved.source, resolved.label, options)
+        memory = RedisMemoryStore(
+            redis,
+            prefix=config.memory.prefix,
+            max_entries=config.memory.max_entries,
+            ttl_seconds=int(config.memory.ttl_days * 86400),
+        )
+        intents = intent_specs(config)
+        intent_index = await asyncio.to_thread(IntentIndex, embedder, intents)
+        policy = policy_config(config)
+        by_name = {spec.name: spec for spec in intents}
+        stages: list[Stage] = [
+            SanitizeInput(),
+            Understand(embedder, intent_index, policy.intent_threshold),
+            Recall(memory, config.memory.history_turns * 2),
+            Retrieve(retriever, embedder, config.retrieval.top_k),
+            Generate(
+                generator,
+                GenerationParams(**config.generation.model_dump()),
+                policy,
+                by_name,
+                Persona(company=config.company.name, assistant_name=config.company.assistant_name),
+            ),
+            Decide(policy, by_name),
+            Remember(memory),
+        ]
+        engine = Engine(stages)
+        bus = LocalReplyBus()
+        return cls(
+            settings=settings,
+            config=config,
+            redis=redis,
+            embedded_redis=embedded,
+            embedder=embedder,
+            retriever=retriever,
+            generator=generator,
+            memory=memory,
+            engine=engine,
+            bus=bus,
+            dispatcher=Dispatcher(engine, bus),
+        )
+
+    async def readiness(self) -> dict[str, bool]:
+        return {
+            "model": self.generator is not None,
+            "index": len(self.retriever.passages) > 0,
+            "redis": await self.memory.ping(),
+        }
+
+    async def close(self) -> None:
+        await self.dispatcher.drain()
+        await self.redis.aclose()
+        await asyncio.to_thread(self.generator.close)
+        if self.embedded_redis is not None:
+            await asyncio.to_thread(self.embedded_redis.close)

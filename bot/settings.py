@@ -1,0 +1,221 @@
+"""Settings, read once: environment variables for secrets and machine choices, YAML for structure.
+
+Every problem becomes a SettingsError whose message is one line naming the key and what is wrong.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULTS_FILE = Path(__file__).with_name("defaults.yaml")
+LOCAL_CONFIG = "switchboard.yaml"
+
+
+class SettingsError(ValueError):
+    """Bad configuration: one line, naming the key and the problem."""
+
+
+class Settings(BaseSettings):
+    """Environment variables (SWITCHBOARD_*, plus REDIS_URL)."""
+
+    model_config = SettingsConfigDict(env_prefix="SWITCHBOARD_", extra="ignore", populate_by_name=True)
+
+    home: Path = Field(default=Path("~/.cache/switchboard"))
+    models_dir: Path | None = None  # converted model cache; default: {home}/models
+    config: Path | None = None
+    redis_url: str | None = Field(default=None, validation_alias="REDIS_URL")
+    model: str = "qwen2.5-0.5b"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    quantize: Literal["int8", "none"] = "int8"
+    adapter: Path | None = None
+    threads: int = Field(default=0, ge=0, le=256)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
+
+    @field_validator("home", "models_dir", mode="after")
+    @classmethod
+    def _expand_user(cls, value: Path | None) -> Path | None:
+        return value.expanduser() if value is not None else None
+
+    @property
+    def model_cache(self) -> Path:
+        return self.models_dir or self.home / "models"
+
+    @field_validator("redis_url", mode="after")
+    @classmethod
+    def _check_redis_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CompanyConfig(_Strict):
+    name: str = Field(min_length=1, max_length=100)
+    assistant_name: str = Field(min_length=1, max_length=100)
+
+
+class KnowledgeConfig(_Strict):
+    paths: list[Path] = Field(min_length=1)
+    max_words: int = Field(ge=20, le=2000)
+    overlap: int = Field(ge=0, le=500)
+
+    @model_validator(mode="after")
+    def _overlap_smaller(self) -> KnowledgeConfig:
+        if self.overlap >= self.max_words:
+            raise ValueError("overlap must be smaller than max_words")
+        return self
+
+
+class RetrievalConfig(_Strict):
+    embedder: str = Field(min_length=1)
+    top_k: int = Field(ge=1, le=50)
+    faiss_device: Literal["auto", "cpu", "gpu"]
+
+
+class GenerationConfig(_Strict):
+    max_new_tokens: int = Field(ge=1, le=4096)
+    temperature: float = Field(ge=0.0, le=2.0)
+    top_p: float = Field(gt=0.0, le=1.0)
+    repetition_penalty: float = Field(ge=1.0, le=2.0)
+
+
+class PolicySettings(_Strict):
+    min_relevance: float = Field(ge=-1.0, le=1.0)
+    strong_relevance: float = Field(ge=-1.0, le=1.0)
+    cite_margin: float = Field(ge=0.0, le=2.0)
+    max_sources: int = Field(ge=1, le=20)
+    escalate_below: float = Field(ge=0.0, le=1.0)
+    intent_threshold: float = Field(ge=-1.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> PolicySettings:
+        if self.strong_relevance <= self.min_relevance:
+            raise ValueError("strong_relevance must be greater than min_relevance")
+        return self
+
+
+class MemoryConfig(_Strict):
+    prefix: str = Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_.-]+$")
+    history_turns: int = Field(ge=0, le=50)
+    max_entries: int = Field(ge=2, le=10000)
+    ttl_days: float = Field(gt=0, le=3650)
+
+
+class ServerConfig(_Strict):
+    host: str = Field(min_length=1)
+    port: int = Field(ge=0, le=65535)
+    max_text_chars: int = Field(ge=1, le=100_000)
+    max_body_bytes: int = Field(ge=1024, le=10_000_000)
+
+
+class ActionConfig(_Strict):
+    label: str = Field(min_length=1, max_length=75)  # Slack's button text limit
+    action: str = Field(min_length=1, max_length=255, pattern=r"^[a-z0-9_.-]+$")
+
+
+class IntentConfig(_Strict):
+    examples: list[str] = Field(min_length=1)
+    actions: list[ActionConfig] = Field(default_factory=list)
+    escalate: bool = False
+    response: str = ""
+
+
+class FileConfig(_Strict):
+    company: CompanyConfig
+    knowledge: KnowledgeConfig
+    retrieval: RetrievalConfig
+    generation: GenerationConfig
+    policy: PolicySettings
+    memory: MemoryConfig
+    server: ServerConfig
+    intents: dict[str, IntentConfig]
+
+
+def _merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping) and key != "intents":
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise SettingsError(f"{path}: cannot read ({error.strerror})") from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise SettingsError(f"{path}: not valid YAML{where}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise SettingsError(f"{path}: the top level must be a mapping of sections")
+    return data
+
+
+def _first_error(error: ValidationError, source: str) -> SettingsError:
+    first = error.errors()[0]
+    key = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
+    return SettingsError(f"{source}: {key}: {first['msg']}{more}")
+
+
+def _resolve_paths(data: dict[str, Any], base: Path) -> None:
+    knowledge = data.get("knowledge")
+    if isinstance(knowledge, dict) and isinstance(knowledge.get("paths"), list):
+        knowledge["paths"] = [
+            str((base / str(p)).expanduser()) if not Path(str(p)).expanduser().is_absolute() else str(p)
+            for p in knowledge["paths"]
+        ]
+
+
+def load_file_config(path: Path | None, cwd: Path | None = None) -> tuple[FileConfig, Path | None]:
+    """Defaults, with the user's YAML merged over them. Returns the config and the file used (if any)."""
+    defaults = _read_yaml(DEFAULTS_FILE)
+    _resolve_paths(defaults, PROJECT_ROOT)
+    if path is None:
+        candidate = (cwd or Path.cwd()) / LOCAL_CONFIG
+        path = candidate if candidate.is_file() else None
+    elif not path.is_file():
+        raise SettingsError(f"SWITCHBOARD_CONFIG: no such file: {path}")
+    data = defaults
+    if path is not None:
+        user = _read_yaml(path)
+        _resolve_paths(user, path.resolve().parent)
+        data = _merge(defaults, user)
+    try:
+        return FileConfig.model_validate(data), path
+    except ValidationError as error:
+        raise _first_error(error, str(path or DEFAULTS_FILE)) from None
+
+
+def load_env_settings(**overrides: Any) -> Settings:
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else ""
+        name = "REDIS_URL" if field in ("redis_url", "REDIS_URL") else f"SWITCHBOARD_{field.upper()}"
+        raise SettingsError(f"{name}: {first['msg']}") from None
+
+
+def load(**overrides: Any) -> tuple[Settings, FileConfig]:
+    settings = load_env_settings(**overrides)
+    config, _ = load_file_config(settings.config)
+    return settings, config

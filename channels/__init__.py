@@ -1,0 +1,1 @@
+"""The edges: parse inbound requests into Messages, render ReplyEvent streams back to each platform."""

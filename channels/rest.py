@@ -1,0 +1,103 @@
+"""REST channel: POST /api/messages {"user_id", "text", "conversation_id"?} → the reply JSON.
+
+Every bad request gets a 4xx with {"error": {"code", "message"}}; nothing a client sends can cause a 500.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from engine.delivery import Dispatcher
+from engine.types import ConversationRef, EventKind, Message
+
+CHANNEL = "rest"
+_ID = re.compile(r"^[A-Za-z0-9_.:@+-]{1,128}$")
+
+
+@dataclass(frozen=True, slots=True)
+class RestLimits:
+    max_text_chars: int = 4000
+    max_body_bytes: int = 65536
+
+
+class BadRequest(Exception):
+    def __init__(self, code: str, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+
+
+def error_response(code: str, message: str, status: int, headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response({"error": {"code": code, "message": message}}, status=status, headers=headers)
+
+
+def _identifier(body: dict[str, Any], name: str, default: str | None = None) -> str:
+    value = body.get(name)
+    if value is None:
+        if default is None:
+            raise BadRequest("missing_field", f"'{name}' is required")
+        return default
+    if not isinstance(value, str):
+        raise BadRequest("invalid_field", f"'{name}' must be a string")
+    if not _ID.match(value):
+        raise BadRequest("invalid_field", f"'{name}' must be 1-128 characters of letters, digits and _ . : @ + -")
+    return value
+
+
+def parse_message(raw: bytes, limits: RestLimits) -> Message:
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise BadRequest("invalid_json", "the body must be a JSON object") from None
+    if not isinstance(body, dict):
+        raise BadRequest("invalid_json", "the body must be a JSON object")
+    user_id = _identifier(body, "user_id")
+    conversation_id = _identifier(body, "conversation_id", default=f"default-{user_id}")
+    text = body.get("text")
+    if text is None:
+        raise BadRequest("missing_field", "'text' is required")
+    if not isinstance(text, str):
+        raise BadRequest("invalid_field", "'text' must be a string")
+    if not text.strip():
+        raise BadRequest("invalid_field", "'text' must not be empty")
+    if len(text) > limits.max_text_chars:
+        raise BadRequest(
+            "text_too_long", f"'text' is {len(text)} characters; the limit is {limits.max_text_chars}", 413
+        )
+    return Message(
+        conversation=ConversationRef(CHANNEL, conversation_id, user_id),
+        text=text,
+        message_id=uuid.uuid4().hex,
+    )
+
+
+def add_rest_routes(app: web.Application, dispatcher: Callable[[], Dispatcher | None], limits: RestLimits) -> None:
+    async def post_message(request: web.Request) -> web.Response:
+        if request.content_length is not None and request.content_length > limits.max_body_bytes:
+            return error_response("body_too_large", f"the body is over {limits.max_body_bytes} bytes", 413)
+        try:
+            raw = await request.content.read(limits.max_body_bytes + 1)
+            if len(raw) > limits.max_body_bytes:
+                return error_response("body_too_large", f"the body is over {limits.max_body_bytes} bytes", 413)
+            message = parse_message(raw, limits)
+        except BadRequest as bad:
+            return error_response(bad.code, bad.message, bad.status)
+        current = dispatcher()
+        if current is None:
+            return error_response("starting", "Switchboard is still loading; retry shortly", 503, {"Retry-After": "5"})
+        async for event in current.ask(message):
+            if event.kind is EventKind.FINAL and event.reply is not None:
+                payload = event.reply.to_json()
+                payload["conversation_id"] = message.conversation.conversation_id
+                return web.json_response(payload)
+        return error_response("no_reply", "the engine ended without a reply", 500)
+
+    app.router.add_post("/api/messages", post_message)

@@ -1,0 +1,86 @@
+"""Terminal channel: `switchboard chat` (streamed, interactive) and `switchboard ask` (one JSON object)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import uuid
+from collections.abc import Callable
+from typing import TextIO
+
+from engine.delivery import Dispatcher
+from engine.types import ConversationRef, EventKind, Message, Reply
+
+CHANNEL = "terminal"
+EXIT_WORDS = frozenset({"exit", "quit", "/exit", "/quit"})
+
+
+def terminal_message(user_id: str, conversation_id: str, text: str) -> Message:
+    return Message(
+        conversation=ConversationRef(CHANNEL, conversation_id, user_id),
+        text=text,
+        message_id=uuid.uuid4().hex,
+    )
+
+
+def render_footer(reply: Reply, out: TextIO) -> None:
+    if reply.citations:
+        out.write("\nSources:\n")
+        for url in reply.sources:
+            title = next(c.title for c in reply.citations if c.url == url)
+            out.write(f"  - {title}: {url}\n")
+    if reply.actions:
+        out.write("Actions: " + "  ".join(f"[{a.label}]" for a in reply.actions) + "\n")
+    if reply.escalated:
+        out.write("(handed over to a human agent)\n")
+
+
+async def ask_once(dispatcher: Dispatcher, message: Message) -> Reply:
+    async for event in dispatcher.ask(message):
+        if event.kind is EventKind.FINAL and event.reply is not None:
+            return event.reply
+    raise RuntimeError("the engine ended without a reply")
+
+
+async def chat(
+    dispatcher: Dispatcher,
+    user_id: str,
+    conversation_id: str,
+    read_line: Callable[[str], str] = input,
+    out: TextIO = sys.stdout,
+    assistant_name: str = "assistant",
+) -> None:
+    """Read questions until EOF or 'exit'; stream each answer token by token, then its sources."""
+    out.write("Type a question, or 'exit' to leave.\n")
+    while True:
+        try:
+            text = await asyncio.to_thread(read_line, "you> ")
+        except (EOFError, KeyboardInterrupt):
+            out.write("\n")
+            return
+        text = text.strip()
+        if not text:
+            continue
+        if text.lower() in EXIT_WORDS:
+            return
+        out.write(f"{assistant_name}> ")
+        out.flush()
+        streamed = ""
+        async for event in dispatcher.ask(terminal_message(user_id, conversation_id, text)):
+            if event.kind is EventKind.TOKEN:
+                streamed += event.text
+                out.write(event.text)
+                out.flush()
+            elif event.kind is EventKind.FINAL and event.reply is not None:
+                reply = event.reply
+                shown = streamed.strip()
+                # Show what the final reply adds to (or, if the draft was withdrawn, instead of) the stream.
+                if not shown:
+                    out.write(reply.text)
+                elif reply.text.startswith(shown):
+                    out.write(reply.text[len(shown) :])
+                else:
+                    out.write("\n" + reply.text)
+                out.write("\n")
+                render_footer(reply, out)
+                out.flush()

@@ -1,0 +1,1 @@
+"""Generation: model sources, the local transformers(+peft) generator, prompts."""

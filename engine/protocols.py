@@ -1,0 +1,79 @@
+"""The plug points. `engine` defines them; `bot` wires implementations from the other packages in."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+from engine.types import ConversationRef, HistoryEntry, ReplyEvent, Retrieved, Turn
+
+Vectors = npt.NDArray[np.float32]
+
+
+class EventSink(Protocol):
+    """What a stage may say while it works; the engine streams it to the channel."""
+
+    async def status(self, text: str) -> None: ...
+
+    async def token(self, text: str) -> None: ...
+
+
+@runtime_checkable
+class Stage(Protocol):
+    async def __call__(self, turn: Turn, events: EventSink) -> Turn: ...
+
+
+class Embedder(Protocol):
+    """Blocking and CPU-heavy: callers run it off the event loop."""
+
+    @property
+    def dimension(self) -> int: ...
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        """Unit-length float32 rows, one per text."""
+        ...
+
+
+class Retriever(Protocol):
+    async def search(self, text: str, query_vector: Vectors, k: int) -> list[Retrieved]:
+        """The k best passages, best first; `Retrieved.score` is the dense cosine similarity."""
+        ...
+
+
+class MemoryStore(Protocol):
+    async def history(self, conversation: ConversationRef, limit: int) -> list[HistoryEntry]: ...
+
+    async def append(self, conversation: ConversationRef, entries: Sequence[HistoryEntry]) -> None: ...
+
+    async def ping(self) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    role: str  # system | user | assistant
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationParams:
+    max_new_tokens: int = 160
+    temperature: float = 0.0
+    top_p: float = 1.0
+    repetition_penalty: float = 1.0
+
+
+class Generator(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    def stream(self, messages: Sequence[ChatMessage], params: GenerationParams) -> AsyncIterator[str]:
+        """Text deltas as the model produces them; closing the iterator stops generation."""
+        ...
+
+
+class ReplyPublisher(Protocol):
+    async def publish(self, event: ReplyEvent) -> None: ...

@@ -1,0 +1,56 @@
+"""Generate: a grounded answer from the retrieved passages, streamed token by token."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from engine.generation.prompts import build_messages
+from engine.policy import IntentSpec, PolicyConfig, evidence
+from engine.protocols import EventSink, GenerationParams, Generator
+from engine.types import Turn
+
+
+@dataclass(frozen=True, slots=True)
+class Persona:
+    company: str = "our store"
+    assistant_name: str = "Switchboard"
+
+
+class Generate:
+    def __init__(
+        self,
+        generator: Generator,
+        params: GenerationParams,
+        policy: PolicyConfig,
+        intents: dict[str, IntentSpec],
+        persona: Persona,
+    ) -> None:
+        self.generator = generator
+        self.params = params
+        self.policy = policy
+        self.intents = intents
+        self.persona = persona
+
+    def should_answer(self, turn: Turn) -> bool:
+        spec = self.intents.get(turn.intent)
+        if spec is not None and (spec.escalate or spec.response):
+            # a request for a person, or a fixed reply (greetings): nothing to generate
+            return False
+        return bool(evidence(turn.retrieved, self.policy))
+
+    async def __call__(self, turn: Turn, events: EventSink) -> Turn:
+        if not self.should_answer(turn):
+            return turn
+        messages = build_messages(
+            turn.message.text,
+            evidence(turn.retrieved, self.policy),
+            turn.history,
+            company=self.persona.company,
+            assistant_name=self.persona.assistant_name,
+        )
+        await events.status("Writing an answer")
+        parts: list[str] = []
+        async for delta in self.generator.stream(messages, self.params):
+            parts.append(delta)
+            await events.token(delta)
+        return turn.evolve(draft="".join(parts).strip())

@@ -1,0 +1,162 @@
+"""The values that flow through Switchboard: frozen, slotted dataclasses, never dicts."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import Any
+
+ROLES = ("customer", "agent", "admin")
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationRef:
+    """Where a reply goes: enough for any process to deliver it, independent of the inbound request."""
+
+    channel: str
+    conversation_id: str
+    user_id: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.channel}\x1f{self.conversation_id}\x1f{self.user_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One inbound message, normalised by a channel."""
+
+    conversation: ConversationRef
+    text: str
+    message_id: str
+    user_role: str = "customer"
+
+    @property
+    def user_id(self) -> str:
+        return self.conversation.user_id
+
+
+@dataclass(frozen=True, slots=True)
+class Passage:
+    """A retrievable piece of a knowledge document."""
+
+    passage_id: str
+    title: str
+    url: str
+    section: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Citation:
+    """A passage the reply relied on, with how strongly retrieval matched it (cosine, -1..1)."""
+
+    title: str
+    url: str
+    section: str
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """An interactive button rendered by every channel."""
+
+    label: str
+    action: str
+    type: str = "button"
+    value: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    role: str  # "user" or "assistant"
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Retrieved:
+    passage: Passage
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    text: str
+    citations: tuple[Citation, ...]
+    actions: tuple[Action, ...]
+    confidence: float
+    intent: str
+    user_role: str
+    escalated: bool
+
+    @property
+    def sources(self) -> list[str]:
+        seen: dict[str, None] = {}
+        for citation in self.citations:
+            seen.setdefault(citation.url, None)
+        return list(seen)
+
+    def to_json(self) -> dict[str, Any]:
+        """The reply shape every surface agrees on (ARCHITECTURE.md, 'Outputs')."""
+        return {
+            "response": self.text,
+            "sources": self.sources,
+            "actions": [
+                {"type": a.type, "label": a.label, "action": a.action} | ({"value": a.value} if a.value else {})
+                for a in self.actions
+            ],
+            "metadata": {
+                "confidence": round(self.confidence, 3),
+                "intent": self.intent,
+                "user_role": self.user_role,
+                "escalated": self.escalated,
+            },
+        }
+
+
+class EventKind(StrEnum):
+    STATUS = "status"
+    TOKEN = "token"  # noqa: S105 - an event kind, not a secret
+    FINAL = "final"
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyEvent:
+    """One step of a streamed reply, addressed by conversation so any process can deliver it."""
+
+    conversation: ConversationRef
+    message_id: str
+    kind: EventKind
+    text: str = ""
+    reply: Reply | None = None
+
+    @staticmethod
+    def status(message: Message, text: str) -> ReplyEvent:
+        return ReplyEvent(message.conversation, message.message_id, EventKind.STATUS, text=text)
+
+    @staticmethod
+    def token(message: Message, text: str) -> ReplyEvent:
+        return ReplyEvent(message.conversation, message.message_id, EventKind.TOKEN, text=text)
+
+    @staticmethod
+    def final(message: Message, reply: Reply) -> ReplyEvent:
+        return ReplyEvent(message.conversation, message.message_id, EventKind.FINAL, reply=reply)
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """Everything the pipeline knows about one message so far; each stage returns an updated copy."""
+
+    message: Message
+    history: tuple[HistoryEntry, ...] = ()
+    intent: str = "general_question"
+    intent_score: float = 0.0
+    query_vector: tuple[float, ...] = ()
+    retrieved: tuple[Retrieved, ...] = ()
+    draft: str = ""
+    reply: Reply | None = None
+    notes: Mapping[str, str] = field(default_factory=dict)
+
+    def evolve(self, **changes: Any) -> Turn:
+        return replace(self, **changes)

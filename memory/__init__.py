@@ -1,0 +1,1 @@
+"""Per-user memory on Redis: conversation history now; long-term facts and profiles build on the same keys."""

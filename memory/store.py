@@ -1,0 +1,88 @@
+"""Per-user conversation memory in Redis (one async code path for a server or the embedded default).
+
+Keys: {prefix}:user:{user}:conv:{channel}:{conversation}:history — each part percent-encoded, so no
+user id can reach into another user's keys, and the user comes first so one SCAN finds all of a
+user's data when it must be erased.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from urllib.parse import quote
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from engine.types import ConversationRef, HistoryEntry
+
+log = logging.getLogger(__name__)
+
+
+def _part(value: str) -> str:
+    return quote(value, safe="")
+
+
+class RedisMemoryStore:
+    def __init__(
+        self,
+        client: Redis,
+        prefix: str = "sb",
+        max_entries: int = 40,
+        ttl_seconds: int = 30 * 24 * 3600,
+        max_entry_chars: int = 8000,
+    ) -> None:
+        self.client = client
+        self.prefix = prefix
+        self.max_entries = max_entries
+        self.ttl_seconds = ttl_seconds
+        self.max_entry_chars = max_entry_chars
+
+    def user_prefix(self, user_id: str) -> str:
+        return f"{self.prefix}:user:{_part(user_id)}:"
+
+    def history_key(self, conversation: ConversationRef) -> str:
+        return (
+            f"{self.user_prefix(conversation.user_id)}conv:{_part(conversation.channel)}:"
+            f"{_part(conversation.conversation_id)}:history"
+        )
+
+    async def history(self, conversation: ConversationRef, limit: int) -> list[HistoryEntry]:
+        if limit <= 0:
+            return []
+        raw = await self.client.lrange(self.history_key(conversation), -limit, -1)
+        entries: list[HistoryEntry] = []
+        for item in raw:
+            try:
+                data = json.loads(item)
+                entries.append(HistoryEntry(role=str(data["role"]), text=str(data["text"])))
+            except (ValueError, KeyError, TypeError):
+                log.warning("skipping an unreadable history entry")
+        return entries
+
+    async def append(self, conversation: ConversationRef, entries: Sequence[HistoryEntry]) -> None:
+        if not entries:
+            return
+        key = self.history_key(conversation)
+        payload = [
+            json.dumps({"role": e.role, "text": e.text[: self.max_entry_chars]}, ensure_ascii=False) for e in entries
+        ]
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.rpush(key, *payload)
+            pipe.ltrim(key, -self.max_entries, -1)
+            pipe.expire(key, self.ttl_seconds)
+            await pipe.execute()
+
+    async def forget_user(self, user_id: str) -> int:
+        """Erase everything stored for a user; returns the number of keys removed."""
+        removed = 0
+        async for key in self.client.scan_iter(match=f"{self.user_prefix(user_id)}*", count=500):
+            removed += int(await self.client.delete(key))
+        return removed
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self.client.ping())
+        except (RedisError, OSError):
+            return False

@@ -1,0 +1,1 @@
+"""Knowledge: documents → passages → MiniLM embeddings → FAISS index (CPU or GPU)."""
