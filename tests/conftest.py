@@ -1,0 +1,138 @@
+"""Shared fixtures: real Redis, real models (SmolLM2 for generation), and a loopback-only network guard."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from bot.runtime import Runtime  # noqa: E402
+from bot.settings import FileConfig, Settings, load_file_config  # noqa: E402
+from memory.embedded import EmbeddedRedis  # noqa: E402
+from memory.store import RedisMemoryStore  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+KNOWLEDGE = ROOT / "knowledge"
+TEST_MODEL = "smollm2-135m"
+
+
+def model_cache() -> Path:
+    """Converted models are content-addressed by checksum, so every test run may share one cache."""
+    return Path(os.environ.get("SWITCHBOARD_TEST_MODELS", "~/.cache/switchboard/models")).expanduser()
+
+
+# --- network guard: tests may only talk to loopback addresses and unix sockets ------------------------
+
+_real_connect = socket.socket.connect
+_real_connect_ex = socket.socket.connect_ex
+
+
+def _check_address(sock: socket.socket, address: Any) -> None:
+    if sock.family == socket.AF_UNIX:
+        return
+    host = address[0] if isinstance(address, tuple) else address
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if not loopback:
+        raise RuntimeError(f"test tried to open a non-loopback connection to {address!r}")
+
+
+def _guarded_connect(self: socket.socket, address: Any) -> None:
+    _check_address(self, address)
+    _real_connect(self, address)
+
+
+def _guarded_connect_ex(self: socket.socket, address: Any) -> int:
+    _check_address(self, address)
+    return _real_connect_ex(self, address)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _loopback_only() -> Iterator[None]:
+    socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
+    socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
+    yield
+    socket.socket.connect = _real_connect  # type: ignore[method-assign]
+    socket.socket.connect_ex = _real_connect_ex  # type: ignore[method-assign]
+
+
+# --- Redis: REDIS_URL when set, else the embedded server ------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    url = os.environ.get("REDIS_URL")
+    if url:
+        yield url
+        return
+    server = EmbeddedRedis(tmp_path_factory.mktemp("redis") / "test.rdb")
+    yield server.url
+    server.close()
+
+
+@pytest.fixture
+def key_prefix() -> str:
+    return f"sbtest-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+async def redis_client(redis_url: str, key_prefix: str) -> AsyncIterator[Redis]:
+    client: Redis = Redis.from_url(redis_url, decode_responses=True)
+    yield client
+    async for key in client.scan_iter(match=f"{key_prefix}:*", count=500):
+        await client.delete(key)
+    await client.aclose()
+
+
+@pytest.fixture
+def memory(redis_client: Redis, key_prefix: str) -> RedisMemoryStore:
+    return RedisMemoryStore(redis_client, prefix=key_prefix, max_entries=6)
+
+
+# --- a whole runtime on SmolLM2 -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def test_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("switchboard-home")
+
+
+@pytest.fixture(scope="session")
+def settings(test_home: Path, redis_url: str) -> Settings:
+    return Settings(
+        home=test_home,
+        models_dir=model_cache(),
+        redis_url=redis_url,
+        model=TEST_MODEL,
+        device="cpu",
+        config=None,
+    )
+
+
+@pytest.fixture(scope="session")
+def file_config(tmp_path_factory: pytest.TempPathFactory) -> FileConfig:
+    config, _ = load_file_config(None, cwd=tmp_path_factory.mktemp("no-config"))
+    prefix = f"sbtest-{uuid.uuid4().hex[:10]}"
+    return config.model_copy(update={"memory": config.memory.model_copy(update={"prefix": prefix})})
+
+
+@pytest.fixture(scope="session")
+async def runtime(settings: Settings, file_config: FileConfig) -> AsyncIterator[Runtime]:
+    started = await Runtime.start(settings, file_config)
+    yield started
+    async for key in started.redis.scan_iter(match=f"{file_config.memory.prefix}:*", count=500):
+        await started.redis.delete(key)
+    await started.close()

@@ -1,0 +1,107 @@
+"""The `switchboard` command as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from tests.conftest import KNOWLEDGE, TEST_MODEL, model_cache
+
+QUESTION = "How long do I have to return an item?"
+
+
+def cli_env(home: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_") and k != "REDIS_URL"}
+    env |= {"SWITCHBOARD_HOME": str(home), "SWITCHBOARD_MODELS_DIR": str(model_cache()), "PYTHONUNBUFFERED": "1"}
+    return env | extra
+
+
+def run_cli(args: list[str], env: dict[str, str], cwd: Path, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603 - our own console entry point, fixed arguments
+        [sys.executable, "-m", "bot", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=600,
+        check=False,
+    )
+
+
+def test_ask_prints_one_reply_object_using_the_embedded_redis(tmp_path: Path) -> None:
+    result = run_cli(["ask", "--user", "u1", QUESTION], cli_env(tmp_path, SWITCHBOARD_MODEL=TEST_MODEL), tmp_path)
+    assert result.returncode == 0, result.stderr
+    reply = json.loads(result.stdout)  # stdout is exactly one JSON object; progress goes to stderr
+    assert set(reply) == {"response", "sources", "actions", "metadata"}
+    assert set(reply["metadata"]) == {"confidence", "intent", "user_role", "escalated"}
+    assert reply["metadata"]["intent"] == "return_item"
+    assert all(url.startswith("https://") for url in reply["sources"])
+    assert (tmp_path / "redis" / "switchboard.rdb").exists(), "memory persisted by the embedded Redis"
+    assert (tmp_path / "index" / "minilm" / "manifest.json").exists(), "index built on first use"
+
+
+def test_chat_streams_answers_and_shows_sources(tmp_path: Path) -> None:
+    result = run_cli(
+        ["chat", "--user", "u2"],
+        cli_env(tmp_path, SWITCHBOARD_MODEL=TEST_MODEL),
+        tmp_path,
+        stdin="Hello\nCan I talk to a human?\nexit\n",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Hello! I can help" in result.stdout
+    assert "handed over to a human agent" in result.stdout
+    assert "[Talk to a human]" in result.stdout
+
+
+def test_a_bad_setting_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    (tmp_path / "switchboard.yaml").write_text("retrieval:\n  top_k: -1\n")
+    result = run_cli(["ask", "--user", "u", "hi"], cli_env(tmp_path), tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"switchboard: error: {tmp_path / 'switchboard.yaml'}: retrieval.top_k: "
+        "Input should be greater than or equal to 1"
+    ]
+    assert "Traceback" not in result.stderr
+
+
+def test_ingest_builds_the_index_from_given_paths(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for key in [k for k in os.environ if k.startswith("SWITCHBOARD_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("SWITCHBOARD_HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    assert main(["ingest", str(KNOWLEDGE / "warranty.md"), str(KNOWLEDGE / "exchanges.md")]) == 0
+    out = capsys.readouterr().out
+    assert "from 2 documents" in out
+    manifest = json.loads((tmp_path / "index" / "minilm" / "manifest.json").read_text())
+    assert manifest["pinned"] is True and len(manifest["sources"]) == 2
+
+
+def test_ingest_reports_a_bad_document(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SWITCHBOARD_HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    bad = tmp_path / "bad.md"
+    bad.write_text("no front matter")
+    assert main(["ingest", str(bad)]) == 2
+    assert capsys.readouterr().err.strip() == f"switchboard: error: {bad}: missing front matter (--- title: … url: … ---)"
+
+
+@pytest.mark.slow
+def test_default_model_answers_the_demo_question_with_its_source(tmp_path: Path) -> None:
+    """The acceptance test: the default 0.5B model answers from the demo knowledge base and cites it."""
+    result = run_cli(["ask", "--user", "u1", QUESTION], cli_env(tmp_path), tmp_path)
+    assert result.returncode == 0, result.stderr
+    reply = json.loads(result.stdout)
+    assert "30 days" in reply["response"]
+    assert "https://help.brightcart.example/returns/policy" in reply["sources"]
+    assert reply["metadata"]["escalated"] is False

@@ -1,0 +1,108 @@
+"""Model preparation and streamed generation with the real SmolLM2 model."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from engine.generation.local import LoadOptions, LocalGenerator
+from engine.generation.models import CATALOG, ModelError, is_prepared, prepare_packaged, resolve
+from engine.generation.prompts import build_messages
+from engine.protocols import ChatMessage, GenerationParams
+from engine.types import Passage, Retrieved
+from tests.conftest import TEST_MODEL, model_cache
+
+
+@pytest.fixture(scope="module")
+def generator() -> LocalGenerator:
+    resolved = resolve(TEST_MODEL, model_cache())
+    return LocalGenerator.load(resolved.source, resolved.label, LoadOptions(device="cpu"))
+
+
+QUESTION = [ChatMessage("user", "Name three colours.")]
+
+
+def test_packaged_model_is_verified_converted_and_cached() -> None:
+    spec = CATALOG[TEST_MODEL]
+    folder = prepare_packaged(spec, model_cache())
+    assert is_prepared(spec, model_cache())
+    assert (folder / "config.json").is_file() and (folder / "model.safetensors").is_file()
+    started = time.monotonic()
+    assert prepare_packaged(spec, model_cache()) == folder  # second call: cached, no work
+    assert time.monotonic() - started < 1
+
+
+def test_a_wrong_checksum_is_one_clear_line(tmp_path: Path) -> None:
+    tampered = replace(CATALOG[TEST_MODEL], sha256="0" * 64)
+    with pytest.raises(ModelError) as raised:
+        prepare_packaged(tampered, tmp_path)
+    text = str(raised.value)
+    assert "failed its checksum" in text and "pip install" in text and "\n" not in text
+    assert not any(tmp_path.iterdir()) or not list(tmp_path.glob("smollm2*")), "nothing half-written is cached"
+
+
+def test_a_missing_package_names_what_to_install(tmp_path: Path) -> None:
+    missing = replace(CATALOG[TEST_MODEL], packages=(("no-such-model-pkg", "1.0", "no_such_model_pkg"),))
+    with pytest.raises(ModelError, match=r"needs the package no-such-model-pkg.*pip install"):
+        prepare_packaged(missing, tmp_path)
+
+
+def test_unknown_models_and_bad_folders_are_rejected(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="unknown model"):
+        resolve("not-a-model", tmp_path)
+    with pytest.raises(ModelError, match="no config.json"):
+        resolve(str(tmp_path), tmp_path)
+    assert resolve("org/some-model", tmp_path).source == "org/some-model"
+
+
+async def test_generation_streams_several_deltas(generator: LocalGenerator) -> None:
+    deltas = [d async for d in generator.stream(QUESTION, GenerationParams(max_new_tokens=24))]
+    assert len(deltas) > 3
+    assert "".join(deltas).strip()
+
+
+async def test_generation_does_not_block_the_event_loop(generator: LocalGenerator) -> None:
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    task = asyncio.create_task(ticker())
+    started = time.monotonic()
+    async for _ in generator.stream(QUESTION, GenerationParams(max_new_tokens=32)):
+        pass
+    elapsed = time.monotonic() - started
+    task.cancel()
+    # A blocked loop would tick about once in total; a free one ticks throughout generation.
+    assert ticks >= max(5, int(elapsed / 0.01 * 0.2))
+
+
+async def test_leaving_early_stops_generation(generator: LocalGenerator) -> None:
+    stream = generator.stream(QUESTION, GenerationParams(max_new_tokens=400))
+    await anext(stream)
+    started = time.monotonic()
+    await stream.aclose()  # type: ignore[attr-defined]
+    assert time.monotonic() - started < 5, "the worker stops at the next token instead of finishing 400"
+    deltas = [d async for d in generator.stream(QUESTION, GenerationParams(max_new_tokens=8))]
+    assert deltas, "the generator is usable after an early close"
+
+
+def test_prompt_carries_passages_history_and_question() -> None:
+    passage = Passage("p1", "Return policy", "https://x.example/r", "Window", "Returns within 30 days.")
+    messages = build_messages(
+        "How long?",
+        [Retrieved(passage, 0.8)],
+        [],
+        company="Acme",
+        assistant_name="Helper",
+    )
+    assert messages[0].role == "system" and "Returns within 30 days." in messages[0].content
+    assert "Acme" in messages[0].content
+    assert messages[-1] == ChatMessage("user", "How long?")

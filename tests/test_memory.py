@@ -1,0 +1,82 @@
+"""Memory on a real Redis (REDIS_URL, or the embedded server)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from redis.asyncio import Redis
+
+from engine.types import ConversationRef, HistoryEntry
+from memory.embedded import EmbeddedRedis
+from memory.store import RedisMemoryStore
+
+
+def conversation(user: str = "u1", conv: str = "c1") -> ConversationRef:
+    return ConversationRef("rest", conv, user)
+
+
+async def test_history_round_trip_in_order(memory: RedisMemoryStore) -> None:
+    await memory.append(conversation(), [HistoryEntry("user", "hi"), HistoryEntry("assistant", "hello")])
+    await memory.append(conversation(), [HistoryEntry("user", "again")])
+    assert await memory.history(conversation(), 10) == [
+        HistoryEntry("user", "hi"),
+        HistoryEntry("assistant", "hello"),
+        HistoryEntry("user", "again"),
+    ]
+    assert [e.text for e in await memory.history(conversation(), 2)] == ["hello", "again"]
+    assert await memory.history(conversation(), 0) == []
+
+
+async def test_history_is_trimmed_and_expires(memory: RedisMemoryStore, redis_client: Redis) -> None:
+    for i in range(10):
+        await memory.append(conversation(), [HistoryEntry("user", f"m{i}")])
+    kept = await memory.history(conversation(), 100)
+    assert [e.text for e in kept] == [f"m{i}" for i in range(4, 10)]  # max_entries=6
+    ttl = await redis_client.ttl(memory.history_key(conversation()))
+    assert 0 < ttl <= memory.ttl_seconds
+
+
+async def test_users_never_see_each_other(memory: RedisMemoryStore) -> None:
+    await memory.append(conversation("alice", "shared-id"), [HistoryEntry("user", "alice's secret")])
+    assert await memory.history(conversation("bob", "shared-id"), 10) == []
+    # ids that try to forge key separators stay inside their own namespace
+    sneaky = ConversationRef("rest", "x:history", "alice:conv:rest")
+    assert memory.history_key(sneaky) != memory.history_key(conversation("alice", "x"))
+    assert await memory.history(sneaky, 10) == []
+
+
+async def test_forget_user_erases_only_that_user(memory: RedisMemoryStore) -> None:
+    await memory.append(conversation("carol", "a"), [HistoryEntry("user", "1")])
+    await memory.append(conversation("carol", "b"), [HistoryEntry("user", "2")])
+    await memory.append(conversation("carol*", "a"), [HistoryEntry("user", "glob twin")])
+    assert await memory.forget_user("carol") == 2
+    assert await memory.history(conversation("carol", "a"), 10) == []
+    assert len(await memory.history(conversation("carol*", "a"), 10)) == 1
+
+
+async def test_unreadable_entries_are_skipped(memory: RedisMemoryStore, redis_client: Redis) -> None:
+    key = memory.history_key(conversation())
+    await redis_client.rpush(key, "not json", '{"role": "user", "text": "ok"}')
+    assert await memory.history(conversation(), 10) == [HistoryEntry("user", "ok")]
+
+
+async def test_ping(memory: RedisMemoryStore) -> None:
+    assert await memory.ping()
+
+
+async def test_embedded_redis_persists_to_its_file(tmp_path: Path) -> None:
+    dbfile = tmp_path / "persist.rdb"
+    server = EmbeddedRedis(dbfile)
+    client: Redis = Redis.from_url(server.url, decode_responses=True)
+    store = RedisMemoryStore(client, prefix="persist")
+    await store.append(conversation(), [HistoryEntry("user", "remember me")])
+    await client.aclose()
+    server.close()
+    assert dbfile.is_file()
+
+    again = EmbeddedRedis(dbfile)
+    client = Redis.from_url(again.url, decode_responses=True)
+    store = RedisMemoryStore(client, prefix="persist")
+    assert await store.history(conversation(), 10) == [HistoryEntry("user", "remember me")]
+    await client.aclose()
+    again.close()

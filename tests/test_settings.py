@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.settings import PROJECT_ROOT, SettingsError, load_env_settings, load_file_config
+
+
+def test_defaults_load_without_a_config_file(tmp_path: Path) -> None:
+    config, used = load_file_config(None, cwd=tmp_path)
+    assert used is None
+    assert config.knowledge.paths == [PROJECT_ROOT / "knowledge"]
+    assert "talk_to_human" in config.intents and config.intents["talk_to_human"].escalate
+
+
+def test_a_local_file_is_merged_over_the_defaults(tmp_path: Path) -> None:
+    (tmp_path / "switchboard.yaml").write_text("retrieval:\n  top_k: 7\nknowledge:\n  paths: [docs]\n")
+    config, used = load_file_config(None, cwd=tmp_path)
+    assert used == tmp_path / "switchboard.yaml"
+    assert config.retrieval.top_k == 7
+    assert config.retrieval.embedder == "minilm", "unset keys keep their defaults"
+    assert config.knowledge.paths == [tmp_path / "docs"], "relative paths are relative to the file"
+
+
+def test_the_committed_example_is_valid() -> None:
+    config, _ = load_file_config(PROJECT_ROOT / "switchboard.yaml")
+    assert config.company.name
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "expected"),
+    [
+        ("retrieval:\n  top_k: 0\n", "retrieval.top_k: Input should be greater than or equal to 1"),
+        ("retrieval:\n  topk: 3\n", "retrieval.topk: Extra inputs are not permitted"),
+        ("knowledge:\n  max_words: 50\n  overlap: 60\n", "knowledge: Value error, overlap must be smaller"),
+        ("server:\n  port: http\n", "server.port: Input should be a valid integer"),
+        ("retrieval: [1, 2\n", "not valid YAML at line 2"),
+        ("- just a list\n", "the top level must be a mapping"),
+    ],
+)
+def test_bad_settings_are_one_line_naming_the_key(tmp_path: Path, yaml_text: str, expected: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml_text)
+    with pytest.raises(SettingsError) as raised:
+        load_file_config(path)
+    message = str(raised.value)
+    assert expected in message
+    assert "\n" not in message and str(path) in message
+
+
+def test_a_missing_config_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="SWITCHBOARD_CONFIG: no such file"):
+        load_file_config(tmp_path / "absent.yaml")
+
+
+def test_environment_errors_name_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SWITCHBOARD_DEVICE", "tpu")
+    with pytest.raises(SettingsError, match="^SWITCHBOARD_DEVICE: Input should be 'auto', 'cpu' or 'cuda'$"):
+        load_env_settings()
+    monkeypatch.delenv("SWITCHBOARD_DEVICE")
+    monkeypatch.setenv("REDIS_URL", "http://localhost")
+    with pytest.raises(SettingsError, match="^REDIS_URL: .*redis://"):
+        load_env_settings()
+
+
+def test_environment_values_are_read(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("SWITCHBOARD_HOME", str(tmp_path))
+    monkeypatch.setenv("SWITCHBOARD_MODEL", "smollm2-135m")
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/0")
+    settings = load_env_settings()
+    assert settings.home == tmp_path and settings.model_cache == tmp_path / "models"
+    assert settings.model == "smollm2-135m" and settings.redis_url == "redis://127.0.0.1:6379/0"
