@@ -82,7 +82,8 @@ def test_ingest_builds_the_index_from_given_paths(
     out = capsys.readouterr().out
     assert "from 2 documents" in out
     manifest = json.loads((tmp_path / "index" / "minilm" / "manifest.json").read_text())
-    assert manifest["pinned"] is True and len(manifest["sources"]) == 2
+    assert manifest["pinned"] is True
+    assert len(manifest["sources"]) == 2
 
 
 def test_ingest_reports_a_bad_document(
@@ -93,7 +94,9 @@ def test_ingest_reports_a_bad_document(
     bad = tmp_path / "bad.md"
     bad.write_text("no front matter")
     assert main(["ingest", str(bad)]) == 2
-    assert capsys.readouterr().err.strip() == f"switchboard: error: {bad}: missing front matter (--- title: … url: … ---)"
+    assert (
+        capsys.readouterr().err.strip() == f"switchboard: error: {bad}: missing front matter (--- title: … url: … ---)"
+    )
 
 
 @pytest.mark.slow

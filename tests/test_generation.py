@@ -30,7 +30,8 @@ def test_packaged_model_is_verified_converted_and_cached() -> None:
     spec = CATALOG[TEST_MODEL]
     folder = prepare_packaged(spec, model_cache())
     assert is_prepared(spec, model_cache())
-    assert (folder / "config.json").is_file() and (folder / "model.safetensors").is_file()
+    assert (folder / "config.json").is_file()
+    assert (folder / "model.safetensors").is_file()
     started = time.monotonic()
     assert prepare_packaged(spec, model_cache()) == folder  # second call: cached, no work
     assert time.monotonic() - started < 1
@@ -41,7 +42,9 @@ def test_a_wrong_checksum_is_one_clear_line(tmp_path: Path) -> None:
     with pytest.raises(ModelError) as raised:
         prepare_packaged(tampered, tmp_path)
     text = str(raised.value)
-    assert "failed its checksum" in text and "pip install" in text and "\n" not in text
+    assert "failed its checksum" in text
+    assert "pip install" in text
+    assert "\n" not in text
     assert not any(tmp_path.iterdir()) or not list(tmp_path.glob("smollm2*")), "nothing half-written is cached"
 
 
@@ -54,7 +57,7 @@ def test_a_missing_package_names_what_to_install(tmp_path: Path) -> None:
 def test_unknown_models_and_bad_folders_are_rejected(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="unknown model"):
         resolve("not-a-model", tmp_path)
-    with pytest.raises(ModelError, match="no config.json"):
+    with pytest.raises(ModelError, match=r"no config\.json"):
         resolve(str(tmp_path), tmp_path)
     assert resolve("org/some-model", tmp_path).source == "org/some-model"
 
@@ -103,6 +106,7 @@ def test_prompt_carries_passages_history_and_question() -> None:
         company="Acme",
         assistant_name="Helper",
     )
-    assert messages[0].role == "system" and "Returns within 30 days." in messages[0].content
+    assert messages[0].role == "system"
+    assert "Returns within 30 days." in messages[0].content
     assert "Acme" in messages[0].content
     assert messages[-1] == ChatMessage("user", "How long?")

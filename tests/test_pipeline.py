@@ -51,7 +51,8 @@ async def test_events_stream_in_order_and_end_with_one_final() -> None:
     assert kinds == [EventKind.STATUS, EventKind.TOKEN, EventKind.TOKEN, EventKind.TOKEN, EventKind.FINAL]
     assert "".join(e.text for e in events if e.kind is EventKind.TOKEN) == "one two three "
     final = events[-1].reply
-    assert final is not None and final.text == "one two three"
+    assert final is not None
+    assert final.text == "one two three"
     assert all(e.conversation == message().conversation for e in events)
 
 
@@ -59,7 +60,9 @@ async def test_a_failing_stage_still_yields_an_escalated_reply(caplog: pytest.Lo
     events = [e async for e in Engine([Explode()]).handle(message("secret text"))]
     assert len(events) == 1
     reply = events[0].reply
-    assert reply is not None and reply.escalated and reply.intent == "error"
+    assert reply is not None
+    assert reply.escalated
+    assert reply.intent == "error"
     assert any(a.action == "escalate" for a in reply.actions)
     assert "secret text" not in caplog.text  # message text may hold PII: never logged
 
@@ -70,7 +73,8 @@ async def test_pipeline_without_decide_is_an_error_reply() -> None:
             return turn
 
     events = [e async for e in Engine([Nothing()]).handle(message())]
-    assert events[-1].reply is not None and events[-1].reply.escalated
+    assert events[-1].reply is not None
+    assert events[-1].reply.escalated
 
 
 async def test_closing_the_stream_cancels_the_pipeline() -> None:
@@ -110,4 +114,5 @@ async def test_ask_follows_only_its_own_message() -> None:
     got_first = [e async for e in dispatcher.ask(first)]
     got_second = [e async for e in dispatcher.ask(second)]
     assert {e.message_id for e in got_first} == {first.message_id}
-    assert got_second[-1].reply is not None and got_second[-1].reply.text == "second"
+    assert got_second[-1].reply is not None
+    assert got_second[-1].reply.text == "second"

@@ -50,7 +50,8 @@ async def post(http: ClientSession, url: str, **kwargs: Any) -> tuple[int, dict[
 
 async def test_health_and_readiness(http: ClientSession, base_url: str) -> None:
     async with http.get(f"{base_url}/healthz") as response:
-        assert response.status == 200 and (await response.json()) == {"status": "ok"}
+        assert response.status == 200
+        assert (await response.json()) == {"status": "ok"}
     async with http.get(f"{base_url}/readyz") as response:
         body = await response.json()
         assert response.status == 200
@@ -63,7 +64,8 @@ async def test_a_question_gets_the_reply_shape_with_sources(http: ClientSession,
     )
     assert status == 200
     assert set(body) == {"response", "sources", "actions", "metadata", "conversation_id"}
-    assert isinstance(body["response"], str) and body["response"]
+    assert isinstance(body["response"], str)
+    assert body["response"]
     assert set(body["metadata"]) == {"confidence", "intent", "user_role", "escalated"}
     assert 0.0 <= body["metadata"]["confidence"] <= 1.0
     assert body["metadata"]["intent"] == "return_item"
@@ -78,7 +80,8 @@ async def test_a_question_gets_the_reply_shape_with_sources(http: ClientSession,
 async def test_asking_for_a_person_escalates_without_generating(http: ClientSession, base_url: str) -> None:
     status, body = await post(http, base_url, json={"user_id": "rest-u2", "text": "Can I talk to a real person?"})
     assert status == 200
-    assert body["metadata"]["escalated"] is True and body["metadata"]["intent"] == "talk_to_human"
+    assert body["metadata"]["escalated"] is True
+    assert body["metadata"]["intent"] == "talk_to_human"
     assert any(a["action"] == "escalate" for a in body["actions"])
     assert body["sources"] == []
 
@@ -89,7 +92,8 @@ async def test_questions_outside_the_knowledge_base_are_handed_over(http: Client
     )
     assert status == 200
     assert body["metadata"]["escalated"] is True
-    assert body["sources"] == [] and body["metadata"]["confidence"] == 0.0
+    assert body["sources"] == []
+    assert body["metadata"]["confidence"] == 0.0
 
 
 async def test_conversation_history_is_kept_per_conversation(
@@ -97,7 +101,8 @@ async def test_conversation_history_is_kept_per_conversation(
 ) -> None:
     await post(http, base_url, json={"user_id": "rest-u4", "conversation_id": "c-77", "text": "Hello"})
     _, body = await post(http, base_url, json={"user_id": "rest-u4", "conversation_id": "c-77", "text": "Thanks!"})
-    assert body["conversation_id"] == "c-77" and body["metadata"]["intent"] == "thanks"
+    assert body["conversation_id"] == "c-77"
+    assert body["metadata"]["intent"] == "thanks"
     client: Redis = Redis.from_url(settings.redis_url or "", decode_responses=True)
     store = RedisMemoryStore(client, prefix=file_config.memory.prefix)
     history = await store.history(ConversationRef("rest", "c-77", "rest-u4"), 10)
@@ -127,12 +132,14 @@ async def test_bad_input_gets_a_json_4xx(
 ) -> None:
     got_status, got = await post(http, base_url, data=body, headers={"Content-Type": "application/json"})
     assert got_status == status
-    assert got["error"]["code"] == code and got["error"]["message"]
+    assert got["error"]["code"] == code
+    assert got["error"]["message"]
 
 
 async def test_an_oversized_body_is_refused(http: ClientSession, base_url: str) -> None:
     status, body = await post(http, base_url, data=b"x" * 70_000, headers={"Content-Type": "application/json"})
-    assert status == 413 and body["error"]["code"] == "body_too_large"
+    assert status == 413
+    assert body["error"]["code"] == "body_too_large"
 
 
 async def test_a_chunked_oversized_body_is_refused(http: ClientSession, base_url: str) -> None:
@@ -141,14 +148,17 @@ async def test_a_chunked_oversized_body_is_refused(http: ClientSession, base_url
             yield b"y" * 8192
 
     status, body = await post(http, base_url, data=chunks(), headers={"Content-Type": "application/json"})
-    assert status == 413 and body["error"]["code"] == "body_too_large"
+    assert status == 413
+    assert body["error"]["code"] == "body_too_large"
 
 
 async def test_unknown_routes_and_methods_are_json_errors(http: ClientSession, base_url: str) -> None:
     async with http.get(f"{base_url}/nope") as response:
-        assert response.status == 404 and (await response.json())["error"]["code"] == "not_found"
+        assert response.status == 404
+        assert (await response.json())["error"]["code"] == "not_found"
     async with http.get(f"{base_url}/api/messages") as response:
-        assert response.status == 405 and (await response.json())["error"]["code"] == "method_not_allowed"
+        assert response.status == 405
+        assert (await response.json())["error"]["code"] == "method_not_allowed"
 
 
 async def test_concurrent_requests_all_get_their_own_reply(http: ClientSession, base_url: str) -> None:

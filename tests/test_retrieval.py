@@ -100,7 +100,8 @@ def test_an_explicit_ingest_is_served_instead_of_the_configured_paths(
     assert not rebuilt
     assert [p.url for p in served.passages] == ["https://x.example/only"]
     manifest = json.loads((folder / "manifest.json").read_text())
-    assert manifest["pinned"] is True and manifest["sources"] == [str(custom)]
+    assert manifest["pinned"] is True
+    assert manifest["sources"] == [str(custom)]
     assert read_manifest(folder) is not None
 
 
@@ -112,7 +113,7 @@ def test_bm25_prefers_exact_terms() -> None:
 
 
 def test_gpu_placement_is_refused_clearly_without_a_gpu(demo_index: FaissRetriever) -> None:
-    index, device = place_index(demo_index.index, "auto")
+    _index, device = place_index(demo_index.index, "auto")
     assert device in {"cpu", "gpu"}
     if device == "cpu":
         with pytest.raises(KnowledgeIndexError, match="no GPU"):

@@ -11,7 +11,8 @@ def test_defaults_load_without_a_config_file(tmp_path: Path) -> None:
     config, used = load_file_config(None, cwd=tmp_path)
     assert used is None
     assert config.knowledge.paths == [PROJECT_ROOT / "knowledge"]
-    assert "talk_to_human" in config.intents and config.intents["talk_to_human"].escalate
+    assert "talk_to_human" in config.intents
+    assert config.intents["talk_to_human"].escalate
 
 
 def test_a_local_file_is_merged_over_the_defaults(tmp_path: Path) -> None:
@@ -46,7 +47,8 @@ def test_bad_settings_are_one_line_naming_the_key(tmp_path: Path, yaml_text: str
         load_file_config(path)
     message = str(raised.value)
     assert expected in message
-    assert "\n" not in message and str(path) in message
+    assert "\n" not in message
+    assert str(path) in message
 
 
 def test_a_missing_config_file_is_named(tmp_path: Path) -> None:
@@ -56,11 +58,11 @@ def test_a_missing_config_file_is_named(tmp_path: Path) -> None:
 
 def test_environment_errors_name_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SWITCHBOARD_DEVICE", "tpu")
-    with pytest.raises(SettingsError, match="^SWITCHBOARD_DEVICE: Input should be 'auto', 'cpu' or 'cuda'$"):
+    with pytest.raises(SettingsError, match=r"^SWITCHBOARD_DEVICE: Input should be 'auto', 'cpu' or 'cuda'$"):
         load_env_settings()
     monkeypatch.delenv("SWITCHBOARD_DEVICE")
     monkeypatch.setenv("REDIS_URL", "http://localhost")
-    with pytest.raises(SettingsError, match="^REDIS_URL: .*redis://"):
+    with pytest.raises(SettingsError, match=r"^REDIS_URL: .*redis://"):
         load_env_settings()
 
 
@@ -69,5 +71,7 @@ def test_environment_values_are_read(monkeypatch: pytest.MonkeyPatch, tmp_path: 
     monkeypatch.setenv("SWITCHBOARD_MODEL", "smollm2-135m")
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/0")
     settings = load_env_settings()
-    assert settings.home == tmp_path and settings.model_cache == tmp_path / "models"
-    assert settings.model == "smollm2-135m" and settings.redis_url == "redis://127.0.0.1:6379/0"
+    assert settings.home == tmp_path
+    assert settings.model_cache == tmp_path / "models"
+    assert settings.model == "smollm2-135m"
+    assert settings.redis_url == "redis://127.0.0.1:6379/0"

@@ -1,0 +1,198 @@
+"""Per-stage latency of the full pipeline beside a bare `model.generate` baseline, in one run.
+
+    .venv/bin/python bench/ask.py [--model qwen2.5-0.5b] [--questions 20]
+
+Prints a table to stderr and one JSON line of figures to stdout. The baseline is what the seed did:
+the same model loaded plainly in fp32, `generate` on the very prompts the pipeline built, greedy,
+the same max_new_tokens.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import tempfile
+import time
+import uuid
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import torch
+from transformers import AutoModelForCausalLM
+
+from bot.runtime import Runtime
+from bot.settings import FileConfig, Settings, load
+from channels.terminal import terminal_message
+from engine.generation.models import resolve
+from engine.generation.prompts import build_messages
+from engine.policy import evidence
+from engine.protocols import ChatMessage, EventSink, GenerationParams, Stage
+from engine.stages import Generate
+from engine.types import EventKind, Turn
+
+QUESTIONS = [
+    "How long do I have to return an item?",
+    "When will I get my refund?",
+    "Do you ship to Canada?",
+    "How much does express shipping cost?",
+    "Can I pay with PayPal?",
+    "My package says delivered but it isn't here",
+    "How do I reset my password?",
+    "Is return shipping free?",
+    "Can I return opened software?",
+    "How long is the warranty on electronics?",
+    "How do I make a warranty claim?",
+    "Can I cancel my order?",
+    "My order is 5 days late, what should I do?",
+    "The item arrived broken",
+    "How do I exchange for a different size?",
+    "Can I use two promo codes on one order?",
+    "The price dropped after I bought it",
+    "How much does Brightcart Plus cost?",
+    "How do I delete my data?",
+    "What are your support hours?",
+]
+
+
+class Timed:
+    """Wraps a stage and records its wall time per call."""
+
+    def __init__(self, stage: Stage, log: dict[str, list[float]]) -> None:
+        self.stage = stage
+        self.name = type(stage).__name__
+        self.log = log
+
+    async def __call__(self, turn: Turn, events: EventSink) -> Turn:
+        started = time.perf_counter()
+        try:
+            return await self.stage(turn, events)
+        finally:
+            self.log[self.name].append(time.perf_counter() - started)
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    return {"p50_ms": round(pct(values, 0.5) * 1000, 1), "p95_ms": round(pct(values, 0.95) * 1000, 1)}
+
+
+async def run_pipeline(runtime: Runtime, questions: list[str]) -> tuple[dict[str, Any], list[list[ChatMessage]]]:
+    log: dict[str, list[float]] = defaultdict(list)
+    runtime.engine.stages = tuple(Timed(stage, log) for stage in runtime.engine.stages)
+    end_to_end: list[float] = []
+    first_token: list[float] = []
+    prompts: list[list[ChatMessage]] = []
+    deltas = 0
+    generate = next(s.stage for s in runtime.engine.stages if isinstance(s, Timed) and isinstance(s.stage, Generate))
+    assert isinstance(generate, Generate)
+    for text in questions:
+        message = terminal_message(f"bench-{uuid.uuid4().hex[:6]}", "bench", text)
+        started = time.perf_counter()
+        first: float | None = None
+        async for event in runtime.engine.handle(message):
+            if event.kind is EventKind.TOKEN:
+                deltas += 1
+                if first is None:
+                    first = time.perf_counter() - started
+        end_to_end.append(time.perf_counter() - started)
+        if first is not None:
+            first_token.append(first)
+        # the prompt the pipeline built, rebuilt for the baseline from the same retrieval
+        vector = runtime.embedder.embed([text])[0]
+        hits = await runtime.retriever.search(text, vector, runtime.config.retrieval.top_k)
+        passages = evidence(hits, generate.policy)
+        if passages:
+            prompts.append(
+                build_messages(
+                    text,
+                    passages,
+                    [],
+                    company=generate.persona.company,
+                    assistant_name=generate.persona.assistant_name,
+                )
+            )
+    figures = {
+        "stages": {name: summary(times) for name, times in log.items()},
+        "end_to_end": summary(end_to_end),
+        "first_token": summary(first_token) if first_token else {},
+        "answered_with_generation": len(prompts),
+        # streamed deltas are ~1 token each; the Generate stage time includes prefill
+        "tokens_per_s": round(deltas / sum(log["Generate"]), 1) if log["Generate"] else 0.0,
+    }
+    return figures, prompts
+
+
+def run_baseline(source: str, runtime: Runtime, prompts: list[list[ChatMessage]]) -> dict[str, Any]:
+    tokenizer = runtime.generator.tokenizer
+    model: Any = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32)
+    model.eval()
+    params = runtime.generator.generate_kwargs(generation_params(runtime))
+    times: list[float] = []
+    new_tokens = 0
+    for messages in prompts:
+        inputs = runtime.generator.prompt_ids(messages)
+        started = time.perf_counter()
+        with torch.inference_mode():
+            output = model.generate(**inputs, **params, pad_token_id=tokenizer.eos_token_id)
+        times.append(time.perf_counter() - started)
+        new_tokens += int(output.shape[1] - inputs["input_ids"].shape[1])
+    return {"generate": summary(times), "tokens_per_s": round(new_tokens / sum(times), 1)}
+
+
+def generation_params(runtime: Runtime) -> GenerationParams:
+    return GenerationParams(**runtime.config.generation.model_dump())
+
+
+async def bench(settings: Settings, config: FileConfig, questions: list[str]) -> dict[str, Any]:
+    runtime = await Runtime.start(settings, config, lambda text: print(f"bench: {text}", file=sys.stderr))
+    try:
+        ours, prompts = await run_pipeline(runtime, questions)
+        source = resolve(settings.model, settings.model_cache).source
+        baseline = await asyncio.to_thread(run_baseline, source, runtime, prompts)
+    finally:
+        await runtime.close()
+    return {
+        "bench": "ask",
+        "model": settings.model,
+        "quantize": settings.quantize,
+        "threads": torch.get_num_threads(),
+        "questions": len(questions),
+        "switchboard": ours,
+        "baseline_bare_generate_fp32": baseline,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", default=None)
+    parser.add_argument("--questions", type=int, default=len(QUESTIONS))
+    args = parser.parse_args()
+    overrides: dict[str, Any] = {"home": Path(tempfile.mkdtemp(prefix="sb-bench-"))}
+    if args.model:
+        overrides["model"] = args.model
+    settings, config = load(**overrides)
+    # reuse the converted models of a normal install; the bench's own home keeps its memory and index apart
+    cache = settings.models_dir or Path("~/.cache/switchboard/models").expanduser()
+    settings = settings.model_copy(update={"models_dir": cache})
+    result = asyncio.run(bench(settings, config, QUESTIONS[: args.questions]))
+    ours, baseline = result["switchboard"], result["baseline_bare_generate_fp32"]
+    for name, figures in ours["stages"].items():
+        print(f"{name:>14}: p50 {figures['p50_ms']:>8} ms  p95 {figures['p95_ms']:>8} ms", file=sys.stderr)
+    print(f"{'end to end':>14}: {ours['end_to_end']}  first token {ours['first_token']}", file=sys.stderr)
+    print(f"{'ours':>14}: Generate {ours['stages'].get('Generate')}  {ours['tokens_per_s']} tok/s", file=sys.stderr)
+    print(f"{'baseline':>14}: generate {baseline['generate']}  {baseline['tokens_per_s']} tok/s", file=sys.stderr)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
