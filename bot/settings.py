@@ -98,6 +98,7 @@ class PolicySettings(_Strict):
     max_sources: int = Field(ge=1, le=20)
     escalate_below: float = Field(ge=0.0, le=1.0)
     intent_threshold: float = Field(ge=-1.0, le=1.0)
+    attribution_floor: float = Field(ge=0.0, le=1.0)
 
     @model_validator(mode="after")
     def _ordered(self) -> PolicySettings:

@@ -6,6 +6,7 @@ import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 from engine.types import Action, Retrieved
 
@@ -37,6 +38,7 @@ class PolicyConfig:
     max_sources: int = 3
     escalate_below: float = 0.45  # replies under this confidence are handed to a person
     intent_threshold: float = 0.55  # nearest intent example must be at least this similar
+    attribution_floor: float = 0.3  # an answer sharing fewer word pairs with every passage is cited by rank
 
 
 def content_words(text: str) -> list[str]:
@@ -73,6 +75,36 @@ def confidence(top_score: float, grounded: float, config: PolicyConfig) -> float
 
 def evidence(retrieved: Sequence[Retrieved], config: PolicyConfig) -> list[Retrieved]:
     return [hit for hit in retrieved if hit.score >= config.min_relevance]
+
+
+def _bigrams(text: str) -> set[tuple[str, str]]:
+    words = _WORD.findall(text.lower())
+    return set(pairwise(words))
+
+
+def attributed(answer: str, candidates: Sequence[Retrieved], config: PolicyConfig) -> list[Retrieved]:
+    """The passages the answer was drawn from: most of its word pairs appear in them.
+
+    Retrieval rank says what might answer; overlap with the written answer says what did, so a page
+    that merely ranked well is not cited for words it never supplied.
+    """
+    pairs = _bigrams(answer)
+    if not pairs:
+        return []
+    overlap = [(len(pairs & _bigrams(f"{h.passage.section} {h.passage.text}")) / len(pairs), h) for h in candidates]
+    best = max((share for share, _ in overlap), default=0.0)
+    if best < config.attribution_floor:
+        return []
+    chosen: list[Retrieved] = []
+    urls: set[str] = set()
+    for share, hit in sorted(overlap, key=lambda pair: pair[0], reverse=True):
+        if share < best * 0.6:
+            break
+        if hit.passage.url not in urls and len(urls) >= config.max_sources:
+            continue
+        chosen.append(hit)
+        urls.add(hit.passage.url)
+    return chosen
 
 
 def cited(retrieved: Sequence[Retrieved], config: PolicyConfig) -> list[Retrieved]:

@@ -129,10 +129,18 @@ def file_config(tmp_path_factory: pytest.TempPathFactory) -> FileConfig:
     return config.model_copy(update={"memory": config.memory.model_copy(update={"prefix": prefix})})
 
 
+@pytest.fixture(scope="session", autouse=True)
+async def _remove_session_keys(redis_url: str, file_config: FileConfig) -> AsyncIterator[None]:
+    """Whatever the session's servers and runtimes stored under its prefix is removed at the end."""
+    yield
+    client: Redis = Redis.from_url(redis_url, decode_responses=True)
+    async for key in client.scan_iter(match=f"{file_config.memory.prefix}:*", count=500):
+        await client.delete(key)
+    await client.aclose()
+
+
 @pytest.fixture(scope="session")
 async def runtime(settings: Settings, file_config: FileConfig) -> AsyncIterator[Runtime]:
     started = await Runtime.start(settings, file_config)
     yield started
-    async for key in started.redis.scan_iter(match=f"{file_config.memory.prefix}:*", count=500):
-        await started.redis.delete(key)
     await started.close()

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from engine.policy import PolicyConfig, cited, confidence, content_words, grounding, numbers_in
+from engine.policy import PolicyConfig, attributed, cited, confidence, content_words, grounding, numbers_in
 from engine.types import Passage, Retrieved
 
 
@@ -39,3 +39,13 @@ def test_citations_keep_relevant_close_passages_and_limit_sources() -> None:
 def test_word_helpers() -> None:
     assert "the" not in content_words("The refund arrives")
     assert numbers_in("Costs $12.99 or 1,500 points in 3 days") == {"12.99", "1500", "3"}
+
+
+def test_sources_are_the_passages_the_answer_was_drawn_from() -> None:
+    config = PolicyConfig()
+    ranked_first = hit("non-returnable", 0.68, "Some products cannot be returned; contact us within 30 days.")
+    answer_source = hit("policy", 0.66, "You have 30 days from delivery to return an item.")
+    other = hit("refunds", 0.65, "We inspect a returned item within 3 business days.")
+    answer = "You have 30 days from delivery to return an item."
+    assert [h.passage.url for h in attributed(answer, [ranked_first, answer_source, other], config)] == ["policy"]
+    assert attributed("Completely unrelated words here.", [answer_source], config) == []

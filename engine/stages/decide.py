@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from engine.generation.prompts import NO_ANSWER
-from engine.policy import IntentSpec, PolicyConfig, cited, confidence, evidence, grounding
+from engine.policy import IntentSpec, PolicyConfig, attributed, cited, confidence, evidence, grounding
 from engine.protocols import EventSink
 from engine.types import Action, Citation, Reply, Turn
 
@@ -29,15 +29,16 @@ class Decide:
             actions.append(ESCALATE)
         return tuple(actions)
 
-    def _reply(self, turn: Turn, text: str, conf: float, escalated: bool, with_sources: bool) -> Reply:
-        citations = (
-            tuple(
-                Citation(title=h.passage.title, url=h.passage.url, section=h.passage.section, score=h.score)
-                for h in cited(turn.retrieved, self.policy)
-            )
-            if with_sources
-            else ()
+    def _sources(self, turn: Turn) -> tuple[Citation, ...]:
+        hits = attributed(turn.draft, evidence(turn.retrieved, self.policy), self.policy) or cited(
+            turn.retrieved, self.policy
         )
+        return tuple(
+            Citation(title=h.passage.title, url=h.passage.url, section=h.passage.section, score=h.score) for h in hits
+        )
+
+    def _reply(self, turn: Turn, text: str, conf: float, escalated: bool, with_sources: bool) -> Reply:
+        citations = self._sources(turn) if with_sources else ()
         return Reply(
             text=text,
             citations=citations,

@@ -1,0 +1,40 @@
+"""The assembled pipeline (SmolLM2, MiniLM, FAISS, Redis) driven directly through Engine.handle."""
+
+from __future__ import annotations
+
+from bot.runtime import Runtime
+from channels.terminal import terminal_message
+from engine.types import EventKind
+
+
+async def test_a_knowledge_question_streams_status_tokens_then_a_cited_reply(runtime: Runtime) -> None:
+    message = terminal_message("e2e-user", "e2e-conv", "How do I reset my password?")
+    events = [event async for event in runtime.engine.handle(message)]
+    kinds = [event.kind for event in events]
+    assert kinds[-1] is EventKind.FINAL
+    assert kinds.count(EventKind.FINAL) == 1
+    assert EventKind.STATUS in kinds
+    assert kinds.count(EventKind.TOKEN) > 1, "the answer arrives as several streamed pieces"
+    reply = events[-1].reply
+    assert reply is not None
+    streamed = "".join(e.text for e in events if e.kind is EventKind.TOKEN).strip()
+    assert reply.text.startswith(streamed) or reply.escalated
+    if not reply.escalated:
+        assert reply.sources, "a non-escalated answer always names its sources"
+    assert all(c.url.startswith("https://help.brightcart.example/") for c in reply.citations)
+
+
+async def test_the_next_turn_recalls_the_conversation(runtime: Runtime) -> None:
+    first = terminal_message("recall-user", "recall-conv", "Hello")
+    [e async for e in runtime.engine.handle(first)]
+    history = await runtime.memory.history(first.conversation, 10)
+    assert [entry.text for entry in history][:1] == ["Hello"]
+    elsewhere = terminal_message("recall-user", "another-conv", "Hello")
+    assert await runtime.memory.history(elsewhere.conversation, 10) == []
+
+
+async def test_invisible_characters_do_not_reach_the_model(runtime: Runtime) -> None:
+    message = terminal_message("clean-user", "clean-conv", "He\u200bllo\u202e")
+    [e async for e in runtime.engine.handle(message)]
+    history = await runtime.memory.history(message.conversation, 10)
+    assert history[0].text == "Hello"
