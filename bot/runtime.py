@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from redis.asyncio import Redis
 
@@ -85,7 +84,6 @@ class Runtime:
     engine: Engine
     bus: LocalReplyBus
     dispatcher: Dispatcher
-    extras: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     async def start(cls, settings: Settings, config: FileConfig, progress: Progress = _quiet) -> Runtime:
@@ -174,7 +172,7 @@ class Runtime:
 
     async def readiness(self) -> dict[str, bool]:
         return {
-            "model": self.generator is not None,
+            "model": self.generator.ready,
             "index": len(self.retriever.passages) > 0,
             "redis": await self.memory.ping(),
         }

@@ -82,6 +82,20 @@ def _bigrams(text: str) -> set[tuple[str, str]]:
     return set(pairwise(words))
 
 
+def _top_pages(scored: Iterable[tuple[float, Retrieved]], floor: float, max_pages: int) -> list[Retrieved]:
+    """Hits scoring at least `floor`, best first, from at most `max_pages` distinct URLs."""
+    chosen: list[Retrieved] = []
+    urls: set[str] = set()
+    for score, hit in sorted(scored, key=lambda pair: pair[0], reverse=True):
+        if score < floor:
+            break
+        if hit.passage.url not in urls and len(urls) >= max_pages:
+            continue
+        chosen.append(hit)
+        urls.add(hit.passage.url)
+    return chosen
+
+
 def attributed(answer: str, candidates: Sequence[Retrieved], config: PolicyConfig) -> list[Retrieved]:
     """The passages the answer was drawn from: most of its word pairs appear in them.
 
@@ -95,31 +109,13 @@ def attributed(answer: str, candidates: Sequence[Retrieved], config: PolicyConfi
     best = max((share for share, _ in overlap), default=0.0)
     if best < config.attribution_floor:
         return []
-    chosen: list[Retrieved] = []
-    urls: set[str] = set()
-    for share, hit in sorted(overlap, key=lambda pair: pair[0], reverse=True):
-        if share < best * 0.6:
-            break
-        if hit.passage.url not in urls and len(urls) >= config.max_sources:
-            continue
-        chosen.append(hit)
-        urls.add(hit.passage.url)
-    return chosen
+    return _top_pages(overlap, best * 0.6, config.max_sources)
 
 
 def cited(retrieved: Sequence[Retrieved], config: PolicyConfig) -> list[Retrieved]:
-    """The passages worth showing as sources: relevant, and close to the best match."""
+    """The passages worth showing as sources by rank: relevant, and close to the best match."""
     relevant = evidence(retrieved, config)
     if not relevant:
         return []
     best = max(hit.score for hit in relevant)
-    chosen: list[Retrieved] = []
-    urls: set[str] = set()
-    for hit in sorted(relevant, key=lambda h: h.score, reverse=True):
-        if hit.score < best - config.cite_margin:
-            break
-        if hit.passage.url not in urls and len(urls) >= config.max_sources:
-            continue
-        chosen.append(hit)
-        urls.add(hit.passage.url)
-    return chosen
+    return _top_pages(((hit.score, hit) for hit in relevant), best - config.cite_margin, config.max_sources)

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
-
-ROLES = ("customer", "agent", "admin")
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +153,6 @@ class Turn:
     retrieved: tuple[Retrieved, ...] = ()
     draft: str = ""
     reply: Reply | None = None
-    notes: Mapping[str, str] = field(default_factory=dict)
 
     def evolve(self, **changes: Any) -> Turn:
         return replace(self, **changes)

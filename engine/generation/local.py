@@ -84,10 +84,15 @@ class LocalGenerator:
         self.label = label
         self.device = device
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="generator")
+        self._closed = False
 
     @property
     def name(self) -> str:
         return self.label
+
+    @property
+    def ready(self) -> bool:
+        return not self._closed
 
     @classmethod
     def load(cls, source: str, label: str, options: LoadOptions) -> LocalGenerator:
@@ -165,6 +170,7 @@ class LocalGenerator:
                 await asyncio.gather(future, return_exceptions=True)
 
     def close(self) -> None:
+        self._closed = True
         self._executor.shutdown(wait=True, cancel_futures=True)
 
 
