@@ -74,11 +74,8 @@ def _configure_logging(settings: Settings) -> None:
 
 
 def cmd_prepare(settings: Settings, model: str | None) -> int:
-    from transformers.utils import logging as hf_logging
-
     from engine.generation.models import resolve
 
-    hf_logging.enable_progress_bar()  # type: ignore[no-untyped-call]
     name = model or settings.model
     _progress(f"preparing {name} under {settings.model_cache}")
     resolved = resolve(name, settings.model_cache)

@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 from bot.settings import FileConfig, Settings
 from engine import Action, Dispatcher, Engine, LocalReplyBus
 from engine.generation.local import LoadOptions, LocalGenerator
-from engine.generation.models import resolve
+from engine.generation.models import CATALOG, is_prepared, resolve
 from engine.policy import IntentSpec, PolicyConfig
 from engine.protocols import GenerationParams, Stage
 from engine.stages import Decide, Generate, Recall, Remember, Retrieve, Understand
@@ -120,6 +120,9 @@ class Runtime:
         )
         if rebuilt:
             progress(f"indexed {len(retriever.passages)} passages")
+        spec = CATALOG.get(settings.model)
+        if spec is not None and not is_prepared(spec, settings.model_cache):
+            progress(f"preparing the model {settings.model} (first run only, about a minute)")
         progress(f"loading the model {settings.model}")
         resolved = await asyncio.to_thread(resolve, settings.model, settings.model_cache)
         options = LoadOptions(

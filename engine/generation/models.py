@@ -172,9 +172,17 @@ def prepare_packaged(spec: PackagedGGUF, models_dir: Path) -> Path:
 def _convert_gguf(folder: Path, gguf_name: str, out: Path) -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
-    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=gguf_name)
-    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=gguf_name, dtype=torch.float32)
+    # Dequantizing takes most of a minute: always show transformers' per-tensor progress bar for it.
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.enable_progress_bar()  # type: ignore[no-untyped-call]
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=gguf_name)
+        model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=gguf_name, dtype=torch.float32)
+    finally:
+        if not was_enabled:
+            hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     # Weights are plain float tensors after dequantization; drop the GGUF marker so saving is allowed.
     model.hf_quantizer = None  # type: ignore[assignment]
     if hasattr(model.config, "quantization_config"):
