@@ -20,7 +20,8 @@ from tests.conftest import TEST_MODEL, model_cache
 @pytest.fixture(scope="module")
 def generator() -> LocalGenerator:
     resolved = resolve(TEST_MODEL, model_cache())
-    return LocalGenerator.load(resolved.source, resolved.label, LoadOptions(device="cpu"))
+    # int8 here, fp32 in the runtime tests: both load paths stay exercised
+    return LocalGenerator.load(resolved.source, resolved.label, LoadOptions(device="cpu", quantize="int8"))
 
 
 QUESTION = [ChatMessage("user", "Name three colours.")]

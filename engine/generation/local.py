@@ -29,7 +29,7 @@ _END = object()
 @dataclass(frozen=True, slots=True)
 class LoadOptions:
     device: str = "auto"  # auto | cpu | cuda
-    quantize: str = "int8"  # int8 (dynamic, CPU only) | none
+    quantize: str = "none"  # none | int8 (dynamic per-channel, CPU only)
     adapter: str | None = None  # path of a peft LoRA adapter
     threads: int = 0  # 0: torch's default
 
