@@ -23,6 +23,39 @@ def terminal_message(user_id: str, conversation_id: str, text: str) -> Message:
     )
 
 
+class Emphasis:
+    """Renders markdown `**bold**` in streamed text: ANSI bold on a terminal, plain text elsewhere.
+
+    Stream-safe: a lone `*` is held until the next piece shows whether it starts a `**` pair.
+    """
+
+    def __init__(self, ansi: bool) -> None:
+        self._on, self._off = ("\033[1m", "\033[0m") if ansi else ("", "")
+        self._bold = False
+        self._star = False
+
+    def feed(self, text: str) -> str:
+        out: list[str] = []
+        for char in text:
+            if self._star:
+                self._star = False
+                if char == "*":
+                    out.append(self._off if self._bold else self._on)
+                    self._bold = not self._bold
+                    continue
+                out.append("*")
+            if char == "*":
+                self._star = True
+            else:
+                out.append(char)
+        return "".join(out)
+
+    def close(self) -> str:
+        tail = ("*" if self._star else "") + (self._off if self._bold else "")
+        self._star = self._bold = False
+        return tail
+
+
 def render_footer(reply: Reply, out: TextIO) -> None:
     if reply.citations:
         out.write("\nSources:\n")
@@ -66,21 +99,22 @@ async def chat(
         out.write(f"{assistant_name}> ")
         out.flush()
         streamed = ""
+        emphasis = Emphasis(ansi=out.isatty())
         async for event in dispatcher.ask(terminal_message(user_id, conversation_id, text)):
             if event.kind is EventKind.TOKEN:
                 streamed += event.text
-                out.write(event.text)
+                out.write(emphasis.feed(event.text))
                 out.flush()
             elif event.kind is EventKind.FINAL and event.reply is not None:
                 reply = event.reply
                 shown = streamed.strip()
                 # Show what the final reply adds to (or, if the draft was withdrawn, instead of) the stream.
                 if not shown:
-                    out.write(reply.text)
+                    rest = reply.text
                 elif reply.text.startswith(shown):
-                    out.write(reply.text[len(shown) :])
+                    rest = reply.text[len(shown) :]
                 else:
-                    out.write("\n" + reply.text)
-                out.write("\n")
+                    rest = "\n" + reply.text
+                out.write(emphasis.feed(rest) + emphasis.close() + "\n")
                 render_footer(reply, out)
                 out.flush()
