@@ -37,7 +37,8 @@ SLOT = web.AppKey("runtime_slot", RuntimeSlot)
 def create_app(settings: Settings, config: FileConfig | None = None) -> web.Application:
     if config is None:
         config, _ = load_file_config(settings.config)
-    limits = RestLimits(config.server.max_text_chars, config.server.max_body_bytes)
+    token = settings.api_token.get_secret_value() if settings.api_token else None
+    limits = RestLimits(config.server.max_text_chars, config.server.max_body_bytes, token)
     app = web.Application(client_max_size=limits.max_body_bytes, middlewares=[_json_errors])
     slot = app[SLOT] = RuntimeSlot()
 

@@ -17,7 +17,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from bot.settings import FileConfig, Settings, SettingsError, load
+from bot.settings import FileConfig, Settings, SettingsError, load, require_token_off_loopback
 from engine.generation.models import ModelError
 from memory.embedded import EmbeddedRedisError
 from retrieval.documents import KnowledgeError
@@ -102,10 +102,12 @@ def cmd_serve(settings: Settings, config: FileConfig, host: str | None, port: in
 
     from bot.app import create_app
 
+    bind = host or config.server.host
+    require_token_off_loopback(settings, bind)
     app = create_app(settings, config)
     web.run_app(
         app,
-        host=host or config.server.host,
+        host=bind,
         port=port if port is not None else config.server.port,
         print=lambda text: print(text, file=sys.stderr),
     )

@@ -5,12 +5,13 @@ Every problem becomes a SettingsError whose message is one line naming the key a
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -37,6 +38,14 @@ class Settings(BaseSettings):
     adapter: Path | None = None
     threads: int = Field(default=0, ge=0, le=256)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
+    api_token: SecretStr | None = None  # required by `serve` on any address but loopback
+
+    @field_validator("api_token", mode="after")
+    @classmethod
+    def _strong_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters")
+        return value
 
     @field_validator("home", "models_dir", mode="after")
     @classmethod
@@ -214,6 +223,23 @@ def load_env_settings(**overrides: Any) -> Settings:
         field = str(first["loc"][0]) if first["loc"] else ""
         name = "REDIS_URL" if field in ("redis_url", "REDIS_URL") else f"SWITCHBOARD_{field.upper()}"
         raise SettingsError(f"{name}: {first['msg']}") from None
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def require_token_off_loopback(settings: Settings, host: str) -> None:
+    if settings.api_token is None and not is_loopback(host):
+        raise SettingsError(
+            f"SWITCHBOARD_API_TOKEN: required to serve on {host}, a non-loopback address "
+            "(clients then send 'Authorization: Bearer <token>')"
+        )
 
 
 def load(**overrides: Any) -> tuple[Settings, FileConfig]:

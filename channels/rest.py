@@ -5,6 +5,7 @@ Every bad request gets a 4xx with {"error": {"code", "message"}}; nothing a clie
 
 from __future__ import annotations
 
+import hmac
 import json
 import re
 import uuid
@@ -25,6 +26,16 @@ _ID = re.compile(r"^[A-Za-z0-9_.:@+-]{1,128}$")
 class RestLimits:
     max_text_chars: int = 4000
     max_body_bytes: int = 65536
+    # Callers are trusted back ends that name the user; without a token anyone who can reach the port
+    # could speak as any user_id and draw on that user's conversation memory.
+    api_token: str | None = None
+
+
+def authorized(request: web.Request, token: str | None) -> bool:
+    if token is None:
+        return True
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
 
 
 class BadRequest(Exception):
@@ -81,6 +92,13 @@ def parse_message(raw: bytes, limits: RestLimits) -> Message:
 
 def add_rest_routes(app: web.Application, dispatcher: Callable[[], Dispatcher | None], limits: RestLimits) -> None:
     async def post_message(request: web.Request) -> web.Response:
+        if not authorized(request, limits.api_token):
+            return error_response(
+                "unauthorized",
+                "a valid 'Authorization: Bearer <token>' header is required",
+                401,
+                {"WWW-Authenticate": "Bearer"},
+            )
         if request.content_length is not None and request.content_length > limits.max_body_bytes:
             return error_response("body_too_large", f"the body is over {limits.max_body_bytes} bytes", 413)
         try:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
+from pydantic import SecretStr
 from redis.asyncio import Redis
 
 from bot.app import create_app
@@ -16,10 +17,14 @@ from bot.settings import FileConfig, Settings
 from engine.types import ConversationRef
 from memory.store import RedisMemoryStore
 
+TOKEN = "test-token-0123456789abcdef"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
 
 @pytest.fixture(scope="module")
 async def base_url(settings: Settings, file_config: FileConfig) -> AsyncIterator[str]:
-    server = TestServer(create_app(settings, file_config), host="127.0.0.1")
+    with_token = settings.model_copy(update={"api_token": SecretStr(TOKEN)})
+    server = TestServer(create_app(with_token, file_config), host="127.0.0.1")
     await server.start_server()
     url = str(server.make_url(""))
     async with ClientSession() as session:
@@ -43,6 +48,7 @@ async def http() -> AsyncIterator[ClientSession]:
 
 
 async def post(http: ClientSession, url: str, **kwargs: Any) -> tuple[int, dict[str, Any]]:
+    kwargs["headers"] = AUTH | kwargs.get("headers", {})
     async with http.post(f"{url}/api/messages", **kwargs) as response:
         assert response.content_type == "application/json"
         return response.status, await response.json()
@@ -168,3 +174,15 @@ async def test_concurrent_requests_all_get_their_own_reply(http: ClientSession, 
     )
     intents = [body["metadata"]["intent"] for _, body in results]
     assert intents == ["greeting", "thanks", "talk_to_human"]
+
+
+@pytest.mark.parametrize(
+    "header",
+    [None, "Bearer wrong-token-0123456789", f"Basic {TOKEN}", TOKEN, f"Bearer {TOKEN}x"],
+)
+async def test_messages_need_the_api_token(http: ClientSession, base_url: str, header: str | None) -> None:
+    headers = {"Authorization": header} if header is not None else {}
+    async with http.post(f"{base_url}/api/messages", json={"user_id": "u", "text": "hi"}, headers=headers) as r:
+        assert r.status == 401
+        assert r.headers["WWW-Authenticate"] == "Bearer"
+        assert (await r.json())["error"]["code"] == "unauthorized"

@@ -4,7 +4,13 @@ from pathlib import Path
 
 import pytest
 
-from bot.settings import PROJECT_ROOT, SettingsError, load_env_settings, load_file_config
+from bot.settings import (
+    PROJECT_ROOT,
+    SettingsError,
+    load_env_settings,
+    load_file_config,
+    require_token_off_loopback,
+)
 
 
 def test_defaults_load_without_a_config_file(tmp_path: Path) -> None:
@@ -75,3 +81,19 @@ def test_environment_values_are_read(monkeypatch: pytest.MonkeyPatch, tmp_path: 
     assert settings.model_cache == tmp_path / "models"
     assert settings.model == "smollm2-135m"
     assert settings.redis_url == "redis://127.0.0.1:6379/0"
+
+
+def test_api_tokens_must_be_long_and_are_required_off_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SWITCHBOARD_API_TOKEN", "short")
+    with pytest.raises(SettingsError, match=r"^SWITCHBOARD_API_TOKEN: Value error, must be at least 16"):
+        load_env_settings()
+    monkeypatch.delenv("SWITCHBOARD_API_TOKEN")
+    settings = load_env_settings()
+    for host in ("127.0.0.1", "::1", "localhost"):
+        require_token_off_loopback(settings, host)
+    with pytest.raises(SettingsError, match=r"^SWITCHBOARD_API_TOKEN: required to serve on 0\.0\.0\.0"):
+        require_token_off_loopback(settings, "0.0.0.0")  # noqa: S104 - the address being refused
+    monkeypatch.setenv("SWITCHBOARD_API_TOKEN", "x" * 16)
+    token_settings = load_env_settings()
+    require_token_off_loopback(token_settings, "0.0.0.0")  # noqa: S104
+    assert "x" * 16 not in repr(token_settings), "the token never appears in logs or reprs"
