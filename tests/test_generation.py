@@ -13,7 +13,8 @@ from engine.generation.local import LoadOptions, LocalGenerator
 from engine.generation.models import CATALOG, ModelError, is_prepared, prepare_packaged, resolve
 from engine.generation.prompts import build_messages
 from engine.protocols import ChatMessage, GenerationParams
-from engine.types import Passage, Retrieved
+from engine.stages.generate import could_be_refusal
+from engine.types import HistoryEntry, Passage, Retrieved
 from tests.conftest import TEST_MODEL, model_cache
 
 
@@ -98,16 +99,27 @@ async def test_leaving_early_stops_generation(generator: LocalGenerator) -> None
     assert deltas, "the generator is usable after an early close"
 
 
-def test_prompt_carries_passages_history_and_question() -> None:
+def test_prompt_carries_passages_earlier_questions_and_the_question() -> None:
     passage = Passage("p1", "Return policy", "https://x.example/r", "Window", "Returns within 30 days.")
+    history = [HistoryEntry("user", "Do you ship to Canada?"), HistoryEntry("assistant", "Yes, we do.")]
     messages = build_messages(
         "How long?",
         [Retrieved(passage, 0.8)],
-        [],
+        history,
         company="Acme",
         assistant_name="Helper",
     )
-    assert messages[0].role == "system"
+    assert [m.role for m in messages] == ["system", "user"]
     assert "Returns within 30 days." in messages[0].content
     assert "Acme" in messages[0].content
+    assert "Do you ship to Canada?" in messages[0].content
+    assert "Yes, we do." not in messages[0].content, "earlier answers are not there to be copied"
     assert messages[-1] == ChatMessage("user", "How long?")
+
+
+def test_refusal_prefixes_are_held_back() -> None:
+    assert could_be_refusal("I")
+    assert could_be_refusal("  I don't kn")
+    assert could_be_refusal("I don't know.")
+    assert not could_be_refusal("I can help")
+    assert not could_be_refusal("You have 30 days")

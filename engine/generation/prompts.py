@@ -45,15 +45,18 @@ def build_messages(
     max_context_chars: int = 3000,
     max_history: int = 4,
 ) -> list[ChatMessage]:
+    """System prompt with the passages, then the question.
+
+    Earlier *questions* are given so follow-ups ("and for express?") make sense; earlier *answers* are not:
+    small models copy them (hand-over notices included) instead of answering from the passages.
+    """
     system = SYSTEM_PROMPT.format(
         assistant_name=assistant_name,
         company=company,
         no_answer=NO_ANSWER,
         context=format_context(passages, max_context_chars),
     )
-    messages = [ChatMessage("system", system)]
-    for entry in list(history)[-max_history:]:
-        role = "assistant" if entry.role == "assistant" else "user"
-        messages.append(ChatMessage(role, entry.text))
-    messages.append(ChatMessage("user", question))
-    return messages
+    earlier = [entry.text for entry in history if entry.role == "user"][-max_history:]
+    if earlier:
+        system += "\n\nThe customer asked earlier in this conversation:\n" + "\n".join(f"- {q}" for q in earlier)
+    return [ChatMessage("system", system), ChatMessage("user", question)]

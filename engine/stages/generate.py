@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.generation.prompts import build_messages
+from engine.generation.prompts import NO_ANSWER, build_messages
 from engine.policy import IntentSpec, PolicyConfig, evidence
 from engine.protocols import EventSink, GenerationParams, Generator
 from engine.types import Turn
@@ -50,7 +50,18 @@ class Generate:
         )
         await events.status("Writing an answer")
         parts: list[str] = []
+        held = ""
         async for delta in self.generator.stream(messages, self.params):
             parts.append(delta)
-            await events.token(delta)
+            # Hold text back while it may still be the refusal: Decide replaces a refusal with a hand-over,
+            # and the user should not see "I don't know." flash by first.
+            if could_be_refusal("".join(parts)):
+                held += delta
+                continue
+            await events.token(held + delta)
+            held = ""
         return turn.evolve(draft="".join(parts).strip())
+
+
+def could_be_refusal(text: str) -> bool:
+    return NO_ANSWER.lower().startswith(text.lstrip().lower())
