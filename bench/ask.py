@@ -116,7 +116,6 @@ async def run_pipeline(runtime: Runtime, questions: list[str]) -> tuple[dict[str
                 build_messages(
                     text,
                     passages,
-                    [],
                     company=generate.persona.company,
                     assistant_name=generate.persona.assistant_name,
                 )

@@ -146,7 +146,12 @@ class Runtime:
             SanitizeInput(),
             Understand(embedder, intent_index, policy.intent_threshold),
             Recall(memory, config.memory.history_turns * 2),
-            Retrieve(retriever, embedder, config.retrieval.top_k),
+            Retrieve(
+                retriever,
+                embedder,
+                config.retrieval.top_k,
+                follow_up_below=(policy.min_relevance + policy.strong_relevance) / 2,
+            ),
             Generate(
                 generator,
                 GenerationParams(**config.generation.model_dump()),

@@ -151,6 +151,7 @@ class Turn:
     intent_score: float = 0.0
     query_vector: tuple[float, ...] = ()
     retrieved: tuple[Retrieved, ...] = ()
+    follows_up: str = ""  # the earlier question this message was read with, when Retrieve needed it
     draft: str = ""
     reply: Reply | None = None
 

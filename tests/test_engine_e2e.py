@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from bot.runtime import Runtime
 from channels.terminal import terminal_message
-from engine.types import EventKind
+from engine.stages import Retrieve
+from engine.types import EventKind, HistoryEntry, Turn
 
 
 async def test_a_knowledge_question_streams_status_tokens_then_a_cited_reply(runtime: Runtime) -> None:
@@ -38,3 +39,26 @@ async def test_invisible_characters_do_not_reach_the_model(runtime: Runtime) -> 
     [e async for e in runtime.engine.handle(message)]
     history = await runtime.memory.history(message.conversation, 10)
     assert history[0].text == "Hello"
+
+
+async def test_a_follow_up_is_searched_in_the_context_of_the_previous_question(runtime: Runtime) -> None:
+    retrieve = next(stage for stage in runtime.engine.stages if isinstance(stage, Retrieve))
+    follow_up = terminal_message("fu-user", "fu-conv", "And for holiday purchases?")
+    alone = await retrieve(Turn(message=follow_up), _NoEvents())
+    history = (HistoryEntry("user", "How long do I have to return an item?"), HistoryEntry("assistant", "30 days."))
+    in_context = await retrieve(Turn(message=follow_up, history=history), _NoEvents())
+    assert max(h.score for h in in_context.retrieved) > max(h.score for h in alone.retrieved)
+    assert in_context.retrieved[0].passage.section == "Holiday purchases"
+    assert in_context.follows_up == "How long do I have to return an item?"
+    assert alone.follows_up == ""
+    standalone = terminal_message("fu-user", "fu-conv", "Do you ship to Canada?")
+    unaffected = await retrieve(Turn(message=standalone, history=history), _NoEvents())
+    assert unaffected.retrieved[0].passage.url.endswith("/shipping/international")
+
+
+class _NoEvents:
+    async def status(self, text: str) -> None:
+        return None
+
+    async def token(self, text: str) -> None:
+        return None

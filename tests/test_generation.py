@@ -14,7 +14,7 @@ from engine.generation.models import CATALOG, ModelError, is_prepared, prepare_p
 from engine.generation.prompts import build_messages
 from engine.protocols import ChatMessage, GenerationParams
 from engine.stages.generate import could_be_refusal
-from engine.types import HistoryEntry, Passage, Retrieved
+from engine.types import Passage, Retrieved
 from tests.conftest import TEST_MODEL, model_cache
 
 
@@ -99,21 +99,12 @@ async def test_leaving_early_stops_generation(generator: LocalGenerator) -> None
     assert deltas, "the generator is usable after an early close"
 
 
-def test_prompt_carries_passages_earlier_questions_and_the_question() -> None:
+def test_prompt_carries_passages_and_the_question() -> None:
     passage = Passage("p1", "Return policy", "https://x.example/r", "Window", "Returns within 30 days.")
-    history = [HistoryEntry("user", "Do you ship to Canada?"), HistoryEntry("assistant", "Yes, we do.")]
-    messages = build_messages(
-        "How long?",
-        [Retrieved(passage, 0.8)],
-        history,
-        company="Acme",
-        assistant_name="Helper",
-    )
+    messages = build_messages("How long?", [Retrieved(passage, 0.8)], company="Acme", assistant_name="Helper")
     assert [m.role for m in messages] == ["system", "user"]
     assert "Returns within 30 days." in messages[0].content
     assert "Acme" in messages[0].content
-    assert "Do you ship to Canada?" in messages[0].content
-    assert "Yes, we do." not in messages[0].content, "earlier answers are not there to be copied"
     assert messages[-1] == ChatMessage("user", "How long?")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from engine.protocols import ChatMessage
-from engine.types import HistoryEntry, Retrieved
+from engine.types import Retrieved
 
 NO_ANSWER = "I don't know."
 
@@ -38,17 +38,16 @@ def format_context(passages: Sequence[Retrieved], max_chars: int) -> str:
 def build_messages(
     question: str,
     passages: Sequence[Retrieved],
-    history: Sequence[HistoryEntry],
     *,
     company: str,
     assistant_name: str,
     max_context_chars: int = 3000,
-    max_history: int = 4,
 ) -> list[ChatMessage]:
     """System prompt with the passages, then the question.
 
-    Earlier *questions* are given so follow-ups ("and for express?") make sense; earlier *answers* are not:
-    small models copy them (hand-over notices included) instead of answering from the passages.
+    No earlier turns: a small model copies earlier answers (hand-over notices included) and even a list
+    of earlier questions instead of answering. A follow-up reaches the model with its earlier question
+    inside `question` (see Generate).
     """
     system = SYSTEM_PROMPT.format(
         assistant_name=assistant_name,
@@ -56,7 +55,4 @@ def build_messages(
         no_answer=NO_ANSWER,
         context=format_context(passages, max_context_chars),
     )
-    earlier = [entry.text for entry in history if entry.role == "user"][-max_history:]
-    if earlier:
-        system += "\n\nThe customer asked earlier in this conversation:\n" + "\n".join(f"- {q}" for q in earlier)
     return [ChatMessage("system", system), ChatMessage("user", question)]

@@ -41,10 +41,12 @@ class Generate:
     async def __call__(self, turn: Turn, events: EventSink) -> Turn:
         if not self.should_answer(turn):
             return turn
+        # A follow-up goes to the model joined to its earlier question, as it was searched: labelled
+        # layouts ("Earlier question: …") were parroted back by the 0.5B model.
+        question = f"{turn.follows_up} {turn.message.text}" if turn.follows_up else turn.message.text
         messages = build_messages(
-            turn.message.text,
+            question,
             evidence(turn.retrieved, self.policy),
-            turn.history,
             company=self.persona.company,
             assistant_name=self.persona.assistant_name,
         )

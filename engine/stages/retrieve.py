@@ -1,4 +1,4 @@
-"""Retrieve: the knowledge passages nearest to the message."""
+"""Retrieve: the knowledge passages nearest to the message, read in context when it is a follow-up."""
 
 from __future__ import annotations
 
@@ -7,20 +7,39 @@ import asyncio
 import numpy as np
 
 from engine.protocols import Embedder, EventSink, Retriever
-from engine.types import Turn
+from engine.types import Retrieved, Turn
+
+
+def best_score(hits: list[Retrieved]) -> float:
+    return max((hit.score for hit in hits), default=-1.0)
 
 
 class Retrieve:
-    def __init__(self, retriever: Retriever, embedder: Embedder, top_k: int) -> None:
+    """`follow_up_below`: when the message alone matches no passage this well and the conversation has an
+    earlier question, search again with both ("And for holiday purchases?" means little on its own) and
+    keep whichever search found the stronger evidence."""
+
+    def __init__(self, retriever: Retriever, embedder: Embedder, top_k: int, follow_up_below: float) -> None:
         self.retriever = retriever
         self.embedder = embedder
         self.top_k = top_k
+        self.follow_up_below = follow_up_below
+
+    async def _search(self, text: str) -> list[Retrieved]:
+        vector = (await asyncio.to_thread(self.embedder.embed, [text]))[0]
+        return await self.retriever.search(text, vector, self.top_k)
 
     async def __call__(self, turn: Turn, events: EventSink) -> Turn:
+        await events.status("Searching the help centre")
+        text = turn.message.text
         if turn.query_vector:
             vector = np.asarray(turn.query_vector, dtype=np.float32)
+            hits = await self.retriever.search(text, vector, self.top_k)
         else:
-            vector = (await asyncio.to_thread(self.embedder.embed, [turn.message.text]))[0]
-        await events.status("Searching the help centre")
-        hits = await self.retriever.search(turn.message.text, vector, self.top_k)
+            hits = await self._search(text)
+        earlier = [entry.text for entry in turn.history if entry.role == "user"]
+        if earlier and best_score(hits) < self.follow_up_below:
+            in_context = await self._search(f"{earlier[-1]} {text}")
+            if best_score(in_context) > best_score(hits):
+                return turn.evolve(retrieved=tuple(in_context), follows_up=earlier[-1])
         return turn.evolve(retrieved=tuple(hits))
