@@ -18,6 +18,7 @@ import tempfile
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +32,7 @@ from bot.runtime import Runtime
 from bot.settings import FileConfig, Settings, load
 from channels.terminal import terminal_message
 from engine.generation.models import resolve
-from engine.generation.prompts import build_messages
-from engine.policy import evidence
-from engine.protocols import ChatMessage, EventSink, GenerationParams, Stage
+from engine.protocols import ChatMessage, EventSink, GenerationParams, Generator, Stage
 from engine.stages import Generate
 from engine.types import EventKind, Turn
 
@@ -86,15 +85,31 @@ def summary(values: list[float]) -> dict[str, float]:
     return {"p50_ms": round(pct(values, 0.5) * 1000, 1), "p95_ms": round(pct(values, 0.95) * 1000, 1)}
 
 
+class RecordingGenerator:
+    """Passes through to the real generator and keeps the exact prompts the pipeline built."""
+
+    def __init__(self, inner: Generator) -> None:
+        self.inner = inner
+        self.prompts: list[list[ChatMessage]] = []
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    def stream(self, messages: Sequence[ChatMessage], params: GenerationParams) -> AsyncIterator[str]:
+        self.prompts.append(list(messages))
+        return self.inner.stream(messages, params)
+
+
 async def run_pipeline(runtime: Runtime, questions: list[str]) -> tuple[dict[str, Any], list[list[ChatMessage]]]:
     log: dict[str, list[float]] = defaultdict(list)
+    generate = next(stage for stage in runtime.engine.stages if isinstance(stage, Generate))
+    recorder = RecordingGenerator(generate.generator)
+    generate.generator = recorder
     runtime.engine.stages = tuple(Timed(stage, log) for stage in runtime.engine.stages)
     end_to_end: list[float] = []
     first_token: list[float] = []
-    prompts: list[list[ChatMessage]] = []
     deltas = 0
-    generate = next(s.stage for s in runtime.engine.stages if isinstance(s, Timed) and isinstance(s.stage, Generate))
-    assert isinstance(generate, Generate)
     for text in questions:
         message = terminal_message(f"bench-{uuid.uuid4().hex[:6]}", "bench", text)
         started = time.perf_counter()
@@ -107,28 +122,15 @@ async def run_pipeline(runtime: Runtime, questions: list[str]) -> tuple[dict[str
         end_to_end.append(time.perf_counter() - started)
         if first is not None:
             first_token.append(first)
-        # the prompt the pipeline built, rebuilt for the baseline from the same retrieval
-        vector = runtime.embedder.embed([text])[0]
-        hits = await runtime.retriever.search(text, vector, runtime.config.retrieval.top_k)
-        passages = evidence(hits, generate.policy)
-        if passages:
-            prompts.append(
-                build_messages(
-                    text,
-                    passages,
-                    company=generate.persona.company,
-                    assistant_name=generate.persona.assistant_name,
-                )
-            )
     figures = {
         "stages": {name: summary(times) for name, times in log.items()},
         "end_to_end": summary(end_to_end),
         "first_token": summary(first_token) if first_token else {},
-        "answered_with_generation": len(prompts),
+        "answered_with_generation": len(recorder.prompts),
         # streamed deltas are ~1 token each; the Generate stage time includes prefill
         "tokens_per_s": round(deltas / sum(log["Generate"]), 1) if log["Generate"] else 0.0,
     }
-    return figures, prompts
+    return figures, recorder.prompts
 
 
 def run_baseline(source: str, runtime: Runtime, prompts: list[list[ChatMessage]]) -> dict[str, Any]:

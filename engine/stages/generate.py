@@ -51,18 +51,18 @@ class Generate:
             assistant_name=self.persona.assistant_name,
         )
         await events.status("Writing an answer")
-        parts: list[str] = []
+        draft = ""
         held = ""
         async for delta in self.generator.stream(messages, self.params):
-            parts.append(delta)
+            draft += delta
             # Hold text back while it may still be the refusal: Decide replaces a refusal with a hand-over,
             # and the user should not see "I don't know." flash by first.
-            if could_be_refusal("".join(parts)):
+            if could_be_refusal(draft):
                 held += delta
                 continue
             await events.token(held + delta)
             held = ""
-        return turn.evolve(draft="".join(parts).strip())
+        return turn.evolve(draft=draft.strip())
 
 
 def could_be_refusal(text: str) -> bool:
