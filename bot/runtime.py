@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,11 +15,13 @@ from bot.settings import FileConfig, Settings
 from engine import Action, Dispatcher, Engine, LocalReplyBus
 from engine.generation.local import LoadOptions, LocalGenerator
 from engine.generation.models import CATALOG, is_prepared, resolve
+from engine.judge import FeatureJudge, JudgeModel
 from engine.policy import IntentSpec, PolicyConfig
 from engine.protocols import GenerationParams, Stage
-from engine.stages import Decide, Generate, Recall, Remember, Retrieve, Understand
+from engine.stages import Decide, Generate, Recall, Remember, Retrieve, Understand, Weigh
 from engine.stages.generate import Persona
 from engine.stages.understand import IntentIndex
+from engine.stages.weigh import WeighConfig
 from memory.embedded import EmbeddedRedis
 from memory.store import RedisMemoryStore
 from retrieval.embeddings import SentenceEmbedder
@@ -43,13 +46,33 @@ def intent_specs(config: FileConfig) -> list[IntentSpec]:
             actions=tuple(Action(label=a.label, action=a.action) for a in spec.actions),
             escalate=spec.escalate,
             response=spec.response,
+            patterns=tuple(re.compile(pattern, re.IGNORECASE) for pattern in spec.patterns),
         )
         for name, spec in config.intents.items()
     ]
 
 
-def policy_config(config: FileConfig) -> PolicyConfig:
-    return PolicyConfig(**config.policy.model_dump())
+DEFAULT_JUDGE = Path(__file__).resolve().parent.parent / "engine" / "data" / "evidence-judge.json"
+
+
+def load_judge_model(config: FileConfig) -> JudgeModel:
+    return JudgeModel.load(config.policy.judge or DEFAULT_JUDGE)
+
+
+def policy_config(config: FileConfig, judge: JudgeModel) -> PolicyConfig:
+    settings = config.policy
+    return PolicyConfig(
+        answer_threshold=settings.answer_threshold if settings.answer_threshold is not None else judge.threshold,
+        suggest_threshold=(
+            settings.suggest_threshold if settings.suggest_threshold is not None else judge.suggest_threshold
+        ),
+        min_relevance=settings.min_relevance,
+        follow_up_below=settings.follow_up_below,
+        second_within=settings.second_within,
+        max_sentences=settings.max_sentences,
+        max_sources=settings.max_sources,
+        intent_threshold=settings.intent_threshold,
+    )
 
 
 def index_folder(settings: Settings, config: FileConfig) -> Path:
@@ -71,6 +94,21 @@ async def open_redis(settings: Settings) -> tuple[Redis, EmbeddedRedis | None]:
     return client, embedded
 
 
+async def load_generator(settings: Settings, progress: Progress) -> LocalGenerator:
+    spec = CATALOG.get(settings.model)
+    if spec is not None and not is_prepared(spec, settings.model_cache):
+        progress(f"preparing the model {settings.model} (first run only, about a minute)")
+    progress(f"loading the model {settings.model}")
+    resolved = await asyncio.to_thread(resolve, settings.model, settings.model_cache)
+    options = LoadOptions(
+        device=settings.device,
+        quantize=settings.quantize,
+        adapter=str(settings.adapter) if settings.adapter else None,
+        threads=settings.threads,
+    )
+    return await asyncio.to_thread(LocalGenerator.load, resolved.source, resolved.label, options)
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -79,7 +117,7 @@ class Runtime:
     embedded_redis: EmbeddedRedis | None
     embedder: SentenceEmbedder
     retriever: FaissRetriever
-    generator: LocalGenerator
+    generator: LocalGenerator | None  # loaded only when generation.mode is compose
     memory: RedisMemoryStore
     engine: Engine
     bus: LocalReplyBus
@@ -120,18 +158,8 @@ class Runtime:
         )
         if rebuilt:
             progress(f"indexed {len(retriever.passages)} passages")
-        spec = CATALOG.get(settings.model)
-        if spec is not None and not is_prepared(spec, settings.model_cache):
-            progress(f"preparing the model {settings.model} (first run only, about a minute)")
-        progress(f"loading the model {settings.model}")
-        resolved = await asyncio.to_thread(resolve, settings.model, settings.model_cache)
-        options = LoadOptions(
-            device=settings.device,
-            quantize=settings.quantize,
-            adapter=str(settings.adapter) if settings.adapter else None,
-            threads=settings.threads,
-        )
-        generator = await asyncio.to_thread(LocalGenerator.load, resolved.source, resolved.label, options)
+        judge_model = await asyncio.to_thread(load_judge_model, config)
+        generator = await load_generator(settings, progress) if config.generation.mode == "compose" else None
         memory = RedisMemoryStore(
             redis,
             prefix=config.memory.prefix,
@@ -140,24 +168,32 @@ class Runtime:
         )
         intents = intent_specs(config)
         intent_index = await asyncio.to_thread(IntentIndex, embedder, intents)
-        policy = policy_config(config)
+        policy = policy_config(config, judge_model)
         by_name = {spec.name: spec for spec in intents}
+        generation = config.generation
         stages: list[Stage] = [
             SanitizeInput(),
             Understand(embedder, intent_index, policy.intent_threshold),
             Recall(memory, config.memory.history_turns * 2),
-            Retrieve(
+            Retrieve(retriever, embedder, config.retrieval.top_k, follow_up_below=policy.follow_up_below),
+            Weigh(
                 retriever,
-                embedder,
-                config.retrieval.top_k,
-                follow_up_below=(policy.min_relevance + policy.strong_relevance) / 2,
+                FeatureJudge(embedder, judge_model),
+                by_name,
+                WeighConfig(max_passages=config.retrieval.top_k, min_relevance=policy.min_relevance),
             ),
             Generate(
                 generator,
-                GenerationParams(**config.generation.model_dump()),
+                GenerationParams(
+                    max_new_tokens=generation.max_new_tokens,
+                    temperature=generation.temperature,
+                    top_p=generation.top_p,
+                    repetition_penalty=generation.repetition_penalty,
+                ),
                 policy,
                 by_name,
                 Persona(company=config.company.name, assistant_name=config.company.assistant_name),
+                mode=generation.mode,
             ),
             Decide(policy, by_name),
             Remember(memory),
@@ -180,7 +216,7 @@ class Runtime:
 
     async def readiness(self) -> dict[str, bool]:
         return {
-            "model": self.generator.ready,
+            "model": self.generator is None or self.generator.ready,
             "index": len(self.retriever.passages) > 0,
             "redis": await self.memory.ping(),
         }
@@ -188,6 +224,7 @@ class Runtime:
     async def close(self) -> None:
         await self.dispatcher.drain()
         await self.redis.aclose()
-        await asyncio.to_thread(self.generator.close)
+        if self.generator is not None:
+            await asyncio.to_thread(self.generator.close)
         if self.embedded_redis is not None:
             await asyncio.to_thread(self.embedded_redis.close)

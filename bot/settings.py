@@ -6,6 +6,7 @@ Every problem becomes a SettingsError whose message is one line naming the key a
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -94,6 +95,7 @@ class RetrievalConfig(_Strict):
 
 
 class GenerationConfig(_Strict):
+    mode: Literal["extract", "compose"]
     max_new_tokens: int = Field(ge=1, le=4096)
     temperature: float = Field(ge=0.0, le=2.0)
     top_p: float = Field(gt=0.0, le=1.0)
@@ -101,19 +103,15 @@ class GenerationConfig(_Strict):
 
 
 class PolicySettings(_Strict):
+    judge: Path | None = None  # an evidence judge from `switchboard eval calibrate`; None: the shipped one
+    answer_threshold: float | None = Field(default=None, ge=0.0, le=1.0)  # None: the judge's calibrated one
+    suggest_threshold: float | None = Field(default=None, ge=0.0, le=1.0)  # None: the judge's; 1 turns it off
     min_relevance: float = Field(ge=-1.0, le=1.0)
-    strong_relevance: float = Field(ge=-1.0, le=1.0)
-    cite_margin: float = Field(ge=0.0, le=2.0)
+    follow_up_below: float = Field(ge=-1.0, le=1.0)
+    second_within: float = Field(ge=0.0, le=1.0)
+    max_sentences: int = Field(ge=1, le=10)
     max_sources: int = Field(ge=1, le=20)
-    escalate_below: float = Field(ge=0.0, le=1.0)
     intent_threshold: float = Field(ge=-1.0, le=1.0)
-    attribution_floor: float = Field(ge=0.0, le=1.0)
-
-    @model_validator(mode="after")
-    def _ordered(self) -> PolicySettings:
-        if self.strong_relevance <= self.min_relevance:
-            raise ValueError("strong_relevance must be greater than min_relevance")
-        return self
 
 
 class MemoryConfig(_Strict):
@@ -140,6 +138,17 @@ class IntentConfig(_Strict):
     actions: list[ActionConfig] = Field(default_factory=list)
     escalate: bool = False
     response: str = ""
+    patterns: list[str] = Field(default_factory=list, max_length=200)
+
+    @field_validator("patterns", mode="after")
+    @classmethod
+    def _compiles(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            try:
+                re.compile(pattern)
+            except re.error as error:
+                raise ValueError(f"pattern {pattern!r} is not a valid regular expression ({error})") from None
+        return value
 
 
 class FileConfig(_Strict):

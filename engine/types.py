@@ -78,6 +78,22 @@ class Retrieved:
 
 
 @dataclass(frozen=True, slots=True)
+class Evidence:
+    """One sentence of a retrieved passage that may answer the message, and how strongly.
+
+    `similarity` is the embedding cosine of message and sentence; `support` is the evidence judge's
+    probability that the sentence answers the message (what decides).
+    """
+
+    passage: Passage
+    sentence: str
+    similarity: float
+    passage_score: float
+    passage_rank: int
+    support: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
 class Reply:
     text: str
     citations: tuple[Citation, ...]
@@ -86,6 +102,7 @@ class Reply:
     intent: str
     user_role: str
     escalated: bool
+    reason: str = ""  # why the reply answered or handed over, for operators and evaluation; not shown to users
 
     @property
     def sources(self) -> list[str]:
@@ -152,6 +169,9 @@ class Turn:
     query_vector: tuple[float, ...] = ()
     retrieved: tuple[Retrieved, ...] = ()
     follows_up: str = ""  # the earlier question this message was read with, when Retrieve needed it
+    evidence: tuple[Evidence, ...] = ()  # judged sentences, best first
+    answerability: float = 0.0  # the judge's probability that the knowledge base answers the message
+    chosen: tuple[Evidence, ...] = ()  # the sentences the answer is built from, in reading order
     draft: str = ""
     reply: Reply | None = None
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import yaml
 
+from engine.text import sentences
 from engine.types import Passage
 
 MAX_DOCUMENT_BYTES = 2 * 1024 * 1024
@@ -80,20 +81,103 @@ def _sections(body: str) -> Iterable[tuple[str, str]]:
     yield heading, "\n".join(lines)
 
 
+_BLOCK_START = re.compile(r"^\s*(?:[-*+•]\s|\d{1,2}[.)]\s|>)")
+_TABLE_RULE = re.compile(r"^\|?\s*:?-{2,}:?\s*(\|\s*:?-{2,}:?\s*)*\|?$")
+
+
+def _cells(row: str) -> list[str]:
+    return [cell.strip() for cell in row.strip().strip("|").split("|")]
+
+
+def linearize_table(rows: list[str]) -> Iterable[str]:
+    """A markdown table as one self-contained line per data row: 'Label: Header 1: cell; Header 2: cell'.
+
+    A bare row ("| Mobile hotspot | 15 GB | 50 GB |") means nothing without its header, and passages
+    and answers are cut at lines.
+    """
+    if len(rows) >= 2 and _TABLE_RULE.match(rows[1].strip()):
+        header, body = _cells(rows[0]), rows[2:]
+    else:
+        header, body = [], rows
+    for row in body:
+        cells = _cells(row)
+        if not any(cells):
+            continue
+        label, values = cells[0], cells[1:]
+        names = header[1:] if len(header) == len(cells) else []
+        parts = [
+            f"{name}: {value}" if name else value
+            for name, value in zip(names or [""] * len(values), values, strict=True)
+        ]
+        yield f"{label}: {'; '.join(p for p in parts if p)}." if label else "; ".join(parts) + "."
+
+
+def _blocks(text: str) -> Iterable[str]:
+    """Markdown blocks, one per line: a hard-wrapped paragraph is joined back into one line, list items and
+    quotes stay lines of their own (a continuation line joins its item), and tables become one line per row."""
+    current: list[str] = []
+    table: list[str] = []
+    for raw in text.splitlines():
+        line = raw.strip()
+        if line.startswith("|"):
+            if current:
+                yield " ".join(current)
+                current = []
+            table.append(line)
+            continue
+        if table:
+            yield from linearize_table(table)
+            table = []
+        if not line:
+            if current:
+                yield " ".join(current)
+            current = []
+        elif _BLOCK_START.match(raw):
+            if current:
+                yield " ".join(current)
+            current = [line]
+        else:
+            current.append(line)
+    if table:
+        yield from linearize_table(table)
+    if current:
+        yield " ".join(current)
+
+
+def _units(text: str, max_words: int) -> Iterable[str]:
+    """Blocks (paragraphs, list items) kept whole, so a passage reads as the page does; a block longer
+    than a passage is cut at sentence ends, and a sentence longer than a passage at word counts."""
+    for line in _blocks(text):
+        if len(line.split()) <= max_words:
+            yield line
+            continue
+        for sentence in sentences(line):
+            tokens = sentence.split()
+            for start in range(0, len(tokens), max_words):
+                yield " ".join(tokens[start : start + max_words])
+
+
 def _windows(text: str, max_words: int, overlap: int) -> Iterable[str]:
-    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
-    chunk: list[str] = []
-    for paragraph in paragraphs:
-        words = paragraph.split()
-        if chunk and len(chunk) + len(words) > max_words:
-            yield " ".join(chunk)
-            chunk = chunk[-overlap:] if overlap else []
-        chunk.extend(words)
-        while len(chunk) > max_words:
-            yield " ".join(chunk[:max_words])
-            chunk = chunk[max_words - overlap :]
-    if chunk:
-        yield " ".join(chunk)
+    """Consecutive units up to `max_words`; the next window repeats trailing units up to `overlap` words."""
+    window: list[str] = []
+    size = 0
+    for unit in _units(text, max_words):
+        length = len(unit.split())
+        if window and size + length > max_words:
+            yield "\n".join(window)
+            carried: list[str] = []
+            carried_size = 0
+            for previous in reversed(window):
+                previous_size = len(previous.split())
+                if carried_size + previous_size > overlap:
+                    break
+                carried.insert(0, previous)
+                carried_size += previous_size
+            window, size = carried, carried_size
+        window.append(unit)
+        size += length
+    if window:
+        yield "\n".join(window)
 
 
 def split_document(document: Document, max_words: int = 160, overlap: int = 20) -> list[Passage]:

@@ -69,3 +69,8 @@ def passage_text(passage: Passage) -> str:
     """What is embedded for a passage: its title and section carry much of its meaning."""
     heading = f"{passage.title}. {passage.section}." if passage.section else f"{passage.title}."
     return f"{heading} {passage.text}"
+
+
+def sentence_text(passage: Passage, sentence: str) -> str:
+    """What is embedded for one sentence: its section names what a bare list item ('Tap Next.') is about."""
+    return f"{passage.section or passage.title}: {sentence}"

@@ -19,12 +19,13 @@ import faiss
 import numpy as np
 
 from engine.protocols import Vectors
+from engine.text import sentences
 from engine.types import Passage, Retrieved
 from retrieval.lexical import BM25
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: sentence vectors beside the passage vectors
 
 
 class KnowledgeIndexError(RuntimeError):
@@ -76,9 +77,22 @@ class FaissRetriever:
         manifest: Manifest,
         device: str = "cpu",
         lexical_weight: float = 0.1,
+        sentence_vectors: Vectors | None = None,
     ) -> None:
         if index.ntotal != len(passages):
             raise KnowledgeIndexError(f"index holds {index.ntotal} vectors but {len(passages)} passages")
+        self._sentences = [sentences(passage.text) for passage in passages]
+        self._position = {passage.passage_id: n for n, passage in enumerate(passages)}
+        self._sentence_start: list[int] = []
+        row = 0
+        for split in self._sentences:
+            self._sentence_start.append(row)
+            row += len(split)
+        if sentence_vectors is None:
+            sentence_vectors = np.zeros((0, index.d), dtype=np.float32)
+        if len(sentence_vectors) not in (0, row):
+            raise KnowledgeIndexError(f"index holds {len(sentence_vectors)} sentence vectors but {row} sentences")
+        self.sentence_vectors: Vectors = sentence_vectors
         self._vectors: Vectors = (
             index.reconstruct_n(0, index.ntotal) if index.ntotal else np.zeros((0, index.d), dtype=np.float32)
         )
@@ -87,6 +101,21 @@ class FaissRetriever:
         self.manifest = manifest
         self.lexical_weight = lexical_weight
         self.lexical = BM25.over(passages)
+
+    def passage_sentences(self, passage_id: str) -> tuple[list[str], Vectors | None]:
+        """A passage's sentences and their unit vectors (None when the index was saved without them)."""
+        position = self._position.get(passage_id)
+        if position is None:
+            return [], None
+        split = self._sentences[position]
+        if not len(self.sentence_vectors):
+            return split, None
+        start = self._sentence_start[position]
+        return split, self.sentence_vectors[start : start + len(split)]
+
+    def all_sentences(self) -> list[tuple[Passage, str]]:
+        """Every (passage, sentence) in index order: what `sentence_vectors` rows stand for."""
+        return [(p, text) for p, split in zip(self.passages, self._sentences, strict=True) for text in split]
 
     @staticmethod
     def new_index(vectors: Vectors) -> Any:
@@ -123,6 +152,7 @@ class FaissRetriever:
         try:
             cpu_index = faiss.index_gpu_to_cpu(self.index) if self.device == "gpu" else self.index
             faiss.write_index(cpu_index, str(staging / "index.faiss"))
+            np.save(staging / "sentences.npy", self.sentence_vectors, allow_pickle=False)
             with (staging / "passages.jsonl").open("w", encoding="utf-8") as out:
                 for passage in self.passages:
                     out.write(json.dumps(asdict(passage), ensure_ascii=False) + "\n")
@@ -144,13 +174,14 @@ class FaissRetriever:
             with (folder / "passages.jsonl").open(encoding="utf-8") as lines:
                 passages = [Passage(**json.loads(line)) for line in lines if line.strip()]
             index = faiss.read_index(str(folder / "index.faiss"))
+            sentence_vectors = np.load(folder / "sentences.npy", allow_pickle=False)
         except (OSError, ValueError, TypeError, RuntimeError) as error:
             raise KnowledgeIndexError(f"cannot read the index in {folder}: {error}") from None
         if manifest.format != FORMAT_VERSION:
             raise KnowledgeIndexError(
                 f"index in {folder} has format {manifest.format}; rebuild it with `switchboard ingest`"
             )
-        return cls(index, passages, manifest, device, lexical_weight)
+        return cls(index, passages, manifest, device, lexical_weight, sentence_vectors.astype(np.float32, copy=False))
 
 
 def _manifest(data: dict[str, Any]) -> Manifest:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from retrieval.documents import KnowledgeError, find_documents, load_passages
-from retrieval.embeddings import SentenceEmbedder, passage_text
+from retrieval.embeddings import SentenceEmbedder, passage_text, sentence_text
 from retrieval.index import FORMAT_VERSION, FaissRetriever, Manifest, read_manifest
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,9 @@ def build_index(
         pinned=pinned,
     )
     retriever = FaissRetriever(FaissRetriever.new_index(vectors), passages, manifest)
+    # Sentences are embedded once here, so answers can be checked against them sentence by sentence.
+    pieces = [sentence_text(passage, text) for passage, text in retriever.all_sentences()]
+    retriever.sentence_vectors = embedder.embed(pieces, show_progress=show_progress)
     retriever.save(folder)
     log.info("indexed %d passages from %s into %s", len(passages), ", ".join(map(str, paths)), folder)
     return retriever

@@ -3,26 +3,13 @@
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 
-from engine.policy import content_words
+from engine.text import stem, terms
 from engine.types import Passage
 
-_SUFFIXES = ("ing", "ed", "es", "s")
-
-
-def stem(word: str) -> str:
-    """A deliberately light stemmer: plural and tense endings only, so 'returns'/'returned' meet 'return'."""
-    for suffix in _SUFFIXES:
-        if len(word) > len(suffix) + 3 and word.endswith(suffix) and not word.endswith("ss"):
-            return word[: -len(suffix)]
-    return word
-
-
-def terms(text: str) -> list[str]:
-    return [stem(w) for w in content_words(re.sub(r"[-_/]", " ", text))]
+__all__ = ["BM25", "stem", "terms"]
 
 
 class BM25:

@@ -63,8 +63,20 @@ def test_split_follows_sections_and_bounds_passage_size(tmp_path: Path) -> None:
     assert sections.count("Part two") == 3
     assert all(len(p.text.split()) <= 100 for p in passages)
     assert all(p.url == "https://x.example/guide" and p.title == "Guide" for p in passages)
-    part_two = [p.text.split() for p in passages if p.section == "Part two"]
-    assert part_two[0][-10:] == part_two[1][:10], "consecutive windows overlap"
+    assert not any(p.text.startswith("word") and p.text.split()[0] != "word0" for p in passages[:3])
+
+
+def test_windows_cut_between_lines_and_repeat_the_last_short_line(tmp_path: Path) -> None:
+    lines = [f"Step {n} " + " ".join(["word"] * 28) + "." for n in range(1, 7)]  # six 31-word paragraphs
+    short = "Tap Save."
+    path = write(
+        tmp_path,
+        "steps.md",
+        "---\ntitle: Steps\nurl: https://x.example/steps\n---\n## How\n\n" + "\n\n".join([*lines[:3], short, *lines[3:]]),
+    )
+    first, second, *_ = split_document(parse_document(path), max_words=100, overlap=10)
+    assert first.text.splitlines() == [*lines[:3], short], "whole lines, never a line cut in two"
+    assert second.text.splitlines()[0] == short, "a trailing line within `overlap` words is repeated"
 
 
 def test_duplicate_passages_are_dropped(tmp_path: Path) -> None:

@@ -13,8 +13,7 @@ from engine.generation.local import LoadOptions, LocalGenerator
 from engine.generation.models import CATALOG, ModelError, is_prepared, prepare_packaged, resolve
 from engine.generation.prompts import build_messages
 from engine.protocols import ChatMessage, GenerationParams
-from engine.stages.generate import could_be_refusal
-from engine.types import Passage, Retrieved
+from engine.types import Evidence, Passage
 from tests.conftest import TEST_MODEL, model_cache
 
 
@@ -99,18 +98,14 @@ async def test_leaving_early_stops_generation(generator: LocalGenerator) -> None
     assert deltas, "the generator is usable after an early close"
 
 
-def test_prompt_carries_passages_and_the_question() -> None:
-    passage = Passage("p1", "Return policy", "https://x.example/r", "Window", "Returns within 30 days.")
-    messages = build_messages("How long?", [Retrieved(passage, 0.8)], company="Acme", assistant_name="Helper")
+def test_prompt_carries_the_chosen_sentences_and_the_question() -> None:
+    passage = Passage("p1", "Return policy", "https://x.example/r", "Window", "Returns within 30 days. Other text.")
+    chosen = [Evidence(passage, "- Returns within 30 days.", 0.7, 0.8, 0, 0.9)]
+    messages = build_messages("How long?", chosen, company="Acme", assistant_name="Helper")
     assert [m.role for m in messages] == ["system", "user"]
     assert "Returns within 30 days." in messages[0].content
+    assert "Other text." not in messages[0].content, "the model sees only the chosen sentences"
     assert "Acme" in messages[0].content
+    assert "Return policy" in messages[0].content
+    assert "don't know" not in messages[0].content.lower(), "no refusal rule for the model to over-apply"
     assert messages[-1] == ChatMessage("user", "How long?")
-
-
-def test_refusal_prefixes_are_held_back() -> None:
-    assert could_be_refusal("I")
-    assert could_be_refusal("  I don't kn")
-    assert could_be_refusal("I don't know.")
-    assert not could_be_refusal("I can help")
-    assert not could_be_refusal("You have 30 days")

@@ -1,20 +1,22 @@
-"""Decide: turn the draft into a Reply with citations, confidence, buttons and the escalation call."""
+"""Decide: the Reply — the answer with its sources and buttons, a fixed reply, or a hand-over to a person."""
 
 from __future__ import annotations
 
-from engine.generation.prompts import NO_ANSWER
-from engine.policy import IntentSpec, PolicyConfig, attributed, cited, confidence, evidence, grounding
+from engine.policy import IntentSpec, PolicyConfig
 from engine.protocols import EventSink
 from engine.types import Action, Citation, Reply, Turn
 
 ESCALATE = Action(label="Talk to a human", action="escalate")
 
 HANDOFF_TEXT = "I'll connect you with a member of our support team; they will reply in this conversation."
+SUGGEST_TEXT = (
+    "I'm not sure our help centre answers this, so I've asked a member of our support team to follow up here. "
+    "The closest I found:\n\n{closest}"
+)
 NOT_FOUND_TEXT = (
     "I couldn't find an answer to that in our help centre, so I've passed your question to a member of "
     "our support team."
 )
-UNSURE_SUFFIX = "I'm not fully certain about this, so I've also asked a member of our support team to check."
 
 
 class Decide:
@@ -29,42 +31,36 @@ class Decide:
             actions.append(ESCALATE)
         return tuple(actions)
 
-    def _sources(self, turn: Turn) -> tuple[Citation, ...]:
-        hits = attributed(turn.draft, evidence(turn.retrieved, self.policy), self.policy) or cited(
-            turn.retrieved, self.policy
-        )
-        return tuple(
-            Citation(title=h.passage.title, url=h.passage.url, section=h.passage.section, score=h.score) for h in hits
-        )
+    def _citations(self, turn: Turn) -> tuple[Citation, ...]:
+        """The pages the answer's sentences come from, best-supported first, one citation per page."""
+        pages: dict[str, Citation] = {}
+        for e in sorted(turn.chosen, key=lambda e: e.support, reverse=True):
+            if e.passage.url not in pages and len(pages) < self.policy.max_sources:
+                pages[e.passage.url] = Citation(e.passage.title, e.passage.url, e.passage.section, e.passage_score)
+        return tuple(pages.values())
 
-    def _reply(self, turn: Turn, text: str, conf: float, escalated: bool, with_sources: bool) -> Reply:
-        citations = self._sources(turn) if with_sources else ()
+    def _reply(self, turn: Turn, text: str, confidence: float, escalated: bool, reason: str) -> Reply:
         return Reply(
             text=text,
-            citations=citations,
+            citations=self._citations(turn) if turn.draft else (),
             actions=self._actions(turn.intent, escalated),
-            confidence=conf,
+            confidence=confidence,
             intent=turn.intent,
             user_role=turn.message.user_role,
             escalated=escalated,
+            reason=reason,
         )
 
     async def __call__(self, turn: Turn, events: EventSink) -> Turn:
         spec = self.intents.get(turn.intent)
         if spec is not None and spec.escalate:
-            return turn.evolve(reply=self._reply(turn, HANDOFF_TEXT, 1.0, True, False))
+            return turn.evolve(reply=self._reply(turn, HANDOFF_TEXT, 1.0, True, "human_request"))
         if spec is not None and spec.response:
-            return turn.evolve(reply=self._reply(turn, spec.response, 1.0, False, False))
-        support = evidence(turn.retrieved, self.policy)
-        draft = turn.draft
-        if not support or not draft or draft.lower().startswith(NO_ANSWER.rstrip(".").lower()):
-            return turn.evolve(reply=self._reply(turn, NOT_FOUND_TEXT, 0.0, True, False))
-        top = max(hit.score for hit in support)
-        conf = confidence(
-            top,
-            grounding(draft, (f"{h.passage.title} {h.passage.section} {h.passage.text}" for h in support)),
-            self.policy,
-        )
-        if conf < self.policy.escalate_below:
-            return turn.evolve(reply=self._reply(turn, f"{draft}\n\n{UNSURE_SUFFIX}", conf, True, True))
-        return turn.evolve(reply=self._reply(turn, draft, conf, False, True))
+            return turn.evolve(reply=self._reply(turn, spec.response, 1.0, False, "fixed_response"))
+        if not turn.draft:
+            reason = "no_evidence" if not turn.evidence else "not_answerable"
+            return turn.evolve(reply=self._reply(turn, NOT_FOUND_TEXT, turn.answerability, True, reason))
+        if not self.policy.answers(turn.answerability):
+            text = SUGGEST_TEXT.format(closest=turn.draft)
+            return turn.evolve(reply=self._reply(turn, text, turn.answerability, True, "suggested"))
+        return turn.evolve(reply=self._reply(turn, turn.draft, turn.answerability, False, "answered"))

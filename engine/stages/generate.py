@@ -1,13 +1,25 @@
-"""Generate: a grounded answer from the retrieved passages, streamed token by token."""
+"""Generate: the answer, built from the sentences the evidence judge chose, streamed.
+
+`extract` sends those sentences verbatim (every fact is the help centre's own words); `compose` lets the
+model rephrase them for the customer and keeps its text only when it states nothing the sentences do not
+(otherwise the verbatim sentences are the final reply, which channels show in place of the stream).
+"""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from typing import Literal
 
-from engine.generation.prompts import NO_ANSWER, build_messages
-from engine.policy import IntentSpec, PolicyConfig, evidence
+from engine.evidence import choose, compose
+from engine.generation.prompts import build_messages
+from engine.policy import IntentSpec, PolicyConfig, grounding
 from engine.protocols import EventSink, GenerationParams, Generator
-from engine.types import Turn
+from engine.text import numbers_in
+from engine.types import Evidence, Turn
+
+Mode = Literal["extract", "compose"]
+_PIECE = re.compile(r"\S+\s*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,51 +31,62 @@ class Persona:
 class Generate:
     def __init__(
         self,
-        generator: Generator,
+        generator: Generator | None,
         params: GenerationParams,
         policy: PolicyConfig,
         intents: dict[str, IntentSpec],
         persona: Persona,
+        mode: Mode = "extract",
     ) -> None:
+        if mode == "compose" and generator is None:
+            raise ValueError("compose mode needs a generator")
         self.generator = generator
         self.params = params
         self.policy = policy
         self.intents = intents
         self.persona = persona
+        self.mode = mode
 
     def should_answer(self, turn: Turn) -> bool:
         spec = self.intents.get(turn.intent)
         if spec is not None and (spec.escalate or spec.response):
-            # a request for a person, or a fixed reply (greetings): nothing to generate
-            return False
-        return bool(evidence(turn.retrieved, self.policy))
+            return False  # a request for a person, or a fixed reply (greetings): nothing to write
+        return bool(turn.evidence) and self.policy.answers(turn.answerability)
 
     async def __call__(self, turn: Turn, events: EventSink) -> Turn:
+        spec = self.intents.get(turn.intent)
+        if (
+            turn.evidence
+            and not (spec and (spec.escalate or spec.response))
+            and self.policy.suggests(turn.answerability)
+        ):
+            # Not sure enough to answer: Decide hands over and shows these sentences as the closest found.
+            chosen = tuple(choose(turn.evidence, self.policy.second_within, self.policy.max_sentences))
+            return turn.evolve(chosen=chosen, draft=compose(chosen))
         if not self.should_answer(turn):
             return turn
-        # A follow-up goes to the model joined to its earlier question, as it was searched: labelled
-        # layouts ("Earlier question: …") were parroted back by the 0.5B model.
+        chosen = tuple(choose(turn.evidence, self.policy.second_within, self.policy.max_sentences))
+        verbatim = compose(chosen)
+        if self.mode == "extract" or self.generator is None:
+            for piece in _PIECE.findall(verbatim):
+                await events.token(piece)
+            return turn.evolve(chosen=chosen, draft=verbatim)
+        # A follow-up goes to the model joined to its earlier question, as it was searched.
         question = f"{turn.follows_up} {turn.message.text}" if turn.follows_up else turn.message.text
         messages = build_messages(
-            question,
-            evidence(turn.retrieved, self.policy),
-            company=self.persona.company,
-            assistant_name=self.persona.assistant_name,
+            question, chosen, company=self.persona.company, assistant_name=self.persona.assistant_name
         )
         await events.status("Writing an answer")
         draft = ""
-        held = ""
         async for delta in self.generator.stream(messages, self.params):
             draft += delta
-            # Hold text back while it may still be the refusal: Decide replaces a refusal with a hand-over,
-            # and the user should not see "I don't know." flash by first.
-            if could_be_refusal(draft):
-                held += delta
-                continue
-            await events.token(held + delta)
-            held = ""
-        return turn.evolve(draft=draft.strip())
+            await events.token(delta)
+        draft = draft.strip()
+        best = max(chosen, key=lambda e: e.support)
+        return turn.evolve(chosen=chosen, draft=draft if faithful(draft, chosen, best) else verbatim)
 
 
-def could_be_refusal(text: str) -> bool:
-    return NO_ANSWER.lower().startswith(text.lstrip().lower())
+def faithful(draft: str, chosen: tuple[Evidence, ...], best: Evidence) -> bool:
+    """The model's wording is kept only if it adds nothing and keeps the best sentence's numbers."""
+    sentences = [e.sentence for e in chosen]
+    return bool(draft) and grounding(draft, sentences) >= 0.75 and numbers_in(best.sentence) <= numbers_in(draft)

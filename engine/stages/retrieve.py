@@ -6,7 +6,7 @@ import asyncio
 
 import numpy as np
 
-from engine.protocols import Embedder, EventSink, Retriever
+from engine.protocols import Embedder, EventSink, Retriever, Vectors
 from engine.types import Retrieved, Turn
 
 
@@ -25,9 +25,9 @@ class Retrieve:
         self.top_k = top_k
         self.follow_up_below = follow_up_below
 
-    async def _search(self, text: str) -> list[Retrieved]:
+    async def _search(self, text: str) -> tuple[list[Retrieved], Vectors]:
         vector = (await asyncio.to_thread(self.embedder.embed, [text]))[0]
-        return await self.retriever.search(text, vector, self.top_k)
+        return await self.retriever.search(text, vector, self.top_k), vector
 
     async def __call__(self, turn: Turn, events: EventSink) -> Turn:
         await events.status("Searching the help centre")
@@ -36,10 +36,13 @@ class Retrieve:
             vector = np.asarray(turn.query_vector, dtype=np.float32)
             hits = await self.retriever.search(text, vector, self.top_k)
         else:
-            hits = await self._search(text)
+            hits, vector = await self._search(text)
         earlier = [entry.text for entry in turn.history if entry.role == "user"]
         if earlier and best_score(hits) < self.follow_up_below:
-            in_context = await self._search(f"{earlier[-1]} {text}")
+            in_context, joined = await self._search(f"{earlier[-1]} {text}")
             if best_score(in_context) > best_score(hits):
-                return turn.evolve(retrieved=tuple(in_context), follows_up=earlier[-1])
-        return turn.evolve(retrieved=tuple(hits))
+                # the joined question's vector, so later stages weigh evidence against what was searched
+                return turn.evolve(
+                    retrieved=tuple(in_context), follows_up=earlier[-1], query_vector=tuple(map(float, joined))
+                )
+        return turn.evolve(retrieved=tuple(hits), query_vector=tuple(map(float, vector)))

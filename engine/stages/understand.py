@@ -25,6 +25,14 @@ class IntentIndex:
             embedder.embed(examples) if examples else np.zeros((0, embedder.dimension), dtype=np.float32)
         )
 
+    def by_pattern(self, text: str) -> str | None:
+        """An intent whose patterns match the text; hand-over intents first, since they must never be missed."""
+        ordered = sorted(self.intents.values(), key=lambda spec: not spec.escalate)
+        for spec in ordered:
+            if any(pattern.search(text) for pattern in spec.patterns):
+                return spec.name
+        return None
+
     def classify(self, vector: Vectors, threshold: float) -> tuple[str, float]:
         if not self._labels:
             return FALLBACK_INTENT, 0.0
@@ -42,5 +50,6 @@ class Understand:
 
     async def __call__(self, turn: Turn, events: EventSink) -> Turn:
         vector = (await asyncio.to_thread(self.embedder.embed, [turn.message.text]))[0]
-        intent, score = self.intents.classify(vector, self.threshold)
+        named = self.intents.by_pattern(turn.message.text)
+        intent, score = (named, 1.0) if named else self.intents.classify(vector, self.threshold)
         return turn.evolve(intent=intent, intent_score=score, query_vector=tuple(float(x) for x in vector))
