@@ -1,6 +1,6 @@
 """Answer quality and latency on the evaluation test splits, beside the seed's bare recipe, in one run.
 
-    .venv/bin/python bench/answers.py [--domains fintech,saas,telecom,brightcart] [--split test] [--limit N]
+    .venv/bin/python -m bench.answers [--domains fintech,saas,telecom,brightcart] [--split test] [--limit N]
 
 For each domain: Switchboard as configured (`switchboard eval answers`, the real engine), then the bare
 recipe on the same messages: MiniLM top-5 passages, the default 0.5B model with per-tensor dynamic int8,

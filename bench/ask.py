@@ -1,6 +1,6 @@
 """Per-stage latency of the full pipeline beside the seed's bare recipe, in one run.
 
-    .venv/bin/python bench/ask.py [--model qwen2.5-0.5b] [--questions 20] [--mode extract|compose]
+    .venv/bin/python -m bench.ask [--model qwen2.5-0.5b] [--questions 20] [--mode extract|compose]
 
 Prints a table to stderr and one JSON line of figures to stdout. The baseline is what the seed did on the
 same questions: MiniLM top-5 passages and `model.generate` (the same model, per-tensor int8, greedy,

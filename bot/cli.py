@@ -8,8 +8,10 @@ import json
 import logging
 import os
 import sys
+import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,7 @@ from bot.evaluation import EvalError
 from bot.settings import FileConfig, Settings, SettingsError, load, require_token_off_loopback
 from engine.generation.models import ModelError
 from memory.embedded import EmbeddedRedisError
+from memory.store import RedisUnavailableError
 from retrieval.documents import KnowledgeError
 from retrieval.embeddings import EmbedderError
 from retrieval.index import KnowledgeIndexError
@@ -34,6 +37,7 @@ USER_ERRORS = (
     EmbedderError,
     KnowledgeIndexError,
     EmbeddedRedisError,
+    RedisUnavailableError,
 )
 
 
@@ -63,6 +67,15 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--user", required=True, help="user id (memory is per user)")
     ask.add_argument("--conversation", default=None, help="conversation id (default: the user's default)")
     ask.add_argument("text", help="the question")
+
+    escalations = commands.add_parser("escalations", help="conversations handed to a person")
+    escalations.add_argument("--state", default="open", choices=["open", "claimed", "resolved"])
+    escalations.add_argument("--limit", type=int, default=50, help="at most this many, oldest first")
+    escalations.add_argument("--json", action="store_true", help="one JSON object per line")
+    escalations.add_argument("--claim", metavar="ID", help="claim this escalation (with --user and --agent)")
+    escalations.add_argument("--resolve", metavar="ID", help="resolve this claimed escalation")
+    escalations.add_argument("--user", help="the escalation's user id (for --claim / --resolve)")
+    escalations.add_argument("--agent", help="who takes it (for --claim / --resolve)")
 
     evaluate = commands.add_parser("eval", help="measure Switchboard on labelled questions")
     what = evaluate.add_subparsers(dest="eval_command", required=True, metavar="WHAT")
@@ -202,6 +215,43 @@ async def _eval_answers(settings: Settings, config: FileConfig, args: argparse.N
     return 0
 
 
+async def _escalations(settings: Settings, config: FileConfig, args: argparse.Namespace) -> int:
+    from bot.runtime import open_redis
+    from memory.escalations import EscalationError, RedisEscalationStore
+
+    redis, embedded = await open_redis(settings, config, _progress)
+    try:
+        store = RedisEscalationStore(redis, prefix=config.memory.prefix)
+        target = args.claim or args.resolve
+        if target:
+            if not (args.user and args.agent):
+                raise SettingsError("escalations: --claim and --resolve need --user and --agent")
+            try:
+                if args.claim:
+                    record = await store.claim(args.user, target, args.agent)
+                else:
+                    record = await store.resolve(args.user, target, args.agent)
+            except EscalationError as error:
+                raise SettingsError(f"escalations: {error}") from None
+            print(f"{record.id} is now {record.state} ({record.claimed_by})")
+            return 0
+        for record in await store.list(args.state, args.limit):
+            if args.json:
+                print(json.dumps(asdict(record), ensure_ascii=False))
+                continue
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(record.created_at))
+            claimed = f" claimed by {record.claimed_by}" if record.claimed_by else ""
+            print(
+                f"{record.id}  {when}  {record.reason:<15} {record.channel}/{record.conversation_id}  "
+                f"user {record.user_id}{claimed}\n    asked: {record.question[:200]!r}"
+            )
+    finally:
+        await redis.aclose()
+        if embedded is not None:
+            embedded.close()
+    return 0
+
+
 def cmd_calibrate(config: FileConfig, plan_path: Path, out: Path) -> int:
     from bot.calibration import calibrate, load_plan
     from retrieval.embeddings import SentenceEmbedder
@@ -235,6 +285,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_ingest(settings, config, args.paths)
         if args.command == "serve":
             return cmd_serve(settings, config, args.host, args.port)
+        if args.command == "escalations":
+            return asyncio.run(_escalations(settings, config, args))
         if args.command == "eval" and args.eval_command == "calibrate":
             return cmd_calibrate(config, args.plan, args.out)
         if args.command == "eval":

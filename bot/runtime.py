@@ -5,16 +5,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
+from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 
 from bot.settings import FileConfig, Settings
 from engine import Action, Dispatcher, Engine, LocalReplyBus
 from engine.generation.local import LoadOptions, LocalGenerator
 from engine.generation.models import CATALOG, is_prepared, resolve
+from engine.handover import BackgroundRetries, FailureFollowUp, HandOver
 from engine.judge import FeatureJudge, JudgeModel
 from engine.policy import IntentSpec, PolicyConfig
 from engine.protocols import GenerationParams, Stage
@@ -23,7 +27,8 @@ from engine.stages.generate import Persona
 from engine.stages.understand import IntentIndex
 from engine.stages.weigh import WeighConfig
 from memory.embedded import EmbeddedRedis
-from memory.store import RedisMemoryStore
+from memory.escalations import RedisEscalationStore
+from memory.store import RedisMemoryStore, RedisUnavailableError
 from retrieval.embeddings import SentenceEmbedder
 from retrieval.index import FaissRetriever
 from retrieval.ingest import Chunking, ensure_index
@@ -83,15 +88,51 @@ def chunking(config: FileConfig) -> Chunking:
     return Chunking(config.knowledge.max_words, config.knowledge.overlap)
 
 
-async def open_redis(settings: Settings) -> tuple[Redis, EmbeddedRedis | None]:
-    """REDIS_URL when set; otherwise the embedded redis-server persisted under SWITCHBOARD_HOME."""
+async def open_redis(settings: Settings, config: FileConfig, progress: Progress) -> tuple[Redis, EmbeddedRedis | None]:
+    """REDIS_URL when set; otherwise the embedded redis-server persisted under SWITCHBOARD_HOME.
+
+    A Redis server that is not up yet is retried with backoff for `memory.startup_wait_s`.
+    """
     embedded = None
-    url = settings.redis_url
+    url = settings.redis_url.get_secret_value() if settings.redis_url else None
     if url is None:
         embedded = await asyncio.to_thread(EmbeddedRedis, settings.home / "redis" / "switchboard.rdb")
         url = embedded.url
-    client: Redis = Redis.from_url(url, decode_responses=True, health_check_interval=30)
-    return client, embedded
+    timeout = config.memory.redis_timeout_s
+    client: Redis = Redis.from_url(
+        url,
+        decode_responses=True,
+        health_check_interval=30,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+    )
+    deadline = time.monotonic() + config.memory.startup_wait_s
+    delay = 0.25
+    while True:
+        try:
+            await client.ping()
+            return client, embedded
+        except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError) as error:
+            if time.monotonic() + delay > deadline:
+                await client.aclose()
+                if embedded is not None:
+                    embedded.close()
+                raise RedisUnavailableError(
+                    f"Redis at {redacted_url(url)} did not answer within {config.memory.startup_wait_s:g} s "
+                    f"({type(error).__name__})"
+                ) from None
+            progress(f"waiting for Redis at {redacted_url(url)}")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+def redacted_url(url: str) -> str:
+    """A Redis URL safe for logs: no password."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username or ''}:***@{parts.hostname or ''}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 async def load_generator(settings: Settings, progress: Progress) -> LocalGenerator:
@@ -119,6 +160,8 @@ class Runtime:
     retriever: FaissRetriever
     generator: LocalGenerator | None  # loaded only when generation.mode is compose
     memory: RedisMemoryStore
+    escalations: RedisEscalationStore
+    retries: BackgroundRetries
     engine: Engine
     bus: LocalReplyBus
     dispatcher: Dispatcher
@@ -126,7 +169,7 @@ class Runtime:
     @classmethod
     async def start(cls, settings: Settings, config: FileConfig, progress: Progress = _quiet) -> Runtime:
         settings.home.mkdir(parents=True, exist_ok=True)
-        redis, embedded = await open_redis(settings)
+        redis, embedded = await open_redis(settings, config, progress)
         try:
             return await cls._assemble(settings, config, redis, embedded, progress)
         except BaseException:
@@ -144,7 +187,6 @@ class Runtime:
         embedded: EmbeddedRedis | None,
         progress: Progress,
     ) -> Runtime:
-        await redis.ping()
         progress("loading the embedding model")
         embedder = await asyncio.to_thread(SentenceEmbedder, config.retrieval.embedder)
         progress("checking the knowledge index")
@@ -158,6 +200,7 @@ class Runtime:
         )
         if rebuilt:
             progress(f"indexed {len(retriever.passages)} passages")
+        retriever.lexical_weight = config.retrieval.lexical_weight
         judge_model = await asyncio.to_thread(load_judge_model, config)
         generator = await load_generator(settings, progress) if config.generation.mode == "compose" else None
         memory = RedisMemoryStore(
@@ -166,6 +209,10 @@ class Runtime:
             max_entries=config.memory.max_entries,
             ttl_seconds=int(config.memory.ttl_days * 86400),
         )
+        escalations = RedisEscalationStore(
+            redis, prefix=config.memory.prefix, ttl_seconds=int(config.memory.escalation_ttl_days * 86400)
+        )
+        retries = BackgroundRetries()
         intents = intent_specs(config)
         intent_index = await asyncio.to_thread(IntentIndex, embedder, intents)
         policy = policy_config(config, judge_model)
@@ -196,9 +243,14 @@ class Runtime:
                 mode=generation.mode,
             ),
             Decide(policy, by_name),
-            Remember(memory),
+            HandOver(escalations, retries),
+            Remember(memory, retries),
         ]
-        engine = Engine(stages)
+        engine = Engine(
+            stages,
+            deadline_s=config.server.reply_deadline_s,
+            on_failure=FailureFollowUp(memory, escalations, retries),
+        )
         bus = LocalReplyBus()
         return cls(
             settings=settings,
@@ -209,9 +261,11 @@ class Runtime:
             retriever=retriever,
             generator=generator,
             memory=memory,
+            escalations=escalations,
+            retries=retries,
             engine=engine,
             bus=bus,
-            dispatcher=Dispatcher(engine, bus),
+            dispatcher=Dispatcher(engine, bus, max_pending=config.server.max_pending),
         )
 
     async def readiness(self) -> dict[str, bool]:
@@ -223,6 +277,11 @@ class Runtime:
 
     async def close(self) -> None:
         await self.dispatcher.drain()
+        try:
+            async with asyncio.timeout(10):
+                await self.retries.drain()
+        except TimeoutError:
+            log.error("%d writes were still being retried at shutdown", self.retries.pending)
         await self.redis.aclose()
         if self.generator is not None:
             await asyncio.to_thread(self.generator.close)

@@ -32,7 +32,7 @@ class Settings(BaseSettings):
     home: Path = Field(default=Path("~/.cache/switchboard"))
     models_dir: Path | None = None  # converted model cache; default: {home}/models
     config: Path | None = None
-    redis_url: str | None = Field(default=None, validation_alias="REDIS_URL")
+    redis_url: SecretStr | None = Field(default=None, validation_alias="REDIS_URL")  # may hold a password
     model: str = "qwen2.5-0.5b"
     device: Literal["auto", "cpu", "cuda"] = "auto"
     quantize: Literal["int8", "none"] = "none"  # int8: ~2x faster decode on CPU, fewer right answers (bench/)
@@ -59,10 +59,10 @@ class Settings(BaseSettings):
 
     @field_validator("redis_url", mode="after")
     @classmethod
-    def _check_redis_url(cls, value: str | None) -> str | None:
-        if not value:
+    def _check_redis_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
             return None
-        if not value.startswith(("redis://", "rediss://", "unix://")):
+        if not value.get_secret_value().startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return value
 
@@ -91,6 +91,7 @@ class KnowledgeConfig(_Strict):
 class RetrievalConfig(_Strict):
     embedder: str = Field(min_length=1)
     top_k: int = Field(ge=1, le=50)
+    lexical_weight: float = Field(ge=0.0, le=10.0)
     faiss_device: Literal["auto", "cpu", "gpu"]
 
 
@@ -119,12 +120,17 @@ class MemoryConfig(_Strict):
     history_turns: int = Field(ge=0, le=50)
     max_entries: int = Field(ge=2, le=10000)
     ttl_days: float = Field(gt=0, le=3650)
+    escalation_ttl_days: float = Field(gt=0, le=3650)
+    redis_timeout_s: float = Field(gt=0, le=60)
+    startup_wait_s: float = Field(ge=0, le=3600)
 
 
 class ServerConfig(_Strict):
     host: str = Field(min_length=1)
     port: int = Field(ge=0, le=65535)
     max_text_chars: int = Field(ge=1, le=100_000)
+    reply_deadline_s: float = Field(gt=0, le=3600)
+    max_pending: int = Field(ge=1, le=100_000)
     max_body_bytes: int = Field(ge=1024, le=10_000_000)
 
 
@@ -196,12 +202,18 @@ def _first_error(error: ValidationError, source: str) -> SettingsError:
 
 
 def _resolve_paths(data: dict[str, Any], base: Path) -> None:
+    """Paths in a YAML file are relative to that file."""
+
+    def resolved(value: object) -> str:
+        path = Path(str(value)).expanduser()
+        return str(path if path.is_absolute() else base / path)
+
     knowledge = data.get("knowledge")
     if isinstance(knowledge, dict) and isinstance(knowledge.get("paths"), list):
-        knowledge["paths"] = [
-            str((base / str(p)).expanduser()) if not Path(str(p)).expanduser().is_absolute() else str(p)
-            for p in knowledge["paths"]
-        ]
+        knowledge["paths"] = [resolved(p) for p in knowledge["paths"]]
+    policy = data.get("policy")
+    if isinstance(policy, dict) and policy.get("judge"):
+        policy["judge"] = resolved(policy["judge"])
 
 
 def load_file_config(path: Path | None, cwd: Path | None = None) -> tuple[FileConfig, Path | None]:

@@ -15,7 +15,8 @@ from typing import Any
 
 from aiohttp import web
 
-from engine.delivery import Dispatcher
+from engine.delivery import Busy, Dispatcher
+from engine.text import clean_text
 from engine.types import ConversationRef, EventKind, Message
 
 CHANNEL = "rest"
@@ -68,6 +69,8 @@ def parse_message(raw: bytes, limits: RestLimits) -> Message:
         body = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise BadRequest("invalid_json", "the body must be a JSON object") from None
+    except RecursionError:
+        raise BadRequest("invalid_json", "the body is nested too deeply") from None
     if not isinstance(body, dict):
         raise BadRequest("invalid_json", "the body must be a JSON object")
     user_id = _identifier(body, "user_id")
@@ -77,8 +80,11 @@ def parse_message(raw: bytes, limits: RestLimits) -> Message:
         raise BadRequest("missing_field", "'text' is required")
     if not isinstance(text, str):
         raise BadRequest("invalid_field", "'text' must be a string")
-    if not text.strip():
-        raise BadRequest("invalid_field", "'text' must not be empty")
+    # Limits apply to the text every later step reads: normalisation can make a message longer
+    # (one U+FDFA becomes 18 characters) and invisible characters shorter.
+    text = clean_text(text)
+    if not text:
+        raise BadRequest("invalid_field", "'text' must not be empty (after removing invisible characters)")
     if len(text) > limits.max_text_chars:
         raise BadRequest(
             "text_too_long", f"'text' is {len(text)} characters; the limit is {limits.max_text_chars}", 413
@@ -102,20 +108,28 @@ def add_rest_routes(app: web.Application, dispatcher: Callable[[], Dispatcher | 
         if request.content_length is not None and request.content_length > limits.max_body_bytes:
             return error_response("body_too_large", f"the body is over {limits.max_body_bytes} bytes", 413)
         try:
-            raw = await request.content.read(limits.max_body_bytes + 1)
-            if len(raw) > limits.max_body_bytes:
-                return error_response("body_too_large", f"the body is over {limits.max_body_bytes} bytes", 413)
+            # The whole body, however many network reads it takes; aiohttp stops at client_max_size (413).
+            raw = await request.read()
             message = parse_message(raw, limits)
         except BadRequest as bad:
             return error_response(bad.code, bad.message, bad.status)
         current = dispatcher()
         if current is None:
             return error_response("starting", "Switchboard is still loading; retry shortly", 503, {"Retry-After": "5"})
-        async for event in current.ask(message):
-            if event.kind is EventKind.FINAL and event.reply is not None:
-                payload = event.reply.to_json()
-                payload["conversation_id"] = message.conversation.conversation_id
-                return web.json_response(payload)
+        try:
+            async for event in current.ask(message):
+                if event.kind is EventKind.FINAL and event.reply is not None:
+                    payload = event.reply.to_json()
+                    payload["conversation_id"] = message.conversation.conversation_id
+                    payload["message_id"] = message.message_id  # what operators find in the logs
+                    return web.json_response(payload)
+        except Busy as busy:
+            return error_response(
+                "busy",
+                "too many messages are waiting for a reply; retry shortly",
+                429,
+                {"Retry-After": str(busy.retry_after_s)},
+            )
         return error_response("no_reply", "the engine ended without a reply", 500)
 
     app.router.add_post("/api/messages", post_message)

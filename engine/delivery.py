@@ -11,11 +11,32 @@ import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
+from typing import Protocol
 
 from engine.pipeline import Engine
+from engine.protocols import ReplyPublisher
 from engine.types import ConversationRef, EventKind, Message, ReplyEvent
 
 log = logging.getLogger(__name__)
+
+
+class ReplySubscriber(Protocol):
+    def subscribe(self, conversation: ConversationRef) -> AbstractAsyncContextManager[asyncio.Queue[ReplyEvent]]:
+        """Every event published for the conversation while the context is open, in order."""
+        ...
+
+
+class ReplyBus(ReplyPublisher, ReplySubscriber, Protocol):
+    """What the Dispatcher delivers through: in-process here, Redis Streams / pub-sub across processes."""
+
+
+class Busy(Exception):
+    """More messages are waiting than `max_pending`; the caller should ask the customer to retry."""
+
+    def __init__(self, pending: int, retry_after_s: int = 5) -> None:
+        super().__init__(f"{pending} messages are already waiting for a reply")
+        self.retry_after_s = retry_after_s
 
 
 class LocalReplyBus:
@@ -46,14 +67,27 @@ class LocalReplyBus:
 
 
 class Dispatcher:
-    """Runs the engine for a message and publishes each event to the conversation's address."""
+    """Runs the engine for a message and publishes each event to the conversation's address.
 
-    def __init__(self, engine: Engine, bus: LocalReplyBus) -> None:
+    At most `max_pending` messages are in flight; past that `submit` raises Busy, so a burst is told to
+    come back instead of queueing without bound.
+    """
+
+    def __init__(self, engine: Engine, bus: ReplyBus, max_pending: int = 64) -> None:
+        if max_pending < 1:
+            raise ValueError("max_pending must be at least 1")
         self.engine = engine
         self.bus = bus
+        self.max_pending = max_pending
         self._tasks: set[asyncio.Task[None]] = set()
 
+    @property
+    def pending(self) -> int:
+        return len(self._tasks)
+
     def submit(self, message: Message) -> asyncio.Task[None]:
+        if len(self._tasks) >= self.max_pending:
+            raise Busy(len(self._tasks))
         task = asyncio.create_task(self._run(message), name=f"dispatch:{message.message_id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -64,16 +98,28 @@ class Dispatcher:
             await self.bus.publish(event)
 
     async def ask(self, message: Message) -> AsyncIterator[ReplyEvent]:
-        """Submit and follow one message's events until its final reply."""
+        """Submit and follow one message's events until its final reply (Busy when too many wait).
+
+        Leaving early (the customer went away) cancels the message's pipeline: a message cancelled
+        while it still waits for the model never reaches it.
+        """
+        if len(self._tasks) >= self.max_pending:
+            raise Busy(len(self._tasks))
         async with self.bus.subscribe(message.conversation) as queue:
-            self.submit(message)
-            while True:
-                event = await queue.get()
-                if event.message_id != message.message_id:
-                    continue
-                yield event
-                if event.kind is EventKind.FINAL:
-                    return
+            task = self.submit(message)
+            finished = False
+            try:
+                while True:
+                    event = await queue.get()
+                    if event.message_id != message.message_id:
+                        continue
+                    yield event
+                    if event.kind is EventKind.FINAL:
+                        finished = True
+                        return
+            finally:
+                if not finished and not task.done():
+                    task.cancel()
 
     async def drain(self) -> None:
         """Let in-flight messages finish (used at shutdown so no accepted message is lost)."""

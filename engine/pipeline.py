@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 from engine.protocols import EventSink, Stage
 from engine.types import Action, EventKind, Message, Reply, ReplyEvent, Turn
@@ -15,6 +15,10 @@ FAILURE_TEXT = (
     "Sorry, something went wrong on our side while answering. I have passed your message to a human agent, "
     "who will follow up here."
 )
+DEADLINE_TEXT = (
+    "Sorry, this is taking longer than it should. I have passed your message to a human agent, who will follow up here."
+)
+FailureHandler = Callable[[Message, Reply], Awaitable[None]]
 ESCALATE_ACTION = Action(label="Talk to a human", action="escalate")
 
 
@@ -32,12 +36,22 @@ class _QueueSink(EventSink):
 
 
 class Engine:
-    """`handle(message)` yields status and token events, then exactly one final event."""
+    """`handle(message)` yields status and token events, then exactly one final event.
 
-    def __init__(self, stages: Sequence[Stage]) -> None:
+    `deadline_s` bounds one message end to end: past it the customer gets the hand-over reply instead of
+    silence. `on_failure` runs after a failed or timed-out pipeline (history, escalation record).
+    """
+
+    def __init__(
+        self, stages: Sequence[Stage], deadline_s: float | None = None, on_failure: FailureHandler | None = None
+    ) -> None:
         if not stages:
             raise ValueError("an engine needs at least one stage")
+        if deadline_s is not None and deadline_s <= 0:
+            raise ValueError("deadline_s must be positive")
         self.stages = tuple(stages)
+        self.deadline_s = deadline_s
+        self.on_failure = on_failure
 
     async def run(self, message: Message, events: EventSink) -> Reply:
         turn = Turn(message=message)
@@ -52,15 +66,27 @@ class Engine:
         sink = _QueueSink(message, queue)
 
         async def produce() -> None:
+            failed: Reply | None = None
             try:
-                reply = await self.run(message, sink)
+                async with asyncio.timeout(self.deadline_s) as limit:
+                    reply = await self.run(message, sink)
             except asyncio.CancelledError:
                 raise
+            except TimeoutError:
+                if not limit.expired():
+                    log.exception("pipeline failed for message %s", message.message_id)
+                    failed = failure_reply(message)
+                else:
+                    log.error("message %s passed its %.1f s deadline", message.message_id, self.deadline_s)
+                    failed = failure_reply(message, DEADLINE_TEXT, "deadline")
             except Exception:
                 # Never leave a user without an answer: log (without the text, which may hold PII) and
                 # hand over to a person.
                 log.exception("pipeline failed for message %s", message.message_id)
-                reply = failure_reply(message)
+                failed = failure_reply(message)
+            if failed is not None:
+                reply = failed
+                await self._follow_up(message, failed)
             await queue.put(ReplyEvent.final(message, reply))
 
         task = asyncio.create_task(produce(), name=f"engine:{message.message_id}")
@@ -75,14 +101,23 @@ class Engine:
                 task.cancel()
             await asyncio.gather(task, return_exceptions=True)
 
+    async def _follow_up(self, message: Message, reply: Reply) -> None:
+        if self.on_failure is None:
+            return
+        try:
+            await self.on_failure(message, reply)
+        except Exception:
+            log.exception("could not record the failed message %s", message.message_id)
 
-def failure_reply(message: Message) -> Reply:
+
+def failure_reply(message: Message, text: str = FAILURE_TEXT, reason: str = "error") -> Reply:
     return Reply(
-        text=FAILURE_TEXT,
+        text=text,
         citations=(),
         actions=(ESCALATE_ACTION,),
         confidence=0.0,
         intent="error",
         user_role=message.user_role,
         escalated=True,
+        reason=reason,
     )

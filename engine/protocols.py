@@ -14,6 +14,11 @@ from engine.types import ConversationRef, HistoryEntry, ReplyEvent, Retrieved, T
 Vectors = npt.NDArray[np.float32]
 
 
+class StoreUnavailable(Exception):
+    """A store (memory, escalation records) could not be reached in time. Stages degrade instead of
+    failing: an answer is never thrown away because a store is down."""
+
+
 class EventSink(Protocol):
     """What a stage may say while it works; the engine streams it to the channel."""
 
@@ -45,11 +50,21 @@ class Retriever(Protocol):
 
 
 class MemoryStore(Protocol):
+    """Raises StoreUnavailable when the store cannot be reached."""
+
     async def history(self, conversation: ConversationRef, limit: int) -> list[HistoryEntry]: ...
 
     async def append(self, conversation: ConversationRef, entries: Sequence[HistoryEntry]) -> None: ...
 
     async def ping(self) -> bool: ...
+
+
+class EscalationRecorder(Protocol):
+    """Where hand-overs are recorded for the people who take them; raises StoreUnavailable when down."""
+
+    async def open(
+        self, conversation: ConversationRef, message_id: str, reason: str, question: str, reply: str
+    ) -> object: ...
 
 
 @dataclass(frozen=True, slots=True)

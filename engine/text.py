@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 _WORD = re.compile(r"[a-z0-9]+(?:[.,:][0-9]+)*")
 _STOPWORDS = frozenset(
@@ -89,3 +90,23 @@ def _split_sentences(text: str) -> list[str]:
         start = match.end()
     parts.append(text[start:])
     return parts
+
+
+# Invisible and formatting characters that make a message display differently from what a model reads:
+# zero-width and bidirectional controls, Unicode tag characters (U+E0000-E007F, "ASCII smuggling"),
+# soft hyphens, C0/C1 controls and lone surrogates.
+_INVISIBLE = re.compile(
+    "[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\ud800-\udfff\U000e0000-\U000e007f]"
+)
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_BLANK_RUNS = re.compile(r"[ \t]{2,}")
+
+
+def clean_text(text: str) -> str:
+    """A customer's message as every later step should read it: NFKC-normalised, without invisible or
+    control characters, runs of blanks collapsed. Limits on length apply to this text."""
+    text = unicodedata.normalize("NFKC", _INVISIBLE.sub("", text))
+    text = _INVISIBLE.sub("", text)
+    text = _CONTROL.sub(" ", text)
+    text = _BLANK_RUNS.sub(" ", text)
+    return text.strip()

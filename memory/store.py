@@ -7,17 +7,32 @@ user's data when it must be erased.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from urllib.parse import quote
 
+from redis import exceptions as redis_errors
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
+from engine.protocols import StoreUnavailable
 from engine.types import ConversationRef, HistoryEntry
 
 log = logging.getLogger(__name__)
+
+
+class RedisUnavailableError(RuntimeError):
+    """Redis did not answer at start-up; the message never holds the URL's password."""
+
+
+@contextlib.asynccontextmanager
+async def unavailable_as_store_error() -> AsyncIterator[None]:
+    """Connection trouble and timeouts become the engine's StoreUnavailable (stages degrade on it)."""
+    try:
+        yield
+    except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError) as error:
+        raise StoreUnavailable(f"Redis is unavailable: {type(error).__name__}") from error
 
 
 def _part(value: str) -> str:
@@ -51,7 +66,8 @@ class RedisMemoryStore:
     async def history(self, conversation: ConversationRef, limit: int) -> list[HistoryEntry]:
         if limit <= 0:
             return []
-        raw = await self.client.lrange(self.history_key(conversation), -limit, -1)
+        async with unavailable_as_store_error():
+            raw = await self.client.lrange(self.history_key(conversation), -limit, -1)
         entries: list[HistoryEntry] = []
         for item in raw:
             try:
@@ -68,7 +84,7 @@ class RedisMemoryStore:
         payload = [
             json.dumps({"role": e.role, "text": e.text[: self.max_entry_chars]}, ensure_ascii=False) for e in entries
         ]
-        async with self.client.pipeline(transaction=True) as pipe:
+        async with unavailable_as_store_error(), self.client.pipeline(transaction=True) as pipe:
             pipe.rpush(key, *payload)
             pipe.ltrim(key, -self.max_entries, -1)
             pipe.expire(key, self.ttl_seconds)
@@ -84,5 +100,5 @@ class RedisMemoryStore:
     async def ping(self) -> bool:
         try:
             return bool(await self.client.ping())
-        except (RedisError, OSError):
+        except (redis_errors.RedisError, OSError):
             return False

@@ -1,29 +1,19 @@
 """Input hygiene before any model sees the text: Unicode normalisation and invisible-character removal.
 
-Zero-width and bidirectional control characters are a common way to smuggle instructions past filters
-and to make a message display differently from what the model reads.
+Zero-width, bidirectional and tag characters are a common way to smuggle instructions past filters and
+to make a message display differently from what the model reads. The cleaning itself is
+`engine.text.clean_text`, so channels can apply their limits to the same text.
 """
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from dataclasses import replace
 
 from engine.protocols import EventSink
+from engine.text import clean_text
 from engine.types import Turn
 
-_INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_BLANK_RUNS = re.compile(r"[ \t]{2,}")
-
-
-def clean_text(text: str) -> str:
-    text = unicodedata.normalize("NFKC", text)
-    text = _INVISIBLE.sub("", text)
-    text = _CONTROL.sub(" ", text)
-    text = _BLANK_RUNS.sub(" ", text)
-    return text.strip()
+__all__ = ["SanitizeInput", "clean_text"]
 
 
 class SanitizeInput:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 from redis.asyncio import Redis
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -115,7 +116,7 @@ def settings(test_home: Path, redis_url: str) -> Settings:
     return Settings(
         home=test_home,
         models_dir=model_cache(),
-        redis_url=redis_url,
+        redis_url=SecretStr(redis_url),
         model=TEST_MODEL,
         device="cpu",
         config=None,

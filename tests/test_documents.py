@@ -72,7 +72,8 @@ def test_windows_cut_between_lines_and_repeat_the_last_short_line(tmp_path: Path
     path = write(
         tmp_path,
         "steps.md",
-        "---\ntitle: Steps\nurl: https://x.example/steps\n---\n## How\n\n" + "\n\n".join([*lines[:3], short, *lines[3:]]),
+        "---\ntitle: Steps\nurl: https://x.example/steps\n---\n## How\n\n"
+        + "\n\n".join([*lines[:3], short, *lines[3:]]),
     )
     first, second, *_ = split_document(parse_document(path), max_words=100, overlap=10)
     assert first.text.splitlines() == [*lines[:3], short], "whole lines, never a line cut in two"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -69,18 +70,16 @@ async def test_a_question_gets_the_reply_shape_with_sources(http: ClientSession,
         http, base_url, json={"user_id": "rest-u1", "text": "How long do I have to return an item?"}
     )
     assert status == 200
-    assert set(body) == {"response", "sources", "actions", "metadata", "conversation_id"}
-    assert isinstance(body["response"], str)
-    assert body["response"]
+    assert set(body) == {"response", "sources", "actions", "metadata", "conversation_id", "message_id"}
+    assert "30 days" in body["response"]
     assert set(body["metadata"]) == {"confidence", "intent", "user_role", "escalated"}
     assert 0.0 <= body["metadata"]["confidence"] <= 1.0
     assert body["metadata"]["intent"] == "return_item"
     assert body["metadata"]["user_role"] == "customer"
-    assert all(a["type"] == "button" and a["label"] and a["action"] for a in body["actions"])
-    if not body["metadata"]["escalated"]:
-        assert any("/returns/" in url for url in body["sources"])
-    else:  # SmolLM2 often invents; then the reply must hand over instead of citing nothing
-        assert any(a["action"] == "escalate" for a in body["actions"])
+    assert body["metadata"]["escalated"] is False
+    assert body["actions"] == [{"type": "button", "label": "Start a return", "action": "start_return"}]
+    assert "https://help.brightcart.example/returns/policy" in body["sources"]
+    assert len(body["message_id"]) == 32
 
 
 async def test_asking_for_a_person_escalates_without_generating(http: ClientSession, base_url: str) -> None:
@@ -99,7 +98,7 @@ async def test_questions_outside_the_knowledge_base_are_handed_over(http: Client
     assert status == 200
     assert body["metadata"]["escalated"] is True
     assert body["sources"] == []
-    assert body["metadata"]["confidence"] == 0.0
+    assert body["metadata"]["confidence"] < 0.5
 
 
 async def test_conversation_history_is_kept_per_conversation(
@@ -109,7 +108,9 @@ async def test_conversation_history_is_kept_per_conversation(
     _, body = await post(http, base_url, json={"user_id": "rest-u4", "conversation_id": "c-77", "text": "Thanks!"})
     assert body["conversation_id"] == "c-77"
     assert body["metadata"]["intent"] == "thanks"
-    client: Redis = Redis.from_url(settings.redis_url or "", decode_responses=True)
+    client: Redis = Redis.from_url(
+        settings.redis_url.get_secret_value() if settings.redis_url else "", decode_responses=True
+    )
     store = RedisMemoryStore(client, prefix=file_config.memory.prefix)
     history = await store.history(ConversationRef("rest", "c-77", "rest-u4"), 10)
     await client.aclose()
@@ -131,6 +132,10 @@ async def test_conversation_history_is_kept_per_conversation(
         (b'{"user_id": "u", "text": "hi", "conversation_id": 3}', 400, "invalid_field"),
         (b'{"user_id": "u", "text": "' + b"x" * 4001 + b'"}', 413, "text_too_long"),
         (b"\xff\xfe not utf-8", 400, "invalid_json"),
+        (b'{"user_id": "u", "text": ' + b"[" * 20_000 + b"]" * 20_000 + b"}", 400, "invalid_json"),
+        (b'{"user_id": "u", "text": "\\ud800"}', 400, "invalid_field"),
+        (b'{"user_id": "u", "text": "\xf3\xa0\x81\x81\xe2\x80\x8b\xc2\xad"}', 400, "invalid_field"),
+        (('{"user_id": "u", "text": "' + "\ufdfa" * 300 + '"}').encode(), 413, "text_too_long"),
     ],
 )
 async def test_bad_input_gets_a_json_4xx(
@@ -156,6 +161,29 @@ async def test_a_chunked_oversized_body_is_refused(http: ClientSession, base_url
     status, body = await post(http, base_url, data=chunks(), headers={"Content-Type": "application/json"})
     assert status == 413
     assert body["error"]["code"] == "body_too_large"
+
+
+async def test_a_body_arriving_in_several_delayed_reads_is_read_whole(base_url: str) -> None:
+    """Remote clients send bodies in several TCP segments; the server must wait for all of them."""
+    question = "How long do I have to return an item?"
+    body = json.dumps({"user_id": "slow-sender", "text": question, "padding": "x" * 3000}).encode()
+    host, port = base_url.removeprefix("http://").rstrip("/").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    head = (
+        f"POST /api/messages HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        f"Authorization: Bearer {TOKEN}\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    )
+    writer.write(head.encode())
+    for start in range(0, len(body), 400):
+        writer.write(body[start : start + 400])
+        await writer.drain()
+        await asyncio.sleep(0.05)
+    response = await reader.read()
+    writer.close()
+    status_line, _, rest = response.partition(b"\r\n")
+    assert status_line.startswith(b"HTTP/1.1 200"), response[:300]
+    reply = json.loads(rest.partition(b"\r\n\r\n")[2])
+    assert "30 days" in reply["response"]
 
 
 async def test_unknown_routes_and_methods_are_json_errors(http: ClientSession, base_url: str) -> None:

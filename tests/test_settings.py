@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.runtime import redacted_url
 from bot.settings import (
     PROJECT_ROOT,
     SettingsError,
@@ -80,7 +81,17 @@ def test_environment_values_are_read(monkeypatch: pytest.MonkeyPatch, tmp_path: 
     assert settings.home == tmp_path
     assert settings.model_cache == tmp_path / "models"
     assert settings.model == "smollm2-135m"
-    assert settings.redis_url == "redis://127.0.0.1:6379/0"
+    assert settings.redis_url is not None
+    assert settings.redis_url.get_secret_value() == "redis://127.0.0.1:6379/0"
+
+
+def test_a_password_in_redis_url_never_shows(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REDIS_URL", "redis://agent:s3cret-pass@127.0.0.1:6379/0")
+    settings = load_env_settings()
+    assert "s3cret-pass" not in repr(settings)
+    assert "s3cret-pass" not in str(settings.model_dump())
+    assert redacted_url("redis://agent:s3cret-pass@db.example:6380/1") == "redis://agent:***@db.example:6380/1"
+    assert redacted_url("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
 
 
 def test_api_tokens_must_be_long_and_are_required_off_loopback(monkeypatch: pytest.MonkeyPatch) -> None:

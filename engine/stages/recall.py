@@ -1,29 +1,49 @@
-"""Recall and remember: the conversation's history in the memory store."""
+"""Recall and remember: the conversation's history in the memory store.
+
+A memory store that is down costs the conversation its context, never the reply: Recall answers without
+history, and Remember retries the write in the background.
+"""
 
 from __future__ import annotations
 
-from engine.protocols import EventSink, MemoryStore
+import logging
+
+from engine.handover import BackgroundRetries, write_or_retry
+from engine.protocols import EventSink, MemoryStore, StoreUnavailable
 from engine.types import HistoryEntry, Turn
+
+log = logging.getLogger(__name__)
 
 
 class Recall:
+    """`max_entries`: how many history entries (user and assistant turns alike) are read per message."""
+
     def __init__(self, memory: MemoryStore, max_entries: int) -> None:
         self.memory = memory
         self.max_entries = max_entries
 
     async def __call__(self, turn: Turn, events: EventSink) -> Turn:
-        history = await self.memory.history(turn.message.conversation, self.max_entries)
+        try:
+            history = await self.memory.history(turn.message.conversation, self.max_entries)
+        except StoreUnavailable:
+            log.warning("memory unavailable for message %s; answering without history", turn.message.message_id)
+            return turn
         return turn.evolve(history=tuple(history))
 
 
 class Remember:
-    def __init__(self, memory: MemoryStore) -> None:
+    def __init__(self, memory: MemoryStore, retries: BackgroundRetries) -> None:
         self.memory = memory
+        self.retries = retries
 
     async def __call__(self, turn: Turn, events: EventSink) -> Turn:
-        if turn.reply is not None:
-            await self.memory.append(
-                turn.message.conversation,
-                [HistoryEntry("user", turn.message.text), HistoryEntry("assistant", turn.reply.text)],
-            )
+        if turn.reply is None:
+            return turn
+        conversation = turn.message.conversation
+        entries = [HistoryEntry("user", turn.message.text), HistoryEntry("assistant", turn.reply.text)]
+
+        async def write() -> None:
+            await self.memory.append(conversation, entries)
+
+        await write_or_retry(write, self.retries, "history", turn.message.message_id)
         return turn

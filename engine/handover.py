@@ -1,0 +1,107 @@
+"""Keeping the promise of a hand-over: every reply that says a person will follow up is recorded.
+
+`HandOver` is the stage that records escalated replies; `FailureFollowUp` does the same when the
+pipeline itself failed or ran out of time, and keeps the customer's message in the conversation's
+history. A store that is down never costs the customer their reply: the write is retried in the
+background (`BackgroundRetries`) and logged with the message id, never with the message text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from engine.protocols import EscalationRecorder, EventSink, MemoryStore, StoreUnavailable
+from engine.text import clean_text
+from engine.types import HistoryEntry, Message, Reply, Turn
+
+log = logging.getLogger(__name__)
+
+
+class BackgroundRetries:
+    """Retries writes that failed because a store was down, with exponential backoff, off the reply path."""
+
+    def __init__(self, attempts: int = 5, first_delay_s: float = 0.5) -> None:
+        self.attempts = attempts
+        self.first_delay_s = first_delay_s
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def schedule(self, write: Callable[[], Awaitable[object]], what: str, message_id: str) -> None:
+        task = asyncio.create_task(self._retry(write, what, message_id), name=f"retry:{what}:{message_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _retry(self, write: Callable[[], Awaitable[object]], what: str, message_id: str) -> None:
+        delay = self.first_delay_s
+        for attempt in range(1, self.attempts + 1):
+            await asyncio.sleep(delay)
+            try:
+                await write()
+            except StoreUnavailable:
+                delay *= 2
+                continue
+            log.info("%s for message %s written on retry %d", what, message_id, attempt)
+            return
+        log.error("gave up writing %s for message %s after %d retries", what, message_id, self.attempts)
+
+    @property
+    def pending(self) -> int:
+        return len(self._tasks)
+
+    async def drain(self) -> None:
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+async def write_or_retry(
+    write: Callable[[], Awaitable[object]], retries: BackgroundRetries, what: str, message_id: str
+) -> None:
+    try:
+        await write()
+    except StoreUnavailable:
+        log.warning("could not write %s for message %s now; retrying in the background", what, message_id)
+        retries.schedule(write, what, message_id)
+
+
+class HandOver:
+    """Records an escalation for every reply that hands the conversation to a person."""
+
+    def __init__(self, recorder: EscalationRecorder, retries: BackgroundRetries) -> None:
+        self.recorder = recorder
+        self.retries = retries
+
+    async def __call__(self, turn: Turn, events: EventSink) -> Turn:
+        reply = turn.reply
+        if reply is not None and reply.escalated:
+            await record_escalation(self.recorder, self.retries, turn.message, reply)
+        return turn
+
+
+async def record_escalation(
+    recorder: EscalationRecorder, retries: BackgroundRetries, message: Message, reply: Reply
+) -> None:
+    async def write() -> object:
+        return await recorder.open(
+            message.conversation, message.message_id, reply.reason or reply.intent, message.text, reply.text
+        )
+
+    await write_or_retry(write, retries, "escalation", message.message_id)
+
+
+class FailureFollowUp:
+    """After a failed or timed-out pipeline: keep the customer's message in history, record the escalation."""
+
+    def __init__(self, memory: MemoryStore, recorder: EscalationRecorder, retries: BackgroundRetries) -> None:
+        self.memory = memory
+        self.recorder = recorder
+        self.retries = retries
+
+    async def __call__(self, message: Message, reply: Reply) -> None:
+        entries = [HistoryEntry("user", clean_text(message.text)), HistoryEntry("assistant", reply.text)]
+
+        async def remember() -> None:
+            await self.memory.append(message.conversation, entries)
+
+        await write_or_retry(remember, self.retries, "history", message.message_id)
+        await record_escalation(self.recorder, self.retries, message, reply)

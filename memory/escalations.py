@@ -1,0 +1,174 @@
+"""Escalation records in Redis: every reply that says a person will follow up has one.
+
+A record lives under its user's keys (`{prefix}:user:{user}:escalation:{id}`, a hash), so export and
+erasure find it with the rest of the user's data; one sorted set per state (`{prefix}:escalations:{state}`,
+scored by time) lets agents and channels list them. State changes are atomic (a Lua script): a record
+moves open → claimed → resolved, and only its claimer (or anyone, for an open one) may move it on.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from urllib.parse import quote, unquote
+
+from redis.asyncio import Redis
+
+from engine.types import ConversationRef
+from memory.store import unavailable_as_store_error
+
+STATES = ("open", "claimed", "resolved")
+MAX_TEXT = 8000
+
+# KEYS: record, index of the current state, index of the new state. ARGV: from, to, agent, now, member.
+_MOVE = """
+local state = redis.call('HGET', KEYS[1], 'state')
+if not state then return 'missing' end
+if state ~= ARGV[1] then return state end
+local claimer = redis.call('HGET', KEYS[1], 'claimed_by')
+if ARGV[1] == 'claimed' and claimer ~= ARGV[3] then return 'not_yours' end
+redis.call('HSET', KEYS[1], 'state', ARGV[2], 'updated_at', ARGV[4])
+if ARGV[2] == 'claimed' then redis.call('HSET', KEYS[1], 'claimed_by', ARGV[3]) end
+redis.call('ZREM', KEYS[2], ARGV[5])
+redis.call('ZADD', KEYS[3], ARGV[4], ARGV[5])
+return 'ok'
+"""
+
+
+class EscalationError(ValueError):
+    """A state change that cannot be made; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Escalation:
+    id: str
+    channel: str
+    conversation_id: str
+    user_id: str
+    message_id: str
+    reason: str
+    question: str
+    reply: str
+    state: str
+    created_at: float
+    updated_at: float
+    claimed_by: str = ""
+
+    @property
+    def conversation(self) -> ConversationRef:
+        return ConversationRef(self.channel, self.conversation_id, self.user_id)
+
+
+def _member(user_id: str, escalation_id: str) -> str:
+    return f"{quote(user_id, safe='')}/{escalation_id}"
+
+
+class RedisEscalationStore:
+    def __init__(self, client: Redis, prefix: str = "sb", ttl_seconds: int = 90 * 24 * 3600) -> None:
+        self.client = client
+        self.prefix = prefix
+        self.ttl_seconds = ttl_seconds
+        self._move = client.register_script(_MOVE)
+
+    def record_key(self, user_id: str, escalation_id: str) -> str:
+        return f"{self.prefix}:user:{quote(user_id, safe='')}:escalation:{escalation_id}"
+
+    def index_key(self, state: str) -> str:
+        return f"{self.prefix}:escalations:{state}"
+
+    async def open(
+        self, conversation: ConversationRef, message_id: str, reason: str, question: str, reply: str
+    ) -> Escalation:
+        now = time.time()
+        record = Escalation(
+            id=uuid.uuid4().hex,
+            channel=conversation.channel,
+            conversation_id=conversation.conversation_id,
+            user_id=conversation.user_id,
+            message_id=message_id,
+            reason=reason,
+            question=question[:MAX_TEXT],
+            reply=reply[:MAX_TEXT],
+            state="open",
+            created_at=now,
+            updated_at=now,
+        )
+        key = self.record_key(record.user_id, record.id)
+        async with unavailable_as_store_error(), self.client.pipeline(transaction=True) as pipe:
+            pipe.hset(key, mapping={k: str(v) for k, v in asdict(record).items()})
+            pipe.expire(key, self.ttl_seconds)
+            pipe.zadd(self.index_key("open"), {_member(record.user_id, record.id): now})
+            await pipe.execute()
+        return record
+
+    async def get(self, user_id: str, escalation_id: str) -> Escalation | None:
+        data = await self.client.hgetall(self.record_key(user_id, escalation_id))
+        return _parse({str(k): str(v) for k, v in data.items()}) if data else None
+
+    async def list(self, state: str, limit: int = 100) -> list[Escalation]:
+        """Oldest first: the order agents should take them in. Index entries whose record expired or
+        was erased are dropped from the index as they are met."""
+        if state not in STATES:
+            raise EscalationError(f"state must be one of {', '.join(STATES)}")
+        members = await self.client.zrange(self.index_key(state), 0, max(0, limit - 1))
+        found: list[Escalation] = []
+        for member in map(str, members):
+            user, _, escalation_id = member.rpartition("/")
+            record = await self.get(unquote(user), escalation_id)
+            if record is None:
+                await self.client.zrem(self.index_key(state), member)
+            else:
+                found.append(record)
+        return found
+
+    async def claim(self, user_id: str, escalation_id: str, agent: str) -> Escalation:
+        return await self._transition(user_id, escalation_id, "open", "claimed", agent)
+
+    async def resolve(self, user_id: str, escalation_id: str, agent: str) -> Escalation:
+        return await self._transition(user_id, escalation_id, "claimed", "resolved", agent)
+
+    async def _transition(self, user_id: str, escalation_id: str, source: str, target: str, agent: str) -> Escalation:
+        if not agent:
+            raise EscalationError("an agent must be named")
+        keys = [self.record_key(user_id, escalation_id), self.index_key(source), self.index_key(target)]
+        args = [source, target, agent, str(time.time()), _member(user_id, escalation_id)]
+        outcome = str(await self._move(keys=keys, args=args))
+        if outcome == "missing":
+            raise EscalationError(f"no escalation {escalation_id} for that user")
+        if outcome == "not_yours":
+            raise EscalationError(f"escalation {escalation_id} is claimed by someone else")
+        if outcome != "ok":
+            raise EscalationError(f"escalation {escalation_id} is {outcome}, not {source}")
+        record = await self.get(user_id, escalation_id)
+        if record is None:
+            raise EscalationError(f"escalation {escalation_id} disappeared")
+        return record
+
+    async def forget_user(self, user_id: str) -> int:
+        """Remove a user's escalations from the indexes (their records go with the user's other keys)."""
+        removed = 0
+        pattern = f"{self.prefix}:user:{quote(user_id, safe='')}:escalation:*"
+        async for key in self.client.scan_iter(match=pattern, count=500):
+            escalation_id = str(key).rsplit(":", 1)[-1]
+            for state in STATES:
+                removed += int(await self.client.zrem(self.index_key(state), _member(user_id, escalation_id)))
+            await self.client.delete(key)
+        return removed
+
+
+def _parse(data: dict[str, str]) -> Escalation:
+    return Escalation(
+        id=data["id"],
+        channel=data["channel"],
+        conversation_id=data["conversation_id"],
+        user_id=data["user_id"],
+        message_id=data["message_id"],
+        reason=data["reason"],
+        question=data["question"],
+        reply=data["reply"],
+        state=data["state"],
+        created_at=float(data["created_at"]),
+        updated_at=float(data["updated_at"]),
+        claimed_by=data.get("claimed_by", ""),
+    )

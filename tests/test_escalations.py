@@ -1,0 +1,138 @@
+"""Hand-overs are kept: escalation records in real Redis, failures that still answer, Redis trouble mid-reply."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+from redis.asyncio import Redis
+
+from engine import ConversationRef, Engine, Message, Reply, Turn
+from engine.handover import BackgroundRetries, FailureFollowUp, HandOver
+from engine.protocols import EventSink
+from engine.stages.recall import Recall, Remember
+from memory.escalations import EscalationError, RedisEscalationStore
+from memory.store import RedisMemoryStore
+
+CONVERSATION = ConversationRef("test", "conv-1", "user/with:odd*chars")
+
+
+def message(text: str = "where is my parcel?", conversation: ConversationRef = CONVERSATION) -> Message:
+    return Message(conversation, text, message_id=f"m-{abs(hash(text))}")
+
+
+@pytest.fixture
+def escalations(redis_client: Redis, key_prefix: str) -> RedisEscalationStore:
+    return RedisEscalationStore(redis_client, prefix=key_prefix)
+
+
+async def test_an_escalation_moves_open_claimed_resolved(escalations: RedisEscalationStore) -> None:
+    opened = await escalations.open(CONVERSATION, "m-1", "not_answerable", "where is my parcel?", "I'll hand over")
+    [listed] = await escalations.list("open")
+    assert listed == opened
+    assert (listed.user_id, listed.message_id, listed.state) == (CONVERSATION.user_id, "m-1", "open")
+    claimed = await escalations.claim(CONVERSATION.user_id, opened.id, "agent-ann")
+    assert (claimed.state, claimed.claimed_by) == ("claimed", "agent-ann")
+    assert await escalations.list("open") == []
+    with pytest.raises(EscalationError, match="is claimed, not open"):
+        await escalations.claim(CONVERSATION.user_id, opened.id, "agent-bob")
+    with pytest.raises(EscalationError, match="claimed by someone else"):
+        await escalations.resolve(CONVERSATION.user_id, opened.id, "agent-bob")
+    resolved = await escalations.resolve(CONVERSATION.user_id, opened.id, "agent-ann")
+    assert resolved.state == "resolved"
+    assert [r.id for r in await escalations.list("resolved")] == [opened.id]
+    with pytest.raises(EscalationError, match="no escalation"):
+        await escalations.claim("someone-else", opened.id, "agent-ann")
+
+
+async def test_erasing_a_user_removes_their_escalations(escalations: RedisEscalationStore) -> None:
+    other = ConversationRef("test", "conv-2", "other-user")
+    await escalations.open(CONVERSATION, "m-1", "error", "q", "r")
+    kept = await escalations.open(other, "m-2", "error", "q", "r")
+    assert await escalations.forget_user(CONVERSATION.user_id) == 1
+    assert [r.id for r in await escalations.list("open")] == [kept.id]
+
+
+class Answer:
+    """A scripted stage: replies with a fixed text, escalated or not."""
+
+    def __init__(self, escalated: bool) -> None:
+        self.escalated = escalated
+
+    async def __call__(self, turn: Turn, events: EventSink) -> Turn:
+        reply = Reply("Scripted.", (), (), 0.5, "test", "customer", self.escalated, "not_answerable")
+        return turn.evolve(reply=reply)
+
+
+class Explode:
+    async def __call__(self, turn: Turn, events: EventSink) -> Turn:
+        raise RuntimeError("boom")
+
+
+class Stall:
+    async def __call__(self, turn: Turn, events: EventSink) -> Turn:
+        await asyncio.sleep(30)
+        return turn
+
+
+async def final(engine: Engine, msg: Message) -> Reply:
+    events = [event async for event in engine.handle(msg)]
+    reply = events[-1].reply
+    assert reply is not None
+    return reply
+
+
+async def test_only_escalated_replies_are_recorded(escalations: RedisEscalationStore) -> None:
+    retries = BackgroundRetries()
+    await final(Engine([Answer(False), HandOver(escalations, retries)]), message("answered"))
+    assert await escalations.list("open") == []
+    await final(Engine([Answer(True), HandOver(escalations, retries)]), message("handed over"))
+    [record] = await escalations.list("open")
+    assert (record.question, record.reply, record.reason) == ("handed over", "Scripted.", "not_answerable")
+
+
+@pytest.mark.parametrize(("stage", "reason"), [(Explode(), "error"), (Stall(), "deadline")])
+async def test_a_failed_or_late_pipeline_still_answers_keeps_the_message_and_records_it(
+    memory: RedisMemoryStore, escalations: RedisEscalationStore, stage: object, reason: str
+) -> None:
+    retries = BackgroundRetries()
+    engine = Engine([stage], deadline_s=0.5, on_failure=FailureFollowUp(memory, escalations, retries))  # type: ignore[list-item]
+    reply = await final(engine, message("my card was charged tw\u200bice"))
+    assert reply.escalated
+    assert reply.reason == reason
+    history = await memory.history(CONVERSATION, 10)
+    assert [(e.role, e.text) for e in history] == [("user", "my card was charged twice"), ("assistant", reply.text)]
+    [record] = await escalations.list("open")
+    assert record.reason == reason
+
+
+async def test_redis_down_costs_history_not_the_reply(caplog: pytest.LogCaptureFixture) -> None:
+    down: Redis = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2, socket_timeout=0.2)
+    memory = RedisMemoryStore(down, prefix="sbtest-down")
+    retries = BackgroundRetries(attempts=1, first_delay_s=0.01)
+    with caplog.at_level(logging.WARNING):
+        reply = await final(Engine([Recall(memory, 8), Answer(False), Remember(memory, retries)]), message("secret"))
+    assert reply.text == "Scripted."
+    assert retries.pending == 1, "the history write is retried in the background"
+    await retries.drain()
+    assert "secret" not in caplog.text, "message text is never logged"
+    await down.aclose()
+
+
+async def test_a_write_that_fails_mid_reply_is_retried_until_redis_answers(
+    redis_client: Redis, redis_url: str, key_prefix: str
+) -> None:
+    slow: Redis = Redis.from_url(redis_url, decode_responses=True, socket_timeout=0.3)
+    memory = RedisMemoryStore(slow, prefix=key_prefix)
+    retries = BackgroundRetries(attempts=6, first_delay_s=0.3)
+    engine = Engine([Recall(memory, 8), Answer(False), Remember(memory, retries)])
+    await slow.ping()
+    await redis_client.client_pause(1200, all=False)  # real Redis stops taking writes for 1.2 s
+    reply = await final(engine, message("remember me"))
+    assert reply.text == "Scripted."
+    assert retries.pending == 1
+    await retries.drain()
+    history = await memory.history(CONVERSATION, 10)
+    assert [e.text for e in history] == ["remember me", "Scripted."]
+    await slow.aclose()
