@@ -15,8 +15,8 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from bot.runtime import Runtime
-from bot.settings import FileConfig, Settings, load_file_config
-from channels.rest import RestLimits, add_rest_routes, error_response
+from bot.settings import FileConfig, Settings, is_loopback, load_file_config
+from channels.rest import RestLimits, add_rest_routes, authorized, error_response
 from engine.delivery import Dispatcher
 
 log = logging.getLogger(__name__)
@@ -70,8 +70,11 @@ def create_app(settings: Settings, config: FileConfig | None = None) -> web.Appl
                 "ready": False,
                 "checks": {"model": False, "index": False, "redis": False},
             }
-            if slot.error:
+            # The start-up error names files and hosts: only for the machine itself or the API's callers.
+            if slot.error and (is_loopback(request.remote or "") or (token and authorized(request, token))):
                 body["error"] = slot.error
+            elif slot.error:
+                body["error"] = "start-up failed; details on loopback or with the API token"
             return web.json_response(body, status=503)
         checks = await runtime.readiness()
         ready = all(checks.values())

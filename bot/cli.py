@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Sequence
@@ -274,6 +275,16 @@ def cmd_calibrate(config: FileConfig, plan_path: Path, out: Path) -> int:
     return 0
 
 
+def _leave_now(code: int) -> None:
+    """Ctrl-C at the prompt: everything is closed, but a daemon thread is still blocked in input(), and
+    interpreter shutdown would abort on the stdin lock it holds. Leave without that finalisation."""
+    if any(t.name == "terminal-input" and t.is_alive() for t in threading.enumerate()):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -292,7 +303,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "eval":
             return asyncio.run(_eval_answers(settings, config, args))
         if args.command == "chat":
-            return asyncio.run(_chat(settings, config, args.user, args.conversation))
+            try:
+                return asyncio.run(_chat(settings, config, args.user, args.conversation))
+            except KeyboardInterrupt:
+                _leave_now(130)
         return asyncio.run(_ask(settings, config, args.user, args.conversation, args.text))
     except USER_ERRORS as error:
         print(f"switchboard: error: {error}", file=sys.stderr)

@@ -221,7 +221,7 @@ class Runtime:
         stages: list[Stage] = [
             SanitizeInput(),
             Understand(embedder, intent_index, policy.intent_threshold),
-            Recall(memory, config.memory.history_turns * 2),
+            Recall(memory, config.memory.recall_entries, idle_s=config.memory.idle_minutes * 60),
             Retrieve(retriever, embedder, config.retrieval.top_k, follow_up_below=policy.follow_up_below),
             Weigh(
                 retriever,

@@ -117,10 +117,11 @@ class PolicySettings(_Strict):
 
 class MemoryConfig(_Strict):
     prefix: str = Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_.-]+$")
-    history_turns: int = Field(ge=0, le=50)
+    recall_entries: int = Field(ge=0, le=200)
     max_entries: int = Field(ge=2, le=10000)
     ttl_days: float = Field(gt=0, le=3650)
     escalation_ttl_days: float = Field(gt=0, le=3650)
+    idle_minutes: float = Field(gt=0, le=525_600)
     redis_timeout_s: float = Field(gt=0, le=60)
     startup_wait_s: float = Field(ge=0, le=3600)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import threading
 import uuid
 from collections.abc import Callable
 from typing import TextIO
@@ -68,6 +69,34 @@ def render_footer(reply: Reply, out: TextIO) -> None:
         out.write("(handed over to a human agent)\n")
 
 
+async def read_line_in_background(read_line: Callable[[str], str], prompt: str) -> str:
+    """`read_line` on a daemon thread: a blocked `input()` must not keep the process alive after Ctrl-C
+    (the default executor's threads are joined at exit, so `asyncio.to_thread(input)` would wait for Enter)."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[str] = loop.create_future()
+
+    def deliver(result: str | None, error: BaseException | None) -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result or "")
+
+    def worker() -> None:
+        try:
+            line, error = read_line(prompt), None
+        except BaseException as raised:  # EOFError, KeyboardInterrupt: handed to the awaiting task
+            line, error = None, raised
+        try:
+            loop.call_soon_threadsafe(deliver, line, error)
+        except RuntimeError:  # the loop is gone: the chat already ended
+            pass
+
+    threading.Thread(target=worker, name="terminal-input", daemon=True).start()
+    return await future
+
+
 async def ask_once(dispatcher: Dispatcher, message: Message) -> Reply:
     async for event in dispatcher.ask(message):
         if event.kind is EventKind.FINAL and event.reply is not None:
@@ -87,7 +116,7 @@ async def chat(
     out.write("Type a question, or 'exit' to leave.\n")
     while True:
         try:
-            text = await asyncio.to_thread(read_line, "you> ")
+            text = await read_line_in_background(read_line, "you> ")
         except (EOFError, KeyboardInterrupt):
             out.write("\n")
             return

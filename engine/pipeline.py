@@ -7,7 +7,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 from engine.protocols import EventSink, Stage
-from engine.types import Action, EventKind, Message, Reply, ReplyEvent, Turn
+from engine.types import ESCALATE_ACTION, EventKind, Message, Reply, ReplyEvent, Turn
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +19,6 @@ DEADLINE_TEXT = (
     "Sorry, this is taking longer than it should. I have passed your message to a human agent, who will follow up here."
 )
 FailureHandler = Callable[[Message, Reply], Awaitable[None]]
-ESCALATE_ACTION = Action(label="Talk to a human", action="escalate")
 
 
 class _QueueSink(EventSink):

@@ -65,10 +65,14 @@ class Action:
     value: str = ""
 
 
+ESCALATE_ACTION = Action(label="Talk to a human", action="escalate")
+
+
 @dataclass(frozen=True, slots=True)
 class HistoryEntry:
     role: str  # "user" or "assistant"
     text: str
+    at: float = 0.0  # seconds since the epoch; 0 when unknown
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +169,6 @@ class Turn:
     message: Message
     history: tuple[HistoryEntry, ...] = ()
     intent: str = "general_question"
-    intent_score: float = 0.0
     query_vector: tuple[float, ...] = ()
     retrieved: tuple[Retrieved, ...] = ()
     follows_up: str = ""  # the earlier question this message was read with, when Retrieve needed it

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Sequence
 from urllib.parse import quote
 
@@ -72,7 +73,9 @@ class RedisMemoryStore:
         for item in raw:
             try:
                 data = json.loads(item)
-                entries.append(HistoryEntry(role=str(data["role"]), text=str(data["text"])))
+                entries.append(
+                    HistoryEntry(role=str(data["role"]), text=str(data["text"]), at=float(data.get("at", 0.0)))
+                )
             except (ValueError, KeyError, TypeError):
                 log.warning("skipping an unreadable history entry")
         return entries
@@ -82,7 +85,10 @@ class RedisMemoryStore:
             return
         key = self.history_key(conversation)
         payload = [
-            json.dumps({"role": e.role, "text": e.text[: self.max_entry_chars]}, ensure_ascii=False) for e in entries
+            json.dumps(
+                {"role": e.role, "text": e.text[: self.max_entry_chars], "at": e.at or time.time()}, ensure_ascii=False
+            )
+            for e in entries
         ]
         async with unavailable_as_store_error(), self.client.pipeline(transaction=True) as pipe:
             pipe.rpush(key, *payload)

@@ -44,7 +44,9 @@ class SentenceEmbedder:
         self.batch_size = batch_size
         self._model: Any = SentenceTransformer(resolve_embedder_path(name), device=device)
         self._lock = threading.Lock()
-        dimension = self._model.get_embedding_dimension()
+        # get_embedding_dimension in recent sentence-transformers; its older name before that
+        measure = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        dimension = measure()
         if not isinstance(dimension, int):
             raise EmbedderError(f"embedder '{name}' does not report its embedding size")
         self._dimension = dimension

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -58,6 +60,30 @@ def test_chat_streams_answers_and_shows_sources(tmp_path: Path) -> None:
     assert "Hello! I can help" in result.stdout
     assert "handed over to a human agent" in result.stdout
     assert "[Talk to a human]" in result.stdout
+
+
+def test_ctrl_c_at_the_prompt_leaves_at_once(tmp_path: Path) -> None:
+    with subprocess.Popen(
+        [sys.executable, "-m", "bot", "chat", "--user", "u3"],
+        stdin=subprocess.PIPE,  # kept open: the prompt blocks in input() when Ctrl-C arrives
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=cli_env(tmp_path, SWITCHBOARD_MODEL=TEST_MODEL),
+        cwd=tmp_path,
+    ) as chat:
+        assert chat.stdout is not None
+        banner = chat.stdout.readline()  # printed just before the first prompt
+        assert b"Type a question" in banner
+        time.sleep(0.5)
+        chat.send_signal(signal.SIGINT)
+        started = time.monotonic()
+        try:
+            code = chat.wait(timeout=20)
+        finally:
+            chat.kill()
+        elapsed = time.monotonic() - started
+    assert elapsed < 10, "Ctrl-C must not wait for the blocked prompt"
+    assert code in (0, 130)
 
 
 def test_a_bad_setting_is_one_line_and_exit_2(tmp_path: Path) -> None:

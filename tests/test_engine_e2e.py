@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.runtime import Runtime
+from bot.settings import FileConfig, Settings
 from channels.terminal import terminal_message
 from engine.stages import Decide, Retrieve
 from engine.types import EventKind, HistoryEntry, Turn
@@ -43,13 +44,19 @@ def runtime_threshold(runtime: Runtime) -> float:
     return decide.policy.answer_threshold
 
 
-async def test_the_next_turn_recalls_the_conversation(runtime: Runtime) -> None:
-    first = terminal_message("recall-user", "recall-conv", "Hello")
+async def test_the_next_turn_reads_the_conversation_and_only_its_own(runtime: Runtime) -> None:
+    first = terminal_message("recall-user", "recall-conv", "How long do I have to return an item?")
     [e async for e in runtime.engine.handle(first)]
-    history = await runtime.memory.history(first.conversation, 10)
-    assert [entry.text for entry in history][:1] == ["Hello"]
-    elsewhere = terminal_message("recall-user", "another-conv", "Hello")
-    assert await runtime.memory.history(elsewhere.conversation, 10) == []
+    follow_up = terminal_message("recall-user", "recall-conv", "And for holiday purchases?")
+    events = [e async for e in runtime.engine.handle(follow_up)]
+    reply = events[-1].reply
+    assert reply is not None
+    assert not reply.escalated
+    assert "January 31" in reply.text, "the follow-up was read with the question before it"
+    elsewhere = terminal_message("recall-user", "another-conv", "And for holiday purchases?")
+    alone = [e async for e in runtime.engine.handle(elsewhere)][-1].reply
+    assert alone is not None
+    assert alone.escalated, "another conversation has no earlier question to read it with"
 
 
 async def test_invisible_characters_do_not_reach_the_model(runtime: Runtime) -> None:
@@ -80,3 +87,30 @@ class _NoEvents:
 
     async def token(self, text: str) -> None:
         return None
+
+
+async def test_compose_mode_rephrases_with_the_model_or_falls_back_to_the_sentences(
+    settings: Settings, file_config: FileConfig
+) -> None:
+    """SmolLM2 rephrases the chosen sentences; its text is kept only if faithful, else the verbatim
+    sentences are the final reply (channels then show the final text in place of the stream)."""
+    compose = file_config.model_copy(
+        update={"generation": file_config.generation.model_copy(update={"mode": "compose"})}
+    )
+    started = await Runtime.start(settings, compose)
+    try:
+        assert started.generator is not None, "compose mode loads the model"
+        message = terminal_message("compose-user", "compose-conv", "how long have i got to send something back?")
+        events = [event async for event in started.engine.handle(message)]
+    finally:
+        await started.close()
+    reply = events[-1].reply
+    assert reply is not None
+    assert not reply.escalated
+    streamed = "".join(e.text for e in events if e.kind is EventKind.TOKEN).strip()
+    assert streamed, "the model's words were streamed"
+    if reply.text == streamed:  # kept: faithful, so it states the best sentence's number
+        assert "30" in reply.text
+    else:  # withdrawn: the help centre's own sentences replace it
+        assert "You have **30 days from delivery** to return an item." in reply.text
+    assert "https://help.brightcart.example/returns/policy" in reply.sources

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from redis.asyncio import Redis
 
-from engine.types import ConversationRef, HistoryEntry
+from engine.stages.recall import Recall
+from engine.types import ConversationRef, HistoryEntry, Message, Turn
 from memory.embedded import EmbeddedRedis
 from memory.store import RedisMemoryStore
 
@@ -18,11 +20,9 @@ def conversation(user: str = "u1", conv: str = "c1") -> ConversationRef:
 async def test_history_round_trip_in_order(memory: RedisMemoryStore) -> None:
     await memory.append(conversation(), [HistoryEntry("user", "hi"), HistoryEntry("assistant", "hello")])
     await memory.append(conversation(), [HistoryEntry("user", "again")])
-    assert await memory.history(conversation(), 10) == [
-        HistoryEntry("user", "hi"),
-        HistoryEntry("assistant", "hello"),
-        HistoryEntry("user", "again"),
-    ]
+    history = await memory.history(conversation(), 10)
+    assert [(e.role, e.text) for e in history] == [("user", "hi"), ("assistant", "hello"), ("user", "again")]
+    assert all(abs(e.at - time.time()) < 60 for e in history), "entries carry when they were written"
     assert [e.text for e in await memory.history(conversation(), 2)] == ["hello", "again"]
     assert await memory.history(conversation(), 0) == []
 
@@ -60,6 +60,25 @@ async def test_unreadable_entries_are_skipped(memory: RedisMemoryStore, redis_cl
     assert await memory.history(conversation(), 10) == [HistoryEntry("user", "ok")]
 
 
+async def test_a_conversation_left_idle_starts_afresh(memory: RedisMemoryStore) -> None:
+    hour_ago = time.time() - 3600
+    await memory.append(conversation(conv="old"), [HistoryEntry("user", "where is my order?", at=hour_ago)])
+    await memory.append(conversation(conv="new"), [HistoryEntry("user", "where is my order?")])
+    recall = Recall(memory, read_entries=8, idle_s=1800)
+    for conv, expected in (("old", ()), ("new", ("where is my order?",))):
+        message = Message(conversation(conv=conv), "and for holiday purchases?", message_id=f"m-{conv}")
+        turn = await recall(Turn(message=message), _NoEvents())
+        assert tuple(e.text for e in turn.history) == expected
+
+
+class _NoEvents:
+    async def status(self, text: str) -> None:
+        return None
+
+    async def token(self, text: str) -> None:
+        return None
+
+
 async def test_ping(memory: RedisMemoryStore) -> None:
     assert await memory.ping()
 
@@ -77,6 +96,6 @@ async def test_embedded_redis_persists_to_its_file(tmp_path: Path) -> None:
     again = EmbeddedRedis(dbfile)
     client = Redis.from_url(again.url, decode_responses=True)
     store = RedisMemoryStore(client, prefix="persist")
-    assert await store.history(conversation(), 10) == [HistoryEntry("user", "remember me")]
+    assert [e.text for e in await store.history(conversation(), 10)] == ["remember me"]
     await client.aclose()
     again.close()

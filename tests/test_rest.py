@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -214,3 +215,33 @@ async def test_messages_need_the_api_token(http: ClientSession, base_url: str, h
         assert r.status == 401
         assert r.headers["WWW-Authenticate"] == "Bearer"
         assert (await r.json())["error"]["code"] == "unauthorized"
+
+
+async def test_a_redis_that_never_answers_leaves_the_server_unready_with_a_clear_error(
+    settings: Settings, file_config: FileConfig, tmp_path: Path
+) -> None:
+    unreachable = settings.model_copy(
+        update={"redis_url": SecretStr("redis://agent:hunter2-secret@127.0.0.1:1/0"), "home": tmp_path}
+    )
+    quick = file_config.model_copy(
+        update={"memory": file_config.memory.model_copy(update={"startup_wait_s": 0.5, "redis_timeout_s": 0.2})}
+    )
+    server = TestServer(create_app(unreachable, quick), host="127.0.0.1")
+    await server.start_server()
+    try:
+        async with ClientSession() as session:
+            for _ in range(100):
+                async with session.get(server.make_url("/readyz")) as response:
+                    body = await response.json()
+                    assert response.status == 503
+                if "error" in body:
+                    break
+                await asyncio.sleep(0.1)
+            async with session.post(server.make_url("/api/messages"), json={"user_id": "u", "text": "hi"}) as r:
+                assert r.status == 503
+                assert r.headers["Retry-After"] == "5"
+    finally:
+        await server.close()
+    assert "did not answer within 0.5 s" in body["error"]
+    assert "redis://agent:***@127.0.0.1:1/0" in body["error"]
+    assert "hunter2" not in body["error"]

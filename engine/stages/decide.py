@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from engine.policy import IntentSpec, PolicyConfig
 from engine.protocols import EventSink
-from engine.types import Action, Citation, Reply, Turn
-
-ESCALATE = Action(label="Talk to a human", action="escalate")
+from engine.types import ESCALATE_ACTION, Action, Citation, Reply, Turn
 
 HANDOFF_TEXT = "I'll connect you with a member of our support team; they will reply in this conversation."
 SUGGEST_TEXT = (
@@ -27,8 +25,8 @@ class Decide:
     def _actions(self, intent: str, escalated: bool) -> tuple[Action, ...]:
         spec = self.intents.get(intent)
         actions = list(spec.actions) if spec else []
-        if escalated and all(a.action != ESCALATE.action for a in actions):
-            actions.append(ESCALATE)
+        if escalated and all(a.action != ESCALATE_ACTION.action for a in actions):
+            actions.append(ESCALATE_ACTION)
         return tuple(actions)
 
     def _citations(self, turn: Turn) -> tuple[Citation, ...]:

@@ -7,6 +7,7 @@ history, and Remember retries the write in the background.
 from __future__ import annotations
 
 import logging
+import time
 
 from engine.handover import BackgroundRetries, write_or_retry
 from engine.protocols import EventSink, MemoryStore, StoreUnavailable
@@ -16,17 +17,24 @@ log = logging.getLogger(__name__)
 
 
 class Recall:
-    """`max_entries`: how many history entries (user and assistant turns alike) are read per message."""
+    """Reads the conversation's last `read_entries` entries (user and assistant alike).
 
-    def __init__(self, memory: MemoryStore, max_entries: int) -> None:
+    A conversation left idle longer than `idle_s` starts afresh: a new topic days later is not read as
+    a follow-up of an old question (REST and `ask` without a conversation id share one per user).
+    """
+
+    def __init__(self, memory: MemoryStore, read_entries: int, idle_s: float = 1800.0) -> None:
         self.memory = memory
-        self.max_entries = max_entries
+        self.read_entries = read_entries
+        self.idle_s = idle_s
 
     async def __call__(self, turn: Turn, events: EventSink) -> Turn:
         try:
-            history = await self.memory.history(turn.message.conversation, self.max_entries)
+            history = await self.memory.history(turn.message.conversation, self.read_entries)
         except StoreUnavailable:
             log.warning("memory unavailable for message %s; answering without history", turn.message.message_id)
+            return turn
+        if history and time.time() - history[-1].at > self.idle_s:
             return turn
         return turn.evolve(history=tuple(history))
 

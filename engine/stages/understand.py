@@ -51,5 +51,5 @@ class Understand:
     async def __call__(self, turn: Turn, events: EventSink) -> Turn:
         vector = (await asyncio.to_thread(self.embedder.embed, [turn.message.text]))[0]
         named = self.intents.by_pattern(turn.message.text)
-        intent, score = (named, 1.0) if named else self.intents.classify(vector, self.threshold)
-        return turn.evolve(intent=intent, intent_score=score, query_vector=tuple(float(x) for x in vector))
+        intent = named or self.intents.classify(vector, self.threshold)[0]
+        return turn.evolve(intent=intent, query_vector=tuple(float(x) for x in vector))
