@@ -95,6 +95,7 @@ def _on_loaded(slot: RuntimeSlot, task: asyncio.Task[Runtime]) -> None:
         log.error("Switchboard failed to start: %s", error)
         return
     slot.runtime = task.result()
+    slot.runtime.watch_knowledge()
 
 
 @web.middleware

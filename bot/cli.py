@@ -123,6 +123,8 @@ def cmd_ingest(settings: Settings, config: FileConfig, paths: Sequence[Path]) ->
     retriever = build_index(sources, embedder, folder, chunking(config), show_progress=True, pinned=bool(paths))
     documents = len({p.url for p in retriever.passages})
     print(f"indexed {len(retriever.passages)} passages from {documents} documents into {folder}")
+    if config.knowledge.watch_interval_s > 0:
+        print(f"a running server switches to it within {config.knowledge.watch_interval_s:g} s")
     return 0
 
 
@@ -148,6 +150,7 @@ async def _chat(settings: Settings, config: FileConfig, user: str, conversation:
     from channels.terminal import chat
 
     runtime = await Runtime.start(settings, config, _progress)
+    runtime.watch_knowledge()
     try:
         await chat(
             runtime.dispatcher,

@@ -30,8 +30,8 @@ from memory.embedded import EmbeddedRedis
 from memory.escalations import RedisEscalationStore
 from memory.store import RedisMemoryStore, RedisUnavailableError
 from retrieval.embeddings import SentenceEmbedder
-from retrieval.index import FaissRetriever
 from retrieval.ingest import Chunking, ensure_index
+from retrieval.live import IndexWatcher, LiveIndex
 from safety.sanitize import SanitizeInput
 
 log = logging.getLogger(__name__)
@@ -157,7 +157,8 @@ class Runtime:
     redis: Redis
     embedded_redis: EmbeddedRedis | None
     embedder: SentenceEmbedder
-    retriever: FaissRetriever
+    retriever: LiveIndex
+    watcher: IndexWatcher
     generator: LocalGenerator | None  # loaded only when generation.mode is compose
     memory: RedisMemoryStore
     escalations: RedisEscalationStore
@@ -165,6 +166,7 @@ class Runtime:
     engine: Engine
     bus: LocalReplyBus
     dispatcher: Dispatcher
+    watching: asyncio.Task[None] | None = None
 
     @classmethod
     async def start(cls, settings: Settings, config: FileConfig, progress: Progress = _quiet) -> Runtime:
@@ -190,17 +192,16 @@ class Runtime:
         progress("loading the embedding model")
         embedder = await asyncio.to_thread(SentenceEmbedder, config.retrieval.embedder)
         progress("checking the knowledge index")
-        retriever, rebuilt = await asyncio.to_thread(
-            ensure_index,
-            config.knowledge.paths,
-            embedder,
-            index_folder(settings, config),
-            chunking(config),
-            config.retrieval.faiss_device,
+        folder = index_folder(settings, config)
+        device = config.retrieval.faiss_device
+        built, rebuilt = await asyncio.to_thread(
+            ensure_index, config.knowledge.paths, embedder, folder, chunking(config), device
         )
         if rebuilt:
-            progress(f"indexed {len(retriever.passages)} passages")
-        retriever.lexical_weight = config.retrieval.lexical_weight
+            progress(f"indexed {len(built.passages)} passages")
+        built.lexical_weight = config.retrieval.lexical_weight
+        retriever = LiveIndex(built)
+        watcher = IndexWatcher(retriever, config.knowledge.paths, embedder, folder, chunking(config), device)
         judge_model = await asyncio.to_thread(load_judge_model, config)
         generator = await load_generator(settings, progress) if config.generation.mode == "compose" else None
         memory = RedisMemoryStore(
@@ -259,6 +260,7 @@ class Runtime:
             embedded_redis=embedded,
             embedder=embedder,
             retriever=retriever,
+            watcher=watcher,
             generator=generator,
             memory=memory,
             escalations=escalations,
@@ -268,6 +270,12 @@ class Runtime:
             dispatcher=Dispatcher(engine, bus, max_pending=config.server.max_pending),
         )
 
+    def watch_knowledge(self) -> None:
+        """Switch to a new index when `switchboard ingest` runs or a knowledge file changes (servers)."""
+        interval = self.config.knowledge.watch_interval_s
+        if interval > 0 and self.watching is None:
+            self.watching = asyncio.create_task(self.watcher.run(interval), name="knowledge-watcher")
+
     async def readiness(self) -> dict[str, bool]:
         return {
             "model": self.generator is None or self.generator.ready,
@@ -276,6 +284,9 @@ class Runtime:
         }
 
     async def close(self) -> None:
+        if self.watching is not None:
+            self.watching.cancel()
+            await asyncio.gather(self.watching, return_exceptions=True)
         await self.dispatcher.drain()
         try:
             async with asyncio.timeout(10):

@@ -80,6 +80,7 @@ class KnowledgeConfig(_Strict):
     paths: list[Path] = Field(min_length=1)
     max_words: int = Field(ge=20, le=2000)
     overlap: int = Field(ge=0, le=500)
+    watch_interval_s: float = Field(ge=0, le=3600)
 
     @model_validator(mode="after")
     def _overlap_smaller(self) -> KnowledgeConfig:

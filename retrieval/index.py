@@ -7,9 +7,11 @@ temporary folder and renamed into place, so a crash mid-build never leaves a hal
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import shutil
+import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -101,6 +103,11 @@ class FaissRetriever:
         self.manifest = manifest
         self.lexical_weight = lexical_weight
         self.lexical = BM25.over(passages)
+        self.folder: Path | None = None  # where it was saved or loaded from (its version, when versioned)
+        # GPU indexes are not thread-safe, even for search; CPU search is.
+        self._search_lock: contextlib.AbstractContextManager[Any] = (
+            threading.Lock() if self.device == "gpu" else contextlib.nullcontext()
+        )
 
     def passage_sentences(self, passage_id: str) -> tuple[list[str], Vectors | None]:
         """A passage's sentences and their unit vectors (None when the index was saved without them)."""
@@ -129,7 +136,8 @@ class FaissRetriever:
             return []
         query = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
         pool = min(len(self.passages), max(4 * k, 20))
-        scores, ids = self.index.search(query, pool)
+        with self._search_lock:
+            scores, ids = self.index.search(query, pool)
         dense = {int(i): float(s) for s, i in zip(scores[0], ids[0], strict=True) if i >= 0}
         lexical = self.lexical.scores(text) if self.lexical_weight > 0 else {}
         if lexical:
@@ -163,6 +171,7 @@ class FaissRetriever:
                 folder.rename(old)
             staging.rename(folder)
             shutil.rmtree(old, ignore_errors=True)
+            self.folder = folder
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
@@ -181,7 +190,11 @@ class FaissRetriever:
             raise KnowledgeIndexError(
                 f"index in {folder} has format {manifest.format}; rebuild it with `switchboard ingest`"
             )
-        return cls(index, passages, manifest, device, lexical_weight, sentence_vectors.astype(np.float32, copy=False))
+        retriever = cls(
+            index, passages, manifest, device, lexical_weight, sentence_vectors.astype(np.float32, copy=False)
+        )
+        retriever.folder = folder
+        return retriever
 
 
 def _manifest(data: dict[str, Any]) -> Manifest:

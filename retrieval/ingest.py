@@ -9,9 +9,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from retrieval.documents import KnowledgeError, find_documents, load_passages
+from retrieval.documents import find_documents, load_passages
 from retrieval.embeddings import SentenceEmbedder, passage_text, sentence_text
-from retrieval.index import FORMAT_VERSION, FaissRetriever, Manifest, read_manifest
+from retrieval.index import FORMAT_VERSION, FaissRetriever, KnowledgeIndexError, Manifest, read_manifest
+from retrieval.versions import build_lock, current_version, new_version, point_at
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,20 @@ def build_index(
     show_progress: bool = False,
     pinned: bool = False,
 ) -> FaissRetriever:
+    """Build an index of `paths` and publish it as the folder's current version (other processes see it
+    on their next check; a server that watches the folder switches to it)."""
+    with build_lock(folder):
+        return _build_and_publish(paths, embedder, folder, chunking, show_progress, pinned)
+
+
+def _build_and_publish(
+    paths: Sequence[Path],
+    embedder: SentenceEmbedder,
+    folder: Path,
+    chunking: Chunking,
+    show_progress: bool,
+    pinned: bool,
+) -> FaissRetriever:
     passages = load_passages(paths, chunking.max_words, chunking.overlap)
     vectors = embedder.embed([passage_text(p) for p in passages], show_progress=show_progress)
     manifest = Manifest(
@@ -48,16 +63,30 @@ def build_index(
         fingerprint=fingerprint(paths, embedder.name, chunking),
         passages=len(passages),
         built_at=time.time(),
-        sources=tuple(str(p) for p in paths),
+        # absolute, so a server started from another folder finds an explicit ingest's sources
+        sources=tuple(str(p.resolve()) for p in paths),
         pinned=pinned,
     )
     retriever = FaissRetriever(FaissRetriever.new_index(vectors), passages, manifest)
     # Sentences are embedded once here, so answers can be checked against them sentence by sentence.
     pieces = [sentence_text(passage, text) for passage, text in retriever.all_sentences()]
     retriever.sentence_vectors = embedder.embed(pieces, show_progress=show_progress)
-    retriever.save(folder)
-    log.info("indexed %d passages from %s into %s", len(passages), ", ".join(map(str, paths)), folder)
+    version = new_version(folder)
+    retriever.save(version)
+    point_at(folder, version)
+    log.info("indexed %d passages from %s into %s", len(passages), ", ".join(map(str, paths)), version)
     return retriever
+
+
+def sources_to_serve(manifest: Manifest | None, configured: Sequence[Path]) -> list[Path]:
+    """What the served index must reflect: the configured paths, or an explicit ingest's own paths.
+
+    An explicit `ingest PATH…` keeps being served and rebuilt from PATH (never silently replaced by the
+    configured knowledge); of its paths, those that were removed since are left out.
+    """
+    if manifest is None or not manifest.pinned:
+        return list(configured)
+    return [Path(p) for p in manifest.sources if Path(p).exists()]
 
 
 def ensure_index(
@@ -68,19 +97,28 @@ def ensure_index(
     device: str = "cpu",
     show_progress: bool = False,
 ) -> tuple[FaissRetriever, bool]:
-    """Load the saved index if it is current; rebuild it otherwise. Returns (index, rebuilt).
+    """Load the current version if it reflects its sources; build and publish a new one otherwise.
 
-    An index built by an explicit `ingest PATH…` is served in place of `paths` while its own sources are
-    unchanged; any other index must match `paths`.
+    Returns (index, rebuilt). Checked under the folder's build lock, so when several processes notice
+    the same change only the first rebuilds and the others load its result.
     """
-    manifest = read_manifest(folder)
-    if manifest is not None:
-        sources = [Path(p) for p in manifest.sources] if manifest.pinned else list(paths)
-        try:
-            current = fingerprint(sources, embedder.name, chunking) == manifest.fingerprint
-        except KnowledgeError:
-            current = False  # a pinned source disappeared: fall back to the configured paths
-        if current:
-            return FaissRetriever.load(folder, device), False
-    built = build_index(paths, embedder, folder, chunking, show_progress)
-    return (FaissRetriever.load(folder, device) if device != "cpu" else built), True
+    with build_lock(folder):
+        version = current_version(folder)
+        manifest = read_manifest(version) if version is not None else None
+        sources = sources_to_serve(manifest, paths)
+        pinned = manifest is not None and manifest.pinned
+        if version is not None and manifest is not None:
+            if pinned and not sources:
+                log.warning("the ingested knowledge %s is gone; serving the index built from it", manifest.sources)
+                return FaissRetriever.load(version, device), False
+            if fingerprint(sources, embedder.name, chunking) == manifest.fingerprint:
+                return FaissRetriever.load(version, device), False
+        built = _build_and_publish(sources, embedder, folder, chunking, show_progress, pinned)
+    return (FaissRetriever.load(current_version(folder) or folder, device) if device != "cpu" else built), True
+
+
+def load_current(folder: Path, device: str = "cpu") -> FaissRetriever:
+    version = current_version(folder)
+    if version is None:
+        raise KnowledgeIndexError(f"no index has been built in {folder}; run `switchboard ingest`")
+    return FaissRetriever.load(version, device)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
+from retrieval.versions import current_version
 from tests.conftest import KNOWLEDGE, TEST_MODEL, model_cache
 
 QUESTION = "How long do I have to return an item?"
@@ -107,7 +108,9 @@ def test_ingest_builds_the_index_from_given_paths(
     assert main(["ingest", str(KNOWLEDGE / "warranty.md"), str(KNOWLEDGE / "exchanges.md")]) == 0
     out = capsys.readouterr().out
     assert "from 2 documents" in out
-    manifest = json.loads((tmp_path / "index" / "minilm" / "manifest.json").read_text())
+    version = current_version(tmp_path / "index" / "minilm")
+    assert version is not None
+    manifest = json.loads((version / "manifest.json").read_text())
     assert manifest["pinned"] is True
     assert len(manifest["sources"]) == 2
 

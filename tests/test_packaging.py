@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -23,8 +24,12 @@ def run(
 
 
 def test_the_built_wheel_installed_in_a_fresh_venv_answers(tmp_path: Path) -> None:
+    # built from a copy: an in-tree build would leave build/ behind in the checkout
+    source = tmp_path / "source"
+    noise = (".venv", ".git", "eval", "build", "dist", "*.egg-info", "__pycache__", ".*_cache", "tests", "bench")
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(*noise))
     wheels = tmp_path / "wheels"
-    built = run([*PIP, "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheels), str(ROOT)])
+    built = run([*PIP, "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheels), str(source)])
     assert built.returncode == 0, built.stderr
     [wheel] = wheels.glob("switchboard-*.whl")
 

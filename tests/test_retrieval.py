@@ -13,6 +13,7 @@ from retrieval.embeddings import SentenceEmbedder
 from retrieval.index import FaissRetriever, KnowledgeIndexError, place_index, read_manifest
 from retrieval.ingest import build_index, ensure_index
 from retrieval.lexical import BM25, stem
+from retrieval.versions import current_version
 
 KNOWLEDGE = Path(__file__).resolve().parent.parent / "knowledge"
 
@@ -99,10 +100,34 @@ def test_an_explicit_ingest_is_served_instead_of_the_configured_paths(
     served, rebuilt = ensure_index([KNOWLEDGE], embedder, folder)
     assert not rebuilt
     assert [p.url for p in served.passages] == ["https://x.example/only"]
-    manifest = json.loads((folder / "manifest.json").read_text())
+    version = current_version(folder)
+    assert version is not None
+    manifest = json.loads((version / "manifest.json").read_text())
     assert manifest["pinned"] is True
-    assert manifest["sources"] == [str(custom)]
-    assert read_manifest(folder) is not None
+    assert manifest["sources"] == [str(custom.resolve())]
+    assert read_manifest(version) is not None
+
+
+def test_a_changed_ingested_file_is_rebuilt_from_its_own_path_not_the_configured_one(
+    embedder: SentenceEmbedder, tmp_path: Path
+) -> None:
+    custom = tmp_path / "custom"
+    custom.mkdir()
+    page = custom / "gifts.md"
+    page.write_text("---\ntitle: Gifts\nurl: https://x.example/gifts\n---\nGift wrapping costs $3.\n")
+    folder = tmp_path / "index"
+    build_index([custom], embedder, folder, pinned=True)
+    page.write_text("---\ntitle: Gifts\nurl: https://x.example/gifts\n---\nGift wrapping costs $4 now.\n")
+    served, rebuilt = ensure_index([KNOWLEDGE], embedder, folder)
+    assert rebuilt
+    assert [p.text for p in served.passages] == ["Gift wrapping costs $4 now."]
+    served, rebuilt = ensure_index([KNOWLEDGE], embedder, folder)
+    assert not rebuilt, "the rebuilt index stays pinned to its own path"
+
+    shutil.rmtree(custom)
+    served, rebuilt = ensure_index([KNOWLEDGE], embedder, folder)
+    assert not rebuilt, "a vanished ingest path keeps serving what was built from it"
+    assert [p.url for p in served.passages] == ["https://x.example/gifts"]
 
 
 def test_bm25_prefers_exact_terms() -> None:
