@@ -153,7 +153,7 @@ def run_baseline(source: str, runtime: Runtime, prompts: list[list[ChatMessage]]
     times: list[float] = []
     new_tokens = 0
     for messages in prompts:
-        inputs = runtime.generator.prompt_ids(messages)
+        inputs = runtime.generator.prompt_ids(messages, 1 << 20)
         started = time.perf_counter()
         with torch.inference_mode():
             output = model.generate(**inputs, **params, pad_token_id=tokenizer.eos_token_id)

@@ -69,7 +69,7 @@ async def stream_check(generator: LocalGenerator) -> dict[str, Any]:
 
 
 def bare_generate(generator: LocalGenerator) -> dict[str, Any]:
-    inputs = generator.prompt_ids([ChatMessage("user", "Say something long.")])
+    inputs = generator.prompt_ids([ChatMessage("user", "Say something long.")], 4096)
     kwargs = generator.generate_kwargs(GenerationParams(max_new_tokens=128))
     torch.cuda.synchronize()
     started = time.perf_counter()

@@ -237,6 +237,7 @@ class Runtime:
                     temperature=generation.temperature,
                     top_p=generation.top_p,
                     repetition_penalty=generation.repetition_penalty,
+                    max_prompt_tokens=generation.max_prompt_tokens,
                 ),
                 policy,
                 by_name,

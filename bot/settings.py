@@ -102,6 +102,7 @@ class GenerationConfig(_Strict):
     temperature: float = Field(ge=0.0, le=2.0)
     top_p: float = Field(gt=0.0, le=1.0)
     repetition_penalty: float = Field(ge=1.0, le=2.0)
+    max_prompt_tokens: int = Field(ge=64, le=32768)
 
 
 class PolicySettings(_Strict):

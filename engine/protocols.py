@@ -79,6 +79,16 @@ class GenerationParams:
     temperature: float = 0.0
     top_p: float = 1.0
     repetition_penalty: float = 1.0
+    max_prompt_tokens: int = 1024  # a longer prompt is refused (PromptTooLong) instead of holding the model
+
+
+class PromptTooLong(Exception):
+    """The prompt is over `max_prompt_tokens`; the caller answers without the model."""
+
+    def __init__(self, tokens: int, budget: int) -> None:
+        super().__init__(f"the prompt has {tokens} tokens, over the budget of {budget}")
+        self.tokens = tokens
+        self.budget = budget
 
 
 class Generator(Protocol):

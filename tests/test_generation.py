@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 from engine.generation.local import LoadOptions, LocalGenerator
 from engine.generation.models import CATALOG, ModelError, is_prepared, prepare_packaged, resolve
 from engine.generation.prompts import build_messages
-from engine.protocols import ChatMessage, GenerationParams
+from engine.protocols import ChatMessage, GenerationParams, PromptTooLong
 from engine.types import Evidence, Passage
 from tests.conftest import TEST_MODEL, model_cache
 
@@ -109,3 +110,64 @@ def test_prompt_carries_the_chosen_sentences_and_the_question() -> None:
     assert "Return policy" in messages[0].content
     assert "don't know" not in messages[0].content.lower(), "no refusal rule for the model to over-apply"
     assert messages[-1] == ChatMessage("user", "How long?")
+
+
+async def test_tokenizing_happens_on_the_generation_thread(
+    generator: LocalGenerator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    threads: list[str] = []
+    encode = generator.tokenizer.apply_chat_template
+
+    def recording(*args: object, **kwargs: object) -> object:
+        threads.append(threading.current_thread().name)
+        return encode(*args, **kwargs)
+
+    monkeypatch.setattr(generator.tokenizer, "apply_chat_template", recording)
+    assert [d async for d in generator.stream(QUESTION, GenerationParams(max_new_tokens=4))]
+    assert len(threads) == 1
+    assert threads[0].startswith("generator"), threads
+
+
+async def test_a_prompt_over_the_token_budget_never_reaches_the_model(
+    generator: LocalGenerator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = count_generate_calls(generator, monkeypatch)
+    long = [ChatMessage("user", "Tell me about returns. " * 200)]
+    with pytest.raises(PromptTooLong) as raised:
+        async for _ in generator.stream(long, GenerationParams(max_new_tokens=4, max_prompt_tokens=256)):
+            pass
+    assert raised.value.tokens > 256
+    assert calls == []
+
+
+async def test_a_request_cancelled_while_queued_never_reaches_the_model(
+    generator: LocalGenerator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = count_generate_calls(generator, monkeypatch)
+    first = generator.stream(QUESTION, GenerationParams(max_new_tokens=48))
+    await anext(first)  # the first request holds the generation thread
+
+    async def second() -> list[str]:
+        return [d async for d in generator.stream([ChatMessage("user", "queued")], GenerationParams(max_new_tokens=8))]
+
+    queued = asyncio.create_task(second())
+    await asyncio.sleep(0.05)
+    queued.cancel()
+    rest = [d async for d in first]
+    assert rest, "the first request finishes normally"
+    with pytest.raises(asyncio.CancelledError):
+        await queued
+    await asyncio.sleep(0.2)
+    assert len(calls) == 1, "only the first request reached model.generate"
+
+
+def count_generate_calls(generator: LocalGenerator, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    calls: list[int] = []
+    real = generator.model.generate
+
+    def counted(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(generator.model, "generate", counted)
+    return calls

@@ -19,7 +19,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, StoppingCriteria, StoppingCriteriaList
 from transformers.generation.streamers import BaseStreamer
 
-from engine.protocols import ChatMessage, GenerationParams
+from engine.protocols import ChatMessage, GenerationParams, PromptTooLong
 
 log = logging.getLogger(__name__)
 
@@ -114,13 +114,17 @@ class LocalGenerator:
             model.generation_config.pad_token_id = tokenizer.eos_token_id
         return cls(model, tokenizer, label, device)
 
-    def prompt_ids(self, messages: Sequence[ChatMessage]) -> dict[str, torch.Tensor]:
+    def prompt_ids(self, messages: Sequence[ChatMessage], budget: int) -> dict[str, torch.Tensor]:
+        """Tokenize on the generation thread only: the tokenizer is never shared across threads."""
         encoded = self.tokenizer.apply_chat_template(
             [{"role": m.role, "content": m.content} for m in messages],
             add_generation_prompt=True,
             return_tensors="pt",
             return_dict=True,
         )
+        tokens = int(encoded["input_ids"].shape[-1])
+        if tokens > budget:
+            raise PromptTooLong(tokens, budget)
         return {key: value.to(self.device) for key, value in encoded.items()}
 
     def generate_kwargs(self, params: GenerationParams) -> dict[str, Any]:
@@ -136,7 +140,13 @@ class LocalGenerator:
             kwargs |= {"temperature": None, "top_p": None, "top_k": None}
         return kwargs
 
-    def _generate_blocking(self, inputs: dict[str, torch.Tensor], kwargs: dict[str, Any]) -> None:
+    def _generate_blocking(
+        self, messages: Sequence[ChatMessage], budget: int, kwargs: dict[str, Any], stop: threading.Event
+    ) -> None:
+        if stop.is_set():  # the request left while it waited for this thread: it never reaches the model
+            kwargs["streamer"].end()
+            return
+        inputs = self.prompt_ids(messages, budget)
         with torch.inference_mode():
             self.model.generate(**inputs, **kwargs)
 
@@ -144,12 +154,12 @@ class LocalGenerator:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[object] = asyncio.Queue()
         stop = threading.Event()
-        inputs = self.prompt_ids(messages)
         kwargs = self.generate_kwargs(params) | {
             "streamer": _DeltaStreamer(self.tokenizer, loop, queue),
             "stopping_criteria": StoppingCriteriaList([_StopWhenSet(stop)]),
         }
-        future = loop.run_in_executor(self._executor, self._generate_blocking, inputs, kwargs)
+        work = self._executor.submit(self._generate_blocking, messages, params.max_prompt_tokens, kwargs, stop)
+        future = asyncio.wrap_future(work, loop=loop)
         try:
             while True:
                 getter: asyncio.Future[Any] = asyncio.ensure_future(queue.get())
@@ -166,6 +176,7 @@ class LocalGenerator:
             await future
         finally:
             stop.set()  # the consumer left early (or we are done): end generation at the next token
+            work.cancel()  # still queued behind another request: it never starts
             if not future.done():
                 await asyncio.gather(future, return_exceptions=True)
 

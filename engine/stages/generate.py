@@ -7,6 +7,7 @@ model rephrase them for the customer and keeps its text only when it states noth
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from typing import Literal
@@ -14,12 +15,13 @@ from typing import Literal
 from engine.evidence import choose, compose
 from engine.generation.prompts import build_messages
 from engine.policy import IntentSpec, PolicyConfig, grounding
-from engine.protocols import EventSink, GenerationParams, Generator
+from engine.protocols import EventSink, GenerationParams, Generator, PromptTooLong
 from engine.text import numbers_in
 from engine.types import Evidence, Turn
 
 Mode = Literal["extract", "compose"]
 _PIECE = re.compile(r"\S+\s*")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,9 +80,13 @@ class Generate:
         )
         await events.status("Writing an answer")
         draft = ""
-        async for delta in self.generator.stream(messages, self.params):
-            draft += delta
-            await events.token(delta)
+        try:
+            async for delta in self.generator.stream(messages, self.params):
+                draft += delta
+                await events.token(delta)
+        except PromptTooLong as error:  # nothing was streamed: the verbatim sentences answer instead
+            log.warning("answering with the verbatim sentences: %s", error)
+            return turn.evolve(chosen=chosen, draft=verbatim)
         draft = draft.strip()
         best = max(chosen, key=lambda e: e.support)
         return turn.evolve(chosen=chosen, draft=draft if faithful(draft, chosen, best) else verbatim)

@@ -1,0 +1,146 @@
+"""Every branch of Generate and Decide, driven through the engine with a scripted generator (the model edge)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
+
+import pytest
+
+from engine import ConversationRef, Engine, EventKind, Message, Reply, Turn
+from engine.policy import IntentSpec, PolicyConfig
+from engine.protocols import ChatMessage, EventSink, GenerationParams, PromptTooLong
+from engine.stages import Decide, Generate
+from engine.stages.decide import HANDOFF_TEXT, NOT_FOUND_TEXT
+from engine.stages.generate import Persona
+from engine.types import Action, Evidence, Passage
+
+POLICY = PolicyConfig(answer_threshold=0.8, suggest_threshold=0.5)
+RETURNS = Passage("r1", "Return policy", "https://x.example/returns", "Window", "")
+REFUNDS = Passage("f1", "Refunds", "https://x.example/refunds", "", "")
+EVIDENCE = (
+    Evidence(RETURNS, "You have 30 days from delivery to return an item.", 0.8, 0.7, 0, 0.9),
+    Evidence(REFUNDS, "Refunds reach your card within 5 business days.", 0.5, 0.6, 1, 0.3),
+)
+INTENTS = {
+    "talk_to_human": IntentSpec("talk_to_human", ("a person",), escalate=True),
+    "greeting": IntentSpec("greeting", ("hi",), response="Hello! How can I help?"),
+    "return_item": IntentSpec("return_item", ("return",), actions=(Action("Start a return", "start_return"),)),
+}
+
+
+class ScriptedModel:
+    """The model edge: streams a fixed text, or fails the way a real one can."""
+
+    def __init__(self, text: str = "", error: Exception | None = None) -> None:
+        self.text = text
+        self.error = error
+        self.prompts: list[Sequence[ChatMessage]] = []
+
+    @property
+    def name(self) -> str:
+        return "scripted"
+
+    async def stream(self, messages: Sequence[ChatMessage], params: GenerationParams) -> AsyncIterator[str]:
+        self.prompts.append(messages)
+        if self.error is not None:
+            raise self.error
+        for word in self.text.split(" "):
+            yield word + " "
+
+
+class Given:
+    """Sets what earlier stages would have found."""
+
+    def __init__(self, intent: str, evidence: tuple[Evidence, ...], answerability: float) -> None:
+        self.changes = {"intent": intent, "evidence": evidence, "answerability": answerability}
+
+    async def __call__(self, turn: Turn, events: EventSink) -> Turn:
+        return turn.evolve(**self.changes)
+
+
+async def run(
+    model: ScriptedModel, intent: str = "return_item", evidence: tuple[Evidence, ...] = EVIDENCE, best: float = 0.9
+) -> tuple[Reply, str]:
+    if evidence:  # the best sentence carries the judge's support for this case
+        evidence = (replace(evidence[0], support=best), *evidence[1:])
+    generate = Generate(model, GenerationParams(), POLICY, INTENTS, Persona(), mode="compose")
+    engine = Engine([Given(intent, evidence, best), generate, Decide(POLICY, INTENTS)])
+    message = Message(ConversationRef("test", "c", "u"), "how long do i have to send it back", message_id="m1")
+    events = [e async for e in engine.handle(message)]
+    final = events[-1].reply
+    assert final is not None
+    streamed = "".join(e.text for e in events if e.kind is EventKind.TOKEN)
+    return final, streamed
+
+
+async def test_a_faithful_rephrasing_is_the_answer_with_its_page_and_buttons() -> None:
+    model = ScriptedModel("You have 30 days from delivery to return an item.")
+    reply, streamed = await run(model)
+    assert (reply.reason, reply.escalated) == ("answered", False)
+    assert reply.text == "You have 30 days from delivery to return an item."
+    assert streamed.strip() == reply.text
+    assert reply.sources == ["https://x.example/returns"]
+    assert [a.action for a in reply.actions] == ["start_return"]
+    assert "30 days from delivery" in model.prompts[0][0].content
+
+
+async def test_a_rephrasing_that_adds_a_number_is_replaced_by_the_verbatim_sentences() -> None:
+    reply, streamed = await run(ScriptedModel("You have 60 days to return an item."))
+    assert reply.reason == "answered"
+    assert "60 days" in streamed, "the stream showed the model's text"
+    assert reply.text == "You have 30 days from delivery to return an item.", "the final reply is authoritative"
+
+
+async def test_a_prompt_over_budget_is_answered_with_the_verbatim_sentences() -> None:
+    reply, _ = await run(ScriptedModel(error=PromptTooLong(5000, 1024)))
+    assert (reply.reason, reply.escalated) == ("answered", False)
+    assert reply.text == "You have 30 days from delivery to return an item."
+
+
+async def test_a_model_failure_is_a_hand_over_not_silence() -> None:
+    reply, _ = await run(ScriptedModel(error=RuntimeError("CUDA out of memory")))
+    assert reply.escalated
+    assert reply.intent == "error"
+    assert any(a.action == "escalate" for a in reply.actions)
+
+
+async def test_the_suggestion_band_hands_over_and_shows_the_closest_sentence_without_the_model() -> None:
+    model = ScriptedModel("unused")
+    reply, streamed = await run(model, best=0.6)
+    assert (reply.reason, reply.escalated) == ("suggested", True)
+    assert "The closest I found" in reply.text
+    assert "30 days from delivery" in reply.text
+    assert "5 business days" in reply.text, "a sentence supported within second_within of the best joins it"
+    assert reply.sources == ["https://x.example/returns", "https://x.example/refunds"]
+    assert reply.actions[-1].action == "escalate"
+    assert model.prompts == [], "an uncertain answer never reaches the model"
+    assert streamed == ""
+
+
+async def test_below_the_suggestion_band_is_handed_over_without_sources() -> None:
+    reply, _ = await run(ScriptedModel("unused"), best=0.2)
+    assert (reply.reason, reply.escalated, reply.text) == ("not_answerable", True, NOT_FOUND_TEXT)
+    assert reply.sources == []
+
+
+async def test_no_evidence_is_handed_over() -> None:
+    reply, _ = await run(ScriptedModel("unused"), evidence=(), best=0.0)
+    assert (reply.reason, reply.escalated, reply.text) == ("no_evidence", True, NOT_FOUND_TEXT)
+
+
+@pytest.mark.parametrize(
+    ("intent", "text", "escalated", "reason"),
+    [
+        ("talk_to_human", HANDOFF_TEXT, True, "human_request"),
+        ("greeting", "Hello! How can I help?", False, "fixed_response"),
+    ],
+)
+async def test_a_request_for_a_person_and_a_fixed_reply_never_reach_the_model(
+    intent: str, text: str, escalated: bool, reason: str
+) -> None:
+    model = ScriptedModel("unused")
+    reply, _ = await run(model, intent=intent)
+    assert (reply.text, reply.escalated, reply.reason) == (text, escalated, reason)
+    assert model.prompts == []
+    assert reply.sources == []
