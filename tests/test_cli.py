@@ -45,9 +45,13 @@ def test_ask_prints_one_reply_object_using_the_embedded_redis(tmp_path: Path) ->
     assert set(reply) == {"response", "sources", "actions", "metadata"}
     assert set(reply["metadata"]) == {"confidence", "intent", "user_role", "escalated"}
     assert reply["metadata"]["intent"] == "return_item"
-    assert all(url.startswith("https://") for url in reply["sources"])
+    assert reply["metadata"]["escalated"] is False
+    assert "30 days" in reply["response"]
+    assert "https://help.brightcart.example/returns/policy" in reply["sources"]
     assert (tmp_path / "redis" / "switchboard.rdb").exists(), "memory persisted by the embedded Redis"
-    assert (tmp_path / "index" / "minilm" / "manifest.json").exists(), "index built on first use"
+    version = current_version(tmp_path / "index" / "minilm")
+    assert version is not None, "index built on first use"
+    assert (version / "manifest.json").exists()
 
 
 def test_chat_streams_answers_and_shows_sources(tmp_path: Path) -> None:
@@ -55,10 +59,13 @@ def test_chat_streams_answers_and_shows_sources(tmp_path: Path) -> None:
         ["chat", "--user", "u2"],
         cli_env(tmp_path, SWITCHBOARD_MODEL=TEST_MODEL),
         tmp_path,
-        stdin="Hello\nCan I talk to a human?\nexit\n",
+        stdin="Hello\nhow long have i got to send something back?\nCan I talk to a human?\nexit\n",
     )
     assert result.returncode == 0, result.stderr
     assert "Hello! I can help" in result.stdout
+    assert "30 days from delivery" in result.stdout
+    assert "Sources:" in result.stdout
+    assert "https://help.brightcart.example/returns/policy" in result.stdout
     assert "handed over to a human agent" in result.stdout
     assert "[Talk to a human]" in result.stdout
 

@@ -14,6 +14,7 @@ from engine.stages import Decide, Generate
 from engine.stages.decide import HANDOFF_TEXT, NOT_FOUND_TEXT
 from engine.stages.generate import Persona
 from engine.types import Action, Evidence, Passage
+from safety.sanitize import SanitizeInput
 
 POLICY = PolicyConfig(answer_threshold=0.8, suggest_threshold=0.5)
 RETURNS = Passage("r1", "Return policy", "https://x.example/returns", "Window", "")
@@ -144,3 +145,13 @@ async def test_a_request_for_a_person_and_a_fixed_reply_never_reach_the_model(
     assert (reply.text, reply.escalated, reply.reason) == (text, escalated, reason)
     assert model.prompts == []
     assert reply.sources == []
+
+
+async def test_invisible_characters_never_reach_the_model() -> None:
+    model = ScriptedModel("You have 30 days from delivery to return an item.")
+    generate = Generate(model, GenerationParams(), POLICY, INTENTS, Persona(), mode="compose")
+    engine = Engine([SanitizeInput(), Given("return_item", EVIDENCE, 0.9), generate, Decide(POLICY, INTENTS)])
+    smuggled = "how l\u200bong\u202e do i have\u00ad to return it\U000e0041\U000e0042"
+    events = [e async for e in engine.handle(Message(ConversationRef("test", "c", "u"), smuggled, message_id="m2"))]
+    assert events[-1].reply is not None
+    assert model.prompts[0][-1].content == "how long do i have to return it"

@@ -59,7 +59,7 @@ async def test_the_next_turn_reads_the_conversation_and_only_its_own(runtime: Ru
     assert alone.escalated, "another conversation has no earlier question to read it with"
 
 
-async def test_invisible_characters_do_not_reach_the_model(runtime: Runtime) -> None:
+async def test_invisible_characters_are_not_stored_in_history(runtime: Runtime) -> None:
     message = terminal_message("clean-user", "clean-conv", "He\u200bllo\u202e")
     [e async for e in runtime.engine.handle(message)]
     history = await runtime.memory.history(message.conversation, 10)

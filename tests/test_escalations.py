@@ -116,6 +116,7 @@ async def test_redis_down_costs_history_not_the_reply(caplog: pytest.LogCaptureF
     assert reply.text == "Scripted."
     assert retries.pending == 1, "the history write is retried in the background"
     await retries.drain()
+    assert "retrying in the background" in caplog.text
     assert "secret" not in caplog.text, "message text is never logged"
     await down.aclose()
 

@@ -104,11 +104,12 @@ def test_eval_answers_end_to_end_on_a_tiny_knowledge_base(tmp_path: Path) -> Non
     assert "answerable: right and cited" in result.stdout
     assert "asks for a person: escalated   100.0 % of 1" in result.stdout
     data = json.loads(report.read_text())
-    assert [o["id"] for o in data["outcomes"]] == ["t1", "t2", "t3", "t4"]
-    assert data["summary"]["counts"] == {"in_scope": 2, "out_of_scope": 1, "human_request": 1}
+    assert [o["id"] for o in data["outcomes"]] == ["t1", "t2", "t3", "t4", "t5"]
+    assert data["summary"]["counts"] == {"in_scope": 3, "out_of_scope": 1, "human_request": 1}
     assert all(o["seconds"] > 0 for o in data["outcomes"])
     missed = [json.loads(line) for line in misses.read_text().splitlines()]
     assert {m["id"] for m in missed} == {o["id"] for o in data["outcomes"] if not o["ok"]}
+    assert "t5" in {m["id"] for m in missed}, "a question the pages cannot answer right is listed as a miss"
     assert all({"question", "answer", "sources", "confidence", "reason"} <= set(m) for m in missed)
     assert not (tmp_path / "home" / "index").exists(), "the evaluation index is thrown away"
 

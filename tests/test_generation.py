@@ -7,6 +7,7 @@ import threading
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -47,7 +48,9 @@ def test_a_wrong_checksum_is_one_clear_line(tmp_path: Path) -> None:
     assert "failed its checksum" in text
     assert "pip install" in text
     assert "\n" not in text
-    assert not any(tmp_path.iterdir()) or not list(tmp_path.glob("smollm2*")), "nothing half-written is cached"
+    left = [p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")]
+    assert left == [], "nothing half-written is cached"
+    assert not is_prepared(tampered, tmp_path)
 
 
 def test_a_missing_package_names_what_to_install(tmp_path: Path) -> None:
@@ -89,12 +92,26 @@ async def test_generation_does_not_block_the_event_loop(generator: LocalGenerato
     assert ticks >= max(5, int(elapsed / 0.01 * 0.2))
 
 
-async def test_leaving_early_stops_generation(generator: LocalGenerator) -> None:
-    stream = generator.stream(QUESTION, GenerationParams(max_new_tokens=400))
+async def test_leaving_early_stops_generation(generator: LocalGenerator, monkeypatch: pytest.MonkeyPatch) -> None:
+    new_tokens: list[int] = []
+    real = generator.model.generate
+
+    def measured(*args: object, **kwargs: Any) -> Any:
+        output = real(*args, **kwargs)
+        new_tokens.append(output.shape[-1] - kwargs["input_ids"].shape[-1])
+        return output
+
+    monkeypatch.setattr(generator.model, "generate", measured)
+    forced = GenerationParams(max_new_tokens=400)
+    monkeypatch.setattr(
+        generator, "generate_kwargs", lambda p: LocalGenerator.generate_kwargs(generator, p) | {"min_new_tokens": 400}
+    )
+    stream = generator.stream(QUESTION, forced)
     await anext(stream)
-    started = time.monotonic()
     await stream.aclose()  # type: ignore[attr-defined]
-    assert time.monotonic() - started < 5, "the worker stops at the next token instead of finishing 400"
+    assert new_tokens, "generation ran"
+    assert new_tokens[0] < 50, "the worker stopped at the next token instead of producing 400"
+    monkeypatch.undo()
     deltas = [d async for d in generator.stream(QUESTION, GenerationParams(max_new_tokens=8))]
     assert deltas, "the generator is usable after an early close"
 

@@ -79,8 +79,11 @@ class _NoEvents:
         return None
 
 
-async def test_ping(memory: RedisMemoryStore) -> None:
+async def test_ping_tells_up_from_down(memory: RedisMemoryStore) -> None:
     assert await memory.ping()
+    down: Redis = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2, socket_timeout=0.2)
+    assert not await RedisMemoryStore(down, prefix="sbtest-down").ping()
+    await down.aclose()
 
 
 async def test_embedded_redis_persists_to_its_file(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from engine import ConversationRef, Dispatcher, Engine, EventKind, LocalReplyBus, Message, Reply, Turn
+from engine import ConversationRef, Dispatcher, Engine, EventKind, LocalReplyBus, Message, Reply, ReplyEvent, Turn
 from engine.protocols import EventSink
 
 
@@ -22,6 +22,7 @@ class Speak:
         words = turn.message.text.split()
         for word in words:
             await events.token(word + " ")
+            await asyncio.sleep(0)  # let concurrent messages interleave on the bus
         reply = Reply(" ".join(words), (), (), 0.9, "echo", turn.message.user_role, False)
         return turn.evolve(reply=reply)
 
@@ -64,6 +65,7 @@ async def test_a_failing_stage_still_yields_an_escalated_reply(caplog: pytest.Lo
     assert reply.escalated
     assert reply.intent == "error"
     assert any(a.action == "escalate" for a in reply.actions)
+    assert "pipeline failed for message" in caplog.text
     assert "secret text" not in caplog.text  # message text may hold PII: never logged
 
 
@@ -110,9 +112,15 @@ async def test_replies_are_delivered_by_conversation_not_by_request() -> None:
 
 async def test_ask_follows_only_its_own_message() -> None:
     dispatcher = Dispatcher(Engine([Speak()]), LocalReplyBus())
-    first, second = message("first", conversation="same"), message("second", conversation="same")
-    got_first = [e async for e in dispatcher.ask(first)]
-    got_second = [e async for e in dispatcher.ask(second)]
+    first = message("first of two messages", conversation="same")
+    second = message("second of two messages", conversation="same")
+
+    async def follow(one: Message) -> list[ReplyEvent]:
+        return [e async for e in dispatcher.ask(one)]
+
+    # both at once in one conversation: each subscriber sees the other's events on the bus and skips them
+    got_first, got_second = await asyncio.gather(follow(first), follow(second))
     assert {e.message_id for e in got_first} == {first.message_id}
+    assert {e.message_id for e in got_second} == {second.message_id}
     assert got_second[-1].reply is not None
-    assert got_second[-1].reply.text == "second"
+    assert got_second[-1].reply.text == "second of two messages"

@@ -83,7 +83,7 @@ async def test_a_question_gets_the_reply_shape_with_sources(http: ClientSession,
     assert len(body["message_id"]) == 32
 
 
-async def test_asking_for_a_person_escalates_without_generating(http: ClientSession, base_url: str) -> None:
+async def test_asking_for_a_person_is_handed_over_without_sources(http: ClientSession, base_url: str) -> None:
     status, body = await post(http, base_url, json={"user_id": "rest-u2", "text": "Can I talk to a real person?"})
     assert status == 200
     assert body["metadata"]["escalated"] is True
@@ -105,10 +105,14 @@ async def test_questions_outside_the_knowledge_base_are_handed_over(http: Client
 async def test_conversation_history_is_kept_per_conversation(
     http: ClientSession, base_url: str, settings: Settings, file_config: FileConfig
 ) -> None:
-    await post(http, base_url, json={"user_id": "rest-u4", "conversation_id": "c-77", "text": "Hello"})
-    _, body = await post(http, base_url, json={"user_id": "rest-u4", "conversation_id": "c-77", "text": "Thanks!"})
+    first = {"user_id": "rest-u4", "conversation_id": "c-77", "text": "How long do I have to return an item?"}
+    await post(http, base_url, json=first)
+    follow_up = first | {"text": "And for holiday purchases?"}
+    _, body = await post(http, base_url, json=follow_up)
     assert body["conversation_id"] == "c-77"
-    assert body["metadata"]["intent"] == "thanks"
+    assert "January 31" in body["response"], "read with the question before it"
+    _, elsewhere = await post(http, base_url, json=follow_up | {"conversation_id": "c-78"})
+    assert elsewhere["metadata"]["escalated"] is True, "another conversation has no earlier question"
     client: Redis = Redis.from_url(
         settings.redis_url.get_secret_value() if settings.redis_url else "", decode_responses=True
     )
@@ -116,7 +120,7 @@ async def test_conversation_history_is_kept_per_conversation(
     history = await store.history(ConversationRef("rest", "c-77", "rest-u4"), 10)
     await client.aclose()
     assert [e.role for e in history] == ["user", "assistant", "user", "assistant"]
-    assert [history[0].text, history[2].text] == ["Hello", "Thanks!"]
+    assert [history[0].text, history[2].text] == [first["text"], follow_up["text"]]
 
 
 @pytest.mark.parametrize(
@@ -196,13 +200,37 @@ async def test_unknown_routes_and_methods_are_json_errors(http: ClientSession, b
         assert (await response.json())["error"]["code"] == "method_not_allowed"
 
 
-async def test_concurrent_requests_all_get_their_own_reply(http: ClientSession, base_url: str) -> None:
-    texts = ["Hi", "Thanks!", "Connect me to an agent"]
+CONCURRENT = [
+    ("How long do I have to return an item?", "/returns/policy", "30 days"),
+    ("When will my refund arrive on my card?", "/refunds/timeline", "refund"),
+    ("Do you deliver to Japan?", "/shipping/international", "Japan"),
+    ("I forgot my password", "/account/sign-in", "Forgot password"),
+    ("how much is express shipping", "/shipping/options", "$"),
+]
+
+
+async def test_concurrent_questions_each_get_the_answer_to_their_own_question(
+    http: ClientSession, base_url: str
+) -> None:
+    """Knowledge questions through the whole pipeline at once; two users share nothing, two messages of one
+    conversation are answered separately; each reply must cite its own question's page."""
+    asked = [(n, *case) for n, case in enumerate(CONCURRENT * 2)]
     results = await asyncio.gather(
-        *(post(http, base_url, json={"user_id": f"conc-{i}", "text": t}) for i, t in enumerate(texts))
+        *(
+            post(http, base_url, json={"user_id": f"conc-{n % 3}", "conversation_id": f"conc-{n % 3}", "text": text})
+            for n, text, _, _ in asked
+        ),
+        post(http, base_url, json={"user_id": "conc-human", "text": "Connect me to an agent"}),
     )
-    intents = [body["metadata"]["intent"] for _, body in results]
-    assert intents == ["greeting", "thanks", "talk_to_human"]
+    *answers, (_, human) = results
+    for (_, text, page, fact), (status, body) in zip(asked, answers, strict=True):
+        assert status == 200
+        assert body["sources"], text
+        assert page in body["sources"][0], (text, body["sources"])
+        assert fact.lower() in body["response"].lower(), (text, body["response"])
+    assert len({body["message_id"] for _, body in answers}) == len(asked)
+    assert human["metadata"]["intent"] == "talk_to_human"
+    assert human["metadata"]["escalated"] is True
 
 
 @pytest.mark.parametrize(

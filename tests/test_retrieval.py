@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from retrieval.embeddings import SentenceEmbedder
-from retrieval.index import FaissRetriever, KnowledgeIndexError, place_index, read_manifest
+from retrieval.index import FaissRetriever, KnowledgeIndexError, gpu_count, place_index, read_manifest
 from retrieval.ingest import build_index, ensure_index
 from retrieval.lexical import BM25, stem
 from retrieval.versions import current_version
@@ -137,9 +137,15 @@ def test_bm25_prefers_exact_terms() -> None:
     assert stem("returns") == stem("returned") == "return"
 
 
-def test_gpu_placement_is_refused_clearly_without_a_gpu(demo_index: FaissRetriever) -> None:
-    _index, device = place_index(demo_index.index, "auto")
-    assert device in {"cpu", "gpu"}
-    if device == "cpu":
+def test_auto_placement_follows_the_gpus_faiss_sees(demo_index: FaissRetriever, embedder: SentenceEmbedder) -> None:
+    placed, device = place_index(demo_index.index, "auto")
+    if gpu_count() == 0:
+        assert device == "cpu"
         with pytest.raises(KnowledgeIndexError, match="no GPU"):
             place_index(demo_index.index, "gpu")
+        return
+    # on a GPU host (faiss-gpu): the index moved there and answers exactly as on the CPU
+    assert device == "gpu"
+    assert placed.ntotal == demo_index.index.ntotal
+    query = embedder.embed(["How long do I have to return an item?"])
+    assert (placed.search(query, 5)[1] == demo_index.index.search(query, 5)[1]).all()

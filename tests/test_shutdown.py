@@ -1,0 +1,80 @@
+"""SIGTERM while messages are in flight: every accepted message is answered before `serve` exits."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from aiohttp import ClientConnectionError, ClientSession
+
+from tests.conftest import TEST_MODEL
+from tests.test_cli import cli_env
+
+QUESTION = "How long do I have to return an item?"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def wait_ready(url: str, server: asyncio.subprocess.Process) -> None:
+    async with ClientSession() as session:
+        for _ in range(1200):
+            assert server.returncode is None, "serve exited during start-up"
+            try:
+                async with session.get(f"{url}/readyz") as response:
+                    if response.status == 200:
+                        return
+            except ClientConnectionError:
+                pass
+            await asyncio.sleep(0.1)
+    raise AssertionError("serve never became ready")
+
+
+async def ask(session: ClientSession, url: str, n: int) -> tuple[int, dict[str, object], float]:
+    payload = {"user_id": f"drain-{n}", "text": QUESTION}
+    async with session.post(f"{url}/api/messages", json=payload) as response:
+        return response.status, await response.json(), time.monotonic()
+
+
+async def test_sigterm_drains_in_flight_messages(tmp_path: Path) -> None:
+    port = free_port()
+    # compose mode: every message goes to the model (SmolLM2), one at a time, so several are in flight
+    (tmp_path / "switchboard.yaml").write_text(
+        f"generation:\n  mode: compose\n  max_new_tokens: 48\nserver:\n  port: {port}\n"
+    )
+    url = f"http://127.0.0.1:{port}"
+    log = tmp_path / "serve.log"
+    with log.open("wb") as stderr:
+        server = await asyncio.create_subprocess_exec(
+            sys.executable,
+            *("-m", "bot", "serve"),
+            env=cli_env(tmp_path, SWITCHBOARD_MODEL=TEST_MODEL),
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+    try:
+        await wait_ready(url, server)
+        async with ClientSession() as session:
+            asked = [asyncio.create_task(ask(session, url, n)) for n in range(6)]
+            await asyncio.wait(asked, return_when=asyncio.FIRST_COMPLETED)  # the rest wait for the model
+            terminated_at = time.monotonic()
+            server.send_signal(signal.SIGTERM)
+            results = await asyncio.gather(*asked)
+        code = await asyncio.wait_for(server.wait(), 60)
+    finally:
+        if server.returncode is None:
+            server.kill()
+            await server.wait()
+    assert code == 0, log.read_text()[-2000:]
+    assert [status for status, _, _ in results] == [200] * 6, results
+    assert all("30 days" in str(body["response"]) for _, body, _ in results)
+    assert sum(done > terminated_at for _, _, done in results) >= 2, "messages were still in flight at SIGTERM"
