@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Callable
 from typing import TextIO
 
-from engine.delivery import Dispatcher
+from engine.delivery import BUSY_TEXT, Busy, Dispatcher
 from engine.types import ConversationRef, EventKind, Message, Reply
 
 CHANNEL = "terminal"
@@ -127,23 +127,31 @@ async def chat(
             return
         out.write(f"{assistant_name}> ")
         out.flush()
-        streamed = ""
-        emphasis = Emphasis(ansi=out.isatty())
-        async for event in dispatcher.ask(terminal_message(user_id, conversation_id, text)):
-            if event.kind is EventKind.TOKEN:
-                streamed += event.text
-                out.write(emphasis.feed(event.text))
-                out.flush()
-            elif event.kind is EventKind.FINAL and event.reply is not None:
-                reply = event.reply
-                shown = streamed.strip()
-                # Show what the final reply adds to (or, if the draft was withdrawn, instead of) the stream.
-                if not shown:
-                    rest = reply.text
-                elif reply.text.startswith(shown):
-                    rest = reply.text[len(shown) :]
-                else:
-                    rest = "\n" + reply.text
-                out.write(emphasis.feed(rest) + emphasis.close() + "\n")
-                render_footer(reply, out)
-                out.flush()
+        try:
+            await _stream_reply(dispatcher, terminal_message(user_id, conversation_id, text), out)
+        except Busy:
+            out.write(BUSY_TEXT + "\n")
+            out.flush()
+
+
+async def _stream_reply(dispatcher: Dispatcher, message: Message, out: TextIO) -> None:
+    streamed = ""
+    emphasis = Emphasis(ansi=out.isatty())
+    async for event in dispatcher.ask(message):
+        if event.kind is EventKind.TOKEN:
+            streamed += event.text
+            out.write(emphasis.feed(event.text))
+            out.flush()
+        elif event.kind is EventKind.FINAL and event.reply is not None:
+            reply = event.reply
+            shown = streamed.strip()
+            # Show what the final reply adds to (or, if the draft was withdrawn, instead of) the stream.
+            if not shown:
+                rest = reply.text
+            elif reply.text.startswith(shown):
+                rest = reply.text[len(shown) :]
+            else:
+                rest = "\n" + reply.text
+            out.write(emphasis.feed(rest) + emphasis.close() + "\n")
+            render_footer(reply, out)
+            out.flush()

@@ -31,8 +31,12 @@ class ReplyBus(ReplyPublisher, ReplySubscriber, Protocol):
     """What the Dispatcher delivers through: in-process here, Redis Streams / pub-sub across processes."""
 
 
+BUSY_TEXT = "I'm answering a lot of messages right now; please send yours again in a few seconds."
+
+
 class Busy(Exception):
-    """More messages are waiting than `max_pending`; the caller should ask the customer to retry."""
+    """More messages are waiting than `max_pending`; the caller should ask the customer to retry
+    (channels that talk to people say BUSY_TEXT; REST answers 429)."""
 
     def __init__(self, pending: int, retry_after_s: int = 5) -> None:
         super().__init__(f"{pending} messages are already waiting for a reply")

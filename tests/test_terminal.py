@@ -1,8 +1,14 @@
 from __future__ import annotations
 
+import asyncio
+import io
+
 import pytest
 
-from channels.terminal import Emphasis
+from channels.terminal import Emphasis, chat
+from engine import ConversationRef, Dispatcher, Engine, LocalReplyBus, Message, Reply, Turn
+from engine.delivery import BUSY_TEXT
+from engine.protocols import EventSink
 
 
 @pytest.mark.parametrize(
@@ -25,3 +31,26 @@ def test_single_stars_and_unclosed_bold_survive() -> None:
     assert emphasis.feed("2 * 3 = 6 and **open") + emphasis.close() == "2 * 3 = 6 and \033[1mopen\033[0m"
     trailing = Emphasis(ansi=False)
     assert trailing.feed("ends with *") + trailing.close() == "ends with *"
+
+
+class Slow:
+    """A stage that keeps its message in flight until released."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+
+    async def __call__(self, turn: Turn, events: EventSink) -> Turn:
+        await self.release.wait()
+        return turn.evolve(reply=Reply("done", (), (), 1.0, "test", "customer", False))
+
+
+async def test_a_full_dispatcher_gets_the_busy_reply_and_the_chat_goes_on() -> None:
+    slow = Slow()
+    dispatcher = Dispatcher(Engine([slow]), LocalReplyBus(), max_pending=1)
+    holding = dispatcher.submit(Message(ConversationRef("other", "c", "u"), "first", message_id="m0"))
+    lines = iter(["are you there?", "exit"])
+    out = io.StringIO()
+    await chat(dispatcher, "u1", "c1", read_line=lambda _: next(lines), out=out)
+    assert BUSY_TEXT in out.getvalue()
+    slow.release.set()
+    await holding
