@@ -16,7 +16,9 @@ from aiohttp.typedefs import Handler
 
 from bot.runtime import Runtime
 from bot.settings import FileConfig, Settings, is_loopback, load_file_config
+from bot.slack import build_slack, slack_status
 from channels.rest import RestLimits, add_rest_routes, authorized, error_response
+from channels.slack.channel import SlackChannel
 from engine.delivery import Dispatcher
 
 log = logging.getLogger(__name__)
@@ -29,6 +31,7 @@ class RuntimeSlot:
     runtime: Runtime | None = None
     loading: asyncio.Task[Runtime] | None = None
     error: str | None = None
+    slack: SlackChannel | None = None
 
 
 SLOT = web.AppKey("runtime_slot", RuntimeSlot)
@@ -39,13 +42,14 @@ def create_app(settings: Settings, config: FileConfig | None = None) -> web.Appl
         config, _ = load_file_config(settings.config)
     token = settings.api_token.get_secret_value() if settings.api_token else None
     limits = RestLimits(config.server.max_text_chars, config.server.max_body_bytes, token)
+    slack_on = slack_status(settings) is not None  # a half Slack configuration is an error here
     app = web.Application(client_max_size=limits.max_body_bytes, middlewares=[_json_errors])
     slot = app[SLOT] = RuntimeSlot()
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         loading = asyncio.create_task(Runtime.start(settings, config), name="runtime-start")
         slot.loading = loading
-        loading.add_done_callback(lambda task: _on_loaded(slot, task))
+        loading.add_done_callback(lambda task: _on_loaded(slot, task, settings if slack_on else None))
         yield
         if not loading.done():
             loading.cancel()
@@ -53,6 +57,8 @@ def create_app(settings: Settings, config: FileConfig | None = None) -> web.Appl
             runtime = await loading
         except (asyncio.CancelledError, Exception):
             return
+        if slot.slack is not None:
+            await slot.slack.drain()  # answers already acknowledged to Slack are finished first
         await runtime.close()
 
     app.cleanup_ctx.append(lifecycle)
@@ -80,13 +86,20 @@ def create_app(settings: Settings, config: FileConfig | None = None) -> web.Appl
         ready = all(checks.values())
         return web.json_response({"ready": ready, "checks": checks}, status=200 if ready else 503)
 
+    async def slack_events(request: web.Request) -> web.Response:
+        if slot.slack is None:  # still loading: Slack retries a 503 later
+            return error_response("starting", "Switchboard is starting", 503, {"Retry-After": "5"})
+        return await slot.slack.handle(request)
+
+    if slack_on:
+        app.router.add_post("/slack/events", slack_events)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     add_rest_routes(app, current_dispatcher, limits)
     return app
 
 
-def _on_loaded(slot: RuntimeSlot, task: asyncio.Task[Runtime]) -> None:
+def _on_loaded(slot: RuntimeSlot, task: asyncio.Task[Runtime], slack: Settings | None) -> None:
     if task.cancelled():
         return
     error = task.exception()
@@ -94,8 +107,10 @@ def _on_loaded(slot: RuntimeSlot, task: asyncio.Task[Runtime]) -> None:
         slot.error = str(error)
         log.error("Switchboard failed to start: %s", error)
         return
-    slot.runtime = task.result()
-    slot.runtime.watch_knowledge()
+    runtime = slot.runtime = task.result()
+    runtime.watch_knowledge()
+    if slack is not None:
+        slot.slack = build_slack(slack, runtime)
 
 
 @web.middleware

@@ -136,6 +136,10 @@ def cmd_serve(settings: Settings, config: FileConfig, host: str | None, port: in
     bind = host or config.server.host
     require_token_off_loopback(settings, bind)
     app = create_app(settings, config)
+    from bot.slack import slack_status
+
+    slack = slack_status(settings) or "Slack: off (set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET to turn it on)"
+    print(f"switchboard: {slack}", file=sys.stderr, flush=True)
     web.run_app(
         app,
         host=bind,

@@ -40,6 +40,11 @@ class Settings(BaseSettings):
     threads: int = Field(default=0, ge=0, le=256)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
     api_token: SecretStr | None = None  # required by `serve` on any address but loopback
+    # Slack (channels/slack): both of the first two switch it on; SLACK_API_URL points at another Web API
+    slack_bot_token: SecretStr | None = Field(default=None, validation_alias="SLACK_BOT_TOKEN")
+    slack_signing_secret: SecretStr | None = Field(default=None, validation_alias="SLACK_SIGNING_SECRET")
+    slack_app_token: SecretStr | None = Field(default=None, validation_alias="SLACK_APP_TOKEN")
+    slack_api_url: str | None = Field(default=None, validation_alias="SLACK_API_URL")
 
     @field_validator("api_token", mode="after")
     @classmethod
@@ -160,6 +165,12 @@ class IntentConfig(_Strict):
         return value
 
 
+class SlackConfig(_Strict):
+    ignore_bots: bool  # other bots' messages get no answer (the bot's own never do)
+    update_interval_s: float = Field(ge=0.2, le=10)  # streamed answers: at most one chat.update this often
+    status_text: str = Field(min_length=1, max_length=200)
+
+
 class FileConfig(_Strict):
     company: CompanyConfig
     knowledge: KnowledgeConfig
@@ -168,6 +179,7 @@ class FileConfig(_Strict):
     policy: PolicySettings
     memory: MemoryConfig
     server: ServerConfig
+    slack: SlackConfig
     intents: dict[str, IntentConfig]
 
 
@@ -245,7 +257,7 @@ def load_env_settings(**overrides: Any) -> Settings:
     except ValidationError as error:
         first = error.errors()[0]
         field = str(first["loc"][0]) if first["loc"] else ""
-        name = "REDIS_URL" if field in ("redis_url", "REDIS_URL") else f"SWITCHBOARD_{field.upper()}"
+        name = field if field.isupper() else f"SWITCHBOARD_{field.upper()}"  # aliased ones: REDIS_URL, SLACK_*
         raise SettingsError(f"{name}: {first['msg']}") from None
 
 

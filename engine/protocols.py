@@ -102,3 +102,20 @@ class Generator(Protocol):
 
 class ReplyPublisher(Protocol):
     async def publish(self, event: ReplyEvent) -> None: ...
+
+
+class IngressLedger(Protocol):
+    """Which inbound events (a Slack event, a mobile Idempotency-Key) are being or have been answered, so a
+    retried delivery is answered once. A claim whose processing died expires and can be claimed again."""
+
+    async def claim(self, key: str) -> bool:
+        """True when the caller should process the event now (new, or its earlier processing died)."""
+        ...
+
+    async def done(self, key: str) -> None:
+        """Processing finished: retries are ignored until the record expires."""
+        ...
+
+    async def release(self, key: str) -> None:
+        """Processing failed before any effect: let a retry process it."""
+        ...

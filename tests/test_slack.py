@@ -1,0 +1,362 @@
+"""The Slack channel end to end: signed requests into the real server, answers out to a fake Web API."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from aiohttp import ClientSession
+from aiohttp.test_utils import TestServer
+from pydantic import SecretStr
+from redis.asyncio import Redis
+
+from bot.app import create_app
+from bot.settings import FileConfig, Settings, SettingsError
+from bot.slack import slack_status
+from memory.escalations import RedisEscalationStore
+from memory.feedback import RedisFeedbackStore
+from tests.slack_fake import BOT_ID, BOT_USER, SECRET, TEAM, TOKEN, FakeSlack, event_body, interaction_body, signed
+from tests.slack_fake import start_fake as _start_fake
+
+QUESTION = "how long have i got to send something back?"
+
+
+@pytest.fixture(scope="module")
+async def slack() -> AsyncIterator[tuple[FakeSlack, str]]:
+    async for started in _start_fake():
+        yield started
+
+
+@pytest.fixture(scope="module")
+async def server(
+    slack: tuple[FakeSlack, str], settings: Settings, file_config: FileConfig
+) -> AsyncIterator[tuple[str, FakeSlack]]:
+    fake, api_url = slack
+    with_slack = settings.model_copy(
+        update={
+            "slack_bot_token": SecretStr(TOKEN),
+            "slack_signing_secret": SecretStr(SECRET),
+            "slack_api_url": api_url,
+        }
+    )
+    fast = file_config.model_copy(update={"slack": file_config.slack.model_copy(update={"update_interval_s": 0.2})})
+    test_server = TestServer(create_app(with_slack, fast), host="127.0.0.1")
+    await test_server.start_server()
+    url = str(test_server.make_url(""))
+    async with ClientSession() as session:
+        for _ in range(600):
+            async with session.get(f"{url}/readyz") as response:
+                if response.status == 200:
+                    break
+            await asyncio.sleep(0.2)
+    yield url, fake
+    await test_server.close()
+
+
+async def send(url: str, body: str, headers: dict[str, str] | None = None, form: bool = False) -> tuple[int, str]:
+    content_type = "application/x-www-form-urlencoded" if form else "application/json"
+    async with ClientSession() as session:
+        sent = {"Content-Type": content_type} | (signed(body) if headers is None else headers)
+        async with session.post(f"{url}/slack/events", data=body.encode(), headers=sent) as response:
+            return response.status, await response.text()
+
+
+def dm(channel: str, user: str, text: str) -> dict[str, Any]:
+    return {"type": "message", "channel": channel, "channel_type": "im", "user": user, "text": text, "ts": new_ts()}
+
+
+def new_ts() -> str:
+    return f"{time.time():.6f}"
+
+
+def channel_id() -> str:
+    return "C" + uuid.uuid4().hex[:8].upper()
+
+
+def final_updates(fake: FakeSlack, channel: str) -> list[dict[str, Any]]:
+    return [c.args for c in fake.of("chat.update") if c.args.get("channel") == channel and c.args.get("blocks")]
+
+
+def posts(fake: FakeSlack, channel: str) -> list[dict[str, Any]]:
+    return [c.args for c in fake.of("chat.postMessage") if c.args.get("channel") == channel]
+
+
+def blocks_text(blocks: Any) -> str:
+    return json.dumps(blocks if isinstance(blocks, list) else json.loads(blocks))
+
+
+# --- transport ----------------------------------------------------------------------------------------------
+
+
+async def test_url_verification_is_answered(server: tuple[str, FakeSlack]) -> None:
+    url, _ = server
+    body = json.dumps({"type": "url_verification", "challenge": "abc123", "token": "x"})
+    status, text = await send(url, body)
+    assert status == 200
+    assert json.loads(text) == {"challenge": "abc123"}
+
+
+@pytest.mark.parametrize("case", ["bad", "stale", "missing", "other-secret"])
+async def test_unsigned_or_stale_requests_get_401_and_nothing_runs(server: tuple[str, FakeSlack], case: str) -> None:
+    url, fake = server
+    channel = channel_id()
+    event = {
+        "type": "app_mention",
+        "channel": channel,
+        "user": "U1",
+        "text": f"<@{BOT_USER}> {QUESTION}",
+        "ts": new_ts(),
+    }
+    body = event_body(event, f"Ev{uuid.uuid4().hex[:8]}")
+    headers = {
+        "bad": signed(body) | {"X-Slack-Signature": "v0=" + "0" * 64},
+        "stale": signed(body, timestamp=int(time.time()) - 6 * 60),
+        "missing": {},
+        "other-secret": signed(body, secret="not-the-signing-secret-000"),
+    }[case]
+    status, _ = await send(url, body, headers)
+    assert status == 401
+    await asyncio.sleep(0.5)
+    assert posts(fake, channel) == []
+
+
+def test_a_half_slack_configuration_is_one_line() -> None:
+    with pytest.raises(SettingsError, match=r"^SLACK_SIGNING_SECRET: required with SLACK_BOT_TOKEN"):
+        slack_status(Settings(slack_bot_token=SecretStr(TOKEN)))
+    with pytest.raises(SettingsError, match=r"^SLACK_BOT_TOKEN: required with SLACK_SIGNING_SECRET"):
+        slack_status(Settings(slack_signing_secret=SecretStr(SECRET)))
+    assert slack_status(Settings()) is None
+
+
+# --- conversations ------------------------------------------------------------------------------------------
+
+
+async def test_a_mention_is_answered_in_its_thread_with_blocks_and_sources(server: tuple[str, FakeSlack]) -> None:
+    url, fake = server
+    channel, ts = channel_id(), new_ts()
+    event = {"type": "app_mention", "channel": channel, "user": "U1", "text": f"<@{BOT_USER}> {QUESTION}", "ts": ts}
+    started = time.monotonic()
+    status, _ = await send(url, event_body(event, "EvMention1"))
+    assert status == 200
+    assert time.monotonic() - started < 3, "acknowledged before the answer"
+    await fake.wait_for(lambda f: bool(final_updates(f, channel)))
+    [post] = posts(fake, channel)
+    assert post["thread_ts"] == ts, "the answer goes in the thread of the message"
+    final = final_updates(fake, channel)[-1]
+    rendered = blocks_text(final["blocks"])
+    assert "30 days" in final["text"]
+    assert "https://help.brightcart.example/returns/policy" in rendered
+    assert "sb_feedback:up" in rendered
+    assert "start_return" in rendered
+
+
+async def test_a_direct_message_is_answered(server: tuple[str, FakeSlack]) -> None:
+    url, fake = server
+    channel = "D" + uuid.uuid4().hex[:8].upper()
+    event = {
+        "type": "message",
+        "channel": channel,
+        "channel_type": "im",
+        "user": "U2",
+        "text": QUESTION,
+        "ts": new_ts(),
+    }
+    await send(url, event_body(event, "EvDm1"))
+    await fake.wait_for(lambda f: bool(final_updates(f, channel)))
+    assert "30 days" in final_updates(fake, channel)[-1]["text"]
+
+
+async def test_thread_follow_ups_need_no_mention_once_the_bot_answered_there(server: tuple[str, FakeSlack]) -> None:
+    url, fake = server
+    channel, root = channel_id(), new_ts()
+    mention = {"type": "app_mention", "channel": channel, "user": "U3", "text": f"<@{BOT_USER}> {QUESTION}", "ts": root}
+    await send(url, event_body(mention, "EvThread1"))
+    await fake.wait_for(lambda f: len(final_updates(f, channel)) == 1)
+
+    def in_thread(text: str) -> dict[str, Any]:
+        return {
+            "type": "message",
+            "channel": channel,
+            "channel_type": "channel",
+            "user": "U3",
+            "text": text,
+            "ts": new_ts(),
+            "thread_ts": root,
+        }
+
+    await send(url, event_body(in_thread("<@U999> can you check this?"), "EvThread2"))  # for someone else
+    await send(url, event_body(in_thread("how much does express shipping cost?"), "EvThread3"))
+    await fake.wait_for(lambda f: len(final_updates(f, channel)) == 2)
+    assert "$" in final_updates(fake, channel)[-1]["text"]
+    await asyncio.sleep(0.5)
+    assert len(posts(fake, channel)) == 2, "the message for someone else got no answer"
+
+    other = channel_id()
+    unanswered = {
+        "type": "message",
+        "channel": other,
+        "channel_type": "channel",
+        "user": "U3",
+        "text": QUESTION,
+        "ts": new_ts(),
+        "thread_ts": new_ts(),
+    }
+    await send(url, event_body(unanswered, "EvThread4"))
+    await asyncio.sleep(0.5)
+    assert posts(fake, other) == [], "a thread the bot never answered in needs a mention"
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"subtype": "bot_message", "bot_id": "BOTHER", "text": QUESTION},
+        {"bot_id": "BOTHER", "user": "UOTHERBOT", "text": QUESTION},
+        {"user": BOT_USER, "bot_id": BOT_ID, "text": QUESTION},
+        {"subtype": "message_changed", "message": {"text": QUESTION}},
+        {"subtype": "message_deleted"},
+    ],
+    ids=["bot-message", "another-bot", "itself", "edit", "deletion"],
+)
+async def test_bots_itself_edits_and_deletions_get_no_answer(
+    server: tuple[str, FakeSlack], event: dict[str, Any]
+) -> None:
+    url, fake = server
+    channel = "D" + uuid.uuid4().hex[:8].upper()
+    full = {"type": "message", "channel": channel, "channel_type": "im", "ts": new_ts(), "user": "U4"} | event
+    if "user" not in event and event.get("subtype") in ("bot_message", "message_changed", "message_deleted"):
+        full.pop("user")
+    status, _ = await send(url, event_body(full, f"Ev{uuid.uuid4().hex[:8]}"))
+    assert status == 200
+    await asyncio.sleep(0.8)
+    assert posts(fake, channel) == []
+
+
+async def test_a_retry_storm_is_answered_exactly_once(server: tuple[str, FakeSlack]) -> None:
+    url, fake = server
+    channel, ts = "D" + uuid.uuid4().hex[:8].upper(), new_ts()
+    text = f"<@{BOT_USER}> {QUESTION}"
+    mention = event_body({"type": "app_mention", "channel": channel, "user": "U5", "text": text, "ts": ts}, "EvStorm1")
+    as_message = event_body(
+        {"type": "message", "channel": channel, "channel_type": "im", "user": "U5", "text": text, "ts": ts}, "EvStorm2"
+    )
+    deliveries = [mention] * 4 + [as_message]
+    results = await asyncio.gather(
+        *(send(url, body, signed(body) | {"X-Slack-Retry-Num": str(n)}) for n, body in enumerate(deliveries))
+    )
+    assert [status for status, _ in results] == [200] * 5
+    await fake.wait_for(lambda f: bool(final_updates(f, channel)))
+    await asyncio.sleep(1.0)
+    assert len(posts(fake, channel)) == 1
+    await send(url, mention, signed(mention) | {"X-Slack-Retry-Num": "5"})  # a late retry, after the answer
+    await asyncio.sleep(0.8)
+    assert len(posts(fake, channel)) == 1
+
+
+async def test_a_rate_limit_and_a_server_error_from_slack_are_retried(server: tuple[str, FakeSlack]) -> None:
+    url, fake = server
+    fake.failures["chat.postMessage"] = [429]
+    fake.failures["chat.update"] = [503]
+    channel = "D" + uuid.uuid4().hex[:8].upper()
+    event = {
+        "type": "message",
+        "channel": channel,
+        "channel_type": "im",
+        "user": "U6",
+        "text": QUESTION,
+        "ts": new_ts(),
+    }
+    await send(url, event_body(event, "EvRetry1"))
+    await fake.wait_for(lambda f: bool(final_updates(f, channel)), within_s=40)
+    methods = [c.method for c in fake.calls]
+    assert "chat.postMessage!429" in methods
+    assert "chat.update!503" in methods
+    assert "30 days" in final_updates(fake, channel)[-1]["text"]
+
+
+# --- clicks and commands ------------------------------------------------------------------------------------
+
+
+async def test_a_feedback_click_is_recorded_once_and_replaces_the_buttons(
+    server: tuple[str, FakeSlack], redis_url: str, file_config: FileConfig
+) -> None:
+    url, fake = server
+    channel = "D" + uuid.uuid4().hex[:8].upper()
+    event = {
+        "type": "message",
+        "channel": channel,
+        "channel_type": "im",
+        "user": "U7",
+        "text": QUESTION,
+        "ts": new_ts(),
+    }
+    await send(url, event_body(event, "EvFeedback1"))
+    await fake.wait_for(lambda f: bool(final_updates(f, channel)))
+    final = final_updates(fake, channel)[-1]
+    blocks = final["blocks"] if isinstance(final["blocks"], list) else json.loads(final["blocks"])
+    [up] = [
+        e for b in blocks if b.get("block_id") == "sb_feedback" for e in b["elements"] if e["action_id"].endswith("up")
+    ]
+    message_id = json.loads(up["value"])["m"]
+    payload = {
+        "type": "block_actions",
+        "team": {"id": TEAM},
+        "user": {"id": "U7"},
+        "api_app_id": "A1",
+        "container": {"type": "message", "channel_id": channel, "message_ts": final["ts"]},
+        "channel": {"id": channel},
+        "trigger_id": "1.2.3",
+        "message": {"ts": final["ts"], "text": final["text"], "blocks": blocks},
+        "actions": [{"action_id": up["action_id"], "block_id": "sb_feedback", "value": up["value"], "type": "button"}],
+    }
+    body = interaction_body(payload)
+    updates_before = len(fake.of("chat.update"))
+    assert (await send(url, body, form=True))[0] == 200
+    await fake.wait_for(lambda f: len(f.of("chat.update")) > updates_before)
+    assert "Thanks for your feedback" in json.dumps(fake.of("chat.update")[-1].args)
+    client: Redis = Redis.from_url(redis_url, decode_responses=True)
+    stored = await RedisFeedbackStore(client, prefix=file_config.memory.prefix).get("U7", message_id)
+    await client.aclose()
+    assert stored is not None
+    assert stored["vote"] == "up"
+    again = len(fake.of("chat.update"))
+    assert (await send(url, body, form=True))[0] == 200  # a second click of the same button
+    await asyncio.sleep(0.8)
+    assert len(fake.of("chat.update")) == again, "a second vote changes nothing"
+
+
+async def test_escalate_command_acks_at_once_and_records_the_hand_over(
+    server: tuple[str, FakeSlack], redis_url: str, file_config: FileConfig
+) -> None:
+    url, _ = server
+    channel = channel_id()
+    form = {
+        "token": "x",
+        "team_id": TEAM,
+        "channel_id": channel,
+        "user_id": "U8",
+        "command": "/escalate",
+        "text": "my refund never arrived",
+        "response_url": "http://127.0.0.1:9/respond/1",
+        "trigger_id": "t-escalate-1",
+    }
+    body = urlencode(form)
+    status, text = await send(url, body, form=True)
+    assert status == 200
+    assert "support team" in text
+    client: Redis = Redis.from_url(redis_url, decode_responses=True)
+    store = RedisEscalationStore(client, prefix=file_config.memory.prefix)
+    for _ in range(50):
+        records = [r for r in await store.list("open", limit=500) if r.user_id == "U8"]
+        if records:
+            break
+        await asyncio.sleep(0.1)
+    await client.aclose()
+    assert [(r.reason, r.question, r.channel) for r in records] == [
+        ("slash_command", "my refund never arrived", "slack")
+    ]
