@@ -169,6 +169,7 @@ class SlackConfig(_Strict):
     ignore_bots: bool  # other bots' messages get no answer (the bot's own never do)
     update_interval_s: float = Field(ge=0.2, le=10)  # streamed answers: at most one chat.update this often
     status_text: str = Field(min_length=1, max_length=200)
+    agents_channel: str | None = Field(default=None, pattern=r"^[CG][A-Z0-9]{2,}$")  # where hand-overs are posted
 
 
 class FileConfig(_Strict):

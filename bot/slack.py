@@ -12,6 +12,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.runtime import Runtime
 from bot.settings import Settings, SettingsError
+from channels.slack.agents import AgentsChannel
 from channels.slack.channel import SlackChannel, SlackOptions
 from memory.feedback import RedisFeedbackStore
 from memory.ledger import RedisIngressLedger, RedisThreadRegistry
@@ -57,10 +58,16 @@ def build_slack(settings: Settings, runtime: Runtime) -> SlackChannel:
     )
     config, redis = runtime.config, runtime.redis
     prefix = config.memory.prefix
-    return SlackChannel(
+    ledger = RedisIngressLedger(redis, prefix=f"{prefix}:slack", lease_s=2 * config.server.reply_deadline_s)
+    agents = (
+        AgentsChannel(app.client, config.slack.agents_channel, runtime.escalations, ledger)
+        if config.slack.agents_channel
+        else None
+    )
+    channel = SlackChannel(
         app,
         lambda: runtime.dispatcher,
-        RedisIngressLedger(redis, prefix=f"{prefix}:slack", lease_s=2 * config.server.reply_deadline_s),
+        ledger,
         RedisThreadRegistry(redis, prefix=f"{prefix}:slack"),
         runtime.escalations,
         RedisFeedbackStore(redis, prefix=prefix),
@@ -69,4 +76,7 @@ def build_slack(settings: Settings, runtime: Runtime) -> SlackChannel:
             update_interval_s=config.slack.update_interval_s,
             status_text=config.slack.status_text,
         ),
+        agents,
     )
+    channel.start()
+    return channel

@@ -83,7 +83,13 @@ async def record_escalation(
 ) -> None:
     async def write() -> object:
         return await recorder.open(
-            message.conversation, message.message_id, reply.reason or reply.intent, message.text, reply.text
+            message.conversation,
+            message.message_id,
+            reply.reason or reply.intent,
+            message.text,
+            reply.text,
+            reply.sources,
+            reply.confidence,
         )
 
     await write_or_retry(write, retries, "escalation", message.message_id)

@@ -63,7 +63,14 @@ class EscalationRecorder(Protocol):
     """Where hand-overs are recorded for the people who take them; raises StoreUnavailable when down."""
 
     async def open(
-        self, conversation: ConversationRef, message_id: str, reason: str, question: str, reply: str
+        self,
+        conversation: ConversationRef,
+        message_id: str,
+        reason: str,
+        question: str,
+        reply: str,
+        sources: Sequence[str] = (),
+        confidence: float = 0.0,
     ) -> object: ...
 
 

@@ -8,18 +8,24 @@ moves open → claimed → resolved, and only its claimer (or anyone, for an ope
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 from urllib.parse import quote, unquote
 
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 
 from engine.types import ConversationRef
 from memory.store import unavailable_as_store_error
 
 STATES = ("open", "claimed", "resolved")
 MAX_TEXT = 8000
+FEED_LENGTH = 10_000  # the feed keeps about this many recent entries
+STALE_MS = 60_000  # an entry taken but not acknowledged this long is handed to another consumer
 
 # KEYS: record, index of the current state, index of the new state. ARGV: from, to, agent, now, member.
 _MOVE = """
@@ -54,6 +60,8 @@ class Escalation:
     created_at: float
     updated_at: float
     claimed_by: str = ""
+    sources: tuple[str, ...] = ()
+    confidence: float = 0.0
 
     @property
     def conversation(self) -> ConversationRef:
@@ -78,7 +86,14 @@ class RedisEscalationStore:
         return f"{self.prefix}:escalations:{state}"
 
     async def open(
-        self, conversation: ConversationRef, message_id: str, reason: str, question: str, reply: str
+        self,
+        conversation: ConversationRef,
+        message_id: str,
+        reason: str,
+        question: str,
+        reply: str,
+        sources: Sequence[str] = (),
+        confidence: float = 0.0,
     ) -> Escalation:
         now = time.time()
         record = Escalation(
@@ -93,14 +108,61 @@ class RedisEscalationStore:
             state="open",
             created_at=now,
             updated_at=now,
+            sources=tuple(sources[:10]),
+            confidence=float(confidence),
         )
         key = self.record_key(record.user_id, record.id)
         async with unavailable_as_store_error(), self.client.pipeline(transaction=True) as pipe:
-            pipe.hset(key, mapping={k: str(v) for k, v in asdict(record).items()})
+            pipe.hset(
+                key,
+                mapping={**{k: str(v) for k, v in asdict(record).items()}, "sources": json.dumps(list(record.sources))},
+            )
             pipe.expire(key, self.ttl_seconds)
             pipe.zadd(self.index_key("open"), {_member(record.user_id, record.id): now})
+            # the feed agents' surfaces follow (a Slack agents' channel): ids only, the record stays private
+            pipe.xadd(self.feed_key, {"member": _member(record.user_id, record.id)}, maxlen=FEED_LENGTH)
             await pipe.execute()
         return record
+
+    @property
+    def feed_key(self) -> str:
+        return f"{self.prefix}:escalations:feed"
+
+    async def follow(
+        self, group: str, consumer: str, block_ms: int = 5000, count: int = 20
+    ) -> list[tuple[str, Escalation]]:
+        """New escalations for one consumer group: each entry goes to one consumer of the group, and an
+        entry a consumer took but never acknowledged (it died) is handed to another after STALE_MS."""
+        async with unavailable_as_store_error():
+            try:
+                # from the start of the feed: a new group (a newly configured agents' channel) sees the
+                # hand-overs still in it, and none recorded while it was starting is missed
+                await self.client.xgroup_create(self.feed_key, group, id="0", mkstream=True)
+            except ResponseError as error:
+                if "BUSYGROUP" not in str(error):
+                    raise
+            claimed: Any = await self.client.xautoclaim(
+                self.feed_key, group, consumer, min_idle_time=STALE_MS, count=count
+            )
+            entries: list[Any] = list(claimed[1])
+            if not entries:
+                read: Any = await self.client.xreadgroup(
+                    group, consumer, {self.feed_key: ">"}, count=count, block=block_ms
+                )
+                entries = [entry for _, batch in read or [] for entry in batch]
+        found = []
+        for entry_id, data in entries:
+            user, _, escalation_id = str(data.get("member", "")).rpartition("/")
+            record = await self.get(unquote(user), escalation_id)
+            if record is None:
+                await self.acknowledge(group, str(entry_id))
+            else:
+                found.append((str(entry_id), record))
+        return found
+
+    async def acknowledge(self, group: str, entry_id: str) -> None:
+        async with unavailable_as_store_error():
+            await self.client.xack(self.feed_key, group, entry_id)
 
     async def get(self, user_id: str, escalation_id: str) -> Escalation | None:
         data = await self.client.hgetall(self.record_key(user_id, escalation_id))
@@ -171,4 +233,6 @@ def _parse(data: dict[str, str]) -> Escalation:
         created_at=float(data["created_at"]),
         updated_at=float(data["updated_at"]),
         claimed_by=data.get("claimed_by", ""),
+        sources=tuple(json.loads(data.get("sources") or "[]")),
+        confidence=float(data.get("confidence") or 0.0),
     )

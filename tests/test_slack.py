@@ -25,6 +25,7 @@ from tests.slack_fake import BOT_ID, BOT_USER, SECRET, TEAM, TOKEN, FakeSlack, e
 from tests.slack_fake import start_fake as _start_fake
 
 QUESTION = "how long have i got to send something back?"
+AGENTS = "CAGENTS01"
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +46,8 @@ async def server(
             "slack_api_url": api_url,
         }
     )
-    fast = file_config.model_copy(update={"slack": file_config.slack.model_copy(update={"update_interval_s": 0.2})})
+    slack_config = file_config.slack.model_copy(update={"update_interval_s": 0.2, "agents_channel": AGENTS})
+    fast = file_config.model_copy(update={"slack": slack_config})
     test_server = TestServer(create_app(with_slack, fast), host="127.0.0.1")
     await test_server.start_server()
     url = str(test_server.make_url(""))
@@ -360,3 +362,61 @@ async def test_escalate_command_acks_at_once_and_records_the_hand_over(
     assert [(r.reason, r.question, r.channel) for r in records] == [
         ("slash_command", "my refund never arrived", "slack")
     ]
+
+
+# --- the agents' channel ------------------------------------------------------------------------------------
+
+
+def agent_posts(fake: FakeSlack, marker: str) -> list[dict[str, Any]]:
+    return [c.args for c in fake.of("chat.postMessage") if c.args.get("channel") == AGENTS and marker in str(c.args)]
+
+
+def agent_click(post: dict[str, Any], ts: str, agent: str, action_id: str) -> str:
+    blocks = post["blocks"] if isinstance(post["blocks"], list) else json.loads(post["blocks"])
+    [button] = [e for b in blocks if b.get("block_id") == "sb_agent" for e in b["elements"]]
+    assert button["action_id"] == action_id
+    payload = {
+        "type": "block_actions",
+        "team": {"id": TEAM},
+        "user": {"id": agent},
+        "api_app_id": "A1",
+        "container": {"type": "message", "channel_id": AGENTS, "message_ts": ts},
+        "channel": {"id": AGENTS},
+        "trigger_id": "9.9.9",
+        "message": {"ts": ts, "text": post["text"], "blocks": blocks},
+        "actions": [{"action_id": action_id, "block_id": "sb_agent", "value": button["value"], "type": "button"}],
+    }
+    return interaction_body(payload)
+
+
+async def test_hand_overs_from_slack_and_rest_reach_the_agents_channel_once_and_are_claimed(
+    server: tuple[str, FakeSlack], redis_url: str, file_config: FileConfig
+) -> None:
+    url, fake = server
+    marker = uuid.uuid4().hex[:8]
+    channel = "D" + uuid.uuid4().hex[:8].upper()
+    await send(url, event_body(dm(channel, "U9", f"can I talk to a real person please ({marker})"), "EvHuman1"))
+    async with ClientSession() as session:
+        payload = {"user_id": "rest-agent-test", "text": f"I want to speak to an agent ({marker})"}
+        async with session.post(f"{url}/api/messages", json=payload) as response:
+            assert (await response.json())["metadata"]["escalated"] is True
+    await fake.wait_for(lambda f: len(agent_posts(f, marker)) == 2)
+    await asyncio.sleep(1.0)
+    assert len(agent_posts(fake, marker)) == 2, "each hand-over is posted once"
+    slack_post = next(p for p in agent_posts(fake, marker) if "U9" in str(p))
+    assert "Talk to a human" not in str(slack_post["blocks"]), "agents see Claim, not the customer's buttons"
+    assert "rest" in str(next(p for p in agent_posts(fake, marker) if "rest-agent-test" in str(p))["blocks"])
+
+    ts = "1700999000.000100"
+    updates = len(fake.of("chat.update"))
+    await send(url, agent_click(slack_post, ts, "UAGENT1", "sb_agent:claim"), form=True)
+    await fake.wait_for(lambda f: len(f.of("chat.update")) > updates)
+    claimed = fake.of("chat.update")[-1].args
+    assert "Claimed by <@UAGENT1>" in json.dumps(claimed["blocks"])
+    await send(url, agent_click(slack_post, ts, "UAGENT2", "sb_agent:claim"), form=True)  # too late
+    await fake.wait_for(lambda f: any(c.args.get("user") == "UAGENT2" for c in f.of("chat.postEphemeral")))
+    client: Redis = Redis.from_url(redis_url, decode_responses=True)
+    store = RedisEscalationStore(client, prefix=file_config.memory.prefix)
+    [record] = [r for r in await store.list("claimed", limit=1000) if r.user_id == "U9"]
+    await client.aclose()
+    assert record.claimed_by == "UAGENT1"

@@ -33,6 +33,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from channels.slack.agents import CLAIM, RESOLVE, AgentsChannel
 from channels.slack.blocks import (
     ACTION_PREFIX,
     FEEDBACK_PREFIX,
@@ -85,6 +86,7 @@ class SlackChannel:
         escalations: EscalationRecorder,
         feedback: FeedbackRecorder,
         options: SlackOptions = SlackOptions(),
+        agents: AgentsChannel | None = None,
     ) -> None:
         self.app = app
         self.dispatcher = dispatcher
@@ -93,12 +95,15 @@ class SlackChannel:
         self.escalations = escalations
         self.feedback = feedback
         self.options = options
+        self.agents = agents
         self._tasks: set[asyncio.Task[None]] = set()
+        self._agents_task: asyncio.Task[None] | None = None
         app.event("app_mention")(self._on_mention)
         app.event("message")(self._on_message)
         app.action(re.compile(f"^{re.escape(FEEDBACK_PREFIX)}"))(self._on_feedback)
         app.action(re.compile(f"^{re.escape(ACTION_PREFIX)}"))(self._on_action)
         app.command("/escalate")(self._on_escalate_command)
+        app.action(re.compile(f"^({re.escape(CLAIM)}|{re.escape(RESOLVE)})$"))(self._on_agent_click)
 
     # --- HTTP --------------------------------------------------------------------------------------------
 
@@ -111,7 +116,16 @@ class SlackChannel:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def start(self) -> None:
+        """Post hand-overs to the agents' channel as they are recorded (when one is configured)."""
+        if self.agents is not None and self._agents_task is None:
+            self._agents_task = asyncio.create_task(self.agents.run(), name="slack-agents-channel")
+
     async def drain(self) -> None:
+        """At shutdown: stop following hand-overs, finish the answers already acknowledged."""
+        if self._agents_task is not None:
+            self._agents_task.cancel()
+            await asyncio.gather(self._agents_task, return_exceptions=True)
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
@@ -234,6 +248,11 @@ class SlackChannel:
             log.error("escalation from a button not recorded: Redis unavailable")
             return
         await _replace_block(client, body, "sb_actions", ESCALATED_TEXT)
+
+    async def _on_agent_click(self, ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await ack()
+        if self.agents is not None:
+            self._spawn(self.agents.on_click(body, action))
 
     # --- slash commands ----------------------------------------------------------------------------------
 

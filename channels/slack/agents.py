@@ -1,0 +1,215 @@
+"""The agents' channel: every hand-over, from any channel, posted once with Claim and Resolve buttons.
+
+Escalation records are followed through their Redis feed as one consumer group, so with several server
+processes each hand-over is posted by one of them; the ingress ledger (keyed by escalation id) makes the
+post happen once even when a consumer died after posting but before acknowledging.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import socket
+from typing import Any, Protocol
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from channels.slack.blocks import VALUE_CHARS, clip, escape
+from engine.protocols import IngressLedger, StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+GROUP = "slack-agents"
+CLAIM = "sb_agent:claim"
+RESOLVE = "sb_agent:resolve"
+
+
+class EscalationView(Protocol):
+    """What the agents' channel reads of an escalation record (memory.escalations.Escalation)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def channel(self) -> str: ...
+
+    @property
+    def conversation_id(self) -> str: ...
+
+    @property
+    def user_id(self) -> str: ...
+
+    @property
+    def reason(self) -> str: ...
+
+    @property
+    def question(self) -> str: ...
+
+    @property
+    def reply(self) -> str: ...
+
+    @property
+    def state(self) -> str: ...
+
+    @property
+    def claimed_by(self) -> str: ...
+
+    @property
+    def sources(self) -> tuple[str, ...]: ...
+
+    @property
+    def confidence(self) -> float: ...
+
+
+class EscalationDesk(Protocol):
+    async def follow(
+        self, group: str, consumer: str, block_ms: int = ..., count: int = ...
+    ) -> list[tuple[str, Any]]: ...
+
+    async def acknowledge(self, group: str, entry_id: str) -> None: ...
+
+    async def claim(self, user_id: str, escalation_id: str, agent: str) -> Any: ...
+
+    async def resolve(self, user_id: str, escalation_id: str, agent: str) -> Any: ...
+
+
+def slack_place(record: EscalationView) -> tuple[str, str]:
+    """(channel, thread) of a Slack conversation id `team:channel:thread`."""
+    parts = record.conversation_id.split(":")
+    return (parts[1] if len(parts) > 1 else ""), (parts[2] if len(parts) > 2 else "")
+
+
+def _note(text: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
+
+
+def _button(label: str, action_id: str, value: str) -> dict[str, Any]:
+    return {"type": "button", "text": {"type": "plain_text", "text": label}, "action_id": action_id, "value": value}
+
+
+def where(record: EscalationView) -> str:
+    if record.channel != "slack":
+        return f"{record.channel} conversation `{escape(record.conversation_id)}`"
+    return f"<#{slack_place(record)[0]}>"
+
+
+def escalation_blocks(record: EscalationView, permalink: str | None) -> list[dict[str, Any]]:
+    who = f"<@{record.user_id}>" if record.channel == "slack" else f"`{escape(record.user_id)}` ({record.channel})"
+    place = f"<{permalink}|{where(record)}>" if permalink else where(record)
+    lines = [f"*Handed over* ({escape(record.reason)}) — {who} in {place}"]
+    if record.question:
+        lines.append("*Question:* " + escape(clip(record.question, 1200)))
+    if record.reply:
+        lines.append("*Bot replied:* " + escape(clip(record.reply, 1200)))
+    if record.sources:
+        lines.append("*Sources:* " + " · ".join(f"<{url}>" for url in record.sources[:5]))
+    lines.append(f"*Confidence:* {record.confidence:.2f}")
+    blocks: list[dict[str, Any]] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": clip("\n".join(lines), 3000)}}
+    ]
+    value = json.dumps({"u": record.user_id, "e": record.id})[:VALUE_CHARS]
+    if record.state == "open":
+        button = {"type": "button", "text": {"type": "plain_text", "text": "Claim"}, "action_id": CLAIM, "value": value}
+        blocks.append({"type": "actions", "block_id": "sb_agent", "elements": [button | {"style": "primary"}]})
+    elif record.state == "claimed":
+        blocks.append(
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": f"Claimed by <@{record.claimed_by}>"}]}
+        )
+        button = {
+            "type": "button",
+            "text": {"type": "plain_text", "text": "Resolve"},
+            "action_id": RESOLVE,
+            "value": value,
+        }
+        blocks.append({"type": "actions", "block_id": "sb_agent", "elements": [button]})
+    else:
+        blocks.append(
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": f"Resolved by <@{record.claimed_by}>"}]}
+        )
+    return blocks
+
+
+class AgentsChannel:
+    def __init__(self, client: AsyncWebClient, channel: str, desk: EscalationDesk, ledger: IngressLedger) -> None:
+        self.client = client
+        self.channel = channel
+        self.desk = desk
+        self.ledger = ledger
+        self.consumer = f"{socket.gethostname()}-{id(self)}"
+
+    async def run(self, block_ms: int = 2000) -> None:
+        """Post hand-overs as they are recorded, until cancelled."""
+        while True:
+            try:
+                for entry_id, record in await self.desk.follow(GROUP, self.consumer, block_ms=block_ms):
+                    if record.state == "open":  # one already taken or closed needs no post
+                        await self.post_once(record)
+                    await self.desk.acknowledge(GROUP, entry_id)
+            except StoreUnavailable:
+                await asyncio.sleep(2)
+            except SlackApiError as error:  # left unacknowledged: another try after STALE_MS
+                log.error("could not post a hand-over to the agents' channel: %s", error.response.get("error"))
+                await asyncio.sleep(2)
+
+    async def post_once(self, record: EscalationView) -> None:
+        key = f"agents:{record.id}"
+        if not await self.ledger.claim(key):
+            return
+        try:
+            await self.client.chat_postMessage(
+                channel=self.channel,
+                text=f"Handed over: {clip(record.question, 200) or record.reason}",
+                blocks=escalation_blocks(record, await self._permalink(record)),
+            )
+        except BaseException:
+            with contextlib.suppress(StoreUnavailable):
+                await self.ledger.release(key)
+            raise
+        await self.ledger.done(key)
+
+    async def _permalink(self, record: EscalationView) -> str | None:
+        if record.channel != "slack":
+            return None
+        channel, thread = slack_place(record)
+        if not thread or thread == channel:
+            return None
+        try:
+            found = await self.client.chat_getPermalink(channel=channel, message_ts=thread)
+        except SlackApiError:
+            return None
+        return str(found.get("permalink") or "") or None
+
+    async def on_click(self, body: dict[str, Any], action: dict[str, Any]) -> None:
+        """Claim or Resolve: the record moves (atomically), and the post shows who took it."""
+        try:
+            value = json.loads(action.get("value") or "{}")
+        except ValueError:
+            return
+        agent = (body.get("user") or {}).get("id", "")
+        move = self.desk.claim if action.get("action_id") == CLAIM else self.desk.resolve
+        try:
+            record = await move(str(value.get("u", "")), str(value.get("e", "")), agent)
+        except ValueError as refused:  # EscalationError: taken by someone else, already resolved, gone
+            await self._tell(body, agent, str(refused))
+            return
+        except StoreUnavailable:
+            await self._tell(body, agent, "Redis is unavailable; try again in a moment.")
+            return
+        message = body.get("message") or {}
+        blocks = escalation_blocks(record, None)
+        if message.get("blocks"):
+            blocks[0] = message["blocks"][0]  # the summary as first posted, with its permalink
+        await self.client.chat_update(
+            channel=(body.get("container") or {}).get("channel_id", self.channel),
+            ts=message.get("ts", ""),
+            text=message.get("text", "Handed over"),
+            blocks=blocks,
+        )
+
+    async def _tell(self, body: dict[str, Any], agent: str, text: str) -> None:
+        channel = (body.get("container") or {}).get("channel_id", self.channel)
+        with contextlib.suppress(SlackApiError):
+            await self.client.chat_postEphemeral(channel=channel, user=agent, text=text)
