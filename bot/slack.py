@@ -75,6 +75,7 @@ def build_slack(settings: Settings, runtime: Runtime) -> SlackChannel:
             ignore_bots=config.slack.ignore_bots,
             update_interval_s=config.slack.update_interval_s,
             status_text=config.slack.status_text,
+            delivery_backoff_s=config.slack.delivery_backoff_s,
         ),
         agents,
     )

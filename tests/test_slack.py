@@ -46,7 +46,9 @@ async def server(
             "slack_api_url": api_url,
         }
     )
-    slack_config = file_config.slack.model_copy(update={"update_interval_s": 0.2, "agents_channel": AGENTS})
+    slack_config = file_config.slack.model_copy(
+        update={"update_interval_s": 0.2, "agents_channel": AGENTS, "delivery_backoff_s": 0.2}
+    )
     fast = file_config.model_copy(update={"slack": slack_config})
     test_server = TestServer(create_app(with_slack, fast), host="127.0.0.1")
     await test_server.start_server()
@@ -258,6 +260,18 @@ async def test_a_retry_storm_is_answered_exactly_once(server: tuple[str, FakeSla
     await send(url, mention, signed(mention) | {"X-Slack-Retry-Num": "5"})  # a late retry, after the answer
     await asyncio.sleep(0.8)
     assert len(posts(fake, channel)) == 1
+
+
+async def test_an_answer_outlasts_a_slack_outage_longer_than_the_clients_retries(
+    server: tuple[str, FakeSlack],
+) -> None:
+    url, fake = server
+    fake.failures["chat.update"] = [500] * 6  # the client retries 3 times per call; the channel tries again
+    channel = "D" + uuid.uuid4().hex[:8].upper()
+    await send(url, event_body(dm(channel, "U10", QUESTION), "EvOutage1"))
+    await fake.wait_for(lambda f: bool(final_updates(f, channel)), within_s=60)
+    assert [c.method for c in fake.calls].count("chat.update!500") == 6
+    assert "30 days" in final_updates(fake, channel)[-1]["text"]
 
 
 async def test_a_rate_limit_and_a_server_error_from_slack_are_retried(server: tuple[str, FakeSlack]) -> None:

@@ -74,6 +74,8 @@ class SlackOptions:
     ignore_bots: bool = True
     update_interval_s: float = 1.0
     status_text: str = "Searching the help centre…"
+    delivery_attempts: int = 5  # the final reply, when Slack keeps failing past the client's own retries
+    delivery_backoff_s: float = 2.0  # doubled after each failed attempt
 
 
 class SlackChannel:
@@ -193,8 +195,11 @@ class SlackChannel:
                 if event.kind is EventKind.TOKEN:
                     streamed += event.text
                     if time.monotonic() - last_update >= self.options.update_interval_s and streamed != shown:
-                        await client.chat_update(channel=channel, ts=reply_ts, text=to_mrkdwn(streamed) + " …")
                         shown, last_update = streamed, time.monotonic()
+                        try:  # progress only: a refused update is skipped, the final reply still comes
+                            await client.chat_update(channel=channel, ts=reply_ts, text=to_mrkdwn(streamed) + " …")
+                        except SlackApiError as error:
+                            log.warning("slack refused a streamed update: %s", error.response.get("error"))
                 elif event.kind is EventKind.FINAL and event.reply is not None:
                     await self._show_reply(client, channel, reply_ts, event.reply, message.message_id)
                     return
@@ -204,13 +209,30 @@ class SlackChannel:
     async def _show_reply(
         self, client: AsyncWebClient, channel: str, reply_ts: str, reply: Reply, message_id: str
     ) -> None:
-        await client.chat_update(
-            channel=channel,
-            ts=reply_ts,
-            text=fallback_text(reply),
-            blocks=reply_blocks(reply, message_id),
-            metadata={"event_type": "switchboard_reply", "event_payload": {"message_id": message_id}},
-        )
+        """The final reply replaces the streamed text; a Slack outage delays it, never loses it silently."""
+        delay = self.options.delivery_backoff_s
+        for attempt in range(1, self.options.delivery_attempts + 1):
+            try:
+                await client.chat_update(
+                    channel=channel,
+                    ts=reply_ts,
+                    text=fallback_text(reply),
+                    blocks=reply_blocks(reply, message_id),
+                    metadata={"event_type": "switchboard_reply", "event_payload": {"message_id": message_id}},
+                )
+                return
+            except SlackApiError as error:
+                if attempt == self.options.delivery_attempts:
+                    raise
+                log.warning(
+                    "slack refused the reply to message %s (%s); attempt %d, retrying in %.0f s",
+                    message_id,
+                    error.response.get("error"),
+                    attempt,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                delay *= 2
 
     # --- clicks ------------------------------------------------------------------------------------------
 
