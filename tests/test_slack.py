@@ -434,3 +434,61 @@ async def test_hand_overs_from_slack_and_rest_reach_the_agents_channel_once_and_
     [record] = [r for r in await store.list("claimed", limit=1000) if r.user_id == "U9"]
     await client.aclose()
     assert record.claimed_by == "UAGENT1"
+
+
+async def test_support_answers_privately_through_the_response_url_and_shares_on_request(
+    server: tuple[str, FakeSlack], slack: tuple[FakeSlack, str]
+) -> None:
+    url, fake = server
+    response_url = slack[1].replace("/api/", "/respond/support-1")
+    channel = channel_id()
+    form = {
+        "team_id": TEAM,
+        "channel_id": channel,
+        "user_id": "U11",
+        "command": "/support",
+        "text": QUESTION,
+        "response_url": response_url,
+        "trigger_id": "t-support-1",
+    }
+    status, text = await send(url, urlencode(form), form=True)
+    assert status == 200
+    assert "Looking that up" in text
+    await fake.wait_for(lambda f: bool(f.of("response_url")))
+    private = fake.of("response_url")[-1].args
+    assert private["response_type"] == "ephemeral"
+    assert "30 days" in private["text"]
+    assert posts(fake, channel) == [], "nothing was posted in the channel"
+    [share] = [e for b in private["blocks"] if b.get("block_id") == "sb_share" for e in b["elements"]]
+    payload = {
+        "type": "block_actions",
+        "team": {"id": TEAM},
+        "user": {"id": "U11"},
+        "api_app_id": "A1",
+        "container": {"type": "message", "channel_id": channel, "is_ephemeral": True},
+        "channel": {"id": channel},
+        "response_url": response_url,
+        "trigger_id": "9.9.8",
+        "actions": [{"action_id": "sb_share", "block_id": "sb_share", "value": share["value"], "type": "button"}],
+    }
+    assert (await send(url, interaction_body(payload), form=True))[0] == 200
+    await fake.wait_for(lambda f: bool(posts(f, channel)))
+    [shared] = posts(fake, channel)
+    assert "<@U11> asked" in shared["text"]
+    assert "30 days" in shared["text"]
+
+
+async def test_support_without_a_question_says_how_to_ask(server: tuple[str, FakeSlack]) -> None:
+    url, _ = server
+    form = {
+        "team_id": TEAM,
+        "channel_id": channel_id(),
+        "user_id": "U12",
+        "command": "/support",
+        "text": " ",
+        "response_url": "http://127.0.0.1:9/respond/x",
+        "trigger_id": "t-support-2",
+    }
+    status, text = await send(url, urlencode(form), form=True)
+    assert status == 200
+    assert "/support how do I return an item?" in text

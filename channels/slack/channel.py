@@ -32,12 +32,14 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from channels.slack.agents import CLAIM, RESOLVE, AgentsChannel
 from channels.slack.blocks import (
     ACTION_PREFIX,
     FEEDBACK_PREFIX,
     FEEDBACK_PROMPT,
+    VALUE_CHARS,
     escape,
     fallback_text,
     reply_blocks,
@@ -52,6 +54,8 @@ log = logging.getLogger(__name__)
 CHANNEL = "slack"
 _MENTION = re.compile(r"<@([A-Z0-9]+)(?:\|[^>]*)?>")
 IGNORED_SUBTYPES = frozenset({"message_changed", "message_deleted", "bot_message", "channel_join", "channel_leave"})
+SHARE = "sb_share"
+NOT_POSTABLE = frozenset({"not_in_channel", "channel_not_found", "is_archived", "restricted_action"})
 ESCALATED_TEXT = "I've asked a member of our support team to take over; they will reply in this conversation."
 
 
@@ -105,6 +109,8 @@ class SlackChannel:
         app.action(re.compile(f"^{re.escape(FEEDBACK_PREFIX)}"))(self._on_feedback)
         app.action(re.compile(f"^{re.escape(ACTION_PREFIX)}"))(self._on_action)
         app.command("/escalate")(self._on_escalate_command)
+        app.command("/support")(self._on_support_command)
+        app.action(SHARE)(self._on_share)
         app.action(re.compile(f"^({re.escape(CLAIM)}|{re.escape(RESOLVE)})$"))(self._on_agent_click)
 
     # --- HTTP --------------------------------------------------------------------------------------------
@@ -281,6 +287,69 @@ class SlackChannel:
     async def _on_escalate_command(self, ack: Any, command: dict[str, Any]) -> None:
         await ack(ESCALATED_TEXT)  # within 3 s; the record is written after
         self._spawn(self._escalate_from_command(command))
+
+    async def _on_support_command(self, ack: Any, command: dict[str, Any]) -> None:
+        question = command.get("text", "").strip()
+        if not question:
+            await ack("Ask your question after the command, e.g. `/support how do I return an item?`")
+            return
+        await ack("Looking that up…")  # only the asker sees it; the answer follows through response_url
+        self._spawn(self._answer_privately(command, question))
+
+    async def _answer_privately(self, command: dict[str, Any], question: str) -> None:
+        team, channel, user = command.get("team_id", ""), command.get("channel_id", ""), command.get("user_id", "")
+        conversation = ConversationRef(CHANNEL, f"{team}:{channel}:support", user)
+        message = Message(conversation, question, message_id=uuid.uuid4().hex)
+        responder = AsyncWebhookClient(command.get("response_url", ""))
+        dispatcher = self.dispatcher()
+        reply: Reply | None = None
+        try:
+            if dispatcher is not None:
+                async for event in dispatcher.ask(message):
+                    if event.kind is EventKind.FINAL:
+                        reply = event.reply
+        except Busy:
+            await responder.send(text=BUSY_TEXT, response_type="ephemeral", replace_original=True)
+            return
+        if reply is None:
+            await responder.send(text=ESCALATED_TEXT, response_type="ephemeral", replace_original=True)
+            return
+        blocks = reply_blocks(reply, message.message_id, feedback=False)
+        shared = json.dumps({"m": message.message_id, "q": question, "t": reply.text})
+        if len(shared) <= VALUE_CHARS and not reply.escalated:
+            button = {"type": "button", "text": {"type": "plain_text", "text": "Share in channel"}}
+            blocks.append(
+                {
+                    "type": "actions",
+                    "block_id": "sb_share",
+                    "elements": [button | {"action_id": SHARE, "value": shared}],
+                }
+            )
+        await responder.send(text=fallback_text(reply), blocks=blocks, response_type="ephemeral", replace_original=True)
+
+    async def _on_share(self, ack: Any, body: dict[str, Any], action: dict[str, Any], client: Any) -> None:
+        await ack()
+        self._spawn(self._share(body, action, client))
+
+    async def _share(self, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient) -> None:
+        try:
+            value = json.loads(action.get("value") or "{}")
+        except ValueError:
+            return
+        user = (body.get("user") or {}).get("id", "")
+        channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id", "")
+        responder = AsyncWebhookClient(body.get("response_url", "")) if body.get("response_url") else None
+        text = f"<@{user}> asked: {escape(str(value.get('q', '')))}\n\n{to_mrkdwn(str(value.get('t', '')))}"
+        try:
+            await client.chat_postMessage(channel=channel, text=text)
+        except SlackApiError as error:
+            if responder is not None:
+                reason = error.response.get("error")
+                hint = "invite me to this channel (`/invite @Switchboard`)" if reason in NOT_POSTABLE else "try again"
+                await responder.send(text=f"I can't post here ({reason}); {hint}.", response_type="ephemeral")
+            return
+        if responder is not None:
+            await responder.send(text="Shared in the channel.", response_type="ephemeral", replace_original=True)
 
     async def _escalate_from_command(self, command: dict[str, Any]) -> None:
         team, channel, user = command.get("team_id", ""), command.get("channel_id", ""), command.get("user_id", "")
