@@ -492,3 +492,37 @@ async def test_support_without_a_question_says_how_to_ask(server: tuple[str, Fak
     status, text = await send(url, urlencode(form), form=True)
     assert status == 200
     assert "/support how do I return an item?" in text
+
+
+async def test_a_retry_after_a_restart_is_not_answered_again(
+    server: tuple[str, FakeSlack], slack: tuple[FakeSlack, str], settings: Settings, file_config: FileConfig
+) -> None:
+    url, fake = server
+    channel = "D" + uuid.uuid4().hex[:8].upper()
+    body = event_body(dm(channel, "U13", QUESTION), "EvRestart1")
+    await send(url, body)
+    await fake.wait_for(lambda f: bool(final_updates(f, channel)))
+    # a second server process on the same Redis (the first one restarted) gets Slack's retry
+    with_slack = settings.model_copy(
+        update={
+            "slack_bot_token": SecretStr(TOKEN),
+            "slack_signing_secret": SecretStr(SECRET),
+            "slack_api_url": slack[1],
+        }
+    )
+    restarted = TestServer(create_app(with_slack, file_config), host="127.0.0.1")
+    await restarted.start_server()
+    try:
+        second = str(restarted.make_url(""))
+        async with ClientSession() as session:
+            for _ in range(600):
+                async with session.get(f"{second}/readyz") as response:
+                    if response.status == 200:
+                        break
+                await asyncio.sleep(0.2)
+        status, _ = await send(second, body, signed(body) | {"X-Slack-Retry-Num": "1"})
+        assert status == 200
+        await asyncio.sleep(1.0)
+    finally:
+        await restarted.close()
+    assert len(posts(fake, channel)) == 1

@@ -14,6 +14,7 @@ from channels.slack.blocks import (
     split_text,
     to_mrkdwn,
 )
+from channels.slack.channel import plain_text
 from engine.types import Action, Citation, Reply
 
 
@@ -65,3 +66,10 @@ def test_sources_are_links_and_text_cannot_ping_the_channel() -> None:
 def test_split_text_cuts_hard_only_without_a_boundary() -> None:
     assert split_text("a" * 7000) == ["a" * 3000, "a" * 3000, "a" * 1000]
     assert to_mrkdwn("**a** and **b**") == "*a* and *b*"
+
+
+def test_slack_markup_becomes_the_words_a_person_typed() -> None:
+    text = "<@UBOT> can <@U2|ana> see <https://x.example/a|this page> in <#C1|help>? a &lt; b &amp; <!here>"
+    assert plain_text(text, "UBOT") == "can @ana see this page in #help? a < b & @here"
+    assert plain_text("<@UBOT>", "UBOT") == ""
+    assert plain_text("see <https://x.example/b>", None) == "see https://x.example/b"

@@ -172,8 +172,7 @@ class SlackChannel:
                 return  # a retry, or the same post as `message` and `app_mention`
         except StoreUnavailable:
             log.warning("ledger unavailable; answering slack event %s without de-duplication", key)
-        bot = getattr(context, "bot_user_id", None)
-        text = _MENTION.sub(lambda m: "" if m.group(1) == bot else m.group(0), event.get("text", "")).strip()
+        text = plain_text(event.get("text", ""), getattr(context, "bot_user_id", None))
         conversation = ConversationRef(CHANNEL, f"{team}:{channel}:{thread}", event["user"])
         message = Message(conversation, text or "hello", message_id=uuid.uuid4().hex)
         try:
@@ -359,6 +358,27 @@ class SlackChannel:
             await self.escalations.open(conversation, command.get("trigger_id", ""), "slash_command", reason, "")
         except StoreUnavailable:
             log.error("escalation from /escalate not recorded: Redis unavailable")
+
+
+_LINK = re.compile(r"<(?:(?P<kind>[#@!])(?P<id>[^|>]*)|(?P<url>[a-z]+:[^|>]*))(?:\|(?P<label>[^>]*))?>")
+
+
+def plain_text(text: str, bot_user_id: str | None) -> str:
+    """Slack's message markup as the words a person typed: the bot's own mention dropped, links and
+    channel names shown by their label, other people as @mentions, entities unescaped."""
+
+    def word(match: re.Match[str]) -> str:
+        kind, target, label = match.group("kind"), match.group("id"), match.group("label")
+        if kind == "@":
+            return "" if target == bot_user_id else "@" + (label or target)
+        if kind == "#":
+            return "#" + (label or target)
+        if kind == "!":
+            return "@" + (label or target.split("^")[0])
+        return label or match.group("url")
+
+    unlinked = _LINK.sub(word, text)
+    return " ".join(unlinked.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&").split())
 
 
 def _click_value(action: dict[str, Any]) -> dict[str, str]:
