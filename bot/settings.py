@@ -171,6 +171,7 @@ class SlackConfig(_Strict):
     status_text: str = Field(min_length=1, max_length=200)
     agents_channel: str | None = Field(default=None, pattern=r"^[CG][A-Z0-9]{2,}$")  # where hand-overs are posted
     delivery_backoff_s: float = Field(ge=0.05, le=60)  # a final reply Slack keeps refusing: retried 5 times
+    streaming: bool  # Slack's streaming methods (chat.startStream…) instead of editing a posted message
 
 
 class FileConfig(_Strict):

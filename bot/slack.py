@@ -76,6 +76,7 @@ def build_slack(settings: Settings, runtime: Runtime) -> SlackChannel:
             update_interval_s=config.slack.update_interval_s,
             status_text=config.slack.status_text,
             delivery_backoff_s=config.slack.delivery_backoff_s,
+            streaming=config.slack.streaming,
         ),
         agents,
     )

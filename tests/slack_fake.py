@@ -68,7 +68,7 @@ class FakeSlack:
                     "bot_id": BOT_ID,
                 }
             )
-        if method == "chat.postMessage":
+        if method in ("chat.postMessage", "chat.startStream"):
             ts = f"1700000{next(self._ts):03d}.000100"
             return web.json_response({"ok": True, "channel": args.get("channel"), "ts": ts, "message": {"ts": ts}})
         if method == "chat.update":

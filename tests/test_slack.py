@@ -526,3 +526,44 @@ async def test_a_retry_after_a_restart_is_not_answered_again(
     finally:
         await restarted.close()
     assert len(posts(fake, channel)) == 1
+
+
+async def test_streaming_mode_uses_slacks_stream_methods_and_ends_with_the_blocks(
+    slack: tuple[FakeSlack, str], settings: Settings, file_config: FileConfig
+) -> None:
+    fake, api_url = slack
+    with_slack = settings.model_copy(
+        update={
+            "slack_bot_token": SecretStr(TOKEN),
+            "slack_signing_secret": SecretStr(SECRET),
+            "slack_api_url": api_url,
+        }
+    )
+    streaming = file_config.slack.model_copy(update={"streaming": True, "update_interval_s": 0.2})
+    app = create_app(with_slack, file_config.model_copy(update={"slack": streaming}))
+    test_server = TestServer(app, host="127.0.0.1")
+    await test_server.start_server()
+    try:
+        url = str(test_server.make_url(""))
+        async with ClientSession() as session:
+            for _ in range(600):
+                async with session.get(f"{url}/readyz") as response:
+                    if response.status == 200:
+                        break
+                await asyncio.sleep(0.2)
+        channel = "D" + uuid.uuid4().hex[:8].upper()
+        await send(url, event_body(dm(channel, "U14", QUESTION), "EvStream1"))
+        await fake.wait_for(lambda f: any(c.args.get("channel") == channel for c in f.of("chat.stopStream")))
+    finally:
+        await test_server.close()
+    mine = [c for c in fake.calls if c.args.get("channel") == channel or c.args.get("channel_id") == channel]
+    methods = [c.method for c in mine]
+    assert methods[0] == "assistant.threads.setStatus"
+    assert methods[1] == "chat.startStream"
+    assert "chat.appendStream" in methods
+    assert methods[-1] == "chat.stopStream"
+    streamed = "".join(c.args["markdown_text"] for c in mine if c.method == "chat.appendStream")
+    assert "30 days" in streamed
+    stop = next(c.args for c in mine if c.method == "chat.stopStream")
+    assert "returns/policy" in blocks_text(stop["blocks"])
+    assert not posts(fake, channel), "no separate message was posted"

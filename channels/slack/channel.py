@@ -21,7 +21,6 @@ import contextlib
 import json
 import logging
 import re
-import time
 import uuid
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -45,6 +44,7 @@ from channels.slack.blocks import (
     reply_blocks,
     to_mrkdwn,
 )
+from channels.slack.surfaces import StreamedMessage, Surface, UpdatedMessage, backoff
 from engine.delivery import BUSY_TEXT, Busy, Dispatcher
 from engine.protocols import EscalationRecorder, IngressLedger, StoreUnavailable
 from engine.types import ESCALATE_ACTION, ConversationRef, EventKind, Message, Reply
@@ -80,6 +80,7 @@ class SlackOptions:
     status_text: str = "Searching the help centre…"
     delivery_attempts: int = 5  # the final reply, when Slack keeps failing past the client's own retries
     delivery_backoff_s: float = 2.0  # doubled after each failed attempt
+    streaming: bool = False  # Slack's chat.startStream / appendStream / stopStream instead of edits
 
 
 class SlackChannel:
@@ -176,7 +177,7 @@ class SlackChannel:
         conversation = ConversationRef(CHANNEL, f"{team}:{channel}:{thread}", event["user"])
         message = Message(conversation, text or "hello", message_id=uuid.uuid4().hex)
         try:
-            await self._deliver(client, channel, thread, message)
+            await self._deliver(client, channel, thread, message, team)
         except Exception:
             log.exception("could not answer slack message %s (%s)", message.message_id, key)
             with contextlib.suppress(StoreUnavailable):
@@ -186,58 +187,37 @@ class SlackChannel:
             await self.ledger.done(key)
             await self.threads.mark(f"{team}:{channel}:{thread}")
 
-    async def _deliver(self, client: AsyncWebClient, channel: str, thread: str, message: Message) -> None:
+    def _surface(self, client: AsyncWebClient, channel: str, thread: str, message: Message, team: str) -> Surface:
+        options = self.options
+        retry = backoff(options.delivery_attempts, options.delivery_backoff_s, f"the reply to {message.message_id}")
+        if options.streaming:
+            recipient = (team, message.user_id)
+            return StreamedMessage(
+                client, channel, thread, recipient, options.status_text, options.update_interval_s, retry
+            )
+        return UpdatedMessage(client, channel, thread, options.status_text, options.update_interval_s, retry)
+
+    async def _deliver(
+        self, client: AsyncWebClient, channel: str, thread: str, message: Message, team: str = ""
+    ) -> None:
         dispatcher = self.dispatcher()
         if dispatcher is None:
             raise RuntimeError("the engine is not ready")
-        posted = await client.chat_postMessage(channel=channel, thread_ts=thread, text=self.options.status_text)
-        reply_ts = str(posted["ts"])
+        surface = self._surface(client, channel, thread, message, team)
+        await surface.begin()
         streamed = ""
-        shown = ""
-        last_update = time.monotonic()
         try:
             async for event in dispatcher.ask(message):
                 if event.kind is EventKind.TOKEN:
                     streamed += event.text
-                    if time.monotonic() - last_update >= self.options.update_interval_s and streamed != shown:
-                        shown, last_update = streamed, time.monotonic()
-                        try:  # progress only: a refused update is skipped, the final reply still comes
-                            await client.chat_update(channel=channel, ts=reply_ts, text=to_mrkdwn(streamed) + " …")
-                        except SlackApiError as error:
-                            log.warning("slack refused a streamed update: %s", error.response.get("error"))
+                    await surface.progress(streamed)
                 elif event.kind is EventKind.FINAL and event.reply is not None:
-                    await self._show_reply(client, channel, reply_ts, event.reply, message.message_id)
+                    reply = event.reply
+                    metadata = {"event_type": "switchboard_reply", "event_payload": {"message_id": message.message_id}}
+                    await surface.finish(fallback_text(reply), reply_blocks(reply, message.message_id), metadata)
                     return
         except Busy:
-            await client.chat_update(channel=channel, ts=reply_ts, text=BUSY_TEXT)
-
-    async def _show_reply(
-        self, client: AsyncWebClient, channel: str, reply_ts: str, reply: Reply, message_id: str
-    ) -> None:
-        """The final reply replaces the streamed text; a Slack outage delays it, never loses it silently."""
-        delay = self.options.delivery_backoff_s
-        for attempt in range(1, self.options.delivery_attempts + 1):
-            try:
-                await client.chat_update(
-                    channel=channel,
-                    ts=reply_ts,
-                    text=fallback_text(reply),
-                    blocks=reply_blocks(reply, message_id),
-                    metadata={"event_type": "switchboard_reply", "event_payload": {"message_id": message_id}},
-                )
-                return
-            except SlackApiError as error:
-                if attempt == self.options.delivery_attempts:
-                    raise
-                log.warning(
-                    "slack refused the reply to message %s (%s); attempt %d, retrying in %.0f s",
-                    message_id,
-                    error.response.get("error"),
-                    attempt,
-                    delay,
-                )
-                await asyncio.sleep(delay)
-                delay *= 2
+            await surface.say(BUSY_TEXT)
 
     # --- clicks ------------------------------------------------------------------------------------------
 
