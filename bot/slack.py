@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pydantic import SecretStr
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
@@ -22,8 +23,8 @@ DEFAULT_API_URL = "https://slack.com/api/"
 
 def slack_status(settings: Settings) -> str | None:
     """None when Slack is off; raises SettingsError (one line) for a half configuration."""
-    token, secret = settings.slack_bot_token, settings.slack_signing_secret
-    if settings.slack_app_token is not None:
+    token, secret = _set(settings.slack_bot_token), _set(settings.slack_signing_secret)
+    if _set(settings.slack_app_token) is not None:
         raise SettingsError("SLACK_APP_TOKEN: Socket Mode is not available yet; use the HTTP events URL")
     if token is None and secret is None:
         return None
@@ -32,6 +33,11 @@ def slack_status(settings: Settings) -> str | None:
         present = "SLACK_SIGNING_SECRET" if token is None else "SLACK_BOT_TOKEN"
         raise SettingsError(f"{missing}: required with {present} (set both to turn Slack on, neither to leave it off)")
     return f"Slack: on at POST /slack/events (Web API {settings.slack_api_url or DEFAULT_API_URL})"
+
+
+def _set(secret: SecretStr | None) -> SecretStr | None:
+    """An empty variable counts as unset."""
+    return secret if secret is not None and secret.get_secret_value().strip() else None
 
 
 def web_client(settings: Settings) -> AsyncWebClient:
@@ -60,7 +66,14 @@ def build_slack(settings: Settings, runtime: Runtime) -> SlackChannel:
     prefix = config.memory.prefix
     ledger = RedisIngressLedger(redis, prefix=f"{prefix}:slack", lease_s=2 * config.server.reply_deadline_s)
     agents = (
-        AgentsChannel(app.client, config.slack.agents_channel, runtime.escalations, ledger)
+        # the feed's blocking read must end before the Redis client's socket timeout does
+        AgentsChannel(
+            app.client,
+            config.slack.agents_channel,
+            runtime.escalations,
+            RedisIngressLedger(redis, prefix=f"{prefix}:slack", lease_s=30),
+            block_ms=max(100, min(1000, int(config.memory.redis_timeout_s * 500))),
+        )
         if config.slack.agents_channel
         else None
     )

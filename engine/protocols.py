@@ -126,3 +126,7 @@ class IngressLedger(Protocol):
     async def release(self, key: str) -> None:
         """Processing failed before any effect: let a retry process it."""
         ...
+
+    async def state(self, key: str) -> str | None:
+        """`processing`, `done`, or None when unknown (never seen, or expired)."""
+        ...

@@ -152,9 +152,12 @@ class RedisEscalationStore:
                 entries = [entry for _, batch in read or [] for entry in batch]
         found = []
         for entry_id, data in entries:
-            user, _, escalation_id = str(data.get("member", "")).rpartition("/")
-            record = await self.get(unquote(user), escalation_id)
-            if record is None:
+            if entry_id is None:  # Redis 6.2 hands out trimmed entries as (None, None)
+                continue
+            user, _, escalation_id = str((data or {}).get("member", "")).rpartition("/")
+            async with unavailable_as_store_error():
+                record = await self.get(unquote(user), escalation_id)
+            if record is None:  # expired or erased since
                 await self.acknowledge(group, str(entry_id))
             else:
                 found.append((str(entry_id), record))
@@ -216,7 +219,23 @@ class RedisEscalationStore:
             for state in STATES:
                 removed += int(await self.client.zrem(self.index_key(state), _member(user_id, escalation_id)))
             await self.client.delete(key)
+        await self._drop_from_feed(user_id)
         return removed
+
+    async def _drop_from_feed(self, user_id: str) -> None:
+        """Erasure reaches the feed too: its entries name the user."""
+        prefix = f"{quote(user_id, safe='')}/"
+        start = "-"
+        while True:
+            batch: Any = await self.client.xrange(self.feed_key, min=start, count=1000)
+            if not batch:
+                return
+            doomed = [entry_id for entry_id, data in batch if str((data or {}).get("member", "")).startswith(prefix)]
+            if doomed:
+                await self.client.xdel(self.feed_key, *doomed)
+            if len(batch) < 1000:
+                return
+            start = "(" + str(batch[-1][0])
 
 
 def _parse(data: dict[str, str]) -> Escalation:

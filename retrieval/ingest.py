@@ -96,13 +96,15 @@ def ensure_index(
     chunking: Chunking = Chunking(),
     device: str = "cpu",
     show_progress: bool = False,
+    wait: bool = True,
 ) -> tuple[FaissRetriever, bool]:
     """Load the current version if it reflects its sources; build and publish a new one otherwise.
 
     Returns (index, rebuilt). Checked under the folder's build lock, so when several processes notice
-    the same change only the first rebuilds and the others load its result.
+    the same change only the first rebuilds and the others load its result. `wait=False` raises
+    IndexBusy instead of waiting while another process builds.
     """
-    with build_lock(folder):
+    with build_lock(folder, wait):
         version = current_version(folder)
         manifest = read_manifest(version) if version is not None else None
         sources = sources_to_serve(manifest, paths)
@@ -114,7 +116,9 @@ def ensure_index(
             if fingerprint(sources, embedder.name, chunking) == manifest.fingerprint:
                 return FaissRetriever.load(version, device), False
         built = _build_and_publish(sources, embedder, folder, chunking, show_progress, pinned)
-    return (FaissRetriever.load(current_version(folder) or folder, device) if device != "cpu" else built), True
+        if device != "cpu" and built.folder is not None:
+            built = FaissRetriever.load(built.folder, device)  # onto the GPU, from the version just written
+    return built, True
 
 
 def load_current(folder: Path, device: str = "cpu") -> FaissRetriever:

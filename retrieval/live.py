@@ -20,7 +20,7 @@ from retrieval.documents import KnowledgeError, find_documents
 from retrieval.embeddings import SentenceEmbedder
 from retrieval.index import FaissRetriever, KnowledgeIndexError
 from retrieval.ingest import Chunking, ensure_index, sources_to_serve
-from retrieval.versions import current_id
+from retrieval.versions import IndexBusy, current_id
 
 log = logging.getLogger(__name__)
 
@@ -105,28 +105,42 @@ class IndexWatcher:
         return source_stamp(sources_to_serve(self.live.current.manifest, self.paths))
 
     def check(self) -> FaissRetriever | None:
-        """Blocking (run it in a thread): a new index to serve, or None when the served one is current."""
+        """Blocking (run it in a thread): a new index to serve, or None when the served one is current.
+
+        Never waits for another process's build (IndexBusy: checked again next time). The sources' stamp
+        is taken before a build, so an edit saved while it runs is seen at the next check."""
         published = current_id(self.folder)
         if published is not None and published != self.live.version:
-            return ensure_index(self.paths, self.embedder, self.folder, self.chunking, self.device)[0]
+            return self._ensure()
         stamp = self._sources_stamp()
         if stamp == self._stamp:
             return None
-        self._stamp = stamp  # a broken edit is reported once, and retried when the files change again
-        retriever, _ = ensure_index(self.paths, self.embedder, self.folder, self.chunking, self.device)
+        try:
+            retriever = self._ensure()
+        except KnowledgeError:
+            self._stamp = stamp  # a broken edit is reported once, and retried when the files change again
+            raise
+        self._stamp = stamp
         return retriever if version_of(retriever) != self.live.version else None
+
+    def _ensure(self) -> FaissRetriever:
+        return ensure_index(self.paths, self.embedder, self.folder, self.chunking, self.device, wait=False)[0]
 
     async def refresh(self) -> bool:
         """Check once and switch when there is a new index. True when it switched."""
         try:
             fresh = await asyncio.to_thread(self.check)
+        except IndexBusy:
+            return False  # another process is publishing; its version is picked up next time
         except (KnowledgeError, KnowledgeIndexError, OSError) as error:
             log.error("knowledge not reloaded, still serving the previous index: %s", error)
+            return False
+        except Exception:  # the watcher must outlive any one failure
+            log.exception("knowledge not reloaded, still serving the previous index")
             return False
         if fresh is None:
             return False
         self.live.switch(fresh)
-        self._stamp = self._sources_stamp()
         log.info("knowledge reloaded: now serving %d passages (version %s)", len(fresh.passages), self.live.version)
         return True
 

@@ -23,12 +23,19 @@ KEEP = 3
 POINTER = "CURRENT"
 
 
+class IndexBusy(RuntimeError):
+    """Another process is building this index right now (only raised when not waiting for it)."""
+
+
 @contextlib.contextmanager
-def build_lock(folder: Path) -> Iterator[None]:
+def build_lock(folder: Path, wait: bool = True) -> Iterator[None]:
     """One builder at a time per index folder, in this process and across processes."""
     folder.mkdir(parents=True, exist_ok=True)
     with (folder / ".lock").open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise IndexBusy(f"{folder} is being built by another process") from None
         try:
             yield
         finally:

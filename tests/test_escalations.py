@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
@@ -52,6 +53,22 @@ async def test_erasing_a_user_removes_their_escalations(escalations: RedisEscala
     kept = await escalations.open(other, "m-2", "error", "q", "r")
     assert await escalations.forget_user(CONVERSATION.user_id) == 1
     assert [r.id for r in await escalations.list("open")] == [kept.id]
+    feed: Any = await escalations.client.xrange(escalations.feed_key)
+    assert [data["member"] for _, data in feed] == [f"other-user/{kept.id}"], "the feed forgets the user too"
+
+
+async def test_the_feed_hands_each_escalation_to_one_consumer_with_its_sources(
+    escalations: RedisEscalationStore,
+) -> None:
+    opened = await escalations.open(CONVERSATION, "m-9", "suggested", "q?", "r.", ["https://x.example/a"], 0.7)
+    first = await escalations.follow("agents", "worker-1", block_ms=100)
+    second = await escalations.follow("agents", "worker-2", block_ms=100)
+    assert [(record.id, record.sources, record.confidence) for _, record in first] == [
+        (opened.id, ("https://x.example/a",), 0.7)
+    ]
+    assert second == [], "one consumer of a group gets each entry"
+    await escalations.acknowledge("agents", first[0][0])
+    assert await escalations.follow("agents", "worker-1", block_ms=100) == []
 
 
 class Answer:

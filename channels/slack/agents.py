@@ -17,8 +17,8 @@ from typing import Any, Protocol
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from channels.slack.blocks import VALUE_CHARS, clip, escape
-from engine.protocols import IngressLedger, StoreUnavailable
+from channels.slack.blocks import VALUE_CHARS, clip, escape, safe_url
+from engine.protocols import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,16 @@ class EscalationView(Protocol):
     def confidence(self) -> float: ...
 
 
+class PostLedger(Protocol):
+    async def claim(self, key: str) -> bool: ...
+
+    async def done(self, key: str) -> None: ...
+
+    async def release(self, key: str) -> None: ...
+
+    async def state(self, key: str) -> str | None: ...
+
+
 class EscalationDesk(Protocol):
     async def follow(
         self, group: str, consumer: str, block_ms: int = ..., count: int = ...
@@ -105,7 +115,7 @@ def escalation_blocks(record: EscalationView, permalink: str | None) -> list[dic
     if record.reply:
         lines.append("*Bot replied:* " + escape(clip(record.reply, 1200)))
     if record.sources:
-        lines.append("*Sources:* " + " · ".join(f"<{url}>" for url in record.sources[:5]))
+        lines.append("*Sources:* " + " · ".join(f"<{safe_url(url)}>" for url in record.sources[:5]))
     lines.append(f"*Confidence:* {record.confidence:.2f}")
     blocks: list[dict[str, Any]] = [
         {"type": "section", "text": {"type": "mrkdwn", "text": clip("\n".join(lines), 3000)}}
@@ -133,35 +143,45 @@ def escalation_blocks(record: EscalationView, permalink: str | None) -> list[dic
 
 
 class AgentsChannel:
-    def __init__(self, client: AsyncWebClient, channel: str, desk: EscalationDesk, ledger: IngressLedger) -> None:
+    def __init__(
+        self, client: AsyncWebClient, channel: str, desk: EscalationDesk, ledger: PostLedger, block_ms: int = 1000
+    ) -> None:
+        self.block_ms = block_ms
         self.client = client
         self.channel = channel
         self.desk = desk
         self.ledger = ledger
         self.consumer = f"{socket.gethostname()}-{id(self)}"
 
-    async def run(self, block_ms: int = 2000) -> None:
-        """Post hand-overs as they are recorded, until cancelled."""
+    async def run(self) -> None:
+        """Post hand-overs as they are recorded, until cancelled. `block_ms` must stay under the Redis
+        client's socket timeout. Nothing but cancellation ends the loop: an entry that failed stays
+        unacknowledged and is handed out again."""
         while True:
             try:
-                for entry_id, record in await self.desk.follow(GROUP, self.consumer, block_ms=block_ms):
-                    if record.state == "open":  # one already taken or closed needs no post
-                        await self.post_once(record)
-                    await self.desk.acknowledge(GROUP, entry_id)
+                for entry_id, record in await self.desk.follow(GROUP, self.consumer, block_ms=self.block_ms):
+                    if record.state != "open" or await self.post_once(record):  # taken or closed: no post
+                        await self.desk.acknowledge(GROUP, entry_id)
+            except asyncio.CancelledError:
+                raise
             except StoreUnavailable:
                 await asyncio.sleep(2)
-            except SlackApiError as error:  # left unacknowledged: another try after STALE_MS
+            except SlackApiError as error:
                 log.error("could not post a hand-over to the agents' channel: %s", error.response.get("error"))
                 await asyncio.sleep(2)
+            except Exception:
+                log.exception("the agents' channel feed failed; trying again")
+                await asyncio.sleep(2)
 
-    async def post_once(self, record: EscalationView) -> None:
+    async def post_once(self, record: EscalationView) -> bool:
+        """True when the hand-over is posted (now or before); False while another process is posting it."""
         key = f"agents:{record.id}"
         if not await self.ledger.claim(key):
-            return
+            return await self.ledger.state(key) == "done"
         try:
             await self.client.chat_postMessage(
                 channel=self.channel,
-                text=f"Handed over: {clip(record.question, 200) or record.reason}",
+                text=escape(f"Handed over: {clip(record.question, 200) or record.reason}"),
                 blocks=escalation_blocks(record, await self._permalink(record)),
             )
         except BaseException:
@@ -169,6 +189,7 @@ class AgentsChannel:
                 await self.ledger.release(key)
             raise
         await self.ledger.done(key)
+        return True
 
     async def _permalink(self, record: EscalationView) -> str | None:
         if record.channel != "slack":

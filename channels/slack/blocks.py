@@ -32,6 +32,11 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def safe_url(url: str) -> str:
+    """A URL that cannot end a Slack link early or smuggle markup: `|`, `<`, `>` and spaces encoded."""
+    return url.replace("|", "%7C").replace("<", "%3C").replace(">", "%3E").replace(" ", "%20")
+
+
 def to_mrkdwn(markdown: str) -> str:
     """The help centre's markdown bold (`**x**`) as Slack's (`*x*`), after escaping."""
     return _BOLD.sub(r"*\1*", escape(markdown))
@@ -83,7 +88,7 @@ def reply_blocks(reply: Reply, message_id: str, feedback: bool = True) -> list[B
         sections = [*sections[: room - 1], "…"]
     blocks: list[Block] = [{"type": "section", "text": {"type": "mrkdwn", "text": s}} for s in sections]
     if sources:
-        links = " · ".join(f"<{c.url}|{escape(c.title or c.url)}>" for c in sources)
+        links = " · ".join(f"<{safe_url(c.url)}|{escape(c.title or c.url)}>" for c in sources)
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": clip("Sources: " + links, 3000)}]})
     if actions:
         blocks.append(
@@ -112,5 +117,6 @@ def reply_blocks(reply: Reply, message_id: str, feedback: bool = True) -> list[B
 
 
 def fallback_text(reply: Reply) -> str:
-    """The plain `text` Slack shows in notifications and to screen readers beside the blocks."""
-    return clip(reply.text, FALLBACK_CHARS)
+    """The `text` Slack shows in notifications and to screen readers beside the blocks (escaped: a
+    `<!channel>` in an answer must not ping anyone)."""
+    return clip(escape(reply.text), FALLBACK_CHARS)

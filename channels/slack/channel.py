@@ -185,6 +185,7 @@ class SlackChannel:
             return
         with contextlib.suppress(StoreUnavailable):
             await self.ledger.done(key)
+        with contextlib.suppress(StoreUnavailable):
             await self.threads.mark(f"{team}:{channel}:{thread}")
 
     def _surface(self, client: AsyncWebClient, channel: str, thread: str, message: Message, team: str) -> Surface:
@@ -214,7 +215,8 @@ class SlackChannel:
                 elif event.kind is EventKind.FINAL and event.reply is not None:
                     reply = event.reply
                     metadata = {"event_type": "switchboard_reply", "event_payload": {"message_id": message.message_id}}
-                    await surface.finish(fallback_text(reply), reply_blocks(reply, message.message_id), metadata)
+                    blocks = reply_blocks(reply, message.message_id)
+                    await surface.finish(reply.text, fallback_text(reply), blocks, metadata)
                     return
         except Busy:
             await surface.say(BUSY_TEXT)
@@ -338,6 +340,12 @@ class SlackChannel:
             await self.escalations.open(conversation, command.get("trigger_id", ""), "slash_command", reason, "")
         except StoreUnavailable:
             log.error("escalation from /escalate not recorded: Redis unavailable")
+            if command.get("response_url"):  # the ack promised a person: correct it
+                await AsyncWebhookClient(command["response_url"]).send(
+                    text="Sorry, I couldn't reach our support queue just now. Please try /escalate again in a minute.",
+                    response_type="ephemeral",
+                    replace_original=True,
+                )
 
 
 _LINK = re.compile(r"<(?:(?P<kind>[#@!])(?P<id>[^|>]*)|(?P<url>[a-z]+:[^|>]*))(?:\|(?P<label>[^>]*))?>")

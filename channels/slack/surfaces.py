@@ -14,9 +14,10 @@ import time
 from typing import Any, Protocol
 
 from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
-from channels.slack.blocks import to_mrkdwn
+from channels.slack.blocks import escape, to_mrkdwn
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,9 @@ class Surface(Protocol):
         """Everything streamed so far (called for every token; implementations pace themselves)."""
         ...
 
-    async def finish(self, text: str, blocks: list[dict[str, Any]], metadata: dict[str, Any]) -> None: ...
+    async def finish(self, answer: str, text: str, blocks: list[dict[str, Any]], metadata: dict[str, Any]) -> None:
+        """`answer` is the final reply's own text; `text` its escaped notification fallback."""
+        ...
 
     async def say(self, text: str) -> None:
         """A short plain message in place of an answer (busy)."""
@@ -53,12 +56,14 @@ class UpdatedMessage:
         if time.monotonic() - self._last < self.interval_s or streamed == self._shown:
             return
         self._shown, self._last = streamed, time.monotonic()
-        try:  # progress only: a refused edit is skipped, the final reply still comes
-            await self.client.chat_update(channel=self.channel, ts=self.ts, text=to_mrkdwn(streamed) + " …")
+        try:  # progress only: a refused or rate-limited edit is skipped (never waited for); the final reply comes
+            await without_rate_limit_waits(self.client).chat_update(
+                channel=self.channel, ts=self.ts, text=to_mrkdwn(streamed) + " …"
+            )
         except SlackApiError as error:
             log.warning("slack refused a streamed update: %s", error.response.get("error"))
 
-    async def finish(self, text: str, blocks: list[dict[str, Any]], metadata: dict[str, Any]) -> None:
+    async def finish(self, answer: str, text: str, blocks: list[dict[str, Any]], metadata: dict[str, Any]) -> None:
         async def update() -> None:
             await self.client.chat_update(channel=self.channel, ts=self.ts, text=text, blocks=blocks, metadata=metadata)
 
@@ -112,21 +117,25 @@ class StreamedMessage:
         try:
             if not self.ts:
                 await self._start()
-            await self.client.chat_appendStream(channel=self.channel, ts=self.ts, markdown_text=delta)
+            await without_rate_limit_waits(self.client).chat_appendStream(
+                channel=self.channel, ts=self.ts, markdown_text=escape(delta)
+            )
             self._sent = streamed
         except SlackApiError as error:
             log.warning("slack refused a stream append: %s", error.response.get("error"))
 
-    async def finish(self, text: str, blocks: list[dict[str, Any]], metadata: dict[str, Any]) -> None:
+    async def finish(self, answer: str, text: str, blocks: list[dict[str, Any]], metadata: dict[str, Any]) -> None:
         async def stop() -> None:
             if not self.ts:
                 await self._start()
-            await self.client.chat_stopStream(channel=self.channel, ts=self.ts, blocks=blocks, metadata=metadata)
+            # the streamed text is the answer; the blocks below it add sources, buttons and feedback
+            extras = [b for b in blocks if b.get("type") != "section"]
+            await self.client.chat_stopStream(channel=self.channel, ts=self.ts, blocks=extras, metadata=metadata)
 
         if self._latest != self._sent:
             await self.progress(self._latest, force=True)  # what the pacing held back, before the stream ends
         await self.retry(stop)
-        if self._sent.strip() and self._sent.strip() != text.strip():  # the final reply is authoritative
+        if self._sent.strip() and self._sent.strip() != answer.strip():  # the final reply is authoritative
 
             async def replace() -> None:
                 await self.client.chat_update(channel=self.channel, ts=self.ts, text=text, blocks=blocks)
@@ -135,6 +144,20 @@ class StreamedMessage:
 
     async def say(self, text: str) -> None:
         await self.client.chat_postMessage(channel=self.channel, thread_ts=self.thread, text=text)
+
+
+def without_rate_limit_waits(client: AsyncWebClient) -> AsyncWebClient:
+    """The same client minus the 429 handler: a progress update is worth skipping, not waiting for."""
+    handlers = [h for h in client.retry_handlers if not isinstance(h, AsyncRateLimitErrorRetryHandler)]
+    return AsyncWebClient(
+        token=client.token,
+        base_url=client.base_url,
+        timeout=client.timeout,
+        session=client.session,
+        headers=client.headers,
+        team_id=getattr(client, "team_id", None),
+        retry_handlers=handlers,
+    )
 
 
 class Retry(Protocol):
