@@ -156,7 +156,12 @@ class SlackChannel:
         thread = event.get("thread_ts")
         if not thread or mentioned:  # a mention of the bot arrives as app_mention; of others, not for us
             return
-        if await self.threads.is_marked(f"{team}:{event['channel']}:{thread}"):
+        try:
+            ours = await self.threads.is_marked(f"{team}:{event['channel']}:{thread}")
+        except StoreUnavailable:  # cannot tell whether the bot is part of this thread: stay out of it
+            log.warning("thread registry unavailable; a follow-up without a mention was not answered")
+            return
+        if ours:
             self._spawn(self._answer(event, team, context.client, context))
 
     def _should_ignore(self, event: dict[str, Any]) -> bool:
