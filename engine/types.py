@@ -28,6 +28,8 @@ class Message:
     text: str
     message_id: str
     user_role: str = "customer"
+    # A button the user clicked (an Action's `action`), not words they typed; `text` is then its label.
+    action: str = ""
 
     @property
     def user_id(self) -> str:

@@ -567,3 +567,45 @@ async def test_streaming_mode_uses_slacks_stream_methods_and_ends_with_the_block
     stop = next(c.args for c in mine if c.method == "chat.stopStream")
     assert "returns/policy" in blocks_text(stop["blocks"])
     assert not posts(fake, channel), "no separate message was posted"
+
+
+async def test_an_answer_button_is_an_action_event_answered_in_the_same_thread(server: tuple[str, FakeSlack]) -> None:
+    url, fake = server
+    channel = "D" + uuid.uuid4().hex[:8].upper()
+    question = dm(channel, "U15", QUESTION)
+    await send(url, event_body(question, "EvClick1"))
+    await fake.wait_for(lambda f: bool(final_updates(f, channel)))
+    final = final_updates(fake, channel)[-1]
+    blocks = final["blocks"] if isinstance(final["blocks"], list) else json.loads(final["blocks"])
+    actions = next(b for b in blocks if b.get("block_id") == "sb_actions")
+    [start] = [e for e in actions["elements"] if e["action_id"] == "sb_action:start_return"]
+    payload = {
+        "type": "block_actions",
+        "team": {"id": TEAM},
+        "user": {"id": "U15"},
+        "api_app_id": "A1",
+        "container": {"type": "message", "channel_id": channel, "message_ts": final["ts"]},
+        "channel": {"id": channel},
+        "trigger_id": "9.9.7",
+        "message": {"ts": final["ts"], "thread_ts": question["ts"], "text": final["text"], "blocks": blocks},
+        "actions": [
+            {
+                "action_id": start["action_id"],
+                "block_id": "sb_actions",
+                "value": start["value"],
+                "type": "button",
+                "text": start["text"],
+                "action_ts": "1700999999.000001",
+            }
+        ],
+    }
+    body = interaction_body(payload)
+    assert (await send(url, body, form=True))[0] == 200
+    assert (await send(url, body, form=True))[0] == 200  # Slack delivered the click twice
+    await fake.wait_for(lambda f: len(final_updates(f, channel)) >= 2)
+    await asyncio.sleep(0.8)
+    [_, answer_post] = posts(fake, channel)
+    assert answer_post["thread_ts"] == question["ts"], "answered in the thread the button was in"
+    clicked = final_updates(fake, channel)[-1]
+    assert "https://help.brightcart.example/returns/start" in blocks_text(clicked["blocks"])
+    assert len(final_updates(fake, channel)) == 2, "the duplicate click was not answered again"

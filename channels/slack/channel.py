@@ -253,6 +253,32 @@ class SlackChannel:
         value = _click_value(action)
         if value.get("a") == ESCALATE_ACTION.action:
             self._spawn(self._escalate_from_button(body, value, client))
+        elif value.get("a"):
+            self._spawn(self._answer_click(body, action, value, client))
+
+    async def _answer_click(
+        self, body: dict[str, Any], action: dict[str, Any], value: dict[str, str], client: AsyncWebClient
+    ) -> None:
+        """A clicked answer button goes to the engine as an action event, answered in the same thread."""
+        conversation = _conversation_of(body)
+        team, channel, thread = conversation.conversation_id.split(":", 2)
+        key = f"click:{team}:{channel}:{action.get('action_ts') or body.get('trigger_id', '')}:{conversation.user_id}"
+        try:
+            if not await self.ledger.claim(key):
+                return
+        except StoreUnavailable:
+            log.warning("ledger unavailable; answering a click without de-duplication")
+        label = str((action.get("text") or {}).get("text") or value["a"])
+        message = Message(conversation, label, message_id=uuid.uuid4().hex, action=value["a"])
+        try:
+            await self._deliver(client, channel, thread, message, team)
+        except Exception:
+            log.exception("could not answer the click %s (%s)", value["a"], message.message_id)
+            with contextlib.suppress(StoreUnavailable):
+                await self.ledger.release(key)
+            return
+        with contextlib.suppress(StoreUnavailable):
+            await self.ledger.done(key)
 
     async def _escalate_from_button(self, body: dict[str, Any], value: dict[str, str], client: AsyncWebClient) -> None:
         conversation = _conversation_of(body)

@@ -25,6 +25,13 @@ class IntentIndex:
             embedder.embed(examples) if examples else np.zeros((0, embedder.dimension), dtype=np.float32)
         )
 
+    def by_action(self, action: str) -> str | None:
+        """The intent whose buttons include this action: a click means that intent, whatever its label says."""
+        for spec in self.intents.values():
+            if any(a.action == action for a in spec.actions):
+                return spec.name
+        return None
+
     def by_pattern(self, text: str) -> str | None:
         """An intent whose patterns match the text; hand-over intents first, since they must never be missed."""
         ordered = sorted(self.intents.values(), key=lambda spec: not spec.escalate)
@@ -50,6 +57,7 @@ class Understand:
 
     async def __call__(self, turn: Turn, events: EventSink) -> Turn:
         vector = (await asyncio.to_thread(self.embedder.embed, [turn.message.text]))[0]
-        named = self.intents.by_pattern(turn.message.text)
+        clicked = self.intents.by_action(turn.message.action) if turn.message.action else None
+        named = clicked or self.intents.by_pattern(turn.message.text)
         intent = named or self.intents.classify(vector, self.threshold)[0]
         return turn.evolve(intent=intent, query_vector=tuple(float(x) for x in vector))
