@@ -20,7 +20,7 @@ QUESTION = "How long do I have to return an item?"
 
 
 def cli_env(home: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_") and k != "REDIS_URL"}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SWITCHBOARD_", "SLACK_")) and k != "REDIS_URL"}
     env |= {"SWITCHBOARD_HOME": str(home), "SWITCHBOARD_MODELS_DIR": str(model_cache()), "PYTHONUNBUFFERED": "1"}
     return env | extra
 
@@ -144,3 +144,12 @@ def test_default_model_answers_the_demo_question_with_its_source(tmp_path: Path)
     assert "30 days" in reply["response"]
     assert "https://help.brightcart.example/returns/policy" in reply["sources"]
     assert reply["metadata"]["escalated"] is False
+
+
+def test_a_half_slack_configuration_stops_serve_with_one_line(tmp_path: Path) -> None:
+    result = run_cli(["serve"], cli_env(tmp_path, SLACK_BOT_TOKEN="xoxb-only-a-token"), tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "switchboard: error: SLACK_SIGNING_SECRET: required with SLACK_BOT_TOKEN "
+        "(set both to turn Slack on, neither to leave it off)"
+    ]

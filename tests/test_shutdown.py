@@ -75,6 +75,7 @@ async def test_sigterm_drains_in_flight_messages(tmp_path: Path) -> None:
             server.kill()
             await server.wait()
     assert code == 0, log.read_text()[-2000:]
+    assert "Slack: off (set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET to turn it on)" in log.read_text()
     assert [status for status, _, _ in results] == [200] * 6, results
     assert all("30 days" in str(body["response"]) for _, body, _ in results)
     assert sum(done > terminated_at for _, _, done in results) >= 2, "messages were still in flight at SIGTERM"
