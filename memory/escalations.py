@@ -78,6 +78,7 @@ class RedisEscalationStore:
         self.prefix = prefix
         self.ttl_seconds = ttl_seconds
         self._move = client.register_script(_MOVE)
+        self._groups: set[str] = set()  # feed consumer groups known to exist
 
     def record_key(self, user_id: str, escalation_id: str) -> str:
         return f"{self.prefix}:user:{quote(user_id, safe='')}:escalation:{escalation_id}"
@@ -134,22 +135,23 @@ class RedisEscalationStore:
         """New escalations for one consumer group: each entry goes to one consumer of the group, and an
         entry a consumer took but never acknowledged (it died) is handed to another after STALE_MS."""
         async with unavailable_as_store_error():
+            if group not in self._groups:
+                await self._create_group(group)
             try:
-                # from the start of the feed: a new group (a newly configured agents' channel) sees the
-                # hand-overs still in it, and none recorded while it was starting is missed
-                await self.client.xgroup_create(self.feed_key, group, id="0", mkstream=True)
-            except ResponseError as error:
-                if "BUSYGROUP" not in str(error):
-                    raise
-            claimed: Any = await self.client.xautoclaim(
-                self.feed_key, group, consumer, min_idle_time=STALE_MS, count=count
-            )
-            entries: list[Any] = list(claimed[1])
-            if not entries:
-                read: Any = await self.client.xreadgroup(
-                    group, consumer, {self.feed_key: ">"}, count=count, block=block_ms
+                claimed: Any = await self.client.xautoclaim(
+                    self.feed_key, group, consumer, min_idle_time=STALE_MS, count=count
                 )
-                entries = [entry for _, batch in read or [] for entry in batch]
+                entries: list[Any] = list(claimed[1])
+                if not entries:
+                    read: Any = await self.client.xreadgroup(
+                        group, consumer, {self.feed_key: ">"}, count=count, block=block_ms
+                    )
+                    entries = [entry for _, batch in read or [] for entry in batch]
+            except ResponseError as error:
+                if "NOGROUP" not in str(error):
+                    raise
+                self._groups.discard(group)  # the feed was deleted (a flushed Redis): created again next time
+                return []
         found = []
         for entry_id, data in entries:
             if entry_id is None:  # Redis 6.2 hands out trimmed entries as (None, None)
@@ -162,6 +164,16 @@ class RedisEscalationStore:
             else:
                 found.append((str(entry_id), record))
         return found
+
+    async def _create_group(self, group: str) -> None:
+        try:
+            # from the start of the feed: a new group (a newly configured agents' channel) sees the
+            # hand-overs still in it, and none recorded while it was starting is missed
+            await self.client.xgroup_create(self.feed_key, group, id="0", mkstream=True)
+        except ResponseError as error:
+            if "BUSYGROUP" not in str(error):
+                raise
+        self._groups.add(group)
 
     async def acknowledge(self, group: str, entry_id: str) -> None:
         async with unavailable_as_store_error():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import os
 import socket
@@ -11,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import ClientSession, web
+from aiohttp.test_utils import TestServer
 from pydantic import SecretStr
 from redis.asyncio import Redis
 
@@ -138,6 +141,24 @@ async def _remove_session_keys(redis_url: str, file_config: FileConfig) -> Async
     async for key in client.scan_iter(match=f"{file_config.memory.prefix}:*", count=500):
         await client.delete(key)
     await client.aclose()
+
+
+async def start_ready(app: web.Application) -> TestServer:
+    """`app` served on a loopback port, returned once /readyz says ready (a start-up error fails the test)."""
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    async with ClientSession() as session:
+        for _ in range(600):
+            async with session.get(server.make_url("/readyz")) as response:
+                if response.status == 200:
+                    return server
+                body = await response.json()
+            if "error" in body:
+                await server.close()
+                pytest.fail(f"the server failed to start: {body['error']}")
+            await asyncio.sleep(0.2)
+    await server.close()
+    pytest.fail("the server never became ready")
 
 
 @pytest.fixture(scope="session")

@@ -122,3 +122,27 @@ def event_body(event: dict[str, Any], event_id: str) -> str:
 
 def interaction_body(payload: dict[str, Any]) -> str:
     return "payload=" + quote(json.dumps(payload))
+
+
+def click_body(
+    channel: str, user: str, block_id: str, button: dict[str, Any], message: dict[str, Any] | None = None, **extra: Any
+) -> str:
+    """A signed-ready `block_actions` form body: `user` clicked `button` on `message` (None: an ephemeral one)."""
+    container: dict[str, Any] = {"type": "message", "channel_id": channel}
+    container |= {"message_ts": message["ts"]} if message else {"is_ephemeral": True}
+    action = {"action_id": button["action_id"], "block_id": block_id, "value": button["value"], "type": "button"}
+    payload = (
+        {
+            "type": "block_actions",
+            "team": {"id": TEAM},
+            "user": {"id": user},
+            "api_app_id": "A1",
+            "container": container,
+            "channel": {"id": channel},
+            "trigger_id": "9.9.9",
+            "actions": [action | extra.pop("action", {})],
+        }
+        | ({"message": message} if message else {})
+        | extra
+    )
+    return interaction_body(payload)

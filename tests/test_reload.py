@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from aiohttp import ClientSession
-from aiohttp.test_utils import TestServer
 
 from bot.app import create_app
 from bot.settings import FileConfig, Settings
@@ -23,6 +22,7 @@ from retrieval.index import FaissRetriever, Manifest
 from retrieval.ingest import Chunking, build_index, ensure_index, load_current
 from retrieval.live import IndexWatcher, LiveIndex
 from retrieval.versions import KEEP, current_version
+from tests.conftest import start_ready
 
 KNOWLEDGE = Path(__file__).resolve().parent.parent / "knowledge"
 PAGE = "---\ntitle: Gift wrapping\nurl: https://x.example/gifts\n---\nGift wrapping costs {price} per item.\n"
@@ -135,16 +135,8 @@ async def live_server(
         update={"knowledge": file_config.knowledge.model_copy(update={"paths": [docs], "watch_interval_s": 0.2})}
     )
     own = settings.model_copy(update={"home": tmp_path / "home"})
-    server = TestServer(create_app(own, config), host="127.0.0.1")
-    await server.start_server()
-    url = str(server.make_url(""))
-    async with ClientSession() as session:
-        for _ in range(600):
-            async with session.get(f"{url}/readyz") as response:
-                if response.status == 200:
-                    break
-            await asyncio.sleep(0.2)
-    yield url, docs, own, config
+    server = await start_ready(create_app(own, config))
+    yield str(server.make_url("")), docs, own, config
     await server.close()
 
 

@@ -18,6 +18,7 @@ from bot.app import create_app
 from bot.settings import FileConfig, Settings
 from engine.types import ConversationRef
 from memory.store import RedisMemoryStore
+from tests.conftest import start_ready
 
 TOKEN = "test-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -26,20 +27,8 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 @pytest.fixture(scope="module")
 async def base_url(settings: Settings, file_config: FileConfig) -> AsyncIterator[str]:
     with_token = settings.model_copy(update={"api_token": SecretStr(TOKEN)})
-    server = TestServer(create_app(with_token, file_config), host="127.0.0.1")
-    await server.start_server()
-    url = str(server.make_url(""))
-    async with ClientSession() as session:
-        for _ in range(600):
-            async with session.get(f"{url}/readyz") as response:
-                if response.status == 200:
-                    break
-                body = await response.json()
-                assert "error" not in body, body
-            await asyncio.sleep(0.2)
-        else:
-            pytest.fail("the server never became ready")
-    yield url
+    server = await start_ready(create_app(with_token, file_config))
+    yield str(server.make_url(""))
     await server.close()
 
 

@@ -12,7 +12,6 @@ from urllib.parse import urlencode
 
 import pytest
 from aiohttp import ClientSession
-from aiohttp.test_utils import TestServer
 from pydantic import SecretStr
 from redis.asyncio import Redis
 
@@ -21,7 +20,18 @@ from bot.settings import FileConfig, Settings, SettingsError
 from bot.slack import slack_status
 from memory.escalations import RedisEscalationStore
 from memory.feedback import RedisFeedbackStore
-from tests.slack_fake import BOT_ID, BOT_USER, SECRET, TEAM, TOKEN, FakeSlack, event_body, interaction_body, signed
+from tests.conftest import start_ready
+from tests.slack_fake import (
+    BOT_ID,
+    BOT_USER,
+    SECRET,
+    TEAM,
+    TOKEN,
+    FakeSlack,
+    click_body,
+    event_body,
+    signed,
+)
 from tests.slack_fake import start_fake as _start_fake
 
 QUESTION = "how long have i got to send something back?"
@@ -39,28 +49,23 @@ async def server(
     slack: tuple[FakeSlack, str], settings: Settings, file_config: FileConfig
 ) -> AsyncIterator[tuple[str, FakeSlack]]:
     fake, api_url = slack
-    with_slack = settings.model_copy(
+    slack_config = file_config.slack.model_copy(
+        update={"update_interval_s": 0.2, "agents_channel": AGENTS, "delivery_backoff_s": 0.2}
+    )
+    fast = file_config.model_copy(update={"slack": slack_config})
+    test_server = await start_ready(create_app(with_slack(settings, api_url), fast))
+    yield str(test_server.make_url("")), fake
+    await test_server.close()
+
+
+def with_slack(settings: Settings, api_url: str) -> Settings:
+    return settings.model_copy(
         update={
             "slack_bot_token": SecretStr(TOKEN),
             "slack_signing_secret": SecretStr(SECRET),
             "slack_api_url": api_url,
         }
     )
-    slack_config = file_config.slack.model_copy(
-        update={"update_interval_s": 0.2, "agents_channel": AGENTS, "delivery_backoff_s": 0.2}
-    )
-    fast = file_config.model_copy(update={"slack": slack_config})
-    test_server = TestServer(create_app(with_slack, fast), host="127.0.0.1")
-    await test_server.start_server()
-    url = str(test_server.make_url(""))
-    async with ClientSession() as session:
-        for _ in range(600):
-            async with session.get(f"{url}/readyz") as response:
-                if response.status == 200:
-                    break
-            await asyncio.sleep(0.2)
-    yield url, fake
-    await test_server.close()
 
 
 async def send(url: str, body: str, headers: dict[str, str] | None = None, form: bool = False) -> tuple[int, str]:
@@ -319,18 +324,8 @@ async def test_a_feedback_click_is_recorded_once_and_replaces_the_buttons(
         e for b in blocks if b.get("block_id") == "sb_feedback" for e in b["elements"] if e["action_id"].endswith("up")
     ]
     message_id = json.loads(up["value"])["m"]
-    payload = {
-        "type": "block_actions",
-        "team": {"id": TEAM},
-        "user": {"id": "U7"},
-        "api_app_id": "A1",
-        "container": {"type": "message", "channel_id": channel, "message_ts": final["ts"]},
-        "channel": {"id": channel},
-        "trigger_id": "1.2.3",
-        "message": {"ts": final["ts"], "text": final["text"], "blocks": blocks},
-        "actions": [{"action_id": up["action_id"], "block_id": "sb_feedback", "value": up["value"], "type": "button"}],
-    }
-    body = interaction_body(payload)
+    message = {"ts": final["ts"], "text": final["text"], "blocks": blocks}
+    body = click_body(channel, "U7", "sb_feedback", up, message)
     updates_before = len(fake.of("chat.update"))
     assert (await send(url, body, form=True))[0] == 200
     await fake.wait_for(lambda f: len(f.of("chat.update")) > updates_before)
@@ -389,18 +384,7 @@ def agent_click(post: dict[str, Any], ts: str, agent: str, action_id: str) -> st
     blocks = post["blocks"] if isinstance(post["blocks"], list) else json.loads(post["blocks"])
     [button] = [e for b in blocks if b.get("block_id") == "sb_agent" for e in b["elements"]]
     assert button["action_id"] == action_id
-    payload = {
-        "type": "block_actions",
-        "team": {"id": TEAM},
-        "user": {"id": agent},
-        "api_app_id": "A1",
-        "container": {"type": "message", "channel_id": AGENTS, "message_ts": ts},
-        "channel": {"id": AGENTS},
-        "trigger_id": "9.9.9",
-        "message": {"ts": ts, "text": post["text"], "blocks": blocks},
-        "actions": [{"action_id": action_id, "block_id": "sb_agent", "value": button["value"], "type": "button"}],
-    }
-    return interaction_body(payload)
+    return click_body(AGENTS, agent, "sb_agent", button, {"ts": ts, "text": post["text"], "blocks": blocks})
 
 
 async def test_hand_overs_from_slack_and_rest_reach_the_agents_channel_once_and_are_claimed(
@@ -460,18 +444,9 @@ async def test_support_answers_privately_through_the_response_url_and_shares_on_
     assert "30 days" in private["text"]
     assert posts(fake, channel) == [], "nothing was posted in the channel"
     [share] = [e for b in private["blocks"] if b.get("block_id") == "sb_share" for e in b["elements"]]
-    payload = {
-        "type": "block_actions",
-        "team": {"id": TEAM},
-        "user": {"id": "U11"},
-        "api_app_id": "A1",
-        "container": {"type": "message", "channel_id": channel, "is_ephemeral": True},
-        "channel": {"id": channel},
-        "response_url": response_url,
-        "trigger_id": "9.9.8",
-        "actions": [{"action_id": "sb_share", "block_id": "sb_share", "value": share["value"], "type": "button"}],
-    }
-    assert (await send(url, interaction_body(payload), form=True))[0] == 200
+    assert (await send(url, click_body(channel, "U11", "sb_share", share, response_url=response_url), form=True))[
+        0
+    ] == 200
     await fake.wait_for(lambda f: bool(posts(f, channel)))
     [shared] = posts(fake, channel)
     assert "<@U11> asked" in shared["text"]
@@ -503,23 +478,9 @@ async def test_a_retry_after_a_restart_is_not_answered_again(
     await send(url, body)
     await fake.wait_for(lambda f: bool(final_updates(f, channel)))
     # a second server process on the same Redis (the first one restarted) gets Slack's retry
-    with_slack = settings.model_copy(
-        update={
-            "slack_bot_token": SecretStr(TOKEN),
-            "slack_signing_secret": SecretStr(SECRET),
-            "slack_api_url": slack[1],
-        }
-    )
-    restarted = TestServer(create_app(with_slack, file_config), host="127.0.0.1")
-    await restarted.start_server()
+    restarted = await start_ready(create_app(with_slack(settings, slack[1]), file_config))
     try:
         second = str(restarted.make_url(""))
-        async with ClientSession() as session:
-            for _ in range(600):
-                async with session.get(f"{second}/readyz") as response:
-                    if response.status == 200:
-                        break
-                await asyncio.sleep(0.2)
         status, _ = await send(second, body, signed(body) | {"X-Slack-Retry-Num": "1"})
         assert status == 200
         await asyncio.sleep(1.0)
@@ -532,25 +493,11 @@ async def test_streaming_mode_uses_slacks_stream_methods_and_ends_with_the_block
     slack: tuple[FakeSlack, str], settings: Settings, file_config: FileConfig
 ) -> None:
     fake, api_url = slack
-    with_slack = settings.model_copy(
-        update={
-            "slack_bot_token": SecretStr(TOKEN),
-            "slack_signing_secret": SecretStr(SECRET),
-            "slack_api_url": api_url,
-        }
-    )
     streaming = file_config.slack.model_copy(update={"streaming": True, "update_interval_s": 0.2})
-    app = create_app(with_slack, file_config.model_copy(update={"slack": streaming}))
-    test_server = TestServer(app, host="127.0.0.1")
-    await test_server.start_server()
+    app = create_app(with_slack(settings, api_url), file_config.model_copy(update={"slack": streaming}))
+    test_server = await start_ready(app)
     try:
         url = str(test_server.make_url(""))
-        async with ClientSession() as session:
-            for _ in range(600):
-                async with session.get(f"{url}/readyz") as response:
-                    if response.status == 200:
-                        break
-                await asyncio.sleep(0.2)
         channel = "D" + uuid.uuid4().hex[:8].upper()
         await send(url, event_body(dm(channel, "U14", QUESTION), "EvStream1"))
         await fake.wait_for(lambda f: any(c.args.get("channel") == channel for c in f.of("chat.stopStream")))
@@ -579,27 +526,9 @@ async def test_an_answer_button_is_an_action_event_answered_in_the_same_thread(s
     blocks = final["blocks"] if isinstance(final["blocks"], list) else json.loads(final["blocks"])
     actions = next(b for b in blocks if b.get("block_id") == "sb_actions")
     [start] = [e for e in actions["elements"] if e["action_id"] == "sb_action:start_return"]
-    payload = {
-        "type": "block_actions",
-        "team": {"id": TEAM},
-        "user": {"id": "U15"},
-        "api_app_id": "A1",
-        "container": {"type": "message", "channel_id": channel, "message_ts": final["ts"]},
-        "channel": {"id": channel},
-        "trigger_id": "9.9.7",
-        "message": {"ts": final["ts"], "thread_ts": question["ts"], "text": final["text"], "blocks": blocks},
-        "actions": [
-            {
-                "action_id": start["action_id"],
-                "block_id": "sb_actions",
-                "value": start["value"],
-                "type": "button",
-                "text": start["text"],
-                "action_ts": "1700999999.000001",
-            }
-        ],
-    }
-    body = interaction_body(payload)
+    message = {"ts": final["ts"], "thread_ts": question["ts"], "text": final["text"], "blocks": blocks}
+    clicked_at = {"text": start["text"], "action_ts": "1700999999.000001"}
+    body = click_body(channel, "U15", "sb_actions", start, message, action=clicked_at)
     assert (await send(url, body, form=True))[0] == 200
     assert (await send(url, body, form=True))[0] == 200  # Slack delivered the click twice
     await fake.wait_for(lambda f: len(final_updates(f, channel)) >= 2)

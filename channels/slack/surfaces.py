@@ -45,6 +45,7 @@ class UpdatedMessage:
         self.client, self.channel, self.thread = client, channel, thread
         self.status, self.interval_s, self.retry = status, interval_s, retry
         self.ts = ""
+        self._progress_client = without_rate_limit_waits(client)
         self._shown = ""
         self._last = 0.0
 
@@ -57,9 +58,7 @@ class UpdatedMessage:
             return
         self._shown, self._last = streamed, time.monotonic()
         try:  # progress only: a refused or rate-limited edit is skipped (never waited for); the final reply comes
-            await without_rate_limit_waits(self.client).chat_update(
-                channel=self.channel, ts=self.ts, text=to_mrkdwn(streamed) + " …"
-            )
+            await self._progress_client.chat_update(channel=self.channel, ts=self.ts, text=to_mrkdwn(streamed) + " …")
         except SlackApiError as error:
             log.warning("slack refused a streamed update: %s", error.response.get("error"))
 
@@ -88,6 +87,7 @@ class StreamedMessage:
         self.team, self.user = recipient
         self.status, self.interval_s, self.retry = status, interval_s, retry
         self.ts = ""
+        self._progress_client = without_rate_limit_waits(client)
         self._sent = ""
         self._latest = ""
         self._last = 0.0
@@ -117,9 +117,7 @@ class StreamedMessage:
         try:
             if not self.ts:
                 await self._start()
-            await without_rate_limit_waits(self.client).chat_appendStream(
-                channel=self.channel, ts=self.ts, markdown_text=escape(delta)
-            )
+            await self._progress_client.chat_appendStream(channel=self.channel, ts=self.ts, markdown_text=escape(delta))
             self._sent = streamed
         except SlackApiError as error:
             log.warning("slack refused a stream append: %s", error.response.get("error"))
