@@ -7,6 +7,7 @@ until the model, the index and Redis are ready.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from aiohttp.typedefs import Handler
 
 from bot.runtime import Runtime
 from bot.settings import FileConfig, Settings, is_loopback, load_file_config
-from bot.slack import build_slack, slack_status
+from bot.slack import Role, build_slack, check_slack_config, slack_mode
 from channels.rest import RestLimits, add_rest_routes, authorized, error_response
 from channels.slack.channel import SlackChannel
 from engine.delivery import Dispatcher
@@ -37,19 +38,22 @@ class RuntimeSlot:
 SLOT = web.AppKey("runtime_slot", RuntimeSlot)
 
 
-def create_app(settings: Settings, config: FileConfig | None = None) -> web.Application:
+def create_app(settings: Settings, config: FileConfig | None = None, role: Role = "all") -> web.Application:
+    """`role="web"` leaves Slack's work (answers, clicks) to `switchboard worker` processes."""
     if config is None:
         config, _ = load_file_config(settings.config)
     token = settings.api_token.get_secret_value() if settings.api_token else None
     limits = RestLimits(config.server.max_text_chars, config.server.max_body_bytes, token)
-    slack_on = slack_status(settings) is not None  # a half Slack configuration is an error here
+    slack = slack_mode(settings)  # a half Slack configuration is an error here
+    if slack is not None:
+        check_slack_config(slack, config)
     app = web.Application(client_max_size=limits.max_body_bytes, middlewares=[_json_errors])
     slot = app[SLOT] = RuntimeSlot()
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         loading = asyncio.create_task(Runtime.start(settings, config), name="runtime-start")
         slot.loading = loading
-        loading.add_done_callback(lambda task: _on_loaded(slot, task, settings if slack_on else None))
+        loading.add_done_callback(lambda task: _on_loaded(slot, task, settings if slack else None, role))
         yield
         if not loading.done():
             loading.cancel()
@@ -83,23 +87,31 @@ def create_app(settings: Settings, config: FileConfig | None = None) -> web.Appl
                 body["error"] = "start-up failed; details on loopback or with the API token"
             return web.json_response(body, status=503)
         checks = await runtime.readiness()
+        if slack is not None:  # built, its loops running, and (Socket Mode) connected
+            checks["slack"] = slot.slack is not None and slot.slack.healthy() and slot.slack.connected
         ready = all(checks.values())
-        return web.json_response({"ready": ready, "checks": checks}, status=200 if ready else 503)
+        body = {"ready": ready, "checks": checks}
+        if slot.error and (is_loopback(request.remote or "") or (token and authorized(request, token))):
+            body["error"] = slot.error
+        return web.json_response(body, status=200 if ready else 503)
 
     async def slack_events(request: web.Request) -> web.Response:
         if slot.slack is None:  # still loading: Slack retries a 503 later
             return error_response("starting", "Switchboard is starting", 503, {"Retry-After": "5"})
         return await slot.slack.handle(request)
 
-    if slack_on:
+    if slack is not None and slack.transport == "http":
         app.router.add_post("/slack/events", slack_events)
+    if slack is not None and slack.oauth:
+        app.router.add_get("/slack/install", slack_events)
+        app.router.add_get("/slack/oauth_redirect", slack_events)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     add_rest_routes(app, current_dispatcher, limits)
     return app
 
 
-def _on_loaded(slot: RuntimeSlot, task: asyncio.Task[Runtime], slack: Settings | None) -> None:
+def _on_loaded(slot: RuntimeSlot, task: asyncio.Task[Runtime], slack: Settings | None, role: Role) -> None:
     if task.cancelled():
         return
     error = task.exception()
@@ -108,9 +120,17 @@ def _on_loaded(slot: RuntimeSlot, task: asyncio.Task[Runtime], slack: Settings |
         log.error("Switchboard failed to start: %s", error)
         return
     runtime = slot.runtime = task.result()
+    # The models and the index are millions of long-lived objects: moved out of the collector's sight,
+    # a full collection no longer pauses the event loop for tens of milliseconds (acknowledgement p99).
+    gc.collect()
+    gc.freeze()
     runtime.watch_knowledge()
     if slack is not None:
-        slot.slack = build_slack(slack, runtime)
+        try:
+            slot.slack = build_slack(slack, runtime, role)
+        except Exception as error:
+            slot.error = f"Slack: {error}"
+            log.error("Slack could not start: %s", error)
 
 
 @web.middleware

@@ -1,4 +1,4 @@
-"""The `switchboard` command: prepare, ingest, serve, chat, ask."""
+"""The `switchboard` command: prepare, ingest, serve, worker, chat, ask, escalations, eval."""
 
 from __future__ import annotations
 
@@ -59,6 +59,13 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the HTTP server")
     serve.add_argument("--host", help="bind address (default: server.host)")
     serve.add_argument("--port", type=int, help="port (default: server.port)")
+    serve.add_argument(
+        "--role",
+        choices=["all", "web"],
+        default="all",
+        help="all: answer Slack here too; web: only acknowledge and queue it for `switchboard worker`",
+    )
+    commands.add_parser("worker", help="run the Slack work queued by `serve --role web` (answers, clicks)")
 
     chat = commands.add_parser("chat", help="chat in the terminal, answers streamed")
     chat.add_argument("--user", default="local-user", help="user id (memory is per user)")
@@ -128,17 +135,23 @@ def cmd_ingest(settings: Settings, config: FileConfig, paths: Sequence[Path]) ->
     return 0
 
 
-def cmd_serve(settings: Settings, config: FileConfig, host: str | None, port: int | None) -> int:
+def cmd_serve(settings: Settings, config: FileConfig, host: str | None, port: int | None, role: str = "all") -> int:
     from aiohttp import web
 
     from bot.app import create_app
 
     bind = host or config.server.host
     require_token_off_loopback(settings, bind)
-    app = create_app(settings, config)
+    if role == "web":
+        from bot.worker import require_shared_redis
+
+        require_shared_redis(settings, "serve --role web")
+    app = create_app(settings, config, role="web" if role == "web" else "all")
     from bot.slack import slack_status
 
     slack = slack_status(settings) or "Slack: off (set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET to turn it on)"
+    if role == "web" and slack_status(settings) is not None:
+        slack += "; its answers are left to `switchboard worker` processes"
     print(f"switchboard: {slack}", file=sys.stderr, flush=True)
     web.run_app(
         app,
@@ -302,7 +315,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "ingest":
             return cmd_ingest(settings, config, args.paths)
         if args.command == "serve":
-            return cmd_serve(settings, config, args.host, args.port)
+            return cmd_serve(settings, config, args.host, args.port, args.role)
+        if args.command == "worker":
+            from bot.worker import run_worker
+
+            return asyncio.run(run_worker(settings, config, _progress))
         if args.command == "escalations":
             return asyncio.run(_escalations(settings, config, args))
         if args.command == "eval" and args.eval_command == "calibrate":

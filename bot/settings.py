@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     slack_signing_secret: SecretStr | None = Field(default=None, validation_alias="SLACK_SIGNING_SECRET")
     slack_app_token: SecretStr | None = Field(default=None, validation_alias="SLACK_APP_TOKEN")
     slack_api_url: str | None = Field(default=None, validation_alias="SLACK_API_URL")
+    # multi-workspace OAuth installs (instead of SLACK_BOT_TOKEN): each workspace gets its own token
+    slack_client_id: str | None = Field(default=None, validation_alias="SLACK_CLIENT_ID")
+    slack_client_secret: SecretStr | None = Field(default=None, validation_alias="SLACK_CLIENT_SECRET")
 
     @field_validator("api_token", mode="after")
     @classmethod
@@ -172,6 +175,9 @@ class SlackConfig(_Strict):
     agents_channel: str | None = Field(default=None, pattern=r"^[CG][A-Z0-9]{2,}$")  # where hand-overs are posted
     delivery_backoff_s: float = Field(ge=0.05, le=60)  # a final reply Slack keeps refusing: retried 5 times
     streaming: bool  # Slack's streaming methods (chat.startStream…) instead of editing a posted message
+    agents_team: str | None = Field(default=None, pattern=r"^[TE][A-Z0-9]{2,}$")  # OAuth: the agents' workspace
+    job_concurrency: int = Field(ge=1, le=1000)  # Slack jobs one process runs at once (answers wait in the queue)
+    job_reclaim_s: float = Field(ge=5, le=3600)  # a job idle this long (its worker died) is handed out again
 
 
 class FileConfig(_Strict):

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, quote
 
-from aiohttp import web
+from aiohttp import WSMsgType, web
 from aiohttp.test_utils import TestServer
 from slack_sdk.signature import SignatureVerifier
 
@@ -26,6 +26,18 @@ TOKEN = "xoxb-test-token"
 class Call:
     method: str
     args: dict[str, Any]
+    token: str = ""  # the bearer token the call was made with
+
+
+@dataclass
+class Workspace:
+    """A workspace the fake lets Switchboard install into (OAuth): the code `oauth.v2.access` takes, and the
+    bot token it hands back."""
+
+    team: str
+    code: str
+    token: str
+    bot_user: str = "UBOT2"
 
 
 @dataclass
@@ -33,6 +45,10 @@ class FakeSlack:
     calls: list[Call] = field(default_factory=list)
     # method -> statuses to answer before succeeding (429 carries Retry-After: 1)
     failures: dict[str, list[int]] = field(default_factory=dict)
+    workspaces: list[Workspace] = field(default_factory=list)
+    socket_url: str = ""  # where apps.connections.open sends a Socket Mode client
+    socket_acks: list[dict[str, Any]] = field(default_factory=list)
+    sockets: list[web.WebSocketResponse] = field(default_factory=list)
     _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def of(self, method: str) -> list[Call]:
@@ -45,17 +61,19 @@ class FakeSlack:
             args = json.loads(raw)
         else:
             args = dict(parse_qsl(raw))
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ")
         pending = self.failures.get(method)
         if pending:
             status = pending.pop(0)
-            self.calls.append(Call(f"{method}!{status}", args))
+            self.calls.append(Call(f"{method}!{status}", args, token))
             headers = {"Retry-After": "1"} if status == 429 else {}
             return web.json_response(
                 {"ok": False, "error": "ratelimited" if status == 429 else "fatal_error"},
                 status=status,
                 headers=headers,
             )
-        self.calls.append(Call(method, args))
+        self.calls.append(Call(method, args, token))
+        installed = next((w for w in self.workspaces if w.token == token), None)
         if method == "auth.test":
             return web.json_response(
                 {
@@ -63,17 +81,68 @@ class FakeSlack:
                     "url": "https://fake.slack.test/",
                     "team": "Fake",
                     "user": "switchboard",
-                    "team_id": TEAM,
-                    "user_id": BOT_USER,
+                    "team_id": installed.team if installed else TEAM,
+                    "user_id": installed.bot_user if installed else BOT_USER,
                     "bot_id": BOT_ID,
                 }
             )
+        if method == "oauth.v2.access":
+            return self._oauth_access(args)
+        if method == "apps.connections.open":
+            if not token.startswith("xapp-"):
+                return web.json_response({"ok": False, "error": "not_allowed_token_type"})
+            return web.json_response({"ok": True, "url": self.socket_url})
         if method in ("chat.postMessage", "chat.startStream"):
             ts = f"1700000{next(self._ts):03d}.000100"
             return web.json_response({"ok": True, "channel": args.get("channel"), "ts": ts, "message": {"ts": ts}})
         if method == "chat.update":
             return web.json_response({"ok": True, "channel": args.get("channel"), "ts": args.get("ts")})
         return web.json_response({"ok": True})
+
+    def _oauth_access(self, args: dict[str, Any]) -> web.Response:
+        found = next((w for w in self.workspaces if w.code == args.get("code")), None)
+        if found is None:
+            return web.json_response({"ok": False, "error": "invalid_code"})
+        return web.json_response(
+            {
+                "ok": True,
+                "access_token": found.token,
+                "token_type": "bot",
+                "scope": "app_mentions:read,chat:write,commands",
+                "bot_user_id": found.bot_user,
+                "app_id": "A1",
+                "team": {"id": found.team, "name": f"Team {found.team}"},
+                "enterprise": None,
+                "is_enterprise_install": False,
+                "authed_user": {"id": "UINSTALLER"},
+            }
+        )
+
+    async def socket(self, request: web.Request) -> web.WebSocketResponse:
+        """Socket Mode: says hello, then takes the client's acknowledgements of what `push` sends."""
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        self.sockets.append(ws)
+        await ws.send_json({"type": "hello", "num_connections": 1, "debug_info": {"host": "fake"}})
+        async for message in ws:
+            if message.type == WSMsgType.TEXT:
+                self.socket_acks.append(json.loads(message.data))
+        return ws
+
+    async def push(self, envelope_type: str, payload: dict[str, Any]) -> str:
+        """Send an envelope down the newest Socket Mode connection; its id, for finding the ack."""
+        envelope_id = f"env-{next(self._ts)}"
+        await self.sockets[-1].send_json(
+            {
+                "envelope_id": envelope_id,
+                "type": envelope_type,
+                "payload": payload,
+                "accepts_response_payload": envelope_type != "events_api",
+                "retry_attempt": 0,
+                "retry_reason": "",
+            }
+        )
+        return envelope_id
 
     async def respond(self, request: web.Request) -> web.Response:
         self.calls.append(Call("response_url", await request.json()))
@@ -92,8 +161,10 @@ async def start_fake() -> AsyncIterator[tuple[FakeSlack, str]]:
     app = web.Application()
     app.router.add_post("/api/{method}", fake.handle)
     app.router.add_post("/respond/{id}", fake.respond)
+    app.router.add_get("/socket", fake.socket)
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
+    fake.socket_url = str(server.make_url("/socket")).replace("http://", "ws://")
     yield fake, str(server.make_url("/api/"))
     await server.close()
 
@@ -106,11 +177,11 @@ def signed(body: str, secret: str = SECRET, timestamp: int | None = None) -> dic
     }
 
 
-def event_body(event: dict[str, Any], event_id: str) -> str:
+def event_body(event: dict[str, Any], event_id: str, team: str = TEAM) -> str:
     return json.dumps(
         {
             "token": "x",
-            "team_id": TEAM,
+            "team_id": team,
             "api_app_id": "A1",
             "type": "event_callback",
             "event_id": event_id,

@@ -494,7 +494,10 @@ async def test_streaming_mode_uses_slacks_stream_methods_and_ends_with_the_block
 ) -> None:
     fake, api_url = slack
     streaming = file_config.slack.model_copy(update={"streaming": True, "update_interval_s": 0.2})
-    app = create_app(with_slack(settings, api_url), file_config.model_copy(update={"slack": streaming}))
+    # its own key prefix: the module's server, configured otherwise, must not take this server's jobs
+    memory = file_config.memory.model_copy(update={"prefix": file_config.memory.prefix + ":streaming"})
+    config = file_config.model_copy(update={"slack": streaming, "memory": memory})
+    app = create_app(with_slack(settings, api_url), config)
     test_server = await start_ready(app)
     try:
         url = str(test_server.make_url(""))

@@ -14,7 +14,7 @@ from channels.slack.blocks import (
     split_text,
     to_mrkdwn,
 )
-from channels.slack.channel import plain_text
+from channels.slack.payloads import plain_text
 from engine.types import Action, Citation, Reply
 
 

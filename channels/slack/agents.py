@@ -18,6 +18,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from channels.slack.blocks import VALUE_CHARS, clip, escape, safe_url
+from channels.slack.clients import NotInstalled, WorkspaceClients
+from channels.slack.payloads import Workspace
 from engine.protocols import StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -144,10 +146,17 @@ def escalation_blocks(record: EscalationView, permalink: str | None) -> list[dic
 
 class AgentsChannel:
     def __init__(
-        self, client: AsyncWebClient, channel: str, desk: EscalationDesk, ledger: PostLedger, block_ms: int = 1000
+        self,
+        clients: WorkspaceClients,
+        channel: str,
+        desk: EscalationDesk,
+        ledger: PostLedger,
+        block_ms: int = 1000,
+        workspace: Workspace | None = None,
     ) -> None:
         self.block_ms = block_ms
-        self.client = client
+        self.clients = clients
+        self.workspace = workspace or Workspace()  # where the agents' channel is (multi-workspace installs)
         self.channel = channel
         self.desk = desk
         self.ledger = ledger
@@ -166,6 +175,9 @@ class AgentsChannel:
                 raise
             except StoreUnavailable:
                 await asyncio.sleep(2)
+            except NotInstalled as error:
+                log.error("the agents' channel cannot be reached: %s", error)
+                await asyncio.sleep(30)
             except SlackApiError as error:
                 log.error("could not post a hand-over to the agents' channel: %s", error.response.get("error"))
                 await asyncio.sleep(2)
@@ -179,10 +191,11 @@ class AgentsChannel:
         if not await self.ledger.claim(key):
             return await self.ledger.state(key) == "done"
         try:
-            await self.client.chat_postMessage(
+            client = await self.clients.client_for(self.workspace)
+            await client.chat_postMessage(
                 channel=self.channel,
                 text=escape(f"Handed over: {clip(record.question, 200) or record.reason}"),
-                blocks=escalation_blocks(record, await self._permalink(record)),
+                blocks=escalation_blocks(record, await self._permalink(client, record)),
             )
         except BaseException:
             with contextlib.suppress(StoreUnavailable):
@@ -191,14 +204,14 @@ class AgentsChannel:
         await self.ledger.done(key)
         return True
 
-    async def _permalink(self, record: EscalationView) -> str | None:
+    async def _permalink(self, client: AsyncWebClient, record: EscalationView) -> str | None:
         if record.channel != "slack":
             return None
         channel, thread = slack_place(record)
         if not thread or thread == channel:
             return None
         try:
-            found = await self.client.chat_getPermalink(channel=channel, message_ts=thread)
+            found = await client.chat_getPermalink(channel=channel, message_ts=thread)
         except SlackApiError:
             return None
         return str(found.get("permalink") or "") or None
@@ -210,27 +223,28 @@ class AgentsChannel:
         except ValueError:
             return
         agent = (body.get("user") or {}).get("id", "")
+        client = await self.clients.client_for(self.workspace)
         move = self.desk.claim if action.get("action_id") == CLAIM else self.desk.resolve
         try:
             record = await move(str(value.get("u", "")), str(value.get("e", "")), agent)
         except ValueError as refused:  # EscalationError: taken by someone else, already resolved, gone
-            await self._tell(body, agent, str(refused))
+            await self._tell(client, body, agent, str(refused))
             return
         except StoreUnavailable:
-            await self._tell(body, agent, "Redis is unavailable; try again in a moment.")
+            await self._tell(client, body, agent, "Redis is unavailable; try again in a moment.")
             return
         message = body.get("message") or {}
         blocks = escalation_blocks(record, None)
         if message.get("blocks"):
             blocks[0] = message["blocks"][0]  # the summary as first posted, with its permalink
-        await self.client.chat_update(
+        await client.chat_update(
             channel=(body.get("container") or {}).get("channel_id", self.channel),
             ts=message.get("ts", ""),
             text=message.get("text", "Handed over"),
             blocks=blocks,
         )
 
-    async def _tell(self, body: dict[str, Any], agent: str, text: str) -> None:
+    async def _tell(self, client: AsyncWebClient, body: dict[str, Any], agent: str, text: str) -> None:
         channel = (body.get("container") or {}).get("channel_id", self.channel)
         with contextlib.suppress(SlackApiError):
-            await self.client.chat_postEphemeral(channel=channel, user=agent, text=text)
+            await client.chat_postEphemeral(channel=channel, user=agent, text=text)

@@ -1,0 +1,312 @@
+"""The Slack work that runs after the acknowledgement: answering posts and clicks, recording feedback and
+hand-overs, private answers through `response_url`. Each job names its workspace, so any worker process
+can run it with that workspace's token; every handler is idempotent, so a job run twice has one effect.
+
+- A user's post is answered once: the ingress ledger is claimed per `team:channel:ts` (a mention in a DM
+  arrives both as `message` and `app_mention`, and Slack retries), released when the answer failed before
+  any effect, and marked done after it. A duplicate that finds the original still being answered is
+  deferred (asked again later) rather than dropped, so a worker that died mid-answer is replaced.
+- Answers go in the thread of the message: a status line first, replaced as tokens arrive (at most one
+  `chat.update` per `update_interval_s`), then by the final reply's blocks (the final reply is
+  authoritative).
+- A Slack conversation is `team:channel:thread`; history is kept per person within it (each person's
+  messages stay theirs for export and erasure, and one person's earlier question never steers another's).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+from channels.slack.agents import AgentsChannel
+from channels.slack.blocks import FEEDBACK_PROMPT, VALUE_CHARS, escape, fallback_text, reply_blocks, to_mrkdwn
+from channels.slack.clients import NotInstalled, WorkspaceClients
+from channels.slack.payloads import CHANNEL, Workspace, click_value, conversation_of, plain_text
+from channels.slack.surfaces import StreamedMessage, Surface, UpdatedMessage, backoff
+from engine.delivery import BUSY_TEXT, Busy, Dispatcher
+from engine.protocols import EscalationRecorder, IngressLedger, StoreUnavailable
+from engine.types import ESCALATE_ACTION, ConversationRef, EventKind, Message, Reply
+
+log = logging.getLogger(__name__)
+
+SHARE = "sb_share"
+NOT_POSTABLE = frozenset({"not_in_channel", "channel_not_found", "is_archived", "restricted_action"})
+ESCALATED_TEXT = "I've asked a member of our support team to take over; they will reply in this conversation."
+QUEUE_DOWN_TEXT = "Sorry, I couldn't reach our support queue just now. Please try again in a minute."
+PROCESSING = "processing"
+
+
+class ThreadRegistry(Protocol):
+    """Threads the bot has answered in, so follow-ups there need no mention."""
+
+    async def mark(self, key: str) -> None: ...
+
+    async def is_marked(self, key: str) -> bool: ...
+
+
+class FeedbackRecorder(Protocol):
+    async def record(self, conversation: ConversationRef, message_id: str, vote: str) -> bool:
+        """False when this user already voted on this reply (one vote each)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class SlackOptions:
+    ignore_bots: bool = True
+    update_interval_s: float = 1.0
+    status_text: str = "Searching the help centre…"
+    delivery_attempts: int = 5  # the final reply, when Slack keeps failing past the client's own retries
+    delivery_backoff_s: float = 2.0  # doubled after each failed attempt
+    streaming: bool = False  # Slack's chat.startStream / appendStream / stopStream instead of edits
+
+
+class SlackWork:
+    def __init__(
+        self,
+        clients: WorkspaceClients,
+        dispatcher: Callable[[], Dispatcher | None],
+        ledger: IngressLedger,
+        threads: ThreadRegistry,
+        escalations: EscalationRecorder,
+        feedback: FeedbackRecorder,
+        options: SlackOptions = SlackOptions(),
+        agents: AgentsChannel | None = None,
+    ) -> None:
+        self.clients = clients
+        self.dispatcher = dispatcher
+        self.ledger = ledger
+        self.threads = threads
+        self.escalations = escalations
+        self.feedback = feedback
+        self.options = options
+        self.agents = agents
+
+    async def run(self, kind: str, payload: dict[str, Any]) -> bool:
+        """One job (see SlackIngress for the kinds); False asks for it to be handed out again later."""
+        workspace = Workspace.from_dict(payload.get("workspace") or {})
+        try:
+            client = await self.clients.client_for(workspace)
+        except NotInstalled as error:
+            log.warning("a %s job was dropped: %s", kind, error)
+            return True
+        body: dict[str, Any] = payload.get("body") or {}
+        action: dict[str, Any] = payload.get("action") or {}
+        if kind == "answer":
+            return await self._answer(payload.get("event") or {}, workspace, client)
+        if kind == "feedback":
+            await self._record_feedback(body, action, client)
+        elif kind == "action":
+            return await self._on_action(body, action, client)
+        elif kind == "agent_click":
+            if self.agents is not None:
+                await self.agents.on_click(body, action)
+        elif kind == "escalate_command":
+            await self._escalate_from_command(body)
+        elif kind == "support":
+            await self._answer_privately(body)
+        elif kind == "share":
+            await self._share(body, action, client)
+        else:
+            log.error("unknown slack job %r dropped", kind)
+        return True
+
+    # --- posts ---------------------------------------------------------------------------------------------
+
+    async def _claim(self, key: str) -> bool | None:
+        """True: ours to answer. False: answered already, drop it. None: being answered elsewhere, defer."""
+        try:
+            if await self.ledger.claim(key):
+                return True
+            return None if await self.ledger.state(key) == PROCESSING else False
+        except StoreUnavailable:
+            log.warning("ledger unavailable; answering %s without de-duplication", key)
+            return True
+
+    async def _answer(self, event: dict[str, Any], workspace: Workspace, client: AsyncWebClient) -> bool:
+        team, channel, ts = workspace.team, event["channel"], event["ts"]
+        thread = event.get("thread_ts") or ts
+        key = f"{team}:{channel}:{ts}"
+        claimed = await self._claim(key)
+        if not claimed:
+            return claimed is not None  # a retry, or the same post as `message` and `app_mention`
+        text = plain_text(event.get("text", ""), workspace.bot_user_id or None)
+        conversation = ConversationRef(CHANNEL, f"{team}:{channel}:{thread}", event["user"])
+        message = Message(conversation, text or "hello", message_id=uuid.uuid4().hex)
+        if not await self._deliver_once(key, client, channel, thread, message, team):
+            return False  # handed out again later (Slack has its 200 and will not retry)
+        with contextlib.suppress(StoreUnavailable):
+            await self.threads.mark(f"{team}:{channel}:{thread}")
+        return True
+
+    async def _deliver_once(
+        self, key: str, client: AsyncWebClient, channel: str, thread: str, message: Message, team: str
+    ) -> bool:
+        try:
+            await self._deliver(client, channel, thread, message, team)
+        except Exception:
+            log.exception("could not answer slack message %s (%s)", message.message_id, key)
+            with contextlib.suppress(StoreUnavailable):
+                await self.ledger.release(key)
+            return False
+        with contextlib.suppress(StoreUnavailable):
+            await self.ledger.done(key)
+        return True
+
+    def _surface(self, client: AsyncWebClient, channel: str, thread: str, message: Message, team: str) -> Surface:
+        options = self.options
+        retry = backoff(options.delivery_attempts, options.delivery_backoff_s, f"the reply to {message.message_id}")
+        if options.streaming:
+            recipient = (team, message.user_id)
+            return StreamedMessage(
+                client, channel, thread, recipient, options.status_text, options.update_interval_s, retry
+            )
+        return UpdatedMessage(client, channel, thread, options.status_text, options.update_interval_s, retry)
+
+    async def _deliver(self, client: AsyncWebClient, channel: str, thread: str, message: Message, team: str) -> None:
+        dispatcher = self.dispatcher()
+        if dispatcher is None:
+            raise RuntimeError("the engine is not ready")
+        surface = self._surface(client, channel, thread, message, team)
+        await surface.begin()
+        streamed = ""
+        try:
+            async for event in dispatcher.ask(message):
+                if event.kind is EventKind.TOKEN:
+                    streamed += event.text
+                    await surface.progress(streamed)
+                elif event.kind is EventKind.FINAL and event.reply is not None:
+                    reply = event.reply
+                    metadata = {"event_type": "switchboard_reply", "event_payload": {"message_id": message.message_id}}
+                    blocks = reply_blocks(reply, message.message_id)
+                    await surface.finish(reply.text, fallback_text(reply), blocks, metadata)
+                    return
+        except Busy:
+            await surface.say(BUSY_TEXT)
+
+    # --- clicks --------------------------------------------------------------------------------------------
+
+    async def _record_feedback(self, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient) -> None:
+        value = click_value(action)
+        vote = value.get("a", "")
+        if vote not in ("up", "down"):
+            return
+        conversation = conversation_of(body)
+        first = await self.feedback.record(conversation, value.get("m", ""), vote)  # Redis down: job retried
+        if first:
+            await _replace_block(
+                client, body, "sb_feedback", "Thanks for your feedback " + ("👍" if vote == "up" else "👎")
+            )
+
+    async def _on_action(self, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient) -> bool:
+        value = click_value(action)
+        if value.get("a") == ESCALATE_ACTION.action:
+            await self._escalate_from_button(body, value, client)
+        elif value.get("a"):
+            return await self._answer_click(body, action, value, client)
+        return True
+
+    async def _answer_click(
+        self, body: dict[str, Any], action: dict[str, Any], value: dict[str, str], client: AsyncWebClient
+    ) -> bool:
+        """A clicked answer button goes to the engine as an action event, answered in the same thread."""
+        conversation = conversation_of(body)
+        team, channel, thread = conversation.conversation_id.split(":", 2)
+        key = f"click:{team}:{channel}:{action.get('action_ts') or body.get('trigger_id', '')}:{conversation.user_id}"
+        claimed = await self._claim(key)
+        if not claimed:
+            return claimed is not None
+        label = str((action.get("text") or {}).get("text") or value["a"])
+        message = Message(conversation, label, message_id=uuid.uuid4().hex, action=value["a"])
+        return await self._deliver_once(key, client, channel, thread, message, team)
+
+    async def _escalate_from_button(self, body: dict[str, Any], value: dict[str, str], client: AsyncWebClient) -> None:
+        conversation = conversation_of(body)
+        await self.escalations.open(conversation, value.get("m", ""), "talk_to_human_button", "", "")  # or retried
+        await _replace_block(client, body, "sb_actions", ESCALATED_TEXT)
+
+    # --- slash commands ------------------------------------------------------------------------------------
+
+    async def _answer_privately(self, command: dict[str, Any]) -> None:
+        question = str(command.get("text", "")).strip()
+        team, channel, user = command.get("team_id", ""), command.get("channel_id", ""), command.get("user_id", "")
+        conversation = ConversationRef(CHANNEL, f"{team}:{channel}:support", user)
+        message = Message(conversation, question, message_id=uuid.uuid4().hex)
+        responder = AsyncWebhookClient(command.get("response_url", ""))
+        dispatcher = self.dispatcher()
+        reply: Reply | None = None
+        try:
+            if dispatcher is not None:
+                async for event in dispatcher.ask(message):
+                    if event.kind is EventKind.FINAL:
+                        reply = event.reply
+        except Busy:
+            await responder.send(text=BUSY_TEXT, response_type="ephemeral", replace_original=True)
+            return
+        if reply is None:
+            await responder.send(text=ESCALATED_TEXT, response_type="ephemeral", replace_original=True)
+            return
+        blocks = reply_blocks(reply, message.message_id, feedback=False)
+        shared = json.dumps({"m": message.message_id, "q": question, "t": reply.text})
+        if len(shared) <= VALUE_CHARS and not reply.escalated:
+            button = {"type": "button", "text": {"type": "plain_text", "text": "Share in channel"}}
+            share = button | {"action_id": SHARE, "value": shared}
+            blocks.append({"type": "actions", "block_id": "sb_share", "elements": [share]})
+        await responder.send(text=fallback_text(reply), blocks=blocks, response_type="ephemeral", replace_original=True)
+
+    async def _share(self, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient) -> None:
+        try:
+            value = json.loads(action.get("value") or "{}")
+        except ValueError:
+            return
+        user = (body.get("user") or {}).get("id", "")
+        channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id", "")
+        responder = AsyncWebhookClient(body.get("response_url", "")) if body.get("response_url") else None
+        text = f"<@{user}> asked: {escape(str(value.get('q', '')))}\n\n{to_mrkdwn(str(value.get('t', '')))}"
+        try:
+            await client.chat_postMessage(channel=channel, text=text)
+        except SlackApiError as error:
+            if responder is not None:
+                reason = error.response.get("error")
+                hint = "invite me to this channel (`/invite @Switchboard`)" if reason in NOT_POSTABLE else "try again"
+                await responder.send(text=f"I can't post here ({reason}); {hint}.", response_type="ephemeral")
+            return
+        if responder is not None:
+            await responder.send(text="Shared in the channel.", response_type="ephemeral", replace_original=True)
+
+    async def _escalate_from_command(self, command: dict[str, Any]) -> None:
+        team, channel, user = command.get("team_id", ""), command.get("channel_id", ""), command.get("user_id", "")
+        conversation = ConversationRef(CHANNEL, f"{team}:{channel}:{channel}", user)
+        reason = str(command.get("text", "")).strip()
+        # Redis down: the error hands the job out again (it is in Redis too, so it waits for it anyway)
+        await self.escalations.open(conversation, command.get("trigger_id", ""), "slash_command", reason, "")
+
+
+async def _replace_block(client: AsyncWebClient, body: dict[str, Any], block_id: str, text: str) -> None:
+    """Show what the user chose in place of the buttons they clicked (a second click then has nothing)."""
+    message = body.get("message") or {}
+    blocks = [
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": escape(text)}]}
+        if b.get("block_id") == block_id
+        else b
+        for b in message.get("blocks", [])
+        if not (block_id == "sb_feedback" and b.get("type") == "context" and _is_feedback_prompt(b))
+    ]
+    channel = (body.get("container") or {}).get("channel_id", "")
+    try:
+        await client.chat_update(channel=channel, ts=message.get("ts", ""), text=message.get("text", ""), blocks=blocks)
+    except SlackApiError as error:
+        log.warning("could not update the clicked message: %s", error.response.get("error"))
+
+
+def _is_feedback_prompt(block: dict[str, Any]) -> bool:
+    elements = block.get("elements") or [{}]
+    return bool(elements) and elements[0].get("text") == FEEDBACK_PROMPT
