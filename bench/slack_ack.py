@@ -1,14 +1,15 @@
 """How fast Slack events are acknowledged while the engine is busy, beside a bare aiohttp handler.
 
-    .venv/bin/python -m bench.slack_ack [--events 1000] [--concurrency 20] [--layout both] [--threads 1]
+    .venv/bin/python -m bench.slack_ack [--events 1000] [--rate 100] [--concurrency 20] [--layout both]
 
 For each layout, starts a fake Slack Web API here, then Switchboard (a throwaway home, SmolLM2 in compose
 mode so answers keep the model busy) with Slack pointed at the fake: `single` is one `switchboard serve`,
 `split` is `serve --role web` plus one `switchboard worker`, both on the Redis server at `--redis-url`
 (default `$REDIS_URL`, else 127.0.0.1:6379; the bench's keys are removed after). Beside it runs a bare
 aiohttp server whose handler answers 200 at once. The same number of signed `app_mention` events go to
-each (every event a new question Switchboard goes on to answer), `--concurrency` at a time, the bare
-handler's turn while Switchboard is still answering. Prints a table on stderr and one JSON line on stdout.
+each (every event a new question Switchboard goes on to answer), `--rate` per second and at most
+`--concurrency` in flight, the bare handler's turn while Switchboard is still answering; the answering
+process's CPU share during the run shows the model at work. Prints a table on stderr and one JSON line on stdout.
 Target: p99 under 50 ms and within 2x the bare one.
 """
 
@@ -47,9 +48,11 @@ web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None)
 """
 
 
-async def fire(url: str, events: int, concurrency: int, tag: str) -> list[float]:
+async def fire(url: str, events: int, concurrency: int, tag: str, rate: float = 0) -> list[float]:
+    """Send `events` signed mentions, at most `concurrency` in flight, `rate` per second (0: at once)."""
     gate = asyncio.Semaphore(concurrency)
     timings: list[float] = []
+    start = time.perf_counter()
 
     async def one(session: ClientSession, n: int) -> None:
         event = {
@@ -61,6 +64,8 @@ async def fire(url: str, events: int, concurrency: int, tag: str) -> list[float]
         }
         body = event_body(event, f"Ev{tag}{n}")
         headers = {"Content-Type": "application/json"} | signed(body)
+        if rate:
+            await asyncio.sleep(max(0.0, start + n / rate - time.perf_counter()))
         async with gate:
             started = time.perf_counter()
             async with session.post(f"{url}/slack/events", data=body.encode(), headers=headers) as response:
@@ -97,17 +102,30 @@ async def measure(
     for process in started:
         if process.poll() is not None:
             raise SystemExit("a Switchboard process exited; see its log")
-    before = len(fake.of("chat.postMessage"))
-    switchboard = await fire(url, args.events, args.concurrency, "S")
-    busy = len(fake.of("chat.postMessage")) - before
-    baseline = await fire(f"http://127.0.0.1:{bare_port}", args.events, args.concurrency, "B")  # still answering
+    before, cpu_before, clock = len(fake.calls), cpu_seconds(started[-1].pid), time.perf_counter()
+    switchboard = await fire(url, args.events, args.concurrency, "S", args.rate)
+    seconds = time.perf_counter() - clock
+    # the model at work meanwhile: the answering process's CPU, and the answers it streamed to Slack
+    during = fake.calls[before:]
+    busy = {
+        "seconds": round(seconds, 1),
+        "answering_process_cpu_pct": round(100 * (cpu_seconds(started[-1].pid) - cpu_before) / seconds),
+        "answers_started": sum(c.method == "chat.postMessage" for c in during),
+        "answer_edits": sum(c.method == "chat.update" for c in during),
+    }
+    baseline = await fire(f"http://127.0.0.1:{bare_port}", args.events, args.concurrency, "B", args.rate)
     ours, theirs = figures(switchboard), figures(baseline)
     return {
         "switchboard": ours,
         "bare_aiohttp": theirs,
-        "answers_started_during_the_run": busy,
+        "during_the_run": busy,
         "p99_ratio": round(ours["p99_ms"] / theirs["p99_ms"], 2) if theirs["p99_ms"] else None,
     }
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
 def environment(args: argparse.Namespace, home: Path, api_port: int) -> dict[str, str]:
@@ -176,6 +194,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=20)
+    parser.add_argument("--rate", type=float, default=100, help="events per second (0: all at once)")
     parser.add_argument("--mode", default="compose", choices=["extract", "compose"])
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--threads", type=int, default=1, help="torch threads of each Switchboard process")
@@ -192,7 +211,8 @@ def main() -> None:
             row = result[name]
             cells = f"{row['events']} | {row['p50_ms']} | {row['p99_ms']} | {row['max_ms']}"
             print(f"| {result['layout']} | {name} | {cells} |", file=sys.stderr)
-    summary = {"mode": args.mode, "model": args.model, "concurrency": args.concurrency, "threads": args.threads}
+    summary = {"mode": args.mode, "model": args.model, "concurrency": args.concurrency, "rate": args.rate}
+    summary["threads"] = args.threads
     summary["worker_nice"] = args.worker_nice
     print(json.dumps(summary | {"layouts": results}))
 
