@@ -120,14 +120,17 @@ def cmd_prepare(settings: Settings, model: str | None) -> int:
 
 
 def cmd_ingest(settings: Settings, config: FileConfig, paths: Sequence[Path]) -> int:
-    from bot.runtime import chunking, index_folder
+    from bot.runtime import chunking, index_folder, load_redactor
     from retrieval.embeddings import SentenceEmbedder
     from retrieval.ingest import build_index
 
     sources = list(paths) or config.knowledge.paths
     embedder = SentenceEmbedder(config.retrieval.embedder)
     folder = index_folder(settings, config)
-    retriever = build_index(sources, embedder, folder, chunking(config), show_progress=True, pinned=bool(paths))
+    redactor = load_redactor(config)
+    retriever = build_index(
+        sources, embedder, folder, chunking(config, redactor), show_progress=True, pinned=bool(paths)
+    )
     documents = len({p.url for p in retriever.passages})
     print(f"indexed {len(retriever.passages)} passages from {documents} documents into {folder}")
     if config.knowledge.watch_interval_s > 0:

@@ -21,7 +21,7 @@ from engine.generation.models import CATALOG, is_prepared, resolve
 from engine.handover import BackgroundRetries, FailureFollowUp, HandOver
 from engine.judge import FeatureJudge, JudgeModel
 from engine.policy import IntentSpec, PolicyConfig
-from engine.protocols import GenerationParams, Stage
+from engine.protocols import GenerationParams, Redactor, Stage
 from engine.stages import Decide, Generate, Recall, Remember, Retrieve, Understand, Weigh
 from engine.stages.generate import Persona
 from engine.stages.understand import IntentIndex
@@ -32,6 +32,7 @@ from memory.store import RedisMemoryStore, RedisUnavailableError
 from retrieval.embeddings import SentenceEmbedder
 from retrieval.ingest import Chunking, ensure_index
 from retrieval.live import IndexWatcher, LiveIndex
+from safety.pii import PatternEntity, PiiSettings, PresidioRedactor, RedactPII, RestorePII
 from safety.sanitize import SanitizeInput
 
 log = logging.getLogger(__name__)
@@ -80,12 +81,24 @@ def policy_config(config: FileConfig, judge: JudgeModel) -> PolicyConfig:
     )
 
 
+def load_redactor(config: FileConfig) -> PresidioRedactor | None:
+    pii = config.safety.pii
+    if not pii.enabled:
+        return None
+    patterns = tuple(PatternEntity(p.name, p.regex, p.score, tuple(p.context)) for p in pii.patterns)
+    return PresidioRedactor(
+        PiiSettings(tuple(pii.entities), pii.score_threshold, patterns, tuple(pii.allow), pii.addresses)
+    )
+
+
 def index_folder(settings: Settings, config: FileConfig) -> Path:
     return settings.home / "index" / config.retrieval.embedder.replace("/", "_")
 
 
-def chunking(config: FileConfig) -> Chunking:
-    return Chunking(config.knowledge.max_words, config.knowledge.overlap)
+def chunking(config: FileConfig, redactor: Redactor | None = None) -> Chunking:
+    pii = config.safety.pii
+    redaction = pii.model_dump_json() if redactor is not None else ""
+    return Chunking(config.knowledge.max_words, config.knowledge.overlap, redactor, redaction)
 
 
 async def open_redis(settings: Settings, config: FileConfig, progress: Progress) -> tuple[Redis, EmbeddedRedis | None]:
@@ -191,17 +204,19 @@ class Runtime:
     ) -> Runtime:
         progress("loading the embedding model")
         embedder = await asyncio.to_thread(SentenceEmbedder, config.retrieval.embedder)
+        progress("loading the personal-data recognizers")
+        redactor = await asyncio.to_thread(load_redactor, config)
         progress("checking the knowledge index")
         folder = index_folder(settings, config)
         device = config.retrieval.faiss_device
         built, rebuilt = await asyncio.to_thread(
-            ensure_index, config.knowledge.paths, embedder, folder, chunking(config), device
+            ensure_index, config.knowledge.paths, embedder, folder, chunking(config, redactor), device
         )
         if rebuilt:
             progress(f"indexed {len(built.passages)} passages")
         built.lexical_weight = config.retrieval.lexical_weight
         retriever = LiveIndex(built)
-        watcher = IndexWatcher(retriever, config.knowledge.paths, embedder, folder, chunking(config), device)
+        watcher = IndexWatcher(retriever, config.knowledge.paths, embedder, folder, chunking(config, redactor), device)
         judge_model = await asyncio.to_thread(load_judge_model, config)
         generator = await load_generator(settings, progress) if config.generation.mode == "compose" else None
         memory = RedisMemoryStore(
@@ -221,6 +236,7 @@ class Runtime:
         generation = config.generation
         stages: list[Stage] = [
             SanitizeInput(),
+            *([RedactPII(redactor)] if redactor is not None else []),
             Understand(embedder, intent_index, policy.intent_threshold),
             Recall(memory, config.memory.recall_entries, idle_s=config.memory.idle_minutes * 60),
             Retrieve(retriever, embedder, config.retrieval.top_k, follow_up_below=policy.follow_up_below),
@@ -247,11 +263,12 @@ class Runtime:
             Decide(policy, by_name),
             HandOver(escalations, retries),
             Remember(memory, retries),
+            *([RestorePII()] if redactor is not None else []),  # after history and hand-over kept placeholders
         ]
         engine = Engine(
             stages,
             deadline_s=config.server.reply_deadline_s,
-            on_failure=FailureFollowUp(memory, escalations, retries),
+            on_failure=FailureFollowUp(memory, escalations, retries, redactor),
         )
         bus = LocalReplyBus()
         return cls(

@@ -180,6 +180,35 @@ class SlackConfig(_Strict):
     job_reclaim_s: float = Field(ge=5, le=3600)  # a job idle this long (its worker died) is handed out again
 
 
+class PiiPatternConfig(_Strict):
+    name: str = Field(pattern=r"^[A-Z][A-Z0-9_]{1,40}$")  # the placeholder's name: <ORDER_ID_1>
+    regex: str = Field(min_length=1, max_length=500)
+    score: float = Field(gt=0, le=1)  # below pii.score_threshold it needs a context word nearby
+    context: list[str] = Field(default_factory=list)
+
+    @field_validator("regex")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as error:
+            raise ValueError(f"not a regular expression: {error}") from None
+        return value
+
+
+class PiiConfig(_Strict):
+    enabled: bool
+    entities: list[str]  # presidio entity types
+    score_threshold: float = Field(ge=0, le=1)
+    patterns: list[PiiPatternConfig]
+    addresses: bool  # street addresses (a pattern; the small spaCy model does not tag them)
+    allow: list[str]  # the company's own published contacts, never redacted
+
+
+class SafetyConfig(_Strict):
+    pii: PiiConfig
+
+
 class FileConfig(_Strict):
     company: CompanyConfig
     knowledge: KnowledgeConfig
@@ -189,6 +218,7 @@ class FileConfig(_Strict):
     memory: MemoryConfig
     server: ServerConfig
     slack: SlackConfig
+    safety: SafetyConfig
     intents: dict[str, IntentConfig]
 
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
-from engine.protocols import EscalationRecorder, EventSink, MemoryStore, StoreUnavailable
+from engine.protocols import EscalationRecorder, EventSink, MemoryStore, Redactor, StoreUnavailable
 from engine.text import clean_text
 from engine.types import HistoryEntry, Message, Reply, Turn
 
 log = logging.getLogger(__name__)
+WITHHELD = "[message not kept: it could not be checked for personal data]"
 
 
 class BackgroundRetries:
@@ -98,12 +100,26 @@ async def record_escalation(
 class FailureFollowUp:
     """After a failed or timed-out pipeline: keep the customer's message in history, record the escalation."""
 
-    def __init__(self, memory: MemoryStore, recorder: EscalationRecorder, retries: BackgroundRetries) -> None:
+    def __init__(
+        self,
+        memory: MemoryStore,
+        recorder: EscalationRecorder,
+        retries: BackgroundRetries,
+        redactor: Redactor | None = None,
+    ) -> None:
         self.memory = memory
         self.recorder = recorder
         self.retries = retries
+        self.redactor = redactor  # the pipeline may have failed before it redacted: kept text is redacted here
 
     async def __call__(self, message: Message, reply: Reply) -> None:
+        if self.redactor is not None:
+            try:
+                redacted, _ = await asyncio.to_thread(self.redactor.redact, clean_text(message.text))
+            except Exception:  # never keep what could not be checked
+                log.exception("could not check message %s for personal data; its text is not kept", message.message_id)
+                redacted = WITHHELD
+            message = replace(message, text=redacted)
         entries = [HistoryEntry("user", clean_text(message.text)), HistoryEntry("assistant", reply.text)]
 
         async def remember() -> None:

@@ -9,7 +9,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from engine.types import ConversationRef, HistoryEntry, ReplyEvent, Retrieved, Turn
+from engine.types import ConversationRef, HistoryEntry, Redacted, ReplyEvent, Retrieved, Turn
 
 Vectors = npt.NDArray[np.float32]
 
@@ -30,6 +30,12 @@ class EventSink(Protocol):
 @runtime_checkable
 class Stage(Protocol):
     async def __call__(self, turn: Turn, events: EventSink) -> Turn: ...
+
+
+class Redactor(Protocol):
+    """Finds personal data in text and replaces it with typed placeholders (`<EMAIL_1>`)."""
+
+    def redact(self, text: str) -> tuple[str, tuple[Redacted, ...]]: ...
 
 
 class Embedder(Protocol):

@@ -165,6 +165,16 @@ class ReplyEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class Redacted:
+    """One personal value taken out of a message: the model, memory and logs see only `placeholder`;
+    `value` stays with the turn (a per-turn vault) for tools and for showing back to its owner."""
+
+    placeholder: str  # "<EMAIL_1>"
+    entity: str  # "EMAIL_ADDRESS"
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
 class Turn:
     """Everything the pipeline knows about one message so far; each stage returns an updated copy."""
 
@@ -179,6 +189,7 @@ class Turn:
     chosen: tuple[Evidence, ...] = ()  # the sentences the answer is built from, in reading order
     draft: str = ""
     reply: Reply | None = None
+    vault: tuple[Redacted, ...] = ()  # this turn's redacted values, never stored
 
     def evolve(self, **changes: Any) -> Turn:
         return replace(self, **changes)

