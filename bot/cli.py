@@ -85,6 +85,13 @@ def _parser() -> argparse.ArgumentParser:
     escalations.add_argument("--user", help="the escalation's user id (for --claim / --resolve)")
     escalations.add_argument("--agent", help="who takes it (for --claim / --resolve)")
 
+    memory = commands.add_parser("memory", help="what is kept about a user: export it, or erase it")
+    memory_what = memory.add_subparsers(dest="memory_command", required=True)
+    export = memory_what.add_parser("export", help="print everything stored about a user as JSON")
+    export.add_argument("user", help="the user id (as the channel names it, e.g. a Slack user id)")
+    forget = memory_what.add_parser("forget", help="delete everything stored about a user; prints what went")
+    forget.add_argument("user", help="the user id")
+
     evaluate = commands.add_parser("eval", help="measure Switchboard on labelled questions")
     what = evaluate.add_subparsers(dest="eval_command", required=True, metavar="WHAT")
     answers = what.add_parser("answers", help="answer quality on a knowledge base and its customer questions")
@@ -239,6 +246,27 @@ async def _eval_answers(settings: Settings, config: FileConfig, args: argparse.N
     return 0
 
 
+async def _memory(settings: Settings, config: FileConfig, args: argparse.Namespace) -> int:
+    from bot.runtime import open_redis
+    from memory.privacy import UserData
+
+    if not args.user.strip():
+        raise SettingsError("memory: the user id is empty")
+    redis, embedded = await open_redis(settings, config, _progress)
+    try:
+        data = UserData(redis, prefix=config.memory.prefix)
+        if args.memory_command == "export":
+            result = await data.export(args.user)
+        else:
+            result = await data.forget(args.user)
+        print(json.dumps(result, indent=1, ensure_ascii=False))
+    finally:
+        await redis.aclose()
+        if embedded is not None:
+            embedded.close()
+    return 0
+
+
 async def _escalations(settings: Settings, config: FileConfig, args: argparse.Namespace) -> int:
     from bot.runtime import open_redis
     from memory.escalations import EscalationError, RedisEscalationStore
@@ -323,6 +351,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from bot.worker import run_worker
 
             return asyncio.run(run_worker(settings, config, _progress))
+        if args.command == "memory":
+            return asyncio.run(_memory(settings, config, args))
         if args.command == "escalations":
             return asyncio.run(_escalations(settings, config, args))
         if args.command == "eval" and args.eval_command == "calibrate":

@@ -1,0 +1,106 @@
+"""Time of the guard stages per message, beside presidio's own `analyze` on the same messages.
+
+    .venv/bin/python -m bench.safety [--rounds 5]
+
+Messages: the PII and ordinary-message sets in tests/data. Guards: `SanitizeInput` and `RedactPII` as the
+engine runs them (the redaction on a worker thread), from the default configuration. Baseline: a default
+presidio `AnalyzerEngine` (all its recognizers, the same spaCy model) calling `analyze` on each message.
+Prints a table on stderr and one JSON line on stdout. Target: p50 / p95 at most 25 ms and within 2x the
+baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bot.runtime import load_redactor
+from bot.settings import load_file_config
+from engine.protocols import Stage
+from engine.types import ConversationRef, Message, Turn
+from safety.pii import SPACY_MODEL, RedactPII
+from safety.sanitize import SanitizeInput
+
+DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
+
+
+class NoEvents:
+    async def status(self, text: str) -> None:
+        return None
+
+    async def token(self, text: str) -> None:
+        return None
+
+
+def messages() -> list[str]:
+    texts = []
+    for name in ("pii.jsonl", "pii_heldout.jsonl", "ordinary_messages.jsonl"):
+        texts += [json.loads(line)["text"] for line in (DATA / name).read_text().splitlines() if line.strip()]
+    return texts
+
+
+def figures(seconds: list[float]) -> dict[str, float]:
+    ordered = sorted(seconds)
+    return {
+        "p50_ms": round(statistics.median(ordered) * 1000, 2),
+        "p95_ms": round(ordered[int(0.95 * (len(ordered) - 1))] * 1000, 2),
+    }
+
+
+async def guards(texts: list[str], rounds: int) -> list[float]:
+    config, _ = load_file_config(None, cwd=Path("/"))
+    redactor = load_redactor(config)
+    assert redactor is not None, "safety.pii.enabled is off"
+    stages: list[Stage] = [SanitizeInput(), RedactPII(redactor)]
+    events = NoEvents()
+    timings = []
+    for _ in range(rounds):
+        for n, text in enumerate(texts):
+            turn = Turn(Message(ConversationRef("bench", "c", f"u{n}"), text, f"m{n}"))
+            started = time.perf_counter()
+            for stage in stages:
+                turn = await stage(turn, events)
+            timings.append(time.perf_counter() - started)
+    return timings
+
+
+def baseline(texts: list[str], rounds: int) -> list[float]:
+    from presidio_analyzer import AnalyzerEngine
+    from presidio_analyzer.nlp_engine import NlpEngineProvider
+
+    provider = NlpEngineProvider(
+        nlp_configuration={"nlp_engine_name": "spacy", "models": [{"lang_code": "en", "model_name": SPACY_MODEL}]}
+    )
+    engine = AnalyzerEngine(nlp_engine=provider.create_engine(), supported_languages=["en"])
+    timings = []
+    for _ in range(rounds):
+        for text in texts:
+            started = time.perf_counter()
+            engine.analyze(text, language="en")
+            timings.append(time.perf_counter() - started)
+    return timings
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    texts = messages()
+    ours = figures(asyncio.run(guards(texts, args.rounds)))
+    theirs = figures(baseline(texts, args.rounds))
+    result: dict[str, Any] = {"messages": len(texts), "rounds": args.rounds, "guards": ours, "presidio_analyze": theirs}
+    result["p95_ratio"] = round(ours["p95_ms"] / theirs["p95_ms"], 2)
+    print("| | p50 ms | p95 ms |\n|---|---|---|", file=sys.stderr)
+    for name in ("guards", "presidio_analyze"):
+        print(f"| {name} | {result[name]['p50_ms']} | {result[name]['p95_ms']} |", file=sys.stderr)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

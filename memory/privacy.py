@@ -1,0 +1,85 @@
+"""A user's right to see and to erase what Switchboard keeps about them.
+
+Everything personal lives under `{prefix}:user:{user}:` (history per conversation, feedback, escalation
+records); beyond those keys the user appears in the escalation indexes and feed (removed by the escalation
+store) and possibly in Slack's dead-letter jobs (removed here). Nothing else names a user: ledgers and
+thread marks are keyed by Slack message, and queued jobs are deleted once answered.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import quote
+
+from redis.asyncio import Redis
+
+from memory.escalations import RedisEscalationStore
+from memory.store import unavailable_as_store_error
+
+DEAD_LETTERS = ("slack:jobs:dead",)
+
+
+class UserData:
+    def __init__(self, client: Redis, prefix: str = "sb") -> None:
+        self.client = client
+        self.prefix = prefix
+
+    def _pattern(self, user_id: str) -> str:
+        return f"{self.prefix}:user:{quote(user_id, safe='')}:*"
+
+    async def keys(self, user_id: str) -> list[str]:
+        async with unavailable_as_store_error():
+            return sorted([str(k) async for k in self.client.scan_iter(match=self._pattern(user_id), count=500)])
+
+    async def export(self, user_id: str) -> dict[str, Any]:
+        """Every record kept about `user_id`, by key, values decoded where they are JSON."""
+        records: dict[str, Any] = {}
+        for key in await self.keys(user_id):
+            async with unavailable_as_store_error():
+                records[key.removeprefix(self._pattern(user_id)[:-1])] = await _read(self.client, key)
+        return {"user_id": user_id, "records": records}
+
+    async def forget(self, user_id: str) -> dict[str, Any]:
+        """Deletes everything about `user_id`; returns what was deleted."""
+        keys = await self.keys(user_id)
+        async with unavailable_as_store_error():
+            index_entries = await RedisEscalationStore(self.client, prefix=self.prefix).forget_user(user_id)
+            for key in keys + await self.keys(user_id):  # and any written meanwhile
+                await self.client.delete(key)
+            dead = await self._forget_dead_letters(user_id)
+        return {"user_id": user_id, "keys": sorted(set(keys)), "escalation_index_entries": index_entries, "dead_letters": dead}
+
+    async def _forget_dead_letters(self, user_id: str) -> int:
+        needle = json.dumps(user_id)  # as it appears inside a job's JSON payload
+        removed = 0
+        for name in DEAD_LETTERS:
+            stream = f"{self.prefix}:{name}"
+            entries: Any = await self.client.xrange(stream)
+            doomed = [entry_id for entry_id, fields in entries if needle in str((fields or {}).get("payload", ""))]
+            if doomed:
+                removed += int(await self.client.xdel(stream, *doomed))
+        return removed
+
+
+async def _read(client: Redis, key: str) -> Any:
+    kind = str(await client.type(key))
+    if kind == "list":
+        return [_decoded(item) for item in await client.lrange(key, 0, -1)]
+    if kind == "hash":
+        fields: Any = await client.hgetall(key)
+        return {k: _decoded(v) for k, v in fields.items()}
+    if kind == "string":
+        return _decoded(await client.get(key))
+    if kind == "set":
+        return sorted(await client.smembers(key))
+    if kind == "zset":
+        return await client.zrange(key, 0, -1, withscores=True)
+    return f"<{kind}>"
+
+
+def _decoded(value: Any) -> Any:
+    try:
+        return json.loads(value)
+    except (TypeError, ValueError):
+        return value

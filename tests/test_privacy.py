@@ -1,0 +1,81 @@
+"""`switchboard memory export|forget USER`: everything kept about a user, and nothing left after erasure."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import ClientSession
+from redis.asyncio import Redis
+
+from bot.app import create_app
+from bot.settings import FileConfig, Settings
+from engine.types import ConversationRef
+from memory.feedback import RedisFeedbackStore
+from tests.conftest import start_ready
+from tests.test_cli import cli_env, run_cli
+
+GONE, KEPT = "erase-me@shop", "keep-me"
+
+
+@pytest.fixture(scope="module")
+async def base_url(settings: Settings, file_config: FileConfig) -> AsyncIterator[str]:
+    server = await start_ready(create_app(settings, file_config))
+    yield str(server.make_url(""))
+    await server.close()
+
+
+async def ask(url: str, user: str, text: str) -> dict[str, Any]:
+    async with ClientSession() as http, http.post(f"{url}/api/messages", json={"user_id": user, "text": text}) as r:
+        assert r.status == 200
+        return dict(await r.json())
+
+
+async def test_export_then_forget_leaves_nothing_of_the_user(
+    base_url: str, settings: Settings, file_config: FileConfig, redis_client: Redis, tmp_path: Path
+) -> None:
+    prefix = file_config.memory.prefix
+    await ask(base_url, GONE, "how long do I have to return an item?")
+    handed = await ask(base_url, GONE, "I want to talk to a real person please")
+    assert handed["metadata"]["escalated"]
+    await ask(base_url, KEPT, "do you ship abroad?")
+    await RedisFeedbackStore(redis_client, prefix=prefix).record(ConversationRef("rest", "c", GONE), "m-1", "up")
+    await redis_client.xadd(f"{prefix}:slack:jobs:dead", {"kind": "answer", "payload": json.dumps({"user": GONE})})
+
+    yaml = tmp_path / "switchboard.yaml"
+    yaml.write_text(f"memory:\n  prefix: {prefix}\n")
+    assert settings.redis_url is not None
+    env = cli_env(tmp_path / "home", REDIS_URL=settings.redis_url.get_secret_value(), SWITCHBOARD_CONFIG=str(yaml))
+
+    exported = run_cli(["memory", "export", GONE], env, tmp_path)
+    assert exported.returncode == 0, exported.stderr
+    data = json.loads(exported.stdout)
+    text = json.dumps(data)
+    assert "how long do I have to return an item?" in text
+    assert "talk to a real person" in text, "the escalation record is part of it"
+    assert any(name.startswith("feedback:") for name in data["records"])
+    assert "do you ship abroad" not in text, "another user's messages are not"
+
+    forgotten = run_cli(["memory", "forget", GONE], env, tmp_path)
+    assert forgotten.returncode == 0, forgotten.stderr
+    report = json.loads(forgotten.stdout)
+    assert report["escalation_index_entries"] >= 1
+    assert report["dead_letters"] == 1
+    assert len(report["keys"]) >= 3
+
+    quoted = "erase-me%40shop"
+    async for key in redis_client.scan_iter(match="*", count=1000):  # the whole database
+        assert GONE not in key
+        assert quoted not in key
+        kind = await redis_client.type(key)
+        if kind == "zset":
+            assert not [m for m in await redis_client.zrange(key, 0, -1) if quoted in m or GONE in m], key
+        if kind == "stream":
+            assert GONE not in json.dumps(await redis_client.xrange(key)), key
+    again = json.loads(run_cli(["memory", "export", GONE], env, tmp_path).stdout)
+    assert again["records"] == {}
+    kept = json.loads(run_cli(["memory", "export", KEPT], env, tmp_path).stdout)
+    assert "do you ship abroad" in json.dumps(kept), "other users keep their data"
