@@ -28,12 +28,16 @@ from engine.stages.understand import IntentIndex
 from engine.stages.weigh import WeighConfig
 from memory.embedded import EmbeddedRedis
 from memory.escalations import RedisEscalationStore
+from memory.stats import RedisSafetyCounter
 from memory.store import RedisMemoryStore, RedisUnavailableError
 from retrieval.embeddings import SentenceEmbedder
 from retrieval.ingest import Chunking, ensure_index
 from retrieval.live import IndexWatcher, LiveIndex
+from safety.guards import GuardInput, GuardOutput, QuarantinePassages, flag_injected
+from safety.injection import InjectionDetector
 from safety.pii import PatternEntity, PiiSettings, PresidioRedactor, RedactPII, RestorePII
 from safety.sanitize import SanitizeInput
+from safety.toxicity import ToxicityDetector, ToxicitySettings
 
 log = logging.getLogger(__name__)
 
@@ -218,6 +222,16 @@ class Runtime:
         retriever = LiveIndex(built)
         watcher = IndexWatcher(retriever, config.knowledge.paths, embedder, folder, chunking(config, redactor), device)
         judge_model = await asyncio.to_thread(load_judge_model, config)
+        guards = config.safety.guards
+        injection = InjectionDetector()
+        toxicity = (
+            await asyncio.to_thread(ToxicityDetector, ToxicitySettings(config.safety.profanity_threshold))
+            if guards
+            else None
+        )
+        if guards:
+            flag_injected(built.passages, injection)
+        output_guard = GuardOutput(toxicity) if toxicity is not None else None
         generator = await load_generator(settings, progress) if config.generation.mode == "compose" else None
         memory = RedisMemoryStore(
             redis,
@@ -237,9 +251,15 @@ class Runtime:
         stages: list[Stage] = [
             SanitizeInput(),
             *([RedactPII(redactor)] if redactor is not None else []),
+            *(
+                [GuardInput(injection, toxicity, RedisSafetyCounter(redis, config.memory.prefix), config.company.name)]
+                if toxicity is not None
+                else []
+            ),
             Understand(embedder, intent_index, policy.intent_threshold),
             Recall(memory, config.memory.recall_entries, idle_s=config.memory.idle_minutes * 60),
             Retrieve(retriever, embedder, config.retrieval.top_k, follow_up_below=policy.follow_up_below),
+            *([QuarantinePassages(injection)] if guards else []),
             Weigh(
                 retriever,
                 FeatureJudge(embedder, judge_model),
@@ -259,8 +279,10 @@ class Runtime:
                 by_name,
                 Persona(company=config.company.name, assistant_name=config.company.assistant_name),
                 mode=generation.mode,
+                screen=output_guard.screen if output_guard is not None else None,
             ),
             Decide(policy, by_name),
+            *([output_guard] if output_guard is not None else []),
             HandOver(escalations, retries),
             Remember(memory, retries),
             *([RestorePII()] if redactor is not None else []),  # after history and hand-over kept placeholders

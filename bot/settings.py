@@ -207,6 +207,8 @@ class PiiConfig(_Strict):
 
 class SafetyConfig(_Strict):
     pii: PiiConfig
+    guards: bool  # prompt injection, abuse, threats, self-harm on input; unsafe text on output
+    profanity_threshold: float = Field(gt=0, le=1)
 
 
 class FileConfig(_Strict):

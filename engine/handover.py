@@ -69,6 +69,8 @@ async def write_or_retry(
 class HandOver:
     """Records an escalation for every reply that hands the conversation to a person."""
 
+    after_reply = True  # runs also when a guard settled the reply
+
     def __init__(self, recorder: EscalationRecorder, retries: BackgroundRetries) -> None:
         self.recorder = recorder
         self.retries = retries

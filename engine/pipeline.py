@@ -55,6 +55,8 @@ class Engine:
     async def run(self, message: Message, events: EventSink) -> Reply:
         turn = Turn(message=message)
         for stage in self.stages:
+            if turn.settled and not getattr(stage, "after_reply", False):
+                continue  # a guard answered: understanding and answering are skipped, recording is not
             turn = await stage(turn, events)
         if turn.reply is None:
             raise RuntimeError("the pipeline finished without a reply; is a decide stage missing?")

@@ -190,6 +190,8 @@ class Turn:
     draft: str = ""
     reply: Reply | None = None
     vault: tuple[Redacted, ...] = ()  # this turn's redacted values, never stored
+    flags: tuple[str, ...] = ()  # what the guards noticed ("abuse", "quarantined"…), for later stages
+    settled: bool = False  # a guard decided the reply: only stages that run after the reply run
 
     def evolve(self, **changes: Any) -> Turn:
         return replace(self, **changes)

@@ -48,7 +48,12 @@ class UserData:
             for key in keys + await self.keys(user_id):  # and any written meanwhile
                 await self.client.delete(key)
             dead = await self._forget_dead_letters(user_id)
-        return {"user_id": user_id, "keys": sorted(set(keys)), "escalation_index_entries": index_entries, "dead_letters": dead}
+        return {
+            "user_id": user_id,
+            "keys": sorted(set(keys)),
+            "escalation_index_entries": index_entries,
+            "dead_letters": dead,
+        }
 
     async def _forget_dead_letters(self, user_id: str) -> int:
         needle = json.dumps(user_id)  # as it appears inside a job's JSON payload

@@ -194,6 +194,8 @@ class RedactPII:
 class RestorePII:
     """Last stage: the reply the user receives shows their own values; what was stored keeps placeholders."""
 
+    after_reply = True  # runs also when a guard settled the reply
+
     async def __call__(self, turn: Turn, events: EventSink) -> Turn:
         if not turn.vault or turn.reply is None:
             return turn

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -39,6 +40,7 @@ class Generate:
         intents: dict[str, IntentSpec],
         persona: Persona,
         mode: Mode = "extract",
+        screen: Callable[[str], bool] | None = None,
     ) -> None:
         if mode == "compose" and generator is None:
             raise ValueError("compose mode needs a generator")
@@ -48,6 +50,9 @@ class Generate:
         self.intents = intents
         self.persona = persona
         self.mode = mode
+        # the model's text is shown sentence by sentence once `screen` passes it (True: safe to show);
+        # the first sentence that fails stops the stream, and the final reply replaces what was shown
+        self.screen = screen
 
     def should_answer(self, turn: Turn) -> bool:
         spec = self.intents.get(turn.intent)
@@ -80,16 +85,50 @@ class Generate:
         )
         await events.status("Writing an answer")
         draft = ""
+        shown = HeldBack(events, self.screen)
         try:
             async for delta in self.generator.stream(messages, self.params):
                 draft += delta
-                await events.token(delta)
+                await shown.add(delta)
+            await shown.end()
         except PromptTooLong as error:  # nothing was streamed: the verbatim sentences answer instead
             log.warning("answering with the verbatim sentences: %s", error)
             return turn.evolve(chosen=chosen, draft=verbatim)
         draft = draft.strip()
         best = max(chosen, key=lambda e: e.support)
         return turn.evolve(chosen=chosen, draft=draft if faithful(draft, chosen, best) else verbatim)
+
+
+_SENTENCE_END = re.compile(r"[.!?\n](?=\s)")
+
+
+class HeldBack:
+    """Forwards streamed text a sentence at a time, each only after `screen` passed it."""
+
+    def __init__(self, events: EventSink, screen: Callable[[str], bool] | None) -> None:
+        self.events, self.screen = events, screen
+        self.pending = ""
+        self.blocked = False
+
+    async def add(self, delta: str) -> None:
+        if self.screen is None:
+            await self.events.token(delta)
+            return
+        self.pending += delta
+        while not self.blocked and (end := _SENTENCE_END.search(self.pending)) is not None:
+            sentence, self.pending = self.pending[: end.end()], self.pending[end.end() :]
+            await self._release(sentence)
+
+    async def end(self) -> None:
+        if self.screen is not None and self.pending and not self.blocked:
+            await self._release(self.pending)
+        self.pending = ""
+
+    async def _release(self, text: str) -> None:
+        if self.screen is not None and not self.screen(text):
+            self.blocked = True  # nothing after it is shown either
+            return
+        await self.events.token(text)
 
 
 def faithful(draft: str, chosen: tuple[Evidence, ...], best: Evidence) -> bool:

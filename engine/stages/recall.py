@@ -40,6 +40,8 @@ class Recall:
 
 
 class Remember:
+    after_reply = True  # runs also when a guard settled the reply
+
     def __init__(self, memory: MemoryStore, retries: BackgroundRetries) -> None:
         self.memory = memory
         self.retries = retries

@@ -1,0 +1,157 @@
+"""The guard stages: what a message may not do, what a retrieved page may not carry, and what a reply
+may not say.
+
+- `GuardInput` (after redaction): a prompt injection gets a polite refusal with "Talk to a human";
+  self-harm gets a caring reply and a person; a threat is handed to people; all three settle the reply
+  (the answering stages are skipped) and are counted. Abuse is only flagged: an answer found is still
+  given, and a hand-over is worded calmly (`GuardOutput`).
+- `QuarantinePassages` (after retrieval): passages carrying instructions never reach the prompt.
+- `GuardOutput` (after the reply is decided): a reply that is profane or shows the system prompt or a
+  secret is never sent; the customer gets a hand-over instead. `screen` is the same check for the
+  model's streamed sentences (Generate holds each back until it passes).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Protocol
+
+from engine.generation.prompts import SYSTEM_PROMPT
+from engine.protocols import EventSink, StoreUnavailable
+from engine.types import ESCALATE_ACTION, Passage, Reply, Turn
+from safety.injection import InjectionDetector
+from safety.toxicity import ToxicityDetector
+
+log = logging.getLogger(__name__)
+
+INJECTION_TEXT = (
+    "I can only help with questions about {company}'s products, orders and services, so I won't follow "
+    "that request. Ask me anything about your order or our policies, or talk to a person."
+)
+SELF_HARM_TEXT = (
+    "I'm really sorry you're feeling this way, and I'm glad you told me. You don't have to face this alone: "
+    "if you might act on these thoughts, please call your local emergency number now, or reach a crisis line "
+    "(in the US and Canada call or text 988; in the UK and Ireland call Samaritans on 116 123). "
+    "I've also asked a member of our team to reach out to you here."
+)
+THREAT_TEXT = "I can't continue with messages like this. I've passed this conversation to our team."
+CALM_HANDOVER_TEXT = (
+    "I understand you're frustrated, and I want to get this sorted. I've passed your message to a member of "
+    "our support team, who will follow up here."
+)
+UNSAFE_OUTPUT_TEXT = (
+    "Sorry, I couldn't put together a proper answer to that. I've asked a member of our support team to follow up here."
+)
+SECRETS = re.compile(r"xox[abpr]-|xapp-|SWITCHBOARD_[A-Z_]+|SLACK_[A-Z_]+|REDIS_URL|api_token|BEGIN [A-Z ]*KEY")
+_WORD = re.compile(r"[a-z']+")
+
+
+class SafetyCounter(Protocol):
+    async def count(self, kind: str) -> None: ...
+
+
+def _shingles(text: str, size: int = 6) -> set[tuple[str, ...]]:
+    words = _WORD.findall(text.casefold())
+    return {tuple(words[i : i + size]) for i in range(len(words) - size + 1)}
+
+
+# the instructions' fixed wording (without the per-answer extract): six words of it in a reply is a leak
+PROMPT_SHINGLES = set().union(*(_shingles(part) for part in re.split(r"\{[a-z_]+\}", SYSTEM_PROMPT)))
+
+
+class GuardInput:
+    def __init__(
+        self,
+        injection: InjectionDetector,
+        toxicity: ToxicityDetector,
+        counter: SafetyCounter | None = None,
+        company: str = "our store",
+    ) -> None:
+        self.injection, self.toxicity, self.counter, self.company = injection, toxicity, counter, company
+
+    async def __call__(self, turn: Turn, events: EventSink) -> Turn:
+        text = turn.message.text
+        harm = self.toxicity.check(text)
+        if harm == "abuse":
+            await self._count("abuse")
+            return turn.evolve(flags=(*turn.flags, "abuse"))
+        if harm is not None:
+            await self._count(harm)
+            reply_text = SELF_HARM_TEXT if harm == "self_harm" else THREAT_TEXT
+            return self._settle(turn, reply_text, harm, escalated=True)
+        rule = self.injection.check(text)
+        if rule is not None:
+            await self._count("injection")
+            log.warning("message %s blocked as a prompt injection (%s)", turn.message.message_id, rule)
+            return self._settle(turn, INJECTION_TEXT.format(company=self.company), "injection", escalated=False)
+        return turn
+
+    def _settle(self, turn: Turn, text: str, kind: str, escalated: bool) -> Turn:
+        reply = Reply(text, (), (ESCALATE_ACTION,), 1.0, kind, turn.message.user_role, escalated, reason=kind)
+        return turn.evolve(reply=reply, settled=True, flags=(*turn.flags, kind))
+
+    async def _count(self, kind: str) -> None:
+        if self.counter is None:
+            return
+        try:
+            await self.counter.count(kind)
+        except StoreUnavailable:
+            log.warning("could not count a %s guard event: Redis unavailable", kind)
+
+
+class QuarantinePassages:
+    """Retrieved passages that carry instructions are dropped before anything reads them."""
+
+    def __init__(self, injection: InjectionDetector) -> None:
+        self.injection = injection
+
+    async def __call__(self, turn: Turn, events: EventSink) -> Turn:
+        kept = []
+        for found in turn.retrieved:
+            rule = self.injection.check(found.passage.text)
+            if rule is None:
+                kept.append(found)
+            else:
+                log.warning("quarantined a passage of %s: it carries instructions (%s)", found.passage.url, rule)
+        if len(kept) == len(turn.retrieved):
+            return turn
+        return turn.evolve(retrieved=tuple(kept), flags=(*turn.flags, "quarantined"))
+
+
+def flag_injected(passages: Sequence[Passage], injection: InjectionDetector) -> int:
+    """At ingest: names the pages that carry instructions (they are quarantined whenever retrieved)."""
+    flagged = 0
+    for passage in passages:
+        rule = injection.check(passage.text)
+        if rule is not None:
+            flagged += 1
+            log.warning("%s carries instructions (%s): it will never reach a prompt", passage.url, rule)
+    return flagged
+
+
+class GuardOutput:
+    after_reply = False
+
+    def __init__(self, toxicity: ToxicityDetector) -> None:
+        self.toxicity = toxicity
+
+    def screen(self, text: str) -> bool:
+        """True when `text` may be shown: not profane, no piece of the instructions, no secret."""
+        return not (self.toxicity.profane(text) or _shingles(text) & PROMPT_SHINGLES or SECRETS.search(text))
+
+    async def __call__(self, turn: Turn, events: EventSink) -> Turn:
+        reply = turn.reply
+        if reply is None:
+            return turn
+        if not self.screen(reply.text):
+            log.warning("the reply to message %s failed the output check; a person takes over", turn.message.message_id)
+            unsafe = Reply(
+                UNSAFE_OUTPUT_TEXT, (), (ESCALATE_ACTION,), 0.0, reply.intent, reply.user_role, True, "unsafe_output"
+            )
+            return turn.evolve(reply=unsafe)
+        if "abuse" in turn.flags and reply.escalated:
+            return turn.evolve(reply=replace(reply, text=CALM_HANDOVER_TEXT))
+        return turn

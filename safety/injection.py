@@ -1,0 +1,82 @@
+"""Prompt-injection detection: instructions aimed at the assistant rather than questions for support.
+
+Checked on the customer's message and on every retrieved passage (an instruction planted in a help page
+or a tool result is an indirect injection). The text is looked at as written and in the forms attackers
+use to slip past filters: leetspeak and spaced-out letters undone, base64 payloads decoded, markdown and
+HTML comments opened. Rules cover English and the common phrasings in Spanish, French, German, Italian
+and Portuguese. A rule names what it found; nothing here logs the text itself.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import unicodedata
+
+_LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i"})
+_BASE64 = re.compile(r"[A-Za-z0-9+/]{16,}={0,2}")
+_SPACED = re.compile(r"\b(?:[a-z][\s._*-]){4,}[a-z]\b")  # "i g n o r e"
+
+PREVIOUS = (
+    r"(?:all\s+|any\s+|the\s+|your\s+|of\s+your\s+)*(?:previous|prior|above|earlier|preceding|initial|original|system)"
+)
+RULES: dict[str, re.Pattern[str]] = {
+    "override": re.compile(
+        rf"\b(?:ignore|disregard|forget|skip|override|bypass|drop)\s+{PREVIOUS}?\s*"
+        r"(?:instructions?|rules?|prompts?|guidelines|directions|context|messages?|constraints|everything)"
+    ),
+    "reveal": re.compile(
+        r"\b(?:reveal|show|print|repeat|output|display|tell\s+me|give\s+me|what\s+(?:is|are|were))\s+(?:me\s+)?"
+        r"(?:your|the)\s+(?:full\s+|exact\s+|entire\s+|original\s+|hidden\s+|secret\s+|initial\s+)*"
+        r"(?:system\s+(?:prompt|message|instructions?)|instructions|prompt|configuration|config|rules)"
+    ),
+    "role_play": re.compile(
+        r"\b(?:you\s+are\s+now|from\s+now\s+on\s+you\s+(?:are|will)|act\s+as\s+(?:an?\s+)?(?:unrestricted|unfiltered|evil|jailbroken)"
+        r"|pretend\s+(?:to\s+be|you\s+are)\s+(?:an?\s+)?(?:unrestricted|different|evil|dan)|developer\s+mode|jailbreak"
+        r"|do\s+anything\s+now|\bdan\b\s+mode|no\s+(?:longer\s+)?(?:bound|restricted)\s+by)"
+    ),
+    "fake_turn": re.compile(
+        r"(?:<\|im_(?:start|end)\|>|\[/?inst\]|<<sys>>|^\s*(?:system|assistant)\s*:|###\s*(?:instruction|system)"
+        r"|\bnew\s+instructions?\s*:|\bbegin\s+(?:system|admin)\s+(?:prompt|override))",
+        re.MULTILINE,
+    ),
+    "exfiltrate": re.compile(
+        r"\b(?:send|forward|email|post|leak)\s+(?:all\s+|every\s+)?(?:the\s+)?(?:other\s+)?"
+        r"(?:customers?'?s?|users?'?s?)\s+(?:data|details|emails?|orders?|conversations?|information)"
+    ),
+    "foreign_override": re.compile(
+        r"\b(?:ignora|olvida)\s+(?:todas\s+)?(?:las\s+)?instrucciones\s+(?:anteriores|previas)"
+        r"|\bignore[zr]?\s+(?:toutes\s+)?les\s+instructions\s+(?:pr[ée]c[ée]dentes|ant[ée]rieures)"
+        r"|\bignoriere\s+(?:alle\s+)?(?:vorherigen|bisherigen|obigen)\s+(?:anweisungen|instruktionen)"
+        r"|\bignora\s+(?:tutte\s+)?le\s+istruzioni\s+precedenti"
+        r"|\bignore\s+(?:todas\s+)?as\s+instru[çc][õo]es\s+anteriores"
+    ),
+}
+
+
+def _views(text: str) -> list[str]:
+    """The text in the forms a filter must read: as written, with leetspeak and spacing undone, comments
+    opened, and base64 payloads decoded."""
+    plain = unicodedata.normalize("NFKC", text).casefold()
+    opened = re.sub(r"<!--|-->|```|`", " ", plain)
+    views = [opened, opened.translate(_LEET)]
+    views.append(_SPACED.sub(lambda m: re.sub(r"[\s._*-]", "", m.group(0)), views[-1]))
+    for chunk in _BASE64.findall(text):
+        try:
+            decoded = base64.b64decode(chunk + "=" * (-len(chunk) % 4), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            continue
+        if decoded.isprintable() or "\n" in decoded:
+            views.append(decoded.casefold())
+    return views
+
+
+class InjectionDetector:
+    def check(self, text: str) -> str | None:
+        """The name of the first rule the text trips, or None."""
+        for view in _views(text):
+            for name, rule in RULES.items():
+                if rule.search(view):
+                    return name
+        return None
