@@ -2,8 +2,9 @@
 
     .venv/bin/python -m bench.safety [--rounds 5]
 
-Messages: the PII and ordinary-message sets in tests/data. Guards: `SanitizeInput` and `RedactPII` as the
-engine runs them (the redaction on a worker thread), from the default configuration. Baseline: a default
+Messages: the PII, injection, harmful and ordinary-message sets in tests/data. Guards: `SanitizeInput`,
+`RedactPII` and `GuardInput` as the engine runs them (the redaction on a worker thread), from the default
+configuration. Baseline: a default
 presidio `AnalyzerEngine` (all its recognizers, the same spaCy model) calling `analyze` on each message.
 Prints a table on stderr and one JSON line on stdout. Target: p50 / p95 at most 25 ms and within 2x the
 baseline.
@@ -24,8 +25,11 @@ from bot.runtime import load_redactor
 from bot.settings import load_file_config
 from engine.protocols import Stage
 from engine.types import ConversationRef, Message, Turn
+from safety.guards import GuardInput
+from safety.injection import InjectionDetector
 from safety.pii import SPACY_MODEL, RedactPII
 from safety.sanitize import SanitizeInput
+from safety.toxicity import ToxicityDetector, ToxicitySettings
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
 
@@ -40,7 +44,7 @@ class NoEvents:
 
 def messages() -> list[str]:
     texts = []
-    for name in ("pii.jsonl", "pii_heldout.jsonl", "ordinary_messages.jsonl"):
+    for name in ("pii.jsonl", "pii_heldout.jsonl", "injections.jsonl", "harmful.jsonl", "ordinary_messages.jsonl"):
         texts += [json.loads(line)["text"] for line in (DATA / name).read_text().splitlines() if line.strip()]
     return texts
 
@@ -57,7 +61,8 @@ async def guards(texts: list[str], rounds: int) -> list[float]:
     config, _ = load_file_config(None, cwd=Path("/"))
     redactor = load_redactor(config)
     assert redactor is not None, "safety.pii.enabled is off"
-    stages: list[Stage] = [SanitizeInput(), RedactPII(redactor)]
+    toxicity = ToxicityDetector(ToxicitySettings(config.safety.profanity_threshold))
+    stages: list[Stage] = [SanitizeInput(), RedactPII(redactor), GuardInput(InjectionDetector(), toxicity)]
     events = NoEvents()
     timings = []
     for _ in range(rounds):
