@@ -33,6 +33,7 @@ from memory.store import RedisMemoryStore, RedisUnavailableError
 from retrieval.embeddings import SentenceEmbedder
 from retrieval.ingest import Chunking, ensure_index
 from retrieval.live import IndexWatcher, LiveIndex
+from safety.entities import EntityExtractor, ExtractEntities, Product
 from safety.guards import GuardInput, GuardOutput, QuarantinePassages, flag_injected
 from safety.injection import InjectionDetector
 from safety.pii import PatternEntity, PiiSettings, PresidioRedactor, RedactPII, RestorePII
@@ -256,6 +257,7 @@ class Runtime:
                 if toxicity is not None
                 else []
             ),
+            ExtractEntities(EntityExtractor([Product(p.name, tuple(p.aliases)) for p in config.catalogue])),
             Understand(embedder, intent_index, policy.intent_threshold),
             Recall(memory, config.memory.recall_entries, idle_s=config.memory.idle_minutes * 60),
             Retrieve(retriever, embedder, config.retrieval.top_k, follow_up_below=policy.follow_up_below),

@@ -211,6 +211,11 @@ class SafetyConfig(_Strict):
     profanity_threshold: float = Field(gt=0, le=1)
 
 
+class ProductConfig(_Strict):
+    name: str = Field(min_length=1, max_length=200)
+    aliases: list[str] = Field(default_factory=list)  # how customers write it ("aeroblend", "the 500")
+
+
 class FileConfig(_Strict):
     company: CompanyConfig
     knowledge: KnowledgeConfig
@@ -221,6 +226,7 @@ class FileConfig(_Strict):
     server: ServerConfig
     slack: SlackConfig
     safety: SafetyConfig
+    catalogue: list[ProductConfig]  # product names found in messages, as entities for tools
     intents: dict[str, IntentConfig]
 
 

@@ -30,6 +30,7 @@ class Message:
     user_role: str = "customer"
     # A button the user clicked (an Action's `action`), not words they typed; `text` is then its label.
     action: str = ""
+    sent_at: float = 0.0  # seconds since the epoch, as the channel received it; 0: when it is handled
 
     @property
     def user_id(self) -> str:
@@ -175,6 +176,16 @@ class Redacted:
 
 
 @dataclass(frozen=True, slots=True)
+class Entity:
+    """Something a tool can act on, found in a message: `value` is normalised (an ISO date, "45.00 USD",
+    a catalogue name, the user's own order number from the vault). Like the vault, never stored."""
+
+    kind: str  # order_id, date, email, phone, money, product
+    value: str
+    text: str  # as it appears in the (redacted) message
+
+
+@dataclass(frozen=True, slots=True)
 class Turn:
     """Everything the pipeline knows about one message so far; each stage returns an updated copy."""
 
@@ -190,6 +201,7 @@ class Turn:
     draft: str = ""
     reply: Reply | None = None
     vault: tuple[Redacted, ...] = ()  # this turn's redacted values, never stored
+    entities: tuple[Entity, ...] = ()  # typed, for tools (values from the vault where redacted)
     flags: tuple[str, ...] = ()  # what the guards noticed ("abuse", "quarantined"…), for later stages
     settled: bool = False  # a guard decided the reply: only stages that run after the reply run
 

@@ -140,7 +140,7 @@ class SlackWork:
             return claimed is not None  # a retry, or the same post as `message` and `app_mention`
         text = plain_text(event.get("text", ""), workspace.bot_user_id or None)
         conversation = ConversationRef(CHANNEL, f"{team}:{channel}:{thread}", event["user"])
-        message = Message(conversation, text or "hello", message_id=uuid.uuid4().hex)
+        message = Message(conversation, text or "hello", message_id=uuid.uuid4().hex, sent_at=_seconds(ts))
         if not await self._deliver_once(key, client, channel, thread, message, team):
             return False  # handed out again later (Slack has its 200 and will not retry)
         with contextlib.suppress(StoreUnavailable):
@@ -288,6 +288,14 @@ class SlackWork:
         reason = str(command.get("text", "")).strip()
         # Redis down: the error hands the job out again (it is in Redis too, so it waits for it anyway)
         await self.escalations.open(conversation, command.get("trigger_id", ""), "slash_command", reason, "")
+
+
+def _seconds(ts: str) -> float:
+    """A Slack message ts ("1700000000.000100") is when it was posted; relative dates resolve against it."""
+    try:
+        return float(ts)
+    except ValueError:
+        return 0.0
 
 
 async def _replace_block(client: AsyncWebClient, body: dict[str, Any], block_id: str, text: str) -> None:
