@@ -100,6 +100,8 @@ def _parser() -> argparse.ArgumentParser:
     answers.add_argument("--out", type=Path, help="write the misses here as JSON lines (default: stdout)")
     answers.add_argument("--report", type=Path, help="write every outcome and the summary here as JSON")
     answers.add_argument("--limit", type=int, default=0, help="ask only the first N questions")
+    intents = what.add_parser("intents", help="how well messages are named by intent: accuracy, confusions")
+    intents.add_argument("--file", required=True, type=Path, help='one {"text", "intent"} JSON object per line')
     calibrate = what.add_parser("calibrate", help="fit the evidence judge and its answer threshold")
     calibrate.add_argument("plan", type=Path, help="YAML: the labelled sets to fit on (see eval/calibration.yaml)")
     calibrate.add_argument("--out", type=Path, required=True, help="where to write the judge (JSON)")
@@ -355,6 +357,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_memory(settings, config, args))
         if args.command == "escalations":
             return asyncio.run(_escalations(settings, config, args))
+        if args.command == "eval" and args.eval_command == "intents":
+            from bot.intent_eval import evaluate_intents
+
+            print(evaluate_intents(config, args.file).format())
+            return 0
         if args.command == "eval" and args.eval_command == "calibrate":
             return cmd_calibrate(config, args.plan, args.out)
         if args.command == "eval":
