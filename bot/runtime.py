@@ -100,9 +100,12 @@ def index_folder(settings: Settings, config: FileConfig) -> Path:
     return settings.home / "index" / config.retrieval.embedder.replace("/", "_")
 
 
+REDACTION_VERSION = 2  # how knowledge pages are redacted; a change rebuilds existing indexes
+
+
 def chunking(config: FileConfig, redactor: Redactor | None = None) -> Chunking:
     pii = config.safety.pii
-    redaction = pii.model_dump_json() if redactor is not None else ""
+    redaction = f"{REDACTION_VERSION}|{pii.model_dump_json()}" if redactor is not None else ""
     return Chunking(config.knowledge.max_words, config.knowledge.overlap, redactor, redaction)
 
 
@@ -220,6 +223,8 @@ class Runtime:
         if rebuilt:
             progress(f"indexed {len(built.passages)} passages")
         built.lexical_weight = config.retrieval.lexical_weight
+        if redactor is not None:
+            redactor.known_terms([passage.text for passage in built.passages])
         retriever = LiveIndex(built)
         watcher = IndexWatcher(retriever, config.knowledge.paths, embedder, folder, chunking(config, redactor), device)
         judge_model = await asyncio.to_thread(load_judge_model, config)

@@ -37,6 +37,10 @@ class Redactor(Protocol):
 
     def redact(self, text: str) -> tuple[str, tuple[Redacted, ...]]: ...
 
+    def redact_document(self, text: str) -> tuple[str, tuple[Redacted, ...]]:
+        """The same for a knowledge page (whose product names are not people)."""
+        ...
+
 
 class Embedder(Protocol):
     """Blocking and CPU-heavy: callers run it off the event loop."""

@@ -91,7 +91,7 @@ def redacted(passages: list[Passage], redactor: Redactor | None) -> list[Passage
         return passages
     cleaned = []
     for passage in passages:
-        text, found = redactor.redact(passage.text)
+        text, found = redactor.redact_document(passage.text)
         if found:
             kinds = sorted({item.entity for item in found})
             log.warning("%s holds personal data (%s): indexed with placeholders", passage.url, ", ".join(kinds))

@@ -40,6 +40,7 @@ SHORT_NAMES = {
 # would keep its own recognizer's weaker score); they are the same kind of data
 SAME_AS = {"PHONE_TYPED": "PHONE_NUMBER", "EMAIL_TYPED": "EMAIL_ADDRESS"}
 _PLACEHOLDER = re.compile(r"<([A-Z][A-Z_]*)_(\d+)>")
+_NAME_CUE = re.compile(r"\b(?:name\s+is|name:|i\s+am|i'?m|this\s+is|regards,?|from|signed,?)\s*$", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +119,7 @@ class PresidioRedactor:
             if e.context
         }
         self._allow = {value.casefold() for value in self.settings.allow}
+        self._vocabulary = ""
 
     def _with_context(self, text: str, start: int, end: int, entity: str, score: float) -> float:
         """A custom pattern's score, raised when one of its context words is just before or after it."""
@@ -127,7 +129,24 @@ class PresidioRedactor:
         near = text[max(0, start - CONTEXT_CHARS) : start] + " " + text[end : end + CONTEXT_CHARS // 2]
         return min(1.0, score + CONTEXT_BOOST) if words.search(near) else score
 
-    def redact(self, text: str) -> tuple[str, tuple[Redacted, ...]]:
+    def known_terms(self, texts: Sequence[str]) -> None:
+        """Words of the knowledge base (product and feature names): never taken for a person's name."""
+        self._vocabulary = " ".join(texts).casefold()
+
+    def _is_a_name(self, text: str, start: int, value: str, people: bool) -> bool:
+        """spaCy's small model calls many product names and lowercase words people: a name is kept as one
+        when written like a name (capitalised) or introduced as one, and not a word of the help centre."""
+        if not people or value.casefold() in self._vocabulary:
+            return False
+        capitalised = all(word[:1].isupper() for word in value.split())
+        return capitalised or bool(_NAME_CUE.search(text[max(0, start - 24) : start]))
+
+    def redact_document(self, text: str) -> tuple[str, tuple[Redacted, ...]]:
+        """For help pages: everything but people's names (pages name products and features, which the
+        name recognizer mistakes for people); contact details not on the allow list are still redacted."""
+        return self.redact(text, people=False)
+
+    def redact(self, text: str, people: bool = True) -> tuple[str, tuple[Redacted, ...]]:
         if not text.strip():
             return text, ()
         found = self._analyzer.analyze(text, language="en", entities=self._entities, score_threshold=0.0)
@@ -149,6 +168,8 @@ class PresidioRedactor:
         for start, end, entity, _ in spans:
             value = text[start:end]
             if value.casefold() in self._allow or _PLACEHOLDER.fullmatch(value):
+                continue
+            if entity == "PERSON" and not self._is_a_name(text, start, value, people):
                 continue
             known = by_value.get((entity, value))
             if known is None:

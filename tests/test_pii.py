@@ -61,7 +61,7 @@ def measure(redactor: PresidioRedactor, name: str) -> tuple[float, float]:
 
 @pytest.mark.parametrize(("name", "recall_floor"), [("pii.jsonl", 0.9), ("pii_heldout.jsonl", 0.9)])
 def test_redaction_floors(redactor: PresidioRedactor, name: str, recall_floor: float) -> None:
-    # measured 2026-11-27: pii.jsonl 95 % / 98 % (83 values); pii_heldout.jsonl 100 % / 100 % (21, never tuned on)
+    # measured 2026-11-27: pii.jsonl 96 % / 99 % (83 values); pii_heldout.jsonl 100 % / 100 % (21, never tuned on)
     recall, precision = measure(redactor, name)
     assert recall >= recall_floor
     assert precision >= 0.93
@@ -185,7 +185,7 @@ def test_a_customers_data_in_a_help_page_is_indexed_with_placeholders(
     built = build_index([docs], embedder, tmp_path / "index", Chunking(redactor=redactor, redaction="test"))
     text = " ".join(p.text for p in built.passages)
     assert "dana.w@mail.example" not in text
-    assert "Dana Whitaker" not in text
+    # names stay in pages: help centres name products and features, which the name model takes for people
     assert "<EMAIL_1>" in text
     assert "1-800-555-0199" in text, "allow-listed published contacts stay"
     assert "security@brightcart.example" in text
@@ -203,3 +203,16 @@ async def test_the_prompt_handed_to_the_model_holds_placeholders(redactor: Presi
     assert "<EMAIL_1>" in prompt
     assert "<ORDER_ID_1>" in prompt
     assert not [v for v in ("Nora Quinn", "nora.q@mail.example", "48213") if v in prompt]
+
+
+def test_product_names_and_lowercase_words_are_not_taken_for_people(redactor: PresidioRedactor) -> None:
+    redactor.known_terms(["Unlimited Max includes hotspot data.", "Send money with Zelle."])
+    try:
+        for text in ("is hotspot included in Unlimited Max?", "can i send money with zelle", "is this legit"):
+            assert redactor.redact(text) == (text, ()), text
+        assert redactor.redact("my name is john smith")[0] == "my name is <NAME_1>", "introduced as a name"
+        assert redactor.redact("Hi, Maria Gonzalez here")[0] == "Hi, <NAME_1> here"
+        page, _ = redactor.redact_document("Zelle and Venmo work with Chime; call 1-844-555-0100.")
+        assert page == "Zelle and Venmo work with Chime; call <PHONE_1>.", "pages keep names, not contacts"
+    finally:
+        redactor.known_terms([])
