@@ -188,6 +188,7 @@ class Runtime:
     bus: LocalReplyBus
     dispatcher: Dispatcher
     watching: asyncio.Task[None] | None = None
+    redactor: Redactor | None = None  # for text that reaches a store without passing the engine
 
     @classmethod
     async def start(cls, settings: Settings, config: FileConfig, progress: Progress = _quiet) -> Runtime:
@@ -315,6 +316,7 @@ class Runtime:
             engine=engine,
             bus=bus,
             dispatcher=Dispatcher(engine, bus, max_pending=config.server.max_pending),
+            redactor=redactor,
         )
 
     def watch_knowledge(self) -> None:

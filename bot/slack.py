@@ -208,6 +208,7 @@ def build_slack(settings: Settings, runtime: Runtime, role: Role = "all") -> Sla
         RedisFeedbackStore(redis, prefix=prefix),
         options,
         agents,
+        runtime.redactor,
     )
     queue = RedisJobQueue(redis, f"{prefix}:slack:jobs", reclaim_after_s=config.slack.job_reclaim_s)
     worker = JobWorker(queue, work.run, config.slack.job_concurrency, block_ms) if does_work else None

@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 from redis.asyncio import Redis
 
-from memory.escalations import RedisEscalationStore
+from memory.escalations import STATES, RedisEscalationStore
 from memory.store import unavailable_as_store_error
 
 DEAD_LETTERS = ("slack:jobs:dead",)
@@ -33,18 +33,23 @@ class UserData:
             return sorted([str(k) async for k in self.client.scan_iter(match=self._pattern(user_id), count=500)])
 
     async def export(self, user_id: str) -> dict[str, Any]:
-        """Every record kept about `user_id`, by key, values decoded where they are JSON."""
+        """Every record kept about `user_id`, by key, values decoded where they are JSON; and the user's
+        Slack jobs that failed for good (dead letters)."""
         records: dict[str, Any] = {}
         for key in await self.keys(user_id):
             async with unavailable_as_store_error():
                 records[key.removeprefix(self._pattern(user_id)[:-1])] = await _read(self.client, key)
-        return {"user_id": user_id, "records": records}
+        async with unavailable_as_store_error():
+            dead = [payload for _, _, payload in await self._dead_letters(user_id)]
+        return {"user_id": user_id, "records": records, "dead_letters": dead}
 
     async def forget(self, user_id: str) -> dict[str, Any]:
         """Deletes everything about `user_id`; returns what was deleted."""
         keys = await self.keys(user_id)
         async with unavailable_as_store_error():
-            index_entries = await RedisEscalationStore(self.client, prefix=self.prefix).forget_user(user_id)
+            escalations = RedisEscalationStore(self.client, prefix=self.prefix)
+            index_entries = await escalations.forget_user(user_id)
+            index_entries += await self._forget_index_entries(escalations, user_id)
             for key in keys + await self.keys(user_id):  # and any written meanwhile
                 await self.client.delete(key)
             dead = await self._forget_dead_letters(user_id)
@@ -55,15 +60,33 @@ class UserData:
             "dead_letters": dead,
         }
 
-    async def _forget_dead_letters(self, user_id: str) -> int:
-        needle = json.dumps(user_id)  # as it appears inside a job's JSON payload
+    async def _forget_index_entries(self, escalations: RedisEscalationStore, user_id: str) -> int:
+        """Index members whose record already expired (records have a TTL, index entries do not)."""
         removed = 0
+        for state in STATES:
+            key = escalations.index_key(state)
+            members = [m async for m, _ in self.client.zscan_iter(key, match=f"{quote(user_id, safe='')}/*")]
+            if members:
+                removed += int(await self.client.zrem(key, *members))
+        return removed
+
+    async def _dead_letters(self, user_id: str) -> list[tuple[str, str, Any]]:
+        """(stream, entry id, payload) of the dead-letter jobs this user sent (by the job's author, not by
+        any mention of them in someone else's message)."""
+        found = []
         for name in DEAD_LETTERS:
             stream = f"{self.prefix}:{name}"
             entries: Any = await self.client.xrange(stream)
-            doomed = [entry_id for entry_id, fields in entries if needle in str((fields or {}).get("payload", ""))]
-            if doomed:
-                removed += int(await self.client.xdel(stream, *doomed))
+            for entry_id, fields in entries:
+                payload = _decoded((fields or {}).get("payload", ""))
+                if _author(payload) == user_id:
+                    found.append((stream, str(entry_id), payload))
+        return found
+
+    async def _forget_dead_letters(self, user_id: str) -> int:
+        removed = 0
+        for stream, entry_id, _ in await self._dead_letters(user_id):
+            removed += int(await self.client.xdel(stream, entry_id))
         return removed
 
 
@@ -81,6 +104,20 @@ async def _read(client: Redis, key: str) -> Any:
     if kind == "zset":
         return await client.zrange(key, 0, -1, withscores=True)
     return f"<{kind}>"
+
+
+def _author(payload: Any) -> str:
+    """Who a Slack job came from: the event's user, the clicker, or the command's user."""
+    if not isinstance(payload, dict):
+        return ""
+    event, body = payload.get("event") or {}, payload.get("body") or {}
+    user = body.get("user") if isinstance(body, dict) else None
+    candidates = [
+        event.get("user") if isinstance(event, dict) else None,
+        user.get("id") if isinstance(user, dict) else None,
+        body.get("user_id") if isinstance(body, dict) else None,
+    ]
+    return next((str(c) for c in candidates if c), "")
 
 
 def _decoded(value: Any) -> Any:

@@ -35,10 +35,11 @@ _AGO = re.compile(r"\b(\d{1,3}|a|an|one|two|three|four|five|six|seven)\s+(day|we
 _IN = re.compile(r"\bin\s+(\d{1,3}|a|an|one|two|three|four|five|six|seven)\s+(day|week)s?\b", re.I)
 _WEEKDAY = re.compile(r"\b(last|this|next|on)?\s*(monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b", re.I)
 _WORDS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7}
+# 1,234.56 / 1.234,56 / 12,50 / 45.99 / 20; never run into the digits that follow ("$20 100 times")
+_AMOUNT = r"(?:\d{1,3}(?:,\d{3})+(?:\.\d{1,2})?|\d{1,3}(?:\.\d{3})+(?:,\d{1,2})?|\d+(?:[.,]\d{1,2})?)(?![\d.,]*\d)"
 _MONEY = re.compile(
-    r"(?P<pre>[$€£]|\b(?:usd|eur|gbp)\b)\s?(?P<a>\d{1,3}(?:[,\s]\d{3})*(?:\.\d{1,2})?|\d+(?:[.,]\d{1,2})?)"
-    r"|\b(?P<b>\d{1,3}(?:,\d{3})*(?:\.\d{1,2})?|\d+(?:[.,]\d{1,2})?)\s?"
-    r"(?P<post>[$€£]|(?:usd|eur|gbp|dollars?|euros?|pounds?|bucks)\b)",
+    rf"(?P<pre>[$€£]|\b(?:usd|eur|gbp)\b)\s?(?P<a>{_AMOUNT})"
+    rf"|\b(?P<b>{_AMOUNT})\s?(?P<post>[$€£]|(?:usd|eur|gbp|dollars?|euros?|pounds?|bucks)\b)",
     re.I,
 )
 
@@ -104,10 +105,14 @@ def dates(text: str, today: date) -> list[tuple[str, date]]:
         month, day = (second, first) if first > 12 else (first, second)  # US order unless it cannot be
         found.append((m.start(), m.group(0), _safe(year, month, day)))
     for m in _DAY_MONTH.finditer(text):
+        if _verb_may(m.group(2), m.group(3)):
+            continue
         found.append(
             (m.start(), m.group(0), _past_or_this_year(_month(m.group(2)), int(m.group(1)), m.group(3), today))
         )
     for m in _MONTH_DAY.finditer(text):
+        if _verb_may(m.group(1), m.group(3)):
+            continue
         found.append(
             (m.start(), m.group(0), _past_or_this_year(_month(m.group(1)), int(m.group(2)), m.group(3), today))
         )
@@ -134,6 +139,11 @@ def dates(text: str, today: date) -> list[tuple[str, date]]:
     return kept
 
 
+def _verb_may(month: str, year: str | None) -> bool:
+    """ "order 12 may be lost": a lowercase "may" without a year is the verb."""
+    return month == "may" and not year
+
+
 def _weekday(which: str | None, name: str, today: date) -> date:
     target = WEEKDAYS.index(name.lower())
     back = (today.weekday() - target) % 7
@@ -148,13 +158,19 @@ def _weekday(which: str | None, name: str, today: date) -> date:
 def money(text: str) -> list[tuple[str, str]]:
     found = []
     for m in _MONEY.finditer(text):
-        amount = (m.group("a") or m.group("b") or "").replace(" ", "")
         unit = (m.group("pre") or m.group("post") or "").lower()
-        if "," in amount and "." not in amount and len(amount.split(",")[-1]) <= 2:
-            amount = amount.replace(",", ".")  # 12,50 € is twelve and a half
-        value = float(amount.replace(",", ""))
+        value = _amount(m.group("a") or m.group("b") or "0")
         found.append((m.group(0).strip(), f"{value:.2f} {CURRENCIES.get(unit, unit.upper())}"))
     return found
+
+
+def _amount(text: str) -> float:
+    """The decimal separator is the last of ',' and '.' when followed by one or two digits."""
+    last = max(text.rfind(","), text.rfind("."))
+    if last >= 0 and len(text) - last - 1 in (1, 2):
+        whole, cents = text[:last], text[last + 1 :]
+        return float(re.sub(r"[.,]", "", whole) + "." + cents)
+    return float(re.sub(r"[.,]", "", text))
 
 
 class ExtractEntities:

@@ -47,6 +47,7 @@ UNSAFE_OUTPUT_TEXT = (
 )
 SECRETS = re.compile(r"xox[abpr]-|xapp-|SWITCHBOARD_[A-Z_]+|SLACK_[A-Z_]+|REDIS_URL|api_token|BEGIN [A-Z ]*KEY")
 _WORD = re.compile(r"[a-z']+")
+_SENTENCES = re.compile(r"(?<=[.!?\n])\s+")
 
 
 class SafetyCounter(Protocol):
@@ -75,18 +76,18 @@ class GuardInput:
     async def __call__(self, turn: Turn, events: EventSink) -> Turn:
         text = turn.message.text
         harm = self.toxicity.check(text)
-        if harm == "abuse":
-            await self._count("abuse")
-            return turn.evolve(flags=(*turn.flags, "abuse"))
-        if harm is not None:
+        if harm in ("self_harm", "threat"):
             await self._count(harm)
             reply_text = SELF_HARM_TEXT if harm == "self_harm" else THREAT_TEXT
             return self._settle(turn, reply_text, harm, escalated=True)
-        rule = self.injection.check(text)
+        rule = self.injection.check(text)  # also under an insult: abuse must not switch this check off
         if rule is not None:
             await self._count("injection")
             log.warning("message %s blocked as a prompt injection (%s)", turn.message.message_id, rule)
             return self._settle(turn, INJECTION_TEXT.format(company=self.company), "injection", escalated=False)
+        if harm == "abuse":
+            await self._count("abuse")
+            return turn.evolve(flags=(*turn.flags, "abuse"))
         return turn
 
     def _settle(self, turn: Turn, text: str, kind: str, escalated: bool) -> Turn:
@@ -139,8 +140,11 @@ class GuardOutput:
         self.toxicity = toxicity
 
     def screen(self, text: str) -> bool:
-        """True when `text` may be shown: not profane, no piece of the instructions, no secret."""
-        return not (self.toxicity.profane(text) or _shingles(text) & PROMPT_SHINGLES or SECRETS.search(text))
+        """True when `text` may be shown: no profane sentence (judged one by one: a long reply would dilute
+        the score), no piece of the instructions, no secret."""
+        if _shingles(text) & PROMPT_SHINGLES or SECRETS.search(text):
+            return False
+        return not any(self.toxicity.profane(sentence) for sentence in _SENTENCES.split(text) if sentence.strip())
 
     async def __call__(self, turn: Turn, events: EventSink) -> Turn:
         reply = turn.reply

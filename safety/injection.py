@@ -18,18 +18,23 @@ _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t
 _BASE64 = re.compile(r"[A-Za-z0-9+/]{16,}={0,2}")
 _SPACED = re.compile(r"\b(?:[a-z][\s._*-]){4,}[a-z]\b")  # "i g n o r e"
 
-PREVIOUS = (
-    r"(?:all\s+|any\s+|the\s+|your\s+|of\s+your\s+)*(?:previous|prior|above|earlier|preceding|initial|original|system)"
-)
+PREVIOUS = r"(?:(?:all|any|the|your|of)\s+)*(?:previous|prior|above|earlier|preceding|initial|original|system)"
 RULES: dict[str, re.Pattern[str]] = {
     "override": re.compile(
-        rf"\b(?:ignore|disregard|forget|skip|override|bypass|drop)\s+{PREVIOUS}?\s*"
-        r"(?:instructions?|rules?|prompts?|guidelines|directions|context|messages?|constraints|everything)"
+        # "ignore the previous message, wrong order" is a customer correcting themselves, not an attack
+        rf"\b(?:ignore|disregard|forget|override|bypass)\s+(?:{PREVIOUS}\s+|(?:all\s+)?your\s+(?:own\s+)?)?"
+        r"(?:instructions?|rules|prompts?|guidelines|directions|constraints|programming)"
+        rf"|\b(?:ignore|disregard|forget|override|bypass|skip|drop)\s+{PREVIOUS}\s+"
+        r"(?:instructions?|rules|prompts?|guidelines|directions|constraints|context|messages)"
+        rf"|\b(?:ignore|disregard|forget)\s+(?:(?:all|everything)\s+)?(?:the\s+)?above\b(?!\s+(?:order|item|message))"
     ),
     "reveal": re.compile(
         r"\b(?:reveal|show|print|repeat|output|display|tell\s+me|give\s+me|what\s+(?:is|are|were))\s+(?:me\s+)?"
-        r"(?:your|the)\s+(?:full\s+|exact\s+|entire\s+|original\s+|hidden\s+|secret\s+|initial\s+)*"
+        # "your" (or "the system"): "show me the instructions for the blender" asks for a manual
+        r"(?:your\s+(?:full\s+|exact\s+|entire\s+|original\s+|hidden\s+|secret\s+|initial\s+)*"
         r"(?:system\s+(?:prompt|message|instructions?)|instructions|prompt|configuration|config|rules)"
+        r"|the\s+(?:full\s+|exact\s+|entire\s+|original\s+|hidden\s+|secret\s+|initial\s+)*"
+        r"(?:system\s+(?:prompt|message|instructions?)|prompt\s+you|instructions\s+you))"
     ),
     "role_play": re.compile(
         r"\b(?:you\s+are\s+now|from\s+now\s+on\s+you\s+(?:are|will)|act\s+as\s+(?:an?\s+)?(?:unrestricted|unfiltered|evil|jailbroken)"
@@ -37,7 +42,8 @@ RULES: dict[str, re.Pattern[str]] = {
         r"|do\s+anything\s+now|\bdan\b\s+mode|no\s+(?:longer\s+)?(?:bound|restricted)\s+by)"
     ),
     "fake_turn": re.compile(
-        r"(?:<\|im_(?:start|end)\|>|\[/?inst\]|<<sys>>|^\s*(?:system|assistant)\s*:|###\s*(?:instruction|system)"
+        r"(?:<\|im_(?:start|end)\|>|\[/?inst\]|<<sys>>|###\s*(?:instruction|system)"
+        r"|^[ \t]*(?:system|assistant)[ \t]*:[ \t]*(?:you|the\s+user|ignore|approve|sure,?\s+here|from\s+now)"
         r"|\bnew\s+instructions?\s*:|\bbegin\s+(?:system|admin)\s+(?:prompt|override))",
         re.MULTILINE,
     ),

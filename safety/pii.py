@@ -40,6 +40,8 @@ SHORT_NAMES = {
 # would keep its own recognizer's weaker score); they are the same kind of data
 SAME_AS = {"PHONE_TYPED": "PHONE_NUMBER", "EMAIL_TYPED": "EMAIL_ADDRESS"}
 _PLACEHOLDER = re.compile(r"<([A-Z][A-Z_]*)_(\d+)>")
+_WORDS = re.compile(r"[\w'-]+")
+_MID_SENTENCE_CAPITAL = re.compile(r"(?<=[a-z,;:)] )([A-Z][\w'-]+)")
 _NAME_CUE = re.compile(r"\b(?:name\s+is|name:|i\s+am|i'?m|this\s+is|regards,?|from|signed,?)\s*$", re.IGNORECASE)
 
 
@@ -56,8 +58,9 @@ class PatternEntity:
 # house numbers with a street word: the small spaCy model does not tag addresses
 STREET_ADDRESS = PatternEntity(
     "STREET_ADDRESS",
-    r"\b\d{1,5}[A-Za-z]?(?:\s+[A-Z][a-zA-Z'-]+){1,4}\s+"
-    r"(?:Street|St|Road|Rd|Avenue|Ave|Lane|Ln|Drive|Dr|Boulevard|Blvd|Way|Court|Ct|Place|Pl|Terrace|Close|Square)\b\.?",
+    # case-sensitive inside (presidio compiles patterns ignoring case): "on their way" is not an address
+    r"(?-i:\b\d{1,5}[A-Za-z]?(?:\s+[A-Z][a-zA-Z'-]+){1,4}\s+"
+    r"(?:Street|St|Road|Rd|Avenue|Ave|Lane|Ln|Drive|Dr|Boulevard|Blvd|Way|Court|Ct|Place|Pl|Terrace|Close|Square)\b\.?)",
     0.7,
 )
 
@@ -119,7 +122,7 @@ class PresidioRedactor:
             if e.context
         }
         self._allow = {value.casefold() for value in self.settings.allow}
-        self._vocabulary = ""
+        self._proper_nouns: frozenset[str] = frozenset()
 
     def _with_context(self, text: str, start: int, end: int, entity: str, score: float) -> float:
         """A custom pattern's score, raised when one of its context words is just before or after it."""
@@ -130,13 +133,16 @@ class PresidioRedactor:
         return min(1.0, score + CONTEXT_BOOST) if words.search(near) else score
 
     def known_terms(self, texts: Sequence[str]) -> None:
-        """Words of the knowledge base (product and feature names): never taken for a person's name."""
-        self._vocabulary = " ".join(texts).casefold()
+        """The help centre's proper nouns (product and feature names, capitalised mid-sentence there):
+        a "name" made only of them is a product, not a person. Common words that are also first names
+        ("bill", "mark") are not among them unless the pages capitalise them mid-sentence."""
+        self._proper_nouns = frozenset(m.group(1).casefold() for t in texts for m in _MID_SENTENCE_CAPITAL.finditer(t))
 
     def _is_a_name(self, text: str, start: int, value: str, people: bool) -> bool:
         """spaCy's small model calls many product names and lowercase words people: a name is kept as one
-        when written like a name (capitalised) or introduced as one, and not a word of the help centre."""
-        if not people or value.casefold() in self._vocabulary:
+        when written like a name (capitalised) or introduced as one, and not the help centre's own noun."""
+        words = [w.casefold() for w in _WORDS.findall(value)]
+        if not people or (words and all(w in self._proper_nouns for w in words)):
             return False
         capitalised = all(word[:1].isupper() for word in value.split())
         return capitalised or bool(_NAME_CUE.search(text[max(0, start - 24) : start]))
@@ -175,7 +181,9 @@ class PresidioRedactor:
             if known is None:
                 name = SHORT_NAMES.get(entity, entity)
                 numbers[name] = numbers.get(name, 0) + 1
-                known = by_value[(entity, value)] = Redacted(f"<{name}_{numbers[name]}>", entity, value)
+                # pages get "[phone removed]": never a <PHONE_1> that a turn's vault would fill in
+                mark = f"[{name.lower().replace('_', ' ')} removed]" if not people else f"<{name}_{numbers[name]}>"
+                known = by_value[(entity, value)] = Redacted(mark, entity, value)
             pieces += [text[cursor:start], known.placeholder]
             cursor = end
         pieces.append(text[cursor:])

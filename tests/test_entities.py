@@ -40,6 +40,10 @@ def found(text: str, vault: tuple[Redacted, ...] = ()) -> list[tuple[str, str]]:
         ("my aeroblend leaks", [("product", "AeroBlend 500 blender")]),
         ("the blender 500 and a Blender", [("product", "AeroBlend 500 blender"), ("product", "Blender")]),
         ("a killer deal on 2 lamps", []),
+        ("€12,50 and £9,99", [("money", "12.50 EUR"), ("money", "9.99 GBP")]),
+        ("1.234,56 € or $1,234.56", [("money", "1234.56 EUR"), ("money", "1234.56 USD")]),
+        ("I paid $50 2023 and $20 100 times", [("money", "50.00 USD"), ("money", "20.00 USD")]),
+        ("order 12 may be lost", []),
     ],
 )
 def test_what_customers_write_becomes_typed_values(text: str, expected: list[tuple[str, str]]) -> None:

@@ -186,7 +186,7 @@ def test_a_customers_data_in_a_help_page_is_indexed_with_placeholders(
     text = " ".join(p.text for p in built.passages)
     assert "dana.w@mail.example" not in text
     # names stay in pages: help centres name products and features, which the name model takes for people
-    assert "<EMAIL_1>" in text
+    assert "[email removed]" in text, "never a <EMAIL_1> that a customer's own value would fill in"
     assert "1-800-555-0199" in text, "allow-listed published contacts stay"
     assert "security@brightcart.example" in text
 
@@ -206,13 +206,14 @@ async def test_the_prompt_handed_to_the_model_holds_placeholders(redactor: Presi
 
 
 def test_product_names_and_lowercase_words_are_not_taken_for_people(redactor: PresidioRedactor) -> None:
-    redactor.known_terms(["Unlimited Max includes hotspot data.", "Send money with Zelle."])
+    redactor.known_terms(["Our Unlimited Max plan includes hotspot data.", "You can send money with Zelle."])
     try:
         for text in ("is hotspot included in Unlimited Max?", "can i send money with zelle", "is this legit"):
             assert redactor.redact(text) == (text, ()), text
         assert redactor.redact("my name is john smith")[0] == "my name is <NAME_1>", "introduced as a name"
         assert redactor.redact("Hi, Maria Gonzalez here")[0] == "Hi, <NAME_1> here"
         page, _ = redactor.redact_document("Zelle and Venmo work with Chime; call 1-844-555-0100.")
-        assert page == "Zelle and Venmo work with Chime; call <PHONE_1>.", "pages keep names, not contacts"
+        assert page == "Zelle and Venmo work with Chime; call [phone removed].", "pages keep names, not contacts"
+        assert redactor.redact("Regards, Mark")[0] == "Regards, <NAME_1>", "a first name is still a name"
     finally:
         redactor.known_terms([])

@@ -43,7 +43,13 @@ async def test_export_then_forget_leaves_nothing_of_the_user(
     assert handed["metadata"]["escalated"]
     await ask(base_url, KEPT, "do you ship abroad?")
     await RedisFeedbackStore(redis_client, prefix=prefix).record(ConversationRef("rest", "c", GONE), "m-1", "up")
-    await redis_client.xadd(f"{prefix}:slack:jobs:dead", {"kind": "answer", "payload": json.dumps({"user": GONE})})
+    dead = f"{prefix}:slack:jobs:dead"
+    mine = {"workspace": {"team": "T1"}, "event": {"user": GONE, "text": "where is my parcel", "channel": "D1"}}
+    theirs = {"workspace": {"team": "T1"}, "event": {"user": "U-other", "text": f"cc <@{GONE}>", "channel": "C1"}}
+    await redis_client.xadd(dead, {"kind": "answer", "payload": json.dumps(mine), "reason": "test"})
+    await redis_client.xadd(dead, {"kind": "answer", "payload": json.dumps(theirs), "reason": "test"})
+    # an index entry whose record already expired (records have a TTL, index entries do not)
+    await redis_client.zadd(f"{prefix}:escalations:open", {"erase-me%40shop/expired0001": 1.0})
 
     yaml = tmp_path / "switchboard.yaml"
     yaml.write_text(f"memory:\n  prefix: {prefix}\n")
@@ -58,11 +64,12 @@ async def test_export_then_forget_leaves_nothing_of_the_user(
     assert "talk to a real person" in text, "the escalation record is part of it"
     assert any(name.startswith("feedback:") for name in data["records"])
     assert "do you ship abroad" not in text, "another user's messages are not"
+    assert [d["event"]["text"] for d in data["dead_letters"]] == ["where is my parcel"]
 
     forgotten = run_cli(["memory", "forget", GONE], env, tmp_path)
     assert forgotten.returncode == 0, forgotten.stderr
     report = json.loads(forgotten.stdout)
-    assert report["escalation_index_entries"] >= 1
+    assert report["escalation_index_entries"] >= 2
     assert report["dead_letters"] == 1
     assert len(report["keys"]) >= 3
 
@@ -73,8 +80,10 @@ async def test_export_then_forget_leaves_nothing_of_the_user(
         kind = await redis_client.type(key)
         if kind == "zset":
             assert not [m for m in await redis_client.zrange(key, 0, -1) if quoted in m or GONE in m], key
-        if kind == "stream":
+        if kind == "stream" and key != dead:
             assert GONE not in json.dumps(await redis_client.xrange(key)), key
+    left: Any = await redis_client.xrange(dead)
+    assert [json.loads(fields["payload"])["event"]["user"] for _, fields in left] == ["U-other"], "theirs stays"
     again = json.loads(run_cli(["memory", "export", GONE], env, tmp_path).stdout)
     assert again["records"] == {}
     kept = json.loads(run_cli(["memory", "export", KEPT], env, tmp_path).stdout)

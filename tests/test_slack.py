@@ -352,7 +352,7 @@ async def test_escalate_command_acks_at_once_and_records_the_hand_over(
         "channel_id": channel,
         "user_id": "U8",
         "command": "/escalate",
-        "text": "my refund never arrived",
+        "text": "my refund never arrived, mail me at jo.doe@gmail.com",
         "response_url": "http://127.0.0.1:9/respond/1",
         "trigger_id": "t-escalate-1",
     }
@@ -369,7 +369,7 @@ async def test_escalate_command_acks_at_once_and_records_the_hand_over(
         await asyncio.sleep(0.1)
     await client.aclose()
     assert [(r.reason, r.question, r.channel) for r in records] == [
-        ("slash_command", "my refund never arrived", "slack")
+        ("slash_command", "my refund never arrived, mail me at <EMAIL_1>", "slack")  # stored redacted
     ]
 
 

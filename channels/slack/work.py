@@ -15,6 +15,7 @@ can run it with that workspace's token; every handler is idempotent, so a job ru
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -33,7 +34,8 @@ from channels.slack.clients import NotInstalled, WorkspaceClients
 from channels.slack.payloads import CHANNEL, Workspace, click_value, conversation_of, plain_text
 from channels.slack.surfaces import StreamedMessage, Surface, UpdatedMessage, backoff
 from engine.delivery import BUSY_TEXT, Busy, Dispatcher
-from engine.protocols import EscalationRecorder, IngressLedger, StoreUnavailable
+from engine.protocols import EscalationRecorder, IngressLedger, Redactor, StoreUnavailable
+from engine.text import clean_text
 from engine.types import ESCALATE_ACTION, ConversationRef, EventKind, Message, Reply
 
 log = logging.getLogger(__name__)
@@ -80,7 +82,9 @@ class SlackWork:
         feedback: FeedbackRecorder,
         options: SlackOptions = SlackOptions(),
         agents: AgentsChannel | None = None,
+        redactor: Redactor | None = None,
     ) -> None:
+        self.redactor = redactor  # `/escalate reason` is stored without passing the engine
         self.clients = clients
         self.dispatcher = dispatcher
         self.ledger = ledger
@@ -285,7 +289,9 @@ class SlackWork:
     async def _escalate_from_command(self, command: dict[str, Any]) -> None:
         team, channel, user = command.get("team_id", ""), command.get("channel_id", ""), command.get("user_id", "")
         conversation = ConversationRef(CHANNEL, f"{team}:{channel}:{channel}", user)
-        reason = str(command.get("text", "")).strip()
+        reason = clean_text(str(command.get("text", ""))).strip()[:2000]
+        if self.redactor is not None and reason:
+            reason, _ = await asyncio.to_thread(self.redactor.redact, reason)
         # Redis down: the error hands the job out again (it is in Redis too, so it waits for it anyway)
         await self.escalations.open(conversation, command.get("trigger_id", ""), "slash_command", reason, "")
 

@@ -39,6 +39,9 @@ class Recall:
         return turn.evolve(history=tuple(history))
 
 
+WITHHELD_INJECTION = "[a message refused as an instruction to the assistant]"
+
+
 class Remember:
     after_reply = True  # runs also when a guard settled the reply
 
@@ -50,7 +53,9 @@ class Remember:
         if turn.reply is None:
             return turn
         conversation = turn.message.conversation
-        entries = [HistoryEntry("user", turn.message.text), HistoryEntry("assistant", turn.reply.text)]
+        # a refused instruction is not kept word for word: history is read back into later prompts
+        said = WITHHELD_INJECTION if "injection" in turn.flags else turn.message.text
+        entries = [HistoryEntry("user", said), HistoryEntry("assistant", turn.reply.text)]
 
         async def write() -> None:
             await self.memory.append(conversation, entries)
