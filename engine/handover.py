@@ -19,6 +19,7 @@ from engine.types import HistoryEntry, Message, Reply, Turn
 
 log = logging.getLogger(__name__)
 WITHHELD = "[message not kept: it could not be checked for personal data]"
+REDACT_WITHIN_S = 2.0
 
 
 class BackgroundRetries:
@@ -116,9 +117,10 @@ class FailureFollowUp:
 
     async def __call__(self, message: Message, reply: Reply) -> None:
         if self.redactor is not None:
-            try:
-                redacted, _ = await asyncio.to_thread(self.redactor.redact, clean_text(message.text))
-            except Exception:  # never keep what could not be checked
+            try:  # bounded: the customer's hand-over reply waits for this record
+                async with asyncio.timeout(REDACT_WITHIN_S):
+                    redacted, _ = await asyncio.to_thread(self.redactor.redact, clean_text(message.text))
+            except Exception:  # never keep what could not be checked (a timeout included)
                 log.exception("could not check message %s for personal data; its text is not kept", message.message_id)
                 redacted = WITHHELD
             message = replace(message, text=redacted)

@@ -87,9 +87,9 @@ class Engine:
                 failed = failure_reply(message)
             if failed is not None:
                 reply = failed
-            await queue.put(ReplyEvent.final(message, reply))  # the customer first, the record after
-            if failed is not None:
+                # recorded before the final event: a consumer that stops after it cancels this task
                 await self._follow_up(message, failed)
+            await queue.put(ReplyEvent.final(message, reply))
 
         task = asyncio.create_task(produce(), name=f"engine:{message.message_id}")
         try:

@@ -18,7 +18,7 @@ from bot.app import create_app
 from bot.runtime import load_redactor
 from bot.settings import FileConfig, Settings
 from engine import ConversationRef, Engine, Message, Turn
-from engine.handover import BackgroundRetries, HandOver
+from engine.handover import BackgroundRetries, FailureFollowUp, HandOver
 from engine.protocols import EventSink, GenerationParams
 from engine.stages import Generate
 from engine.stages.generate import Persona
@@ -217,3 +217,25 @@ def test_product_names_and_lowercase_words_are_not_taken_for_people(redactor: Pr
         assert redactor.redact("Regards, Mark")[0] == "Regards, <NAME_1>", "a first name is still a name"
     finally:
         redactor.known_terms([])
+
+
+class Explode:
+    async def __call__(self, turn: Turn, events: EventSink) -> Turn:
+        raise RuntimeError("boom")
+
+
+async def test_a_failed_message_is_kept_redacted(
+    redactor: PresidioRedactor, redis_client: Redis, key_prefix: str
+) -> None:
+    memory = RedisMemoryStore(redis_client, prefix=key_prefix)
+    escalations = RedisEscalationStore(redis_client, prefix=key_prefix)
+    retries = BackgroundRetries()
+    engine = Engine([Explode()], on_failure=FailureFollowUp(memory, escalations, retries, redactor))
+    owner = ConversationRef("test", "c9", "failing")
+    events = [e async for e in engine.handle(Message(owner, "card 4111 1111 1111 1111 charged twice", "m9"))]
+    assert events[-1].reply is not None
+    assert events[-1].reply.escalated
+    history = await memory.history(owner, 10)
+    assert history[0].text == "card <CARD_1> charged twice"
+    [record] = [r for r in await escalations.list("open") if r.user_id == "failing"]
+    assert record.question == "card <CARD_1> charged twice"
