@@ -20,6 +20,20 @@ class IntentReport:
     right: int = 0
     confused: Counter[tuple[str, str]] = field(default_factory=Counter)  # (expected, named) -> count
     per_intent: dict[str, list[int]] = field(default_factory=dict)  # intent -> [right, total]
+    calibration: list[tuple[float, bool]] = field(default_factory=list)  # (stated confidence, right)
+
+    def calibration_error(self, bins: int = 5) -> float:
+        """Expected calibration error: how far stated confidence is from accuracy, weighted by bin size."""
+        error = 0.0
+        for b in range(bins):
+            members = [
+                (c, r) for c, r in self.calibration if b / bins <= c < (b + 1) / bins or (b == bins - 1 and c == 1)
+            ]
+            if members:
+                stated = sum(c for c, _ in members) / len(members)
+                actual = sum(r for _, r in members) / len(members)
+                error += len(members) / len(self.calibration) * abs(stated - actual)
+        return error
 
     @property
     def accuracy(self) -> float:
@@ -27,6 +41,12 @@ class IntentReport:
 
     def format(self, top: int = 8) -> str:
         lines = [f"intent accuracy: {100 * self.accuracy:.1f} % ({self.right}/{self.total})", ""]
+        if self.calibration:
+            stated = sum(c for c, _ in self.calibration) / len(self.calibration)
+            lines.insert(
+                1,
+                f"stated confidence: {100 * stated:.1f} % on average; calibration error {self.calibration_error():.3f}",
+            )
         lines += ["| intent | right |", "|---|---|"]
         for name, (right, total) in sorted(self.per_intent.items()):
             lines.append(f"| {name} | {right}/{total} |")
@@ -62,7 +82,11 @@ def evaluate_intents(config: FileConfig, path: Path) -> IntentReport:
     vectors = embedder.embed([text for text, _ in cases])
     report = IntentReport()
     for (text, expected), vector in zip(cases, vectors, strict=True):
-        named = index.by_pattern(text) or index.classify(vector, config.policy.intent_threshold)[0]
+        pattern = index.by_pattern(text)
+        named = pattern or index.classify(vector, config.policy.intent_threshold)[0]
+        nearest, probability = index.confidence(vector)
+        stated = 1.0 if pattern else (probability if nearest == named else 1.0 - probability)
+        report.calibration.append((stated, named == expected))
         report.total += 1
         tally = report.per_intent.setdefault(expected, [0, 0])
         tally[1] += 1

@@ -192,6 +192,7 @@ class Turn:
     message: Message
     history: tuple[HistoryEntry, ...] = ()
     intent: str = "general_question"
+    intent_confidence: float = 0.0  # calibrated probability that `intent` is right
     query_vector: tuple[float, ...] = ()
     retrieved: tuple[Retrieved, ...] = ()
     follows_up: str = ""  # the earlier question this message was read with, when Retrieve needed it
