@@ -148,27 +148,25 @@ async def server(settings: Settings, file_config: FileConfig) -> AsyncIterator[s
     await app.close()
 
 
-PII_MESSAGES = [
-    ("my email is kate.lyons@example.net and my card 4111 1111 1111 1111 was charged twice", "kate.lyons@example.net"),
-    ("I want to speak to a person, call me on 415-555-0134", "415-555-0134"),
-    ("where is order 48213, deliver to 42 Baker Street", "42 Baker Street"),
-]
-
-
-async def test_no_raw_value_reaches_redis_or_the_logs_through_the_server(
-    server: str, redis_client: Redis, caplog: pytest.LogCaptureFixture
+async def test_no_value_the_redactor_finds_reaches_redis_or_the_logs_by_any_path(
+    server: str, redis_client: Redis, redactor: PresidioRedactor, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """The whole PII set (and its held-out part) through the running server, as several users: every value
+    the redactor hides in a message must be absent from the whole database and the captured logs (no path
+    around the redaction). Values the redactor misses are measured by the floors above, not here."""
     caplog.set_level(logging.DEBUG)
+    messages = [c["text"] for name in ("pii.jsonl", "pii_heldout.jsonl") for c in cases(name)]
+    hidden = {item.value for text in messages for item in redactor.redact(text)[1]}
+    assert len(hidden) >= 90
     async with ClientSession() as http:
-        for n, (text, _) in enumerate(PII_MESSAGES):
-            payload = {"user_id": f"pii-user-{n}", "text": text}
+        for n, text in enumerate(messages):
+            payload = {"user_id": f"pii-user-{n % 7}", "text": text}
             async with http.post(f"{server}/api/messages", json=payload) as response:
                 assert response.status == 200
-    raw = [value for _, value in PII_MESSAGES] + ["4111 1111 1111 1111", "48213"]
     async for key in redis_client.scan_iter(match="*", count=1000):  # the whole database
-        stored = json.dumps(await _dump(redis_client, key))
-        assert not [value for value in raw if value in stored], key
-    assert not [value for value in raw if value in caplog.text]
+        stored = json.dumps(await _dump(redis_client, key), ensure_ascii=False)
+        assert not [value for value in hidden if value in stored], key
+    assert not [value for value in hidden if value in caplog.text]
 
 
 def test_a_customers_data_in_a_help_page_is_indexed_with_placeholders(
