@@ -15,6 +15,7 @@ import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 
 from engine.protocols import EventSink, Redactor
 from engine.types import Redacted, Turn
@@ -97,11 +98,17 @@ class PresidioRedactor:
     def __post_init__(self) -> None:
         from presidio_analyzer import AnalyzerEngine, Pattern, PatternRecognizer
         from presidio_analyzer.nlp_engine import NlpEngineProvider
+        from presidio_anonymizer import AnonymizerEngine
+        from presidio_anonymizer.entities import OperatorConfig, RecognizerResult
+
+        # imported here, after TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS is set (at import presidio reaches tldextract)
+        self._operator, self._result = OperatorConfig, RecognizerResult
 
         provider = NlpEngineProvider(
             nlp_configuration={"nlp_engine_name": "spacy", "models": [{"lang_code": "en", "model_name": SPACY_MODEL}]}
         )
         self._analyzer = AnalyzerEngine(nlp_engine=provider.create_engine(), supported_languages=["en"])
+        self._anonymizer = AnonymizerEngine()  # type: ignore[no-untyped-call]
         custom = [*self.settings.patterns, *([STREET_ADDRESS] if self.settings.addresses else [])]
         if "PHONE_NUMBER" in self.settings.entities:
             custom.append(PHONE_PATTERN)
@@ -169,25 +176,29 @@ class PresidioRedactor:
         )
         numbers: dict[str, int] = {}
         by_value: dict[tuple[str, str], Redacted] = {}
-        pieces: list[str] = []
-        cursor = 0
-        for start, end, entity, _ in spans:
+        kept = []
+        for start, end, entity, score in spans:  # in text order, so placeholders number by appearance
             value = text[start:end]
             if value.casefold() in self._allow or _PLACEHOLDER.fullmatch(value):
                 continue
             if entity == "PERSON" and not self._is_a_name(text, start, value, people):
                 continue
-            known = by_value.get((entity, value))
-            if known is None:
+            if (entity, value) not in by_value:
                 name = SHORT_NAMES.get(entity, entity)
                 numbers[name] = numbers.get(name, 0) + 1
                 # pages get "[phone removed]": never a <PHONE_1> that a turn's vault would fill in
                 mark = f"[{name.lower().replace('_', ' ')} removed]" if not people else f"<{name}_{numbers[name]}>"
-                known = by_value[(entity, value)] = Redacted(mark, entity, value)
-            pieces += [text[cursor:start], known.placeholder]
-            cursor = end
-        pieces.append(text[cursor:])
-        return "".join(pieces), tuple(by_value.values())
+                by_value[(entity, value)] = Redacted(mark, entity, value)
+            kept.append(self._result(entity, start, end, score))
+        if not kept:
+            return text, ()
+        # presidio-anonymizer does the replacing; each type's operator hands out that value's placeholder
+        operators = {
+            entity: self._operator("custom", {"lambda": partial(_placeholder_of, by_value, entity)})
+            for entity in {r.entity_type for r in kept}
+        }
+        replaced = self._anonymizer.anonymize(text=text, analyzer_results=kept, operators=operators)
+        return replaced.text, tuple(by_value.values())
 
 
 CONTEXT_BOOST = 0.35  # presidio's own figure for a supporting word nearby
@@ -201,6 +212,10 @@ def _without_overlaps(spans: Sequence[tuple[int, int, str, float]]) -> list[tupl
         if all(span[1] <= k[0] or span[0] >= k[1] for k in kept):
             kept.append(span)
     return sorted(kept)
+
+
+def _placeholder_of(by_value: dict[tuple[str, str], Redacted], entity: str, value: str) -> str:
+    return by_value[(entity, value)].placeholder
 
 
 def restore(text: str, vault: Sequence[Redacted]) -> str:
