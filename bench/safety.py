@@ -23,6 +23,7 @@ from typing import Any
 
 from bot.runtime import load_redactor
 from bot.settings import load_file_config
+from engine.pipeline import NoEvents
 from engine.protocols import Stage
 from engine.types import ConversationRef, Message, Turn
 from safety.guards import GuardInput
@@ -32,14 +33,6 @@ from safety.sanitize import SanitizeInput
 from safety.toxicity import ToxicityDetector, ToxicitySettings
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
-
-
-class NoEvents:
-    async def status(self, text: str) -> None:
-        return None
-
-    async def token(self, text: str) -> None:
-        return None
 
 
 def messages() -> list[str]:

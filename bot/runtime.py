@@ -225,7 +225,7 @@ class Runtime:
             progress(f"indexed {len(built.passages)} passages")
         built.lexical_weight = config.retrieval.lexical_weight
         if redactor is not None:
-            redactor.known_terms([passage.text for passage in built.passages])
+            await asyncio.to_thread(redactor.known_terms, [passage.text for passage in built.passages])
         retriever = LiveIndex(built)
         watcher = IndexWatcher(retriever, config.knowledge.paths, embedder, folder, chunking(config, redactor), device)
         judge_model = await asyncio.to_thread(load_judge_model, config)
@@ -237,7 +237,7 @@ class Runtime:
             else None
         )
         if guards:
-            flag_injected(built.passages, injection)
+            await asyncio.to_thread(flag_injected, built.passages, injection)
         output_guard = GuardOutput(toxicity) if toxicity is not None else None
         generator = await load_generator(settings, progress) if config.generation.mode == "compose" else None
         memory = RedisMemoryStore(

@@ -34,6 +34,16 @@ class _QueueSink(EventSink):
             await self._queue.put(ReplyEvent.token(self._message, text))
 
 
+class NoEvents:
+    """A sink that drops status lines and tokens: for running a stage outside the engine (tests, benches)."""
+
+    async def status(self, text: str) -> None:
+        return None
+
+    async def token(self, text: str) -> None:
+        return None
+
+
 class Engine:
     """`handle(message)` yields status and token events, then exactly one final event.
 

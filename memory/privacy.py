@@ -38,7 +38,7 @@ class UserData:
         records: dict[str, Any] = {}
         for key in await self.keys(user_id):
             async with unavailable_as_store_error():
-                records[key.removeprefix(self._pattern(user_id)[:-1])] = await _read(self.client, key)
+                records[key.removeprefix(self._pattern(user_id)[:-1])] = await read_value(self.client, key)
         async with unavailable_as_store_error():
             dead = [payload for _, _, payload in await self._dead_letters(user_id)]
         return {"user_id": user_id, "records": records, "dead_letters": dead}
@@ -90,7 +90,8 @@ class UserData:
         return removed
 
 
-async def _read(client: Redis, key: str) -> Any:
+async def read_value(client: Redis, key: str) -> Any:
+    """Whatever a key holds, of any Redis type, JSON values decoded."""
     kind = str(await client.type(key))
     if kind == "list":
         return [_decoded(item) for item in await client.lrange(key, 0, -1)]
@@ -103,6 +104,9 @@ async def _read(client: Redis, key: str) -> Any:
         return sorted(await client.smembers(key))
     if kind == "zset":
         return await client.zrange(key, 0, -1, withscores=True)
+    if kind == "stream":
+        entries: Any = await client.xrange(key)
+        return [[entry_id, fields] for entry_id, fields in entries]
     return f"<{kind}>"
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from redis.asyncio import Redis
 
 from memory.store import unavailable_as_store_error
@@ -17,8 +15,3 @@ class RedisSafetyCounter:
     async def count(self, kind: str) -> None:
         async with unavailable_as_store_error():
             await self.client.hincrby(self.key, kind, 1)
-
-    async def totals(self) -> dict[str, int]:
-        async with unavailable_as_store_error():
-            raw: Any = await self.client.hgetall(self.key)
-        return {str(k): int(v) for k, v in raw.items()}

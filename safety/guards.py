@@ -17,6 +17,7 @@ import logging
 import re
 from collections.abc import Sequence
 from dataclasses import replace
+from functools import lru_cache
 from typing import Protocol
 
 from engine.generation.prompts import SYSTEM_PROMPT
@@ -106,13 +107,14 @@ class GuardInput:
 class QuarantinePassages:
     """Retrieved passages that carry instructions are dropped before anything reads them."""
 
-    def __init__(self, injection: InjectionDetector) -> None:
-        self.injection = injection
+    def __init__(self, injection: InjectionDetector, remember: int = 4096) -> None:
+        # the same passages come back for message after message: each is read once
+        self.check = lru_cache(maxsize=remember)(injection.check)
 
     async def __call__(self, turn: Turn, events: EventSink) -> Turn:
         kept = []
         for found in turn.retrieved:
-            rule = self.injection.check(found.passage.text)
+            rule = self.check(found.passage.text)
             if rule is None:
                 kept.append(found)
             else:
@@ -134,8 +136,6 @@ def flag_injected(passages: Sequence[Passage], injection: InjectionDetector) -> 
 
 
 class GuardOutput:
-    after_reply = False
-
     def __init__(self, toxicity: ToxicityDetector) -> None:
         self.toxicity = toxicity
 

@@ -161,6 +161,30 @@ async def start_ready(app: web.Application) -> TestServer:
     pytest.fail("the server never became ready")
 
 
+@pytest.fixture(scope="module")
+async def served(settings: Settings, file_config: FileConfig) -> AsyncIterator[str]:
+    """A ready server on the session's settings (no API token), for one test module."""
+    from bot.app import create_app
+
+    server = await start_ready(create_app(settings, file_config))
+    yield str(server.make_url(""))
+    await server.close()
+
+
+async def ask(url: str, user: str, text: str) -> dict[str, Any]:
+    """One REST message; the reply object (any status but 200 fails the test)."""
+    async with ClientSession() as http, http.post(f"{url}/api/messages", json={"user_id": user, "text": text}) as r:
+        assert r.status == 200
+        return dict(await r.json())
+
+
+def own_prefix(file_config: FileConfig, name: str) -> FileConfig:
+    """The session's configuration with keys of its own (still under the session's prefix, so they are
+    removed at the end): a server configured otherwise must not take this one's Slack jobs."""
+    memory = file_config.memory.model_copy(update={"prefix": f"{file_config.memory.prefix}:{name}"})
+    return file_config.model_copy(update={"memory": memory})
+
+
 @pytest.fixture(scope="session")
 async def runtime(settings: Settings, file_config: FileConfig) -> AsyncIterator[Runtime]:
     started = await Runtime.start(settings, file_config)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot.runtime import Runtime
 from bot.settings import FileConfig, Settings
 from channels.terminal import terminal_message
+from engine.pipeline import NoEvents
 from engine.stages import Decide, Retrieve
 from engine.types import EventKind, HistoryEntry, Turn
 
@@ -69,24 +70,16 @@ async def test_invisible_characters_are_not_stored_in_history(runtime: Runtime) 
 async def test_a_follow_up_is_searched_in_the_context_of_the_previous_question(runtime: Runtime) -> None:
     retrieve = next(stage for stage in runtime.engine.stages if isinstance(stage, Retrieve))
     follow_up = terminal_message("fu-user", "fu-conv", "And for holiday purchases?")
-    alone = await retrieve(Turn(message=follow_up), _NoEvents())
+    alone = await retrieve(Turn(message=follow_up), NoEvents())
     history = (HistoryEntry("user", "How long do I have to return an item?"), HistoryEntry("assistant", "30 days."))
-    in_context = await retrieve(Turn(message=follow_up, history=history), _NoEvents())
+    in_context = await retrieve(Turn(message=follow_up, history=history), NoEvents())
     assert max(h.score for h in in_context.retrieved) > max(h.score for h in alone.retrieved)
     assert in_context.retrieved[0].passage.section == "Holiday purchases"
     assert in_context.follows_up == "How long do I have to return an item?"
     assert alone.follows_up == ""
     standalone = terminal_message("fu-user", "fu-conv", "Do you ship to Canada?")
-    unaffected = await retrieve(Turn(message=standalone, history=history), _NoEvents())
+    unaffected = await retrieve(Turn(message=standalone, history=history), NoEvents())
     assert unaffected.retrieved[0].passage.url.endswith("/shipping/international")
-
-
-class _NoEvents:
-    async def status(self, text: str) -> None:
-        return None
-
-    async def token(self, text: str) -> None:
-        return None
 
 
 async def test_compose_mode_rephrases_with_the_model_or_falls_back_to_the_sentences(

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from redis.asyncio import Redis
 
+from engine.pipeline import NoEvents
 from engine.stages.recall import Recall
 from engine.types import ConversationRef, HistoryEntry, Message, Turn
 from memory.embedded import EmbeddedRedis
@@ -67,16 +68,8 @@ async def test_a_conversation_left_idle_starts_afresh(memory: RedisMemoryStore) 
     recall = Recall(memory, read_entries=8, idle_s=1800)
     for conv, expected in (("old", ()), ("new", ("where is my order?",))):
         message = Message(conversation(conv=conv), "and for holiday purchases?", message_id=f"m-{conv}")
-        turn = await recall(Turn(message=message), _NoEvents())
+        turn = await recall(Turn(message=message), NoEvents())
         assert tuple(e.text for e in turn.history) == expected
-
-
-class _NoEvents:
-    async def status(self, text: str) -> None:
-        return None
-
-    async def token(self, text: str) -> None:
-        return None
 
 
 async def test_ping_tells_up_from_down(memory: RedisMemoryStore) -> None:

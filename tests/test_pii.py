@@ -5,18 +5,15 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import ClientSession
 from redis.asyncio import Redis
 
-from bot.app import create_app
 from bot.runtime import load_redactor
-from bot.settings import FileConfig, Settings
+from bot.settings import FileConfig
 from engine import ConversationRef, Engine, Message, Turn
 from engine.handover import BackgroundRetries, FailureFollowUp, HandOver
 from engine.protocols import EventSink, GenerationParams
@@ -25,12 +22,13 @@ from engine.stages.generate import Persona
 from engine.stages.recall import Remember
 from engine.types import Reply
 from memory.escalations import RedisEscalationStore
+from memory.privacy import read_value
 from memory.store import RedisMemoryStore
 from retrieval.embeddings import SentenceEmbedder
 from retrieval.ingest import Chunking, build_index
 from safety.pii import PresidioRedactor, RedactPII, RestorePII
 from safety.sanitize import SanitizeInput
-from tests.conftest import start_ready
+from tests.conftest import ask
 from tests.test_decide import EVIDENCE, INTENTS, POLICY, Given, ScriptedModel
 
 DATA = Path(__file__).parent / "data"
@@ -125,31 +123,11 @@ async def test_stored_records_hold_placeholders_and_only_the_owners_reply_shows_
     assert events[-1].reply is not None
     assert "jo.doe@mail.example" not in events[-1].reply.text
     async for key in redis_client.scan_iter(match=f"{key_prefix}:*"):
-        assert "jo.doe@mail.example" not in json.dumps(await _dump(redis_client, key))
-
-
-async def _dump(client: Redis, key: str) -> Any:
-    kind = await client.type(key)
-    if kind == "list":
-        return await client.lrange(key, 0, -1)
-    if kind == "hash":
-        return await client.hgetall(key)
-    if kind == "zset":
-        return await client.zrange(key, 0, -1)
-    if kind == "stream":
-        return await client.xrange(key)
-    return await client.get(key)
-
-
-@pytest.fixture(scope="module")
-async def server(settings: Settings, file_config: FileConfig) -> AsyncIterator[str]:
-    app = await start_ready(create_app(settings, file_config))
-    yield str(app.make_url(""))
-    await app.close()
+        assert "jo.doe@mail.example" not in json.dumps(await read_value(redis_client, key))
 
 
 async def test_no_value_the_redactor_finds_reaches_redis_or_the_logs_by_any_path(
-    server: str, redis_client: Redis, redactor: PresidioRedactor, caplog: pytest.LogCaptureFixture
+    served: str, redis_client: Redis, redactor: PresidioRedactor, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The whole PII set (and its held-out part) through the running server, as several users: every value
     the redactor hides in a message must be absent from the whole database and the captured logs (no path
@@ -158,13 +136,10 @@ async def test_no_value_the_redactor_finds_reaches_redis_or_the_logs_by_any_path
     messages = [c["text"] for name in ("pii.jsonl", "pii_heldout.jsonl") for c in cases(name)]
     hidden = {item.value for text in messages for item in redactor.redact(text)[1]}
     assert len(hidden) >= 90
-    async with ClientSession() as http:
-        for n, text in enumerate(messages):
-            payload = {"user_id": f"pii-user-{n % 7}", "text": text}
-            async with http.post(f"{server}/api/messages", json=payload) as response:
-                assert response.status == 200
+    for n, text in enumerate(messages):
+        await ask(served, f"pii-user-{n % 7}", text)
     async for key in redis_client.scan_iter(match="*", count=1000):  # the whole database
-        stored = json.dumps(await _dump(redis_client, key), ensure_ascii=False)
+        stored = json.dumps(await read_value(redis_client, key), ensure_ascii=False)
         assert not [value for value in hidden if value in stored], key
     assert not [value for value in hidden if value in caplog.text]
 

@@ -3,45 +3,28 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-from aiohttp import ClientSession
 from redis.asyncio import Redis
 
-from bot.app import create_app
 from bot.settings import FileConfig, Settings
 from engine.types import ConversationRef
 from memory.feedback import RedisFeedbackStore
-from tests.conftest import start_ready
+from tests.conftest import ask
 from tests.test_cli import cli_env, run_cli
 
 GONE, KEPT = "erase-me@shop", "keep-me"
 
 
-@pytest.fixture(scope="module")
-async def base_url(settings: Settings, file_config: FileConfig) -> AsyncIterator[str]:
-    server = await start_ready(create_app(settings, file_config))
-    yield str(server.make_url(""))
-    await server.close()
-
-
-async def ask(url: str, user: str, text: str) -> dict[str, Any]:
-    async with ClientSession() as http, http.post(f"{url}/api/messages", json={"user_id": user, "text": text}) as r:
-        assert r.status == 200
-        return dict(await r.json())
-
-
 async def test_export_then_forget_leaves_nothing_of_the_user(
-    base_url: str, settings: Settings, file_config: FileConfig, redis_client: Redis, tmp_path: Path
+    served: str, settings: Settings, file_config: FileConfig, redis_client: Redis, tmp_path: Path
 ) -> None:
     prefix = file_config.memory.prefix
-    await ask(base_url, GONE, "how long do I have to return an item?")
-    handed = await ask(base_url, GONE, "I want to talk to a real person please")
+    await ask(served, GONE, "how long do I have to return an item?")
+    handed = await ask(served, GONE, "I want to talk to a real person please")
     assert handed["metadata"]["escalated"]
-    await ask(base_url, KEPT, "do you ship abroad?")
+    await ask(served, KEPT, "do you ship abroad?")
     await RedisFeedbackStore(redis_client, prefix=prefix).record(ConversationRef("rest", "c", GONE), "m-1", "up")
     dead = f"{prefix}:slack:jobs:dead"
     mine = {"workspace": {"team": "T1"}, "event": {"user": GONE, "text": "where is my parcel", "channel": "D1"}}

@@ -20,7 +20,7 @@ from bot.settings import FileConfig, Settings, SettingsError
 from bot.slack import slack_status
 from memory.escalations import RedisEscalationStore
 from memory.feedback import RedisFeedbackStore
-from tests.conftest import start_ready
+from tests.conftest import own_prefix, start_ready
 from tests.slack_fake import (
     BOT_ID,
     BOT_USER,
@@ -494,9 +494,7 @@ async def test_streaming_mode_uses_slacks_stream_methods_and_ends_with_the_block
 ) -> None:
     fake, api_url = slack
     streaming = file_config.slack.model_copy(update={"streaming": True, "update_interval_s": 0.2})
-    # its own key prefix: the module's server, configured otherwise, must not take this server's jobs
-    memory = file_config.memory.model_copy(update={"prefix": file_config.memory.prefix + ":streaming"})
-    config = file_config.model_copy(update={"slack": streaming, "memory": memory})
+    config = own_prefix(file_config, "streaming").model_copy(update={"slack": streaming})
     app = create_app(with_slack(settings, api_url), config)
     test_server = await start_ready(app)
     try:

@@ -33,7 +33,7 @@ from memory.feedback import RedisFeedbackStore
 from memory.jobs import RedisJobQueue
 from memory.ledger import RedisIngressLedger, RedisThreadRegistry
 from memory.slack_installations import RedisInstallationStore
-from tests.conftest import start_ready
+from tests.conftest import own_prefix, start_ready
 from tests.slack_fake import SECRET, TOKEN, FakeSlack, Workspace, event_body, signed
 from tests.slack_fake import start_fake as _start_fake
 
@@ -44,12 +44,6 @@ QUESTION = "how long have i got to send something back?"
 async def slack() -> AsyncIterator[tuple[FakeSlack, str]]:
     async for started in _start_fake():
         yield started
-
-
-def own_prefix(file_config: FileConfig, name: str) -> FileConfig:
-    """A server with its own keys: no other test's server may take its Slack jobs."""
-    memory = file_config.memory.model_copy(update={"prefix": f"{file_config.memory.prefix}:{name}"})
-    return file_config.model_copy(update={"memory": memory})
 
 
 def dm(channel: str, user: str, text: str = QUESTION) -> dict[str, Any]:
