@@ -20,8 +20,9 @@ from functools import partial
 from engine.protocols import EventSink, Redactor
 from engine.types import Redacted, Turn
 
-# presidio logs the words around what it finds at DEBUG: raw personal data, never to be logged
-logging.getLogger("presidio-analyzer").setLevel(logging.WARNING)
+# presidio logs the words around what it finds at DEBUG (raw personal data, never to be logged) and a
+# warning for every spaCy label it does not use (a flood while pages are redacted): errors only
+logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)
 # presidio's e-mail recognizer asks tldextract for the public-suffix list, which goes to the network
 os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
 
