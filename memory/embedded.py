@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +31,15 @@ class EmbeddedRedis:
     def url(self) -> str:
         return f"unix://{self._server.socket_file}"
 
-    def close(self) -> None:
-        """Save and stop the server unless another client of the same file still uses it."""
+    def close(self, settle_s: float = 1.0) -> None:
+        """Save and stop the server unless another client of the same file still uses it.
+
+        Our own asyncio clients close their sockets just before this; the server may not have seen them go
+        yet, and would count them as other users and skip the save: wait a moment for them to leave."""
+        deadline = time.monotonic() + settle_s
         try:
+            while self._server._connection_count() > 1 and time.monotonic() < deadline:
+                time.sleep(0.05)
             self._server._cleanup()
         except Exception as error:  # shutting down must never mask the error that led here
             log.warning("embedded Redis did not stop cleanly: %s", error)
