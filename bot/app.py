@@ -20,6 +20,7 @@ from bot.settings import FileConfig, Settings, is_loopback, load_file_config
 from bot.slack import Role, build_slack, check_slack_config, slack_mode
 from channels.rest import RestLimits, add_rest_routes, authorized, error_response
 from channels.slack.channel import SlackChannel
+from channels.webhooks import add_webhook_routes
 from engine.delivery import Dispatcher
 
 log = logging.getLogger(__name__)
@@ -108,6 +109,8 @@ def create_app(settings: Settings, config: FileConfig | None = None, role: Role 
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     add_rest_routes(app, current_dispatcher, limits)
+    secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+    add_webhook_routes(app, lambda: slot.runtime.notices if slot.runtime is not None else None, secret)
     return app
 
 

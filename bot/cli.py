@@ -1,4 +1,5 @@
-"""The `switchboard` command: prepare, ingest, serve, worker, chat, ask, escalations, eval."""
+"""The `switchboard` command: prepare, ingest, serve, worker, chat, ask, escalations, audit, memory, eval,
+demo-backend."""
 
 from __future__ import annotations
 
@@ -74,7 +75,9 @@ def _parser() -> argparse.ArgumentParser:
     ask = commands.add_parser("ask", help="ask one question and print the reply as JSON")
     ask.add_argument("--user", required=True, help="user id (memory is per user)")
     ask.add_argument("--conversation", default=None, help="conversation id (default: the user's default)")
-    ask.add_argument("text", help="the question")
+    ask.add_argument("text", nargs="?", default="", help="the question")
+    ask.add_argument("--action", help="click a button of the last reply instead: its action (e.g. approve)")
+    ask.add_argument("--value", default="", help="the clicked button's value (e.g. the approval token)")
 
     escalations = commands.add_parser("escalations", help="conversations handed to a person")
     escalations.add_argument("--state", default="open", choices=["open", "claimed", "resolved"])
@@ -84,6 +87,15 @@ def _parser() -> argparse.ArgumentParser:
     escalations.add_argument("--resolve", metavar="ID", help="resolve this claimed escalation")
     escalations.add_argument("--user", help="the escalation's user id (for --claim / --resolve)")
     escalations.add_argument("--agent", help="who takes it (for --claim / --resolve)")
+
+    audit = commands.add_parser("audit", help="actions proposed, approved, refused or run by tools (refunds)")
+    audit.add_argument("--user", help="only this user's")
+    audit.add_argument("--limit", type=int, default=50, help="the newest N, printed oldest first")
+    audit.add_argument("--json", action="store_true", help="one JSON object per line")
+
+    demo = commands.add_parser("demo-backend", help="run the demo order system alone (orders, refunds)")
+    demo.add_argument("--host", default="127.0.0.1", help="bind address (default: 127.0.0.1)")
+    demo.add_argument("--port", type=int, default=8090, help="port (default: 8090)")
 
     memory = commands.add_parser("memory", help="what is kept about a user: export it, or erase it")
     memory_what = memory.add_subparsers(dest="memory_command", required=True)
@@ -192,17 +204,23 @@ async def _chat(settings: Settings, config: FileConfig, user: str, conversation:
     return 0
 
 
-async def _ask(settings: Settings, config: FileConfig, user: str, conversation: str | None, text: str) -> int:
+async def _ask(settings: Settings, config: FileConfig, args: argparse.Namespace) -> int:
     from bot.runtime import Runtime
     from channels.terminal import ask_once, terminal_message
+    from engine.types import Action
 
+    user, conversation, text = args.user, args.conversation, args.text
+    clicked = Action(args.action, args.action, value=args.value) if args.action else None
+    if clicked is not None and not text.strip():
+        text = args.action.replace("_", " ")
     if not text.strip():
         raise SettingsError("ask: the question is empty")
     if len(text) > config.server.max_text_chars:
         raise SettingsError(f"ask: the question is over server.max_text_chars ({config.server.max_text_chars})")
     runtime = await Runtime.start(settings, config, _progress)
     try:
-        reply = await ask_once(runtime.dispatcher, terminal_message(user, conversation or f"default-{user}", text))
+        message = terminal_message(user, conversation or f"default-{user}", text, clicked)
+        reply = await ask_once(runtime.dispatcher, message)
     finally:
         await runtime.close()
     print(json.dumps(reply.to_json(), ensure_ascii=False))
@@ -306,6 +324,52 @@ async def _escalations(settings: Settings, config: FileConfig, args: argparse.Na
     return 0
 
 
+async def _audit(settings: Settings, config: FileConfig, args: argparse.Namespace) -> int:
+    from bot.runtime import open_redis
+    from memory.actions import RedisAuditLog
+
+    if args.limit < 1:
+        raise SettingsError("audit: --limit must be at least 1")
+    redis, embedded = await open_redis(settings, config, _progress)
+    try:
+        log = RedisAuditLog(redis, prefix=config.memory.prefix, keep_days=config.actions.audit_days)
+        for entry in await log.entries(args.user, args.limit):
+            if args.json:
+                print(json.dumps(entry, ensure_ascii=False))
+                continue
+            when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(entry["at"]))
+            arguments = " ".join(f"{k}={v}" for k, v in sorted(entry["arguments"].items()))
+            detail = f"  ({entry['detail']})" if entry["detail"] else ""
+            print(
+                f"{when}  {entry['outcome']:<9} {entry['tool'] or '-':<14} {arguments:<24} "
+                f"user {entry['user']} in {entry['conversation']}{detail}"
+            )
+    finally:
+        await redis.aclose()
+        if embedded is not None:
+            embedded.close()
+    return 0
+
+
+def cmd_demo_backend(config: FileConfig, host: str, port: int) -> int:
+    from aiohttp import web
+
+    from adapters.demo_orders import DemoOrderSystem
+    from bot.settings import is_loopback
+
+    if not is_loopback(host):
+        raise SettingsError(f"demo-backend: {host} is not a loopback address; the demo has no real security")
+    token = os.environ.get(config.orders.token_env, "") if config.orders.token_env else ""
+    print(
+        f"switchboard: demo order system; point orders.base_url at http://{host}:{port} "
+        "(with orders.allow_private: true); the user `demo` owns BC-12345 and BC-12377",
+        file=sys.stderr,
+        flush=True,
+    )
+    web.run_app(DemoOrderSystem(token=token or None).app(), host=host, port=port, print=lambda _: None)
+    return 0
+
+
 def cmd_calibrate(config: FileConfig, plan_path: Path, out: Path) -> int:
     from bot.calibration import calibrate, load_plan
     from retrieval.embeddings import SentenceEmbedder
@@ -371,7 +435,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return asyncio.run(_chat(settings, config, args.user, args.conversation))
             except KeyboardInterrupt:
                 _leave_now(130)
-        return asyncio.run(_ask(settings, config, args.user, args.conversation, args.text))
+        if args.command == "audit":
+            return asyncio.run(_audit(settings, config, args))
+        if args.command == "demo-backend":
+            return cmd_demo_backend(config, args.host, args.port)
+        return asyncio.run(_ask(settings, config, args))
     except USER_ERRORS as error:
         print(f"switchboard: error: {error}", file=sys.stderr)
         return 2

@@ -14,20 +14,28 @@ from urllib.parse import urlsplit, urlunsplit
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 
-from bot.settings import FileConfig, Settings
+from adapters.callbacks import CallbackNotifier
+from adapters.http import FencedClient, HostRules
+from bot.settings import FileConfig, Settings, SettingsError
+from bot.tools import ToolKit, build_tools, consent_signer
 from engine import Action, Dispatcher, Engine, LocalReplyBus
 from engine.generation.local import LoadOptions, LocalGenerator
 from engine.generation.models import CATALOG, is_prepared, resolve
 from engine.handover import BackgroundRetries, FailureFollowUp, HandOver
 from engine.judge import FeatureJudge, JudgeModel
+from engine.notices import NoteAddress, Notices, Notifier
 from engine.policy import IntentSpec, PolicyConfig
 from engine.protocols import GenerationParams, Redactor, Stage
 from engine.stages import Decide, Generate, Recall, Remember, Retrieve, Understand, Weigh
+from engine.stages.act import Act, Consent
 from engine.stages.generate import Persona
 from engine.stages.understand import IntentIndex
 from engine.stages.weigh import WeighConfig
+from engine.tools import ToolError
+from memory.actions import RedisAddressBook, RedisAuditLog, RedisPendingChoices, RedisProposals
 from memory.embedded import EmbeddedRedis
 from memory.escalations import RedisEscalationStore
+from memory.ledger import RedisIngressLedger
 from memory.stats import RedisSafetyCounter
 from memory.store import RedisMemoryStore, RedisUnavailableError
 from retrieval.embeddings import SentenceEmbedder
@@ -171,6 +179,31 @@ async def load_generator(settings: Settings, progress: Progress) -> LocalGenerat
     return await asyncio.to_thread(LocalGenerator.load, resolved.source, resolved.label, options)
 
 
+# buttons under an order notice; each carries the order number, so a click acts on that order
+NOTICE_OFFERS = {
+    kind: (("Track order", "track_order"), ("Request refund", "refund_order"))
+    for kind in ("shipped", "delayed", "out_for_delivery", "delivered")
+}
+
+
+def notifiers_for(settings: Settings, config: FileConfig, toolkit: ToolKit) -> dict[str, Notifier]:
+    """REST users' notices go to the back end's callback (signed with the webhook secret)."""
+    notifiers: dict[str, Notifier] = {}
+    url = config.notices.callback_url
+    if url is None:
+        return notifiers
+    if settings.webhook_secret is None:
+        raise SettingsError("notices.callback_url: needs SWITCHBOARD_WEBHOOK_SECRET, which signs the notices")
+    host = urlsplit(url).hostname or ""
+    client = FencedClient(HostRules(frozenset({host}), config.notices.callback_allow_private))
+    toolkit.closers.append(client.close)
+    try:
+        notifiers["rest"] = CallbackNotifier(url, settings.webhook_secret.get_secret_value(), client)
+    except ToolError as error:
+        raise SettingsError(f"notices.callback_url: {error.detail}") from None
+    return notifiers
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -187,6 +220,10 @@ class Runtime:
     engine: Engine
     bus: LocalReplyBus
     dispatcher: Dispatcher
+    toolkit: ToolKit
+    audit: RedisAuditLog
+    notices: Notices
+    notifiers: dict[str, Notifier]  # by channel; Slack adds itself once built
     watching: asyncio.Task[None] | None = None
     redactor: Redactor | None = None  # for text that reaches a store without passing the engine
 
@@ -195,7 +232,12 @@ class Runtime:
         settings.home.mkdir(parents=True, exist_ok=True)
         redis, embedded = await open_redis(settings, config, progress)
         try:
-            return await cls._assemble(settings, config, redis, embedded, progress)
+            toolkit = await build_tools(config)
+            try:
+                return await cls._assemble(settings, config, redis, embedded, toolkit, progress)
+            except BaseException:
+                await toolkit.close()
+                raise
         except BaseException:
             await redis.aclose()
             if embedded is not None:
@@ -209,6 +251,7 @@ class Runtime:
         config: FileConfig,
         redis: Redis,
         embedded: EmbeddedRedis | None,
+        toolkit: ToolKit,
         progress: Progress,
     ) -> Runtime:
         progress("loading the embedding model")
@@ -250,6 +293,21 @@ class Runtime:
             redis, prefix=config.memory.prefix, ttl_seconds=int(config.memory.escalation_ttl_days * 86400)
         )
         retries = BackgroundRetries()
+        prefix = config.memory.prefix
+        signer = await consent_signer(settings, redis, prefix)
+        notifiers = notifiers_for(settings, config, toolkit)
+        audit = RedisAuditLog(redis, prefix, config.actions.audit_days)
+        addresses = RedisAddressBook(redis, prefix, config.memory.ttl_days)
+        act = Act(
+            toolkit.tools,
+            Consent(signer, RedisProposals(redis, prefix), config.actions.consent_ttl_s),
+            audit,
+            RedisPendingChoices(redis, prefix),
+            screen=(lambda text: injection.check(text) is None) if guards else None,
+            vaulted=redactor is not None,
+            keep_intents=frozenset(n for n, spec in config.intents.items() if spec.escalate or spec.response),
+            proposer=generator if config.generation.tool_calls else None,
+        )
         intents = intent_specs(config)
         intent_index = await asyncio.to_thread(IntentIndex, embedder, intents)
         policy = policy_config(config, judge_model)
@@ -266,6 +324,7 @@ class Runtime:
             ExtractEntities(EntityExtractor([Product(p.name, tuple(p.aliases)) for p in config.catalogue])),
             Understand(embedder, intent_index, policy.intent_threshold),
             Recall(memory, config.memory.recall_entries, idle_s=config.memory.idle_minutes * 60),
+            *([act] if toolkit.tools.tools else []),
             Retrieve(retriever, embedder, config.retrieval.top_k, follow_up_below=policy.follow_up_below),
             *([QuarantinePassages(injection)] if guards else []),
             Weigh(
@@ -293,6 +352,7 @@ class Runtime:
             *([output_guard] if output_guard is not None else []),
             HandOver(escalations, retries),
             Remember(memory, retries),
+            NoteAddress(addresses),
             *([RestorePII()] if redactor is not None else []),  # after history and hand-over kept placeholders
         ]
         engine = Engine(
@@ -317,6 +377,16 @@ class Runtime:
             bus=bus,
             dispatcher=Dispatcher(engine, bus, max_pending=config.server.max_pending),
             redactor=redactor,
+            toolkit=toolkit,
+            audit=audit,
+            notices=Notices(
+                addresses,
+                notifiers,
+                RedisIngressLedger(redis, prefix=f"{prefix}:notices", lease_s=60, keep_s=7 * 86400),
+                memory,
+                NOTICE_OFFERS if toolkit.tools.tools else {},
+            ),
+            notifiers=notifiers,
         )
 
     def watch_knowledge(self) -> None:
@@ -342,6 +412,7 @@ class Runtime:
                 await self.retries.drain()
         except TimeoutError:
             log.error("%d writes were still being retried at shutdown", self.retries.pending)
+        await self.toolkit.close()
         await self.redis.aclose()
         if self.generator is not None:
             await asyncio.to_thread(self.generator.close)

@@ -48,8 +48,12 @@ class Settings(BaseSettings):
     # multi-workspace OAuth installs (instead of SLACK_BOT_TOKEN): each workspace gets its own token
     slack_client_id: str | None = Field(default=None, validation_alias="SLACK_CLIENT_ID")
     slack_client_secret: SecretStr | None = Field(default=None, validation_alias="SLACK_CLIENT_SECRET")
+    # signs Approve / Cancel buttons; unset: a random key kept in Redis (shared by every process using it)
+    action_secret: SecretStr | None = None
+    # verifies POST /webhooks/orders and signs notices sent to notices.callback_url; unset: webhooks off
+    webhook_secret: SecretStr | None = None
 
-    @field_validator("api_token", mode="after")
+    @field_validator("api_token", "action_secret", "webhook_secret", mode="after")
     @classmethod
     def _strong_token(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and len(value.get_secret_value()) < 16:
@@ -111,6 +115,13 @@ class GenerationConfig(_Strict):
     top_p: float = Field(gt=0.0, le=1.0)
     repetition_penalty: float = Field(ge=1.0, le=2.0)
     max_prompt_tokens: int = Field(ge=64, le=32768)
+    tool_calls: bool = False  # compose mode: a model asked for a tool call when code chose none (validated)
+
+    @model_validator(mode="after")
+    def _tool_calls_need_a_model(self) -> GenerationConfig:
+        if self.tool_calls and self.mode != "compose":
+            raise ValueError("tool_calls needs mode: compose (the model that proposes calls is loaded then)")
+        return self
 
 
 class PolicySettings(_Strict):
@@ -216,6 +227,57 @@ class ProductConfig(_Strict):
     aliases: list[str] = Field(default_factory=list)  # how customers write it ("aeroblend", "the 500")
 
 
+_ENV_NAME = r"^[A-Z_][A-Z0-9_]{0,100}$"
+
+
+class OrdersConfig(_Strict):
+    base_url: str | None  # "demo": the demo order system, in-process; a URL; None: no order tools
+    token_env: str | None = Field(default=None, pattern=_ENV_NAME)  # the variable holding its bearer token
+    timeout_s: float = Field(gt=0, le=60)
+    number_prefix: str = Field(max_length=10, pattern=r"^[A-Za-z0-9-]*$")  # "BC-": "12345" is "BC-12345"
+    refunds: bool  # the refund tool (proposed with Approve / Cancel)
+    allow_private: bool  # a base_url on a private or loopback address (the in-process demo always is)
+
+    @field_validator("base_url")
+    @classmethod
+    def _url_or_demo(cls, value: str | None) -> str | None:
+        if value is not None and value != "demo" and not value.startswith(("http://", "https://")):
+            raise ValueError("must be 'demo', an http(s) URL, or null")
+        return value
+
+
+class BearerAuthConfig(_Strict):
+    bearer_env: str = Field(pattern=_ENV_NAME)
+
+
+class ApiToolSettings(_Strict):
+    type: Literal["api"]
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "GET"
+    url: str = Field(pattern=r"^https?://", max_length=2000)
+    auth: BearerAuthConfig | None = None
+    timeout_s: float = Field(default=5, gt=0, le=60)
+    intents: list[str] = Field(min_length=1)
+    fields: dict[str, str] = Field(min_length=1)  # fact name → JSONPath in the answer ($.status)
+    confirm: bool = False  # changes something: proposed with Approve / Cancel first
+    reply: list[str] = Field(default_factory=list)  # lines with {fact} fields; default: the facts listed
+    proposal: list[str] = Field(default_factory=list)  # what a confirm tool asks before it runs
+    allowed_hosts: list[str] = Field(default_factory=list)  # default: the URL's own host only
+    allow_private: bool = False
+    max_response_bytes: int = Field(default=262144, ge=256, le=10_000_000)
+    title: str = Field(default="", max_length=100)
+    link_field: str = ""  # a fact holding a URL to cite
+
+
+class ActionsConfig(_Strict):
+    consent_ttl_s: float = Field(ge=10, le=7 * 86400)  # an Approve button works this long
+    audit_days: float = Field(gt=0, le=3650)  # audit entries are kept this long
+
+
+class NoticesConfig(_Strict):
+    callback_url: str | None = Field(default=None, pattern=r"^https?://")  # notices for REST users go here
+    callback_allow_private: bool = False
+
+
 class FileConfig(_Strict):
     company: CompanyConfig
     knowledge: KnowledgeConfig
@@ -227,13 +289,17 @@ class FileConfig(_Strict):
     slack: SlackConfig
     safety: SafetyConfig
     catalogue: list[ProductConfig]  # product names found in messages, as entities for tools
+    orders: OrdersConfig
+    actions: ActionsConfig
+    notices: NoticesConfig
+    tools: dict[str, ApiToolSettings]
     intents: dict[str, IntentConfig]
 
 
 def _merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
     merged = dict(base)
     for key, value in override.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping) and key != "intents":
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping) and key not in ("intents", "tools"):
             merged[key] = _merge(merged[key], value)
         else:
             merged[key] = value

@@ -24,6 +24,7 @@ from bot.settings import FileConfig, Settings, SettingsError
 from channels.slack.agents import AgentsChannel
 from channels.slack.channel import SlackChannel
 from channels.slack.clients import InstalledWorkspaces, OneWorkspace, WorkspaceClients
+from channels.slack.notices import SlackNotifier
 from channels.slack.payloads import Workspace
 from channels.slack.work import SlackOptions, SlackWork
 from memory.feedback import RedisFeedbackStore
@@ -216,6 +217,8 @@ def build_slack(settings: Settings, runtime: Runtime, role: Role = "all") -> Sla
     if mode.transport == "socket" and role != "worker":
         app_token = settings.slack_app_token.get_secret_value() if settings.slack_app_token else ""
         socket = AsyncSocketModeHandler(app, app_token, web_client=web_client(settings))
+    if does_work:
+        runtime.notifiers["slack"] = SlackNotifier(clients)
     channel = SlackChannel(app, queue, threads, work, worker, agents, options, socket)
     channel.start()
     return channel

@@ -1,4 +1,5 @@
-"""REST channel: POST /api/messages {"user_id", "text", "conversation_id"?} → the reply JSON.
+"""REST channel: POST /api/messages {"user_id", "text", "conversation_id"?} → the reply JSON;
+POST /api/actions {"user_id", "action", "value"?, "conversation_id"?} clicks a reply's button, the same way.
 
 Every bad request gets a 4xx with {"error": {"code", "message"}}; nothing a client sends can cause a 500.
 """
@@ -21,6 +22,8 @@ from engine.types import ConversationRef, EventKind, Message
 
 CHANNEL = "rest"
 _ID = re.compile(r"^[A-Za-z0-9_.:@+-]{1,128}$")
+_ACTION = re.compile(r"^[a-z0-9_.-]{1,255}$")
+MAX_VALUE_CHARS = 2000
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +67,7 @@ def _identifier(body: dict[str, Any], name: str, default: str | None = None) -> 
     return value
 
 
-def parse_message(raw: bytes, limits: RestLimits) -> Message:
+def _json_object(raw: bytes) -> dict[str, Any]:
     try:
         body = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError):
@@ -73,6 +76,34 @@ def parse_message(raw: bytes, limits: RestLimits) -> Message:
         raise BadRequest("invalid_json", "the body is nested too deeply") from None
     if not isinstance(body, dict):
         raise BadRequest("invalid_json", "the body must be a JSON object")
+    return body
+
+
+def parse_action(raw: bytes) -> Message:
+    """A click on a reply's button: its `action` and `value` exactly as the reply gave them."""
+    body = _json_object(raw)
+    user_id = _identifier(body, "user_id")
+    conversation_id = _identifier(body, "conversation_id", default=f"default-{user_id}")
+    action, value, label = body.get("action"), body.get("value", ""), body.get("label")
+    if action is None:
+        raise BadRequest("missing_field", "'action' is required")
+    if not isinstance(action, str) or not _ACTION.match(action):
+        raise BadRequest("invalid_field", "'action' must be a button's action: 1-255 of a-z 0-9 _ . -")
+    if not isinstance(value, str) or len(value) > MAX_VALUE_CHARS:
+        raise BadRequest("invalid_field", f"'value' must be a string of at most {MAX_VALUE_CHARS} characters")
+    if label is not None and (not isinstance(label, str) or not clean_text(label) or len(label) > 200):
+        raise BadRequest("invalid_field", "'label' must be the button's text, 1-200 characters")
+    return Message(
+        conversation=ConversationRef(CHANNEL, conversation_id, user_id),
+        text=clean_text(label) if isinstance(label, str) else action.replace("_", " "),
+        message_id=uuid.uuid4().hex,
+        action=action,
+        action_value=value,
+    )
+
+
+def parse_message(raw: bytes, limits: RestLimits) -> Message:
+    body = _json_object(raw)
     user_id = _identifier(body, "user_id")
     conversation_id = _identifier(body, "conversation_id", default=f"default-{user_id}")
     text = body.get("text")
@@ -98,6 +129,12 @@ def parse_message(raw: bytes, limits: RestLimits) -> Message:
 
 def add_rest_routes(app: web.Application, dispatcher: Callable[[], Dispatcher | None], limits: RestLimits) -> None:
     async def post_message(request: web.Request) -> web.Response:
+        return await answer(request, lambda raw: parse_message(raw, limits))
+
+    async def post_action(request: web.Request) -> web.Response:
+        return await answer(request, parse_action)
+
+    async def answer(request: web.Request, parse: Callable[[bytes], Message]) -> web.Response:
         if not authorized(request, limits.api_token):
             return error_response(
                 "unauthorized",
@@ -110,7 +147,7 @@ def add_rest_routes(app: web.Application, dispatcher: Callable[[], Dispatcher | 
         try:
             # The whole body, however many network reads it takes; aiohttp stops at client_max_size (413).
             raw = await request.read()
-            message = parse_message(raw, limits)
+            message = parse(raw)
         except BadRequest as bad:
             return error_response(bad.code, bad.message, bad.status)
         current = dispatcher()
@@ -133,3 +170,4 @@ def add_rest_routes(app: web.Application, dispatcher: Callable[[], Dispatcher | 
         return error_response("no_reply", "the engine ended without a reply", 500)
 
     app.router.add_post("/api/messages", post_message)
+    app.router.add_post("/api/actions", post_action)

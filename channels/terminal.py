@@ -6,22 +6,30 @@ import asyncio
 import sys
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TextIO
 
 from engine.delivery import BUSY_TEXT, Busy, Dispatcher
-from engine.types import ConversationRef, EventKind, Message, Reply
+from engine.types import Action, ConversationRef, EventKind, Message, Reply
 
 CHANNEL = "terminal"
 EXIT_WORDS = frozenset({"exit", "quit", "/exit", "/quit"})
 
 
-def terminal_message(user_id: str, conversation_id: str, text: str) -> Message:
+def terminal_message(user_id: str, conversation_id: str, text: str, clicked: Action | None = None) -> Message:
     return Message(
         conversation=ConversationRef(CHANNEL, conversation_id, user_id),
         text=text,
         message_id=uuid.uuid4().hex,
+        action=clicked.action if clicked else "",
+        action_value=clicked.value if clicked else "",
     )
+
+
+def clicked_button(text: str, shown: Sequence[Action]) -> Action | None:
+    """Typing a button's label ("approve", "[Approve]") clicks it: the terminal's stand-in for a button."""
+    typed = text.strip().strip("[]").strip().casefold()
+    return next((a for a in shown if a.label.casefold() == typed), None)
 
 
 class Emphasis:
@@ -113,7 +121,8 @@ async def chat(
     assistant_name: str = "assistant",
 ) -> None:
     """Read questions until EOF or 'exit'; stream each answer token by token, then its sources."""
-    out.write("Type a question, or 'exit' to leave.\n")
+    out.write("Type a question, or 'exit' to leave. Type a button's label to click it.\n")
+    shown: tuple[Action, ...] = ()
     while True:
         try:
             text = await read_line_in_background(read_line, "you> ")
@@ -127,14 +136,16 @@ async def chat(
             return
         out.write(f"{assistant_name}> ")
         out.flush()
+        message = terminal_message(user_id, conversation_id, text, clicked_button(text, shown))
         try:
-            await _stream_reply(dispatcher, terminal_message(user_id, conversation_id, text), out)
+            shown = await _stream_reply(dispatcher, message, out)
         except Busy:
             out.write(BUSY_TEXT + "\n")
             out.flush()
 
 
-async def _stream_reply(dispatcher: Dispatcher, message: Message, out: TextIO) -> None:
+async def _stream_reply(dispatcher: Dispatcher, message: Message, out: TextIO) -> tuple[Action, ...]:
+    """Streams one answer; returns its buttons (the next line may click one)."""
     streamed = ""
     emphasis = Emphasis(ansi=out.isatty())
     async for event in dispatcher.ask(message):
@@ -155,3 +166,5 @@ async def _stream_reply(dispatcher: Dispatcher, message: Message, out: TextIO) -
             out.write(emphasis.feed(rest) + emphasis.close() + "\n")
             render_footer(reply, out)
             out.flush()
+            return reply.actions
+    return ()

@@ -30,6 +30,7 @@ class Message:
     user_role: str = "customer"
     # A button the user clicked (an Action's `action`), not words they typed; `text` is then its label.
     action: str = ""
+    action_value: str = ""  # what the button carried (an order number, a signed approval token)
     sent_at: float = 0.0  # seconds since the epoch, as the channel received it; 0: when it is handled
 
     @property

@@ -1,9 +1,11 @@
 """A user's right to see and to erase what Switchboard keeps about them.
 
 Everything personal lives under `{prefix}:user:{user}:` (history per conversation, feedback, escalation
-records); beyond those keys the user appears in the escalation indexes and feed (removed by the escalation
-store) and possibly in Slack's dead-letter jobs (removed here). Nothing else names a user: ledgers and
-thread marks are keyed by Slack message, and queued jobs are deleted once answered.
+records, pending approvals, the last address); beyond those keys the user appears in the escalation
+indexes and feed (removed by the escalation store), in Slack's dead-letter jobs (removed here), and in
+the audit log of tool actions, a business record: erasure replaces the user's id there with a
+pseudonym. Nothing else names a user: ledgers and thread marks are keyed by Slack message, and queued
+jobs are deleted once answered.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from urllib.parse import quote
 
 from redis.asyncio import Redis
 
+from memory.actions import RedisAuditLog
 from memory.escalations import STATES, RedisEscalationStore
 from memory.store import unavailable_as_store_error
 
@@ -41,7 +44,8 @@ class UserData:
                 records[key.removeprefix(self._pattern(user_id)[:-1])] = await read_value(self.client, key)
         async with unavailable_as_store_error():
             dead = [payload for _, _, payload in await self._dead_letters(user_id)]
-        return {"user_id": user_id, "records": records, "dead_letters": dead}
+            audit = await RedisAuditLog(self.client, self.prefix).entries(user_id, limit=10_000)
+        return {"user_id": user_id, "records": records, "dead_letters": dead, "audit": audit}
 
     async def forget(self, user_id: str) -> dict[str, Any]:
         """Deletes everything about `user_id`; returns what was deleted."""
@@ -50,6 +54,7 @@ class UserData:
             escalations = RedisEscalationStore(self.client, prefix=self.prefix)
             index_entries = await escalations.forget_user(user_id)
             index_entries += await self._forget_index_entries(escalations, user_id)
+            audit = await RedisAuditLog(self.client, self.prefix).pseudonymise(user_id)
             for key in keys + await self.keys(user_id):  # and any written meanwhile
                 await self.client.delete(key)
             dead = await self._forget_dead_letters(user_id)
@@ -58,6 +63,7 @@ class UserData:
             "keys": sorted(set(keys)),
             "escalation_index_entries": index_entries,
             "dead_letters": dead,
+            "audit_entries_pseudonymised": audit,
         }
 
     async def _forget_index_entries(self, escalations: RedisEscalationStore, user_id: str) -> int:

@@ -167,3 +167,32 @@ def test_a_split_deployment_without_a_shared_redis_or_slack_is_one_line(tmp_path
         assert result.returncode == 2
         [line] = result.stderr.strip().splitlines()
         assert line.startswith(expected)
+
+
+def test_a_refund_is_proposed_approved_and_audited_from_the_command_line(tmp_path: Path) -> None:
+    env = cli_env(tmp_path, SWITCHBOARD_MODEL=TEST_MODEL)
+    asked = run_cli(["ask", "--user", "demo", "hi i want a refund for my headphones please"], env, tmp_path)
+    assert asked.returncode == 0, asked.stderr
+    proposal = json.loads(asked.stdout)
+    assert proposal["response"].startswith("I can refund order BC-12377")
+    token = next(a["value"] for a in proposal["actions"] if a["action"] == "approve")
+
+    approved = run_cli(["ask", "--user", "demo", "--action", "approve", "--value", token], env, tmp_path)
+    assert approved.returncode == 0, approved.stderr
+    assert json.loads(approved.stdout)["response"].startswith("Done: order BC-12377 is refunded.")
+
+    audit = run_cli(["audit", "--json"], env, tmp_path)
+    assert audit.returncode == 0, audit.stderr
+    entries = [json.loads(line) for line in audit.stdout.splitlines()]
+    assert [(e["user"], e["outcome"], e["arguments"]) for e in entries] == [
+        ("demo", "proposed", {"order_id": "BC-12377"}),
+        ("demo", "executed", {"order_id": "BC-12377"}),
+    ]
+    table = run_cli(["audit", "--user", "demo"], env, tmp_path)
+    assert "executed  refund" in table.stdout
+
+
+def test_the_demo_backend_refuses_a_public_address(tmp_path: Path) -> None:
+    result = run_cli(["demo-backend", "--host", "0.0.0.0"], cli_env(tmp_path), tmp_path)  # noqa: S104 - refused
+    assert result.returncode == 2
+    assert "not a loopback address" in result.stderr

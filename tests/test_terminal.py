@@ -5,8 +5,9 @@ import io
 
 import pytest
 
-from channels.terminal import Emphasis, chat
-from engine import ConversationRef, Dispatcher, Engine, LocalReplyBus, Message, Reply, Turn
+from bot.runtime import Runtime
+from channels.terminal import Emphasis, chat, clicked_button
+from engine import Action, ConversationRef, Dispatcher, Engine, LocalReplyBus, Message, Reply, Turn
 from engine.delivery import BUSY_TEXT
 from engine.protocols import EventSink
 
@@ -54,3 +55,21 @@ async def test_a_full_dispatcher_gets_the_busy_reply_and_the_chat_goes_on() -> N
     assert BUSY_TEXT in out.getvalue()
     slow.release.set()
     await holding
+
+
+def test_typing_a_buttons_label_clicks_it() -> None:
+    shown = (Action("Approve", "approve", value="token-1"), Action("Cancel", "cancel", value="token-1"))
+    assert clicked_button("approve", shown) == shown[0]
+    assert clicked_button(" [Cancel] ", shown) == shown[1]
+    assert clicked_button("approve it", shown) is None
+    assert clicked_button("approve", ()) is None
+
+
+async def test_a_refund_is_requested_and_approved_in_the_terminal(runtime: Runtime) -> None:
+    lines = iter(["hey can i get a refund on my order pls", "Approve", "exit"])
+    out = io.StringIO()
+    await chat(runtime.dispatcher, "demo", "terminal-refund", read_line=lambda _: next(lines), out=out)
+    said = out.getvalue()
+    assert "I can refund order BC-12377" in said
+    assert "Actions: [Approve]  [Cancel]" in said
+    assert "Done: order BC-12377 is refunded." in said

@@ -229,7 +229,9 @@ class SlackWork:
         if not claimed:
             return claimed is not None
         label = str((action.get("text") or {}).get("text") or value["a"])
-        message = Message(conversation, label, message_id=uuid.uuid4().hex, action=value["a"])
+        message = Message(
+            conversation, label, message_id=uuid.uuid4().hex, action=value["a"], action_value=value.get("v", "")
+        )
         return await self._deliver_once(key, client, channel, thread, message, team)
 
     async def _escalate_from_button(self, body: dict[str, Any], value: dict[str, str], client: AsyncWebClient) -> None:

@@ -10,7 +10,7 @@ import asyncio
 import logging
 import threading
 import warnings
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -114,10 +114,13 @@ class LocalGenerator:
             model.generation_config.pad_token_id = tokenizer.eos_token_id
         return cls(model, tokenizer, label, device)
 
-    def prompt_ids(self, messages: Sequence[ChatMessage], budget: int) -> dict[str, torch.Tensor]:
+    def prompt_ids(
+        self, messages: Sequence[ChatMessage], budget: int, tools: Sequence[Mapping[str, Any]] | None = None
+    ) -> dict[str, torch.Tensor]:
         """Tokenize on the generation thread only: the tokenizer is never shared across threads."""
         encoded = self.tokenizer.apply_chat_template(
             [{"role": m.role, "content": m.content} for m in messages],
+            tools=list(tools) if tools else None,
             add_generation_prompt=True,
             return_tensors="pt",
             return_dict=True,
@@ -141,16 +144,31 @@ class LocalGenerator:
         return kwargs
 
     def _generate_blocking(
-        self, messages: Sequence[ChatMessage], budget: int, kwargs: dict[str, Any], stop: threading.Event
+        self,
+        messages: Sequence[ChatMessage],
+        budget: int,
+        kwargs: dict[str, Any],
+        stop: threading.Event,
+        tools: Sequence[Mapping[str, Any]] | None = None,
     ) -> None:
         if stop.is_set():  # the request left while it waited for this thread: it never reaches the model
             kwargs["streamer"].end()
             return
-        inputs = self.prompt_ids(messages, budget)
+        inputs = self.prompt_ids(messages, budget, tools)
         with torch.inference_mode():
             self.model.generate(**inputs, **kwargs)
 
-    async def stream(self, messages: Sequence[ChatMessage], params: GenerationParams) -> AsyncIterator[str]:
+    async def propose(self, messages: Sequence[ChatMessage], tools: Sequence[Mapping[str, Any]]) -> str:
+        """`CallProposer`: the model's answer with `tools` offered through its chat template (greedy)."""
+        params = GenerationParams(max_new_tokens=128)
+        return "".join([piece async for piece in self.stream(messages, params, tools)])
+
+    async def stream(
+        self,
+        messages: Sequence[ChatMessage],
+        params: GenerationParams,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+    ) -> AsyncIterator[str]:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[object] = asyncio.Queue()
         stop = threading.Event()
@@ -158,7 +176,7 @@ class LocalGenerator:
             "streamer": _DeltaStreamer(self.tokenizer, loop, queue),
             "stopping_criteria": StoppingCriteriaList([_StopWhenSet(stop)]),
         }
-        work = self._executor.submit(self._generate_blocking, messages, params.max_prompt_tokens, kwargs, stop)
+        work = self._executor.submit(self._generate_blocking, messages, params.max_prompt_tokens, kwargs, stop, tools)
         future = asyncio.wrap_future(work, loop=loop)
         try:
             while True:

@@ -1,0 +1,183 @@
+"""Outbound HTTP for tools, fenced in: only allowed hosts, no private or loopback addresses unless allowed
+(checked on the addresses actually connected to, so DNS cannot point an allowed name inside), redirects
+only to allowed hosts, bounded time and response size, JSON only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import ThreadedResolver
+
+from engine.tools import Failure, ToolError
+
+MAX_REDIRECTS = 3
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+
+def is_private(address: str) -> bool:
+    """Loopback, private, link-local, reserved… anything that is not a public internet address."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return True  # not an address at all: never trusted as a public one
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return not ip.is_global or ip.is_multicast
+
+
+@dataclass(frozen=True, slots=True)
+class HostRules:
+    """`hosts`: exact names or `*.example.com` (its subdomains); `allow_private`: loopback and private
+    addresses too (a back end on the same network, the demo order system)."""
+
+    hosts: frozenset[str]
+    allow_private: bool = False
+
+    def allows(self, host: str) -> bool:
+        host = host.lower().rstrip(".")
+        for allowed in self.hosts:
+            allowed = allowed.lower()
+            if host == allowed or (allowed.startswith("*.") and host.endswith(allowed[1:])):
+                return True
+        return False
+
+
+class PrivateAddressError(OSError):
+    """A name that resolves only to addresses a tool may not reach."""
+
+
+class _PublicAddressesOnly(AbstractResolver):
+    """Resolves as usual, then drops private addresses: a public name pointing inside is refused."""
+
+    def __init__(self) -> None:
+        self._inner = ThreadedResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        found = await self._inner.resolve(host, port, family)
+        public = [r for r in found if not is_private(r["host"])]
+        if not public:
+            raise PrivateAddressError(f"{host} resolves only to private addresses")
+        return public
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    status: int
+    body: Any  # parsed JSON (None for an empty body)
+
+
+class FencedClient:
+    """One aiohttp session per set of rules; `close()` at shutdown."""
+
+    def __init__(self, rules: HostRules, max_bytes: int = 256 * 1024) -> None:
+        self.rules = rules
+        self.max_bytes = max_bytes
+        self._session: aiohttp.ClientSession | None = None
+
+    def _open(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            resolver: AbstractResolver = ThreadedResolver() if self.rules.allow_private else _PublicAddressesOnly()
+            connector = aiohttp.TCPConnector(resolver=resolver, limit=50, ttl_dns_cache=60)
+            # trust_env off: HTTP(S)_PROXY would send our requests (and tokens) somewhere unchecked
+            self._session = aiohttp.ClientSession(connector=connector, trust_env=False)
+        return self._session
+
+    def check(self, url: str) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ToolError(Failure.INVALID, f"not an http(s) URL: {parts.scheme}://…")
+        if parts.username or parts.password:
+            raise ToolError(Failure.INVALID, "credentials in a tool URL are not allowed; use an auth setting")
+        if not self.rules.allows(parts.hostname):
+            raise ToolError(Failure.INVALID, f"the host {parts.hostname} is not allowed for this tool")
+        try:
+            literal = ipaddress.ip_address(parts.hostname)
+        except ValueError:
+            return  # a name: checked on the addresses it resolves to
+        if not self.rules.allow_private and is_private(str(literal)):
+            raise ToolError(Failure.INVALID, f"{parts.hostname} is a private address")
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        timeout_s: float,
+        headers: Mapping[str, str] | None = None,
+        json_body: Any = None,
+        data: bytes | None = None,
+    ) -> Response:
+        """Raises ToolError: INVALID for a refused host or redirect, an oversized or non-JSON body;
+        UNAVAILABLE for a timeout or a connection that failed."""
+        origin = urlsplit(url).hostname
+        sent = dict(headers or {})
+        try:
+            async with asyncio.timeout(timeout_s):
+                for _ in range(MAX_REDIRECTS + 1):
+                    self.check(url)
+                    if urlsplit(url).hostname != origin:
+                        sent.pop("Authorization", None)  # a token is for the host it was configured for
+                    async with self._open().request(
+                        method, url, headers=sent, json=json_body, data=data, allow_redirects=False
+                    ) as response:
+                        if response.status in REDIRECTS and "Location" in response.headers:
+                            url = urljoin(url, response.headers["Location"])
+                            if response.status == 303:
+                                method, json_body, data = "GET", None, None
+                            continue
+                        return Response(response.status, await self._json(response))
+                raise ToolError(Failure.INVALID, f"more than {MAX_REDIRECTS} redirects")
+        except TimeoutError:
+            raise ToolError(Failure.UNAVAILABLE, f"no answer within {timeout_s:g} s") from None
+        except aiohttp.ClientConnectorError as error:
+            if isinstance(error.os_error, PrivateAddressError):
+                raise ToolError(Failure.INVALID, str(error.os_error)) from None
+            raise ToolError(Failure.UNAVAILABLE, f"connection failed ({type(error).__name__})") from None
+        except (aiohttp.ClientError, OSError) as error:
+            raise ToolError(Failure.UNAVAILABLE, f"connection failed ({type(error).__name__})") from None
+
+    async def _json(self, response: aiohttp.ClientResponse) -> Any:
+        if response.content_length is not None and response.content_length > self.max_bytes:
+            raise ToolError(Failure.INVALID, f"the response is over {self.max_bytes} bytes")
+        body = bytearray()
+        async for chunk in response.content.iter_chunked(65536):
+            body += chunk
+            if len(body) > self.max_bytes:
+                raise ToolError(Failure.INVALID, f"the response is over {self.max_bytes} bytes")
+        if not body.strip():
+            return None
+        try:
+            return json.loads(body)
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            raise ToolError(Failure.INVALID, f"the response (HTTP {response.status}) is not JSON") from None
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+
+def failure_for(status: int) -> Failure | None:
+    """How an HTTP status reads for a tool: None when the call succeeded."""
+    if 200 <= status < 300:
+        return None
+    if status in (403, 404, 410):
+        return Failure.NOT_FOUND  # someone else's and missing look the same to the user
+    if status == 429 or status >= 500:
+        return Failure.UNAVAILABLE
+    if status in (409, 422):
+        return Failure.REFUSED
+    return Failure.INVALID  # 400, 401 (our token), a redirect without a Location…

@@ -1,0 +1,244 @@
+"""The order system's REST API: an order's status, a customer's orders, and refunds.
+
+    GET  {base_url}/orders/{id}?customer={user}     → the order (its `customer` must be the user)
+    GET  {base_url}/orders?customer={user}          → {"orders": [...]}
+    POST {base_url}/orders/{id}/refunds             {"customer": user}, Idempotency-Key → the refund
+
+Every request names the user, and an order whose `customer` is someone else is answered as not found:
+a customer can only ever see their own orders. `adapters/demo_orders.py` implements this API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from adapters.http import FencedClient, failure_for
+from engine.tools import ORDER_NUMBER, Failure, OrderSummary, ToolCall, ToolError, ToolResult, ToolSpec
+from engine.types import Citation
+
+STATUS_TEXT = {
+    "processing": "being prepared",
+    "shipped": "shipped",
+    "in_transit": "on its way",
+    "out_for_delivery": "out for delivery today",
+    "delivered": "delivered",
+    "delayed": "delayed",
+    "cancelled": "cancelled",
+    "refunded": "refunded",
+    "returned": "returned",
+}
+TRACKER = ToolSpec(
+    name="order_status",
+    intents=("order_status", "delivery_delay"),
+    title="our order system",
+    cues=re.compile(
+        r"\b(where\w*|status|track\w*|arriv\w*|ship\w*|deliver\w*|dispatch\w*|eta|late|delay\w*|come|came)\b", re.I
+    ),
+    reply=(
+        "Order {order_id} is {status}.",
+        "It was delivered on {delivered_on}.",
+        "Estimated delivery: {eta}.",
+        "Carrier: {carrier}, tracking number {tracking_number}.",
+        "Items: {items}.",
+    ),
+)
+REFUNDS = ToolSpec(
+    name="refund",
+    intents=("refund_request",),
+    confirm=True,
+    choose_from=("delivered", "delayed"),
+    title="our order system",
+    proposal=(
+        "I can refund order {order_id} to your original payment method.",
+        "Amount: {total}.",
+        "Items: {items}.",
+        "Shall I go ahead?",
+    ),
+    reply=(
+        "Done: order {order_id} is refunded.",
+        "Amount: {amount}.",
+        "Refund reference: {reference}.",
+        "It usually reaches your account within {days} business days.",
+    ),
+    offer="Request refund",
+    offer_action="refund_order",
+    asks=re.compile(
+        r"\b(want|wanna|would like|'d like|need|please|pls|can i|could i|can you|could you|request|give me)\b"
+        r"|^\W*refund\b|\brefund (me|it|this|that|my|the|order)\b",
+        re.I,
+    ),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderApi:
+    base_url: str
+    token: str | None = None  # sent as a bearer token; never logged
+    timeout_s: float = 5.0
+    number_prefix: str = ""  # "BC-": a customer's "12345" is the system's "BC-12345"
+    refund_attempts: int = 3  # a refund retried (same idempotency key) after a timeout or a 5xx
+
+
+class OrderSystem:
+    """`OrderDirectory` over the REST API, and the calls the two tools make."""
+
+    def __init__(self, api: OrderApi, client: FencedClient) -> None:
+        self.api = api
+        self.client = client
+        self.base = api.base_url.rstrip("/")
+
+    def normalise(self, number: str) -> str:
+        match = ORDER_NUMBER.fullmatch(number.strip())
+        if match is None:
+            return number.strip()
+        return f"{self.api.number_prefix}{match.group(1)}" if self.api.number_prefix else match.group(0).lstrip("#")
+
+    def _headers(self, **extra: str) -> dict[str, str]:
+        headers = {"Accept": "application/json", **extra}
+        if self.api.token:
+            headers["Authorization"] = f"Bearer {self.api.token}"
+        return headers
+
+    async def _call(self, method: str, path: str, route: str, body: Any = None, **headers: str) -> Any:
+        """`route` names the call in errors and logs without the order number or the user (personal data)."""
+        response = await self.client.request(
+            method, self.base + path, self.api.timeout_s, self._headers(**headers), body
+        )
+        failure = failure_for(response.status)
+        if failure is not None:
+            raise ToolError(failure, f"{method} {route} answered HTTP {response.status}")
+        return response.body
+
+    async def order(self, order_id: str, user_id: str) -> Mapping[str, Any]:
+        path = f"/orders/{quote(order_id, safe='')}?customer={quote(user_id, safe='')}"
+        found = await self._call("GET", path, "/orders/{id}")
+        if not isinstance(found, dict) or not isinstance(found.get("status"), str):
+            raise ToolError(Failure.INVALID, "an order without a status")
+        if found.get("customer") != user_id:
+            raise ToolError(Failure.NOT_FOUND, "the order belongs to another customer")
+        return found
+
+    async def orders(self, user_id: str) -> Sequence[OrderSummary]:
+        found = await self._call("GET", f"/orders?customer={quote(user_id, safe='')}", "/orders")
+        rows = found.get("orders") if isinstance(found, dict) else found
+        if not isinstance(rows, list):
+            raise ToolError(Failure.INVALID, "the order list is not a list")
+        summaries = []
+        for row in rows:
+            if not isinstance(row, dict) or row.get("customer") != user_id or not isinstance(row.get("id"), str):
+                continue  # never show an order that is not the user's
+            summaries.append(
+                OrderSummary(str(row["id"]), str(row.get("status", "")), str(row.get("placed_at") or ""), _money(row))
+            )
+        return summaries
+
+    async def refund(self, order_id: str, user_id: str, key: str) -> Mapping[str, Any]:
+        path = f"/orders/{quote(order_id, safe='')}/refunds"
+        delay = 0.2
+        for attempt in range(1, self.api.refund_attempts + 1):
+            try:
+                found = await self._call(
+                    "POST", path, "/orders/{id}/refunds", {"customer": user_id}, **{"Idempotency-Key": key}
+                )
+            except ToolError as error:
+                # the same key on every attempt: a refund whose answer was lost is not made twice
+                if error.failure is not Failure.UNAVAILABLE or attempt == self.api.refund_attempts:
+                    raise
+                await asyncio.sleep(delay)
+                delay *= 2
+                continue
+            if not isinstance(found, dict):
+                raise ToolError(Failure.INVALID, "the refund answer is not an object")
+            return found
+        raise ToolError(Failure.UNAVAILABLE, "no attempts")  # pragma: no cover - the loop returns or raises
+
+
+def _money(value: Mapping[str, Any], key: str = "total") -> str:
+    money = value.get(key)
+    if isinstance(money, dict) and money.get("amount") is not None:
+        return f"{money['amount']} {money.get('currency', '')}".strip()
+    return "" if money is None or isinstance(money, dict | list) else str(money)
+
+
+def _items(order: Mapping[str, Any]) -> list[str]:
+    items = order.get("items")
+    if not isinstance(items, list):
+        return []
+    named = []
+    for item in items:
+        if isinstance(item, dict) and item.get("name"):
+            quantity = item.get("quantity", 1)
+            named.append(f"{quantity} x {item['name']}" if quantity not in (1, "1") else str(item["name"]))
+    return named
+
+
+def order_facts(order: Mapping[str, Any]) -> dict[str, object]:
+    status = str(order.get("status", ""))
+    delivered = status == "delivered"
+    return {
+        "status": STATUS_TEXT.get(status, status.replace("_", " ")),
+        "status_code": status,
+        "eta": None if delivered else order.get("estimated_delivery"),
+        "delivered_on": order.get("delivered_at") if delivered else None,
+        "carrier": order.get("carrier"),
+        "tracking_number": order.get("tracking_number"),
+        "items": _items(order),
+        "total": _money(order),
+    }
+
+
+def tracking_link(order: Mapping[str, Any]) -> Citation | None:
+    url = order.get("tracking_url")
+    if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https") or re.search(r"\s", url):
+        return None
+    return Citation("Parcel tracking", url, "", 1.0)
+
+
+class OrderTracker:
+    spec = TRACKER
+
+    def __init__(self, system: OrderSystem) -> None:
+        self.system = system
+
+    async def run(self, call: ToolCall, idempotency_key: str) -> ToolResult:
+        order = await self.system.order(call.arg("order_id"), call.user_id)
+        return ToolResult.of(order_facts(order), tracking_link(order))
+
+    async def preview(self, call: ToolCall) -> ToolResult:
+        return ToolResult(())
+
+
+class Refunds:
+    spec = REFUNDS
+
+    def __init__(self, system: OrderSystem) -> None:
+        self.system = system
+
+    async def preview(self, call: ToolCall) -> ToolResult:
+        """The order, checked to be the user's and refundable, before the Approve button is offered."""
+        order = await self.system.order(call.arg("order_id"), call.user_id)
+        facts = ToolResult.of(order_facts(order))
+        if order.get("refundable") is False or order.get("status") not in REFUNDS.choose_from:
+            raise ToolError(
+                Failure.REFUSED,
+                f"an order that is {order.get('status')} cannot be refunded here",
+                ("Order {order_id} is {status}, so I can't refund it here.",),
+                facts.facts,
+            )
+        return facts
+
+    async def run(self, call: ToolCall, idempotency_key: str) -> ToolResult:
+        refund = await self.system.refund(call.arg("order_id"), call.user_id, idempotency_key)
+        return ToolResult.of(
+            {
+                "reference": refund.get("refund_id"),
+                "amount": _money(refund, "amount"),
+                "days": refund.get("days"),
+                "status_code": "refunded",
+            }
+        )

@@ -1,0 +1,121 @@
+"""Wiring of the tools: the order system (or the in-process demo), declared HTTP tools, consent and audit.
+
+Environment variables named in the YAML (`orders.token_env`, `tools.*.auth.bearer_env`) are read here, in
+the composition root, and a missing one is a start-up error naming it.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from redis.asyncio import Redis
+
+from adapters.api_tool import ApiTool, ApiToolConfig, parse_path
+from adapters.demo_orders import start_demo
+from adapters.http import FencedClient, HostRules
+from adapters.orders import OrderApi, OrderSystem, OrderTracker, Refunds
+from bot.settings import ApiToolSettings, FileConfig, Settings, SettingsError
+from engine.consent import ConsentSigner
+from engine.tools import Tool, ToolError, Tools
+from memory.store import unavailable_as_store_error
+
+
+@dataclass
+class ToolKit:
+    tools: Tools
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    demo_url: str | None = None  # where the in-process demo order system listens
+
+    async def close(self) -> None:
+        for close in reversed(self.closers):
+            await close()
+
+
+def _env(name: str, key: str) -> str:
+    value = os.environ.get(name, "")
+    if not value:
+        raise SettingsError(f"{name}: not set (the YAML's {key} names it)")
+    return value
+
+
+async def build_tools(config: FileConfig) -> ToolKit:
+    kit = ToolKit(Tools())
+    try:
+        tools: list[Tool] = []
+        directory = None
+        orders = config.orders
+        if orders.base_url is not None:
+            token = _env(orders.token_env, "orders.token_env") if orders.token_env else None
+            base_url, allow_private = orders.base_url, orders.allow_private
+            if base_url == "demo":
+                runner, base_url = await start_demo(token=token)
+                kit.closers.append(runner.cleanup)
+                kit.demo_url, allow_private = base_url, True
+            host = urlsplit(base_url).hostname or ""
+            client = FencedClient(HostRules(frozenset({host}), allow_private))
+            kit.closers.append(client.close)
+            system = OrderSystem(OrderApi(base_url, token, orders.timeout_s, orders.number_prefix), client)
+            directory = system
+            tools.append(OrderTracker(system))
+            if orders.refunds:
+                tools.append(Refunds(system))
+        for name, declared in config.tools.items():
+            tools.append(_declared(name, declared, config, kit))
+        kit.tools = Tools(tuple(tools), directory)
+    except BaseException:
+        await kit.close()
+        raise
+    return kit
+
+
+def _declared(name: str, declared: ApiToolSettings, config: FileConfig, kit: ToolKit) -> Tool:
+    key = f"tools.{name}"
+    for intent in declared.intents:
+        if intent not in config.intents:
+            raise SettingsError(f"{key}.intents: no intent named {intent!r}")
+    for fact, path in declared.fields.items():
+        try:
+            parse_path(path)
+        except ValueError as error:
+            raise SettingsError(f"{key}.fields.{fact}: {error}") from None
+    token = _env(declared.auth.bearer_env, f"{key}.auth.bearer_env") if declared.auth else None
+    hosts = declared.allowed_hosts or [urlsplit(declared.url).hostname or ""]
+    client = FencedClient(HostRules(frozenset(hosts), declared.allow_private), declared.max_response_bytes)
+    kit.closers.append(client.close)
+    try:
+        return ApiTool(
+            ApiToolConfig(
+                name=name,
+                method=declared.method,
+                url=declared.url,
+                intents=tuple(declared.intents),
+                fields=dict(declared.fields),
+                token=token,
+                timeout_s=declared.timeout_s,
+                confirm=declared.confirm,
+                reply=tuple(declared.reply),
+                proposal=tuple(declared.proposal),
+                title=declared.title,
+                link_field=declared.link_field,
+            ),
+            client,
+        )
+    except ValueError as error:
+        raise SettingsError(f"{key}: {error}") from None
+    except ToolError as error:  # the URL's host is not among the allowed ones
+        raise SettingsError(f"{key}.url: {error.detail}") from None
+
+
+async def consent_signer(settings: Settings, redis: Redis, prefix: str) -> ConsentSigner:
+    """SWITCHBOARD_ACTION_SECRET, or one random key kept in Redis so every process signs alike."""
+    if settings.action_secret is not None:
+        return ConsentSigner(settings.action_secret.get_secret_value().encode())
+    key = f"{prefix}:secret:consent"
+    async with unavailable_as_store_error():
+        await redis.set(key, secrets.token_urlsafe(32), nx=True)
+        stored = await redis.get(key)
+    return ConsentSigner(str(stored).encode())

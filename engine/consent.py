@@ -1,0 +1,124 @@
+"""Consent for actions that change things: a signed, single-use, expiring token on the Approve / Cancel
+buttons, bound to the user, the conversation and the exact call.
+
+The signature makes a token unforgeable and ties it to one user, conversation and call; the proposal
+kept in the store (taken atomically when a click arrives) makes it single-use, across processes.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+from engine.tools import ToolCall
+from engine.types import ConversationRef
+
+APPROVE = "approve"
+CANCEL = "cancel"
+
+
+class ConsentError(Exception):
+    """A click that may not run anything; `reason` goes to the audit log."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Proposal:
+    nonce: str  # also the idempotency key of the call, so a retried execution changes things once
+    call: ToolCall
+    conversation: str  # a digest of the conversation's address
+    expires_at: float
+
+
+def conversation_digest(conversation: ConversationRef) -> str:
+    return hashlib.sha256(conversation.key.encode()).hexdigest()[:24]
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class ConsentSigner:
+    def __init__(self, key: bytes) -> None:
+        if len(key) < 16:
+            raise ValueError("the consent signing key must be at least 16 bytes")
+        self._key = key
+
+    def _mac(self, payload: str) -> str:
+        return _b64(hmac.new(self._key, payload.encode(), hashlib.sha256).digest())
+
+    def sign(self, proposal: Proposal) -> str:
+        body = {
+            "n": proposal.nonce,
+            "t": proposal.call.tool,
+            "a": dict(proposal.call.arguments),
+            "u": proposal.call.user_id,
+            "c": proposal.conversation,
+            "e": int(proposal.expires_at),
+        }
+        payload = _b64(json.dumps(body, separators=(",", ":"), sort_keys=True).encode())
+        return f"{payload}.{self._mac(payload)}"
+
+    def verify(self, token: str, user_id: str, conversation: ConversationRef, now: float | None = None) -> Proposal:
+        """The proposal a click may run, or ConsentError: forged, another user's, another conversation's, expired."""
+        payload, _, mac = token.partition(".")
+        if not payload or not mac or len(token) > 2000 or not hmac.compare_digest(mac, self._mac(payload)):
+            raise ConsentError("bad_signature")
+        try:
+            body = json.loads(_unb64(payload))
+            call = ToolCall.of(str(body["t"]), {str(k): str(v) for k, v in body["a"].items()}, str(body["u"]))
+            proposal = Proposal(str(body["n"]), call, str(body["c"]), float(body["e"]))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise ConsentError("bad_token") from None
+        if call.user_id != user_id:
+            raise ConsentError("another_user")
+        if proposal.conversation != conversation_digest(conversation):
+            raise ConsentError("another_conversation")
+        if proposal.expires_at < (time.time() if now is None else now):
+            raise ConsentError("expired")
+        return proposal
+
+
+class ProposalStore(Protocol):
+    """Raises StoreUnavailable when down."""
+
+    async def put(self, proposal: Proposal) -> None: ...
+
+    async def take(self, proposal: Proposal) -> bool:
+        """True once: the first click that takes the proposal may run it."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    at: float
+    user_id: str
+    conversation: str  # channel and conversation id
+    tool: str
+    arguments: tuple[tuple[str, str], ...]
+    outcome: str  # proposed, executed, failed, cancelled, refused
+    detail: str = ""  # why refused or failed, or the system's reference (a refund id)
+
+
+class AuditLog(Protocol):
+    async def record(self, entry: AuditEntry) -> None: ...
+
+
+class PendingChoices(Protocol):
+    """A "which order?" question waiting for its answer, per conversation (short-lived)."""
+
+    async def ask(self, conversation: ConversationRef, tool: str, candidates: list[str]) -> None: ...
+
+    async def take(self, conversation: ConversationRef) -> tuple[str, list[str]] | None: ...

@@ -1,0 +1,107 @@
+"""Tools through Slack: a refund proposed in a DM, approved with its Block Kit button by its own user only,
+and an order notice posted into the thread the customer last wrote in."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp import ClientSession
+from pydantic import SecretStr
+
+from bot.app import create_app
+from bot.settings import FileConfig, Settings
+from engine.signing import signed_headers
+from tests.conftest import own_prefix, start_ready
+from tests.order_fake import OrderFake, running
+from tests.slack_fake import FakeSlack, click_body, event_body
+from tests.slack_fake import start_fake as _start_fake
+from tests.test_slack import dm, final_updates, posts, send, with_slack
+
+WEBHOOK_SECRET = "slack-webhook-secret-0123456"
+
+
+@pytest.fixture(scope="module")
+async def slack_shop(settings: Settings, file_config: FileConfig) -> AsyncIterator[tuple[str, FakeSlack, OrderFake]]:
+    orders = OrderFake(token=None)
+    orders.orders["BC-10009"]["customer"] = "U16"
+    async for fake, api_url in _start_fake():
+        async with running(orders) as orders_url:
+            config = own_prefix(file_config, "slack-tools")
+            config = config.model_copy(
+                update={
+                    "orders": config.orders.model_copy(update={"base_url": orders_url, "allow_private": True}),
+                    "slack": config.slack.model_copy(update={"update_interval_s": 0.2, "delivery_backoff_s": 0.2}),
+                }
+            )
+            secured = with_slack(settings, api_url).model_copy(update={"webhook_secret": SecretStr(WEBHOOK_SECRET)})
+            server = await start_ready(create_app(secured, config))
+            yield str(server.make_url("")).rstrip("/"), fake, orders
+            await server.close()
+
+
+def buttons(update: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    blocks = update["blocks"] if isinstance(update["blocks"], list) else json.loads(update["blocks"])
+    actions = next(b for b in blocks if b.get("block_id") == "sb_actions")
+    return {e["action_id"]: e for e in actions["elements"]}
+
+
+async def test_a_refund_is_approved_in_slack_by_its_own_user_once(
+    slack_shop: tuple[str, FakeSlack, OrderFake],
+) -> None:
+    url, fake, orders = slack_shop
+    channel = "D" + uuid.uuid4().hex[:8].upper()
+    question = dm(channel, "U16", "i want a refund for order BC-10009 please")
+    await send(url, event_body(question, f"Ev{uuid.uuid4().hex[:8]}"))
+    await fake.wait_for(lambda f: bool(final_updates(f, channel)))
+    proposal = final_updates(fake, channel)[-1]
+    assert "I can refund order BC-10009" in proposal["text"]
+    approve = buttons(proposal)["sb_action:approve"]
+    message = {
+        "ts": proposal["ts"],
+        "thread_ts": question["ts"],
+        "text": proposal["text"],
+        "blocks": proposal["blocks"],
+    }
+
+    for user, stamp in (("U17", "1700000001.000001"), ("U16", "1700000002.000002"), ("U16", "1700000003.000003")):
+        body = click_body(
+            channel, user, "sb_actions", approve, message, action={"text": approve["text"], "action_ts": stamp}
+        )
+        shown = len(final_updates(fake, channel))
+        assert (await send(url, body, form=True))[0] == 200
+
+        def answered(f: FakeSlack, shown: int = shown) -> bool:
+            return len(final_updates(f, channel)) > shown
+
+        await fake.wait_for(answered)
+    said = [u["text"] for u in final_updates(fake, channel)[-3:]]
+    assert "Only the person who asked" in said[0]
+    assert said[1].startswith("Done: order BC-10009 is refunded.")
+    assert "already answered" in said[2]
+    assert orders.refunds_made == 1
+    assert all(p.get("thread_ts") == question["ts"] for p in posts(fake, channel))
+
+
+async def test_an_order_notice_is_posted_in_the_customers_last_slack_thread(
+    slack_shop: tuple[str, FakeSlack, OrderFake],
+) -> None:
+    url, fake, _ = slack_shop
+    channel = "D" + uuid.uuid4().hex[:8].upper()
+    question = dm(channel, "U18", "hello there")
+    await send(url, event_body(question, f"Ev{uuid.uuid4().hex[:8]}"))
+    await fake.wait_for(lambda f: bool(final_updates(f, channel)))
+    event = {"event_id": f"evt-{time.time_ns()}", "type": "delivered", "order_id": "BC-10077", "customer_id": "U18"}
+    raw = json.dumps(event).encode()
+    headers = {"Content-Type": "application/json"} | signed_headers(WEBHOOK_SECRET, raw)
+    async with ClientSession() as http, http.post(f"{url}/webhooks/orders", data=raw, headers=headers) as response:
+        assert response.status == 200
+        assert (await response.json())["status"] == "delivered"
+    notice = posts(fake, channel)[-1]
+    assert notice["thread_ts"] == question["ts"]
+    assert notice["text"] == "Your order BC-10077 has been delivered."
+    assert {"sb_action:track_order", "sb_action:refund_order"} <= set(buttons(notice))
