@@ -71,6 +71,7 @@ class ApiToolConfig:
     proposal: tuple[str, ...] = ()
     title: str = ""
     link_field: str = ""  # a mapped field holding a URL to cite (a tracking page)
+    customer_field: str | None = "$.customer"  # must name the asking user; None: answers about no one
 
 
 class ApiTool:
@@ -78,6 +79,7 @@ class ApiTool:
         self.config = config
         self.client = client
         self._paths = {name: parse_path(path) for name, path in config.fields.items()}
+        self._customer = parse_path(config.customer_field) if config.customer_field else None
         used = _PLACEHOLDER.findall(config.url)
         unknown = [name for name in used if name != "user_id" and name not in ENTITY_KINDS]
         if unknown:
@@ -95,6 +97,8 @@ class ApiTool:
 
     def _url(self, call: ToolCall) -> str:
         values = {**dict(call.arguments), "user_id": call.user_id}
+        if any(v.strip() in ("", ".", "..") for v in values.values()):  # "..": a path step, not a value
+            raise ToolError(Failure.INVALID, "an empty or dot-segment value in the URL")
         return _PLACEHOLDER.sub(lambda m: quote(values.get(m.group(1), ""), safe=""), self.config.url)
 
     async def run(self, call: ToolCall, idempotency_key: str) -> ToolResult:
@@ -111,6 +115,8 @@ class ApiTool:
             raise ToolError(failure, f"{self.config.name} answered HTTP {response.status}")
         if not isinstance(response.body, dict | list):
             raise ToolError(Failure.INVALID, f"{self.config.name} answered no JSON object")
+        if self._customer is not None and pick(response.body, self._customer) != call.user_id:
+            raise ToolError(Failure.NOT_FOUND, f"{self.config.name} answered about another customer")
         facts = {name: pick(response.body, steps) for name, steps in self._paths.items()}
         link = None
         if self.config.link_field:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 
 from adapters.http import FencedClient, failure_for
-from engine.signing import signed_headers
+from engine.signing import NOTICE, signed_headers
 from engine.tools import ToolError
 from engine.types import ConversationRef, Reply
 
@@ -30,7 +30,7 @@ class CallbackNotifier:
         }
         raw = json.dumps(body, separators=(",", ":")).encode()
         # sent as the bytes that were signed: the receiver verifies exactly what arrives
-        headers = {"Content-Type": "application/json", **signed_headers(self.secret, raw)}
+        headers = {"Content-Type": "application/json", **signed_headers(self.secret, raw, context=NOTICE)}
         response = await self.client.request("POST", self.url, self.timeout_s, headers, data=raw)
         failure = failure_for(response.status)
         if failure is not None:

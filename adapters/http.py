@@ -24,14 +24,26 @@ MAX_REDIRECTS = 3
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
+# IPv6 ranges that carry an IPv4 address in their last 32 bits (NAT64, IPv4-compatible)
+_EMBEDDING = (
+    ipaddress.ip_network("64:ff9b::/96"),
+    ipaddress.ip_network("64:ff9b:1::/48"),
+    ipaddress.ip_network("::/96"),
+)
+
+
 def is_private(address: str) -> bool:
-    """Loopback, private, link-local, reserved… anything that is not a public internet address."""
+    """Loopback, private, link-local, reserved… anything that is not a public internet address, also when
+    an IPv6 address wraps an IPv4 one (mapped, NAT64, 6to4, Teredo, IPv4-compatible)."""
     try:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
     except ValueError:
         return True  # not an address at all: never trusted as a public one
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        inner = [ip.ipv4_mapped, ip.sixtofour, ip.teredo[1] if ip.teredo else None]
+        inner += [ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF) for net in _EMBEDDING if ip in net]
+        if any(v4 is not None and is_private(str(v4)) for v4 in inner):
+            return True
     return not ip.is_global or ip.is_multicast
 
 
@@ -123,19 +135,21 @@ class FencedClient:
     ) -> Response:
         """Raises ToolError: INVALID for a refused host or redirect, an oversized or non-JSON body;
         UNAVAILABLE for a timeout or a connection that failed."""
-        origin = urlsplit(url).hostname
+        origin = _origin(url)
         sent = dict(headers or {})
         try:
             async with asyncio.timeout(timeout_s):
                 for _ in range(MAX_REDIRECTS + 1):
                     self.check(url)
-                    if urlsplit(url).hostname != origin:
-                        sent.pop("Authorization", None)  # a token is for the host it was configured for
+                    if _origin(url) != origin:
+                        sent.pop("Authorization", None)  # a token is for the origin it was configured for
                     async with self._open().request(
                         method, url, headers=sent, json=json_body, data=data, allow_redirects=False
                     ) as response:
                         if response.status in REDIRECTS and "Location" in response.headers:
-                            url = urljoin(url, response.headers["Location"])
+                            target = urljoin(url, response.headers["Location"])
+                            refuse_downgrade(url, target)
+                            url = target
                             if response.status == 303:
                                 method, json_body, data = "GET", None, None
                             continue
@@ -143,6 +157,8 @@ class FencedClient:
                 raise ToolError(Failure.INVALID, f"more than {MAX_REDIRECTS} redirects")
         except TimeoutError:
             raise ToolError(Failure.UNAVAILABLE, f"no answer within {timeout_s:g} s") from None
+        except ValueError:  # a malformed URL or redirect target ("http://[::1")
+            raise ToolError(Failure.INVALID, "a malformed URL") from None
         except aiohttp.ClientConnectorError as error:
             if isinstance(error.os_error, PrivateAddressError):
                 raise ToolError(Failure.INVALID, str(error.os_error)) from None
@@ -168,6 +184,17 @@ class FencedClient:
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
+
+
+def refuse_downgrade(current: str, target: str) -> None:
+    """A redirect from https to plain http would send the request (and its answer) in the clear."""
+    if urlsplit(current).scheme == "https" and urlsplit(target).scheme != "https":
+        raise ToolError(Failure.INVALID, "a redirect from https to plain http")
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    return parts.scheme, (parts.hostname or "").lower(), parts.port
 
 
 def failure_for(status: int) -> Failure | None:

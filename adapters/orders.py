@@ -226,7 +226,7 @@ class Refunds:
         if order.get("refundable") is False or order.get("status") not in REFUNDS.choose_from:
             raise ToolError(
                 Failure.REFUSED,
-                f"an order that is {order.get('status')} cannot be refunded here",
+                f"an order that is {str(order.get('status'))[:40]} cannot be refunded here",
                 ("Order {order_id} is {status}, so I can't refund it here.",),
                 facts.facts,
             )

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -184,6 +184,16 @@ NOTICE_OFFERS = {
     kind: (("Track order", "track_order"), ("Request refund", "refund_order"))
     for kind in ("shipped", "delayed", "out_for_delivery", "delivered")
 }
+
+
+def redacting(redactor: Redactor | None) -> Callable[[str], Awaitable[str]] | None:
+    if redactor is None:
+        return None
+
+    async def redact(text: str) -> str:
+        return (await asyncio.to_thread(redactor.redact, text))[0]
+
+    return redact
 
 
 def notifiers_for(settings: Settings, config: FileConfig, toolkit: ToolKit) -> dict[str, Notifier]:
@@ -385,6 +395,7 @@ class Runtime:
                 RedisIngressLedger(redis, prefix=f"{prefix}:notices", lease_s=60, keep_s=7 * 86400),
                 memory,
                 NOTICE_OFFERS if toolkit.tools.tools else {},
+                redact=redacting(redactor),
             ),
             notifiers=notifiers,
         )

@@ -266,6 +266,9 @@ class ApiToolSettings(_Strict):
     max_response_bytes: int = Field(default=262144, ge=256, le=10_000_000)
     title: str = Field(default="", max_length=100)
     link_field: str = ""  # a fact holding a URL to cite
+    # the answer's field naming whose it is: it must be the asking user's (else "not found"); null only for
+    # tools whose answers are about no one (shipping rates, store hours)
+    customer_field: str | None = "$.customer"
 
 
 class ActionsConfig(_Strict):

@@ -77,11 +77,14 @@ def _declared(name: str, declared: ApiToolSettings, config: FileConfig, kit: Too
     for intent in declared.intents:
         if intent not in config.intents:
             raise SettingsError(f"{key}.intents: no intent named {intent!r}")
-    for fact, path in declared.fields.items():
+    paths = {f"fields.{fact}": path for fact, path in declared.fields.items()}
+    if declared.customer_field:
+        paths["customer_field"] = declared.customer_field
+    for where, path in paths.items():
         try:
             parse_path(path)
         except ValueError as error:
-            raise SettingsError(f"{key}.fields.{fact}: {error}") from None
+            raise SettingsError(f"{key}.{where}: {error}") from None
     token = _env(declared.auth.bearer_env, f"{key}.auth.bearer_env") if declared.auth else None
     hosts = declared.allowed_hosts or [urlsplit(declared.url).hostname or ""]
     client = FencedClient(HostRules(frozenset(hosts), declared.allow_private), declared.max_response_bytes)
@@ -101,6 +104,7 @@ def _declared(name: str, declared: ApiToolSettings, config: FileConfig, kit: Too
                 proposal=tuple(declared.proposal),
                 title=declared.title,
                 link_field=declared.link_field,
+                customer_field=declared.customer_field,
             ),
             client,
         )

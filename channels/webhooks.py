@@ -4,8 +4,8 @@
      "estimated_delivery": "2026-12-02"}
 
 Signed like engine/signing.py describes, under SWITCHBOARD_WEBHOOK_SECRET; a bad or stale signature is
-401 and nothing runs. 200 {"status": "delivered" | "logged" | "duplicate"}; 503 when delivery failed
-(retry later: the same event_id is delivered once).
+401 and nothing runs. 200 {"status": "delivered" | "logged" | "duplicate"}; 409 while another delivery
+of the same event is running and 503 when delivery failed (retry later: the event is delivered once).
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def add_webhook_routes(app: web.Application, notices: Callable[[], Notices | Non
             return error_response("webhooks_off", "set SWITCHBOARD_WEBHOOK_SECRET to receive order webhooks", 404)
         if request.content_length is not None and request.content_length > MAX_BODY:
             return error_response("body_too_large", f"the body is over {MAX_BODY} bytes", 413)
-        raw = await request.content.read(MAX_BODY + 1)
+        raw = await request.read()  # the whole body, however it arrives; aiohttp stops at client_max_size
         if len(raw) > MAX_BODY:
             return error_response("body_too_large", f"the body is over {MAX_BODY} bytes", 413)
         why = verify(secret, request.headers.get(TIMESTAMP_HEADER, ""), request.headers.get(SIGNATURE_HEADER, ""), raw)
@@ -79,6 +79,10 @@ def add_webhook_routes(app: web.Application, notices: Callable[[], Notices | Non
         except Exception:
             log.exception("notice %s could not be delivered", event.event_id)
             return error_response("not_delivered", "the notice could not be delivered; retry later", 503)
+        if outcome == "in_progress":
+            return error_response(
+                "in_progress", "this event is being delivered; retry later", 409, {"Retry-After": "30"}
+            )
         return web.json_response({"status": outcome, "event_id": event.event_id})
 
     app.router.add_post("/webhooks/orders", orders)

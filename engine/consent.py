@@ -32,10 +32,21 @@ class ConsentError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Proposal:
-    nonce: str  # also the idempotency key of the call, so a retried execution changes things once
+    nonce: str  # which proposal: single use
     call: ToolCall
     conversation: str  # a digest of the conversation's address
     expires_at: float
+    key: str = ""  # the call's idempotency key: the same call by the same user on one day is one change
+
+
+OPEN = "open"
+ATTEMPTED = "attempted"  # approved, but the system's answer was lost: it may have been done
+
+
+def idempotency_key(call: ToolCall, day: str) -> str:
+    """Asking again the same day for the same change gives the same key, so the system makes it once."""
+    material = json.dumps([call.tool, call.user_id, dict(call.arguments), day], sort_keys=True)
+    return hashlib.sha256(material.encode()).hexdigest()[:32]
 
 
 def conversation_digest(conversation: ConversationRef) -> str:
@@ -67,6 +78,7 @@ class ConsentSigner:
             "u": proposal.call.user_id,
             "c": proposal.conversation,
             "e": int(proposal.expires_at),
+            "k": proposal.key,
         }
         payload = _b64(json.dumps(body, separators=(",", ":"), sort_keys=True).encode())
         return f"{payload}.{self._mac(payload)}"
@@ -74,12 +86,14 @@ class ConsentSigner:
     def verify(self, token: str, user_id: str, conversation: ConversationRef, now: float | None = None) -> Proposal:
         """The proposal a click may run, or ConsentError: forged, another user's, another conversation's, expired."""
         payload, _, mac = token.partition(".")
-        if not payload or not mac or len(token) > 2000 or not hmac.compare_digest(mac, self._mac(payload)):
+        if not payload or not mac or len(token) > 2000 or not token.isascii():
+            raise ConsentError("bad_token")
+        if not hmac.compare_digest(mac.encode(), self._mac(payload).encode()):
             raise ConsentError("bad_signature")
         try:
             body = json.loads(_unb64(payload))
             call = ToolCall.of(str(body["t"]), {str(k): str(v) for k, v in body["a"].items()}, str(body["u"]))
-            proposal = Proposal(str(body["n"]), call, str(body["c"]), float(body["e"]))
+            proposal = Proposal(str(body["n"]), call, str(body["c"]), float(body["e"]), str(body.get("k", "")))
         except (ValueError, KeyError, TypeError, AttributeError):
             raise ConsentError("bad_token") from None
         if call.user_id != user_id:
@@ -94,10 +108,10 @@ class ConsentSigner:
 class ProposalStore(Protocol):
     """Raises StoreUnavailable when down."""
 
-    async def put(self, proposal: Proposal) -> None: ...
+    async def put(self, proposal: Proposal, state: str = OPEN) -> None: ...
 
-    async def take(self, proposal: Proposal) -> bool:
-        """True once: the first click that takes the proposal may run it."""
+    async def take(self, proposal: Proposal) -> str | None:
+        """The proposal's state (OPEN or ATTEMPTED) for the first click that takes it; None after that."""
         ...
 
 

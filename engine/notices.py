@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -75,12 +75,14 @@ class Notices:
         ledger: IngressLedger,
         memory: MemoryStore,
         offers: Mapping[str, tuple[tuple[str, str], ...]],
+        redact: Callable[[str], Awaitable[str]] | None = None,
     ) -> None:
         self.addresses = addresses
         self.notifiers = notifiers
         self.ledger = ledger
         self.memory = memory
         self.offers = offers  # kind → (label, action) buttons, each carrying the order number
+        self.redact = redact  # history keeps placeholders, as for every message
 
     def reply(self, event: OrderEvent) -> Reply:
         text = render(NOTICE_TEXT[event.kind], {"order_id": event.order_id, "eta": fact_text(event.eta)})
@@ -90,17 +92,22 @@ class Notices:
         return Reply(text, (), actions, 1.0, "order_notice", "customer", False, f"notice:{event.kind}")
 
     async def deliver(self, event: OrderEvent) -> str:
-        """`delivered`, `logged` (no channel reaches the user: kept in the log only) or `duplicate`.
-        Raises StoreUnavailable or the notifier's error; the event is then released for a retry."""
+        """`delivered`, `logged` (no channel reaches the user: kept in the log only), `duplicate` (done
+        before) or `in_progress` (another delivery of it is running: the sender should retry later, since
+        that one may still fail). Raises StoreUnavailable or the notifier's error; the event is then
+        released, so the sender's retry delivers it."""
         key = f"notice:{event.event_id}"
         if not await self.ledger.claim(key):
-            return "duplicate"
+            return "duplicate" if await self.ledger.state(key) == "done" else "in_progress"
         try:
             outcome = await self._send(event)
         except BaseException:
             await self.ledger.release(key)
             raise
-        await self.ledger.done(key)
+        try:
+            await self.ledger.done(key)
+        except StoreUnavailable:  # sent: a retry after the lease expires would send it again, but saying
+            log.error("notice %s sent but not marked done", event.event_id)  # "failed" would make it certain
         return outcome
 
     async def _send(self, event: OrderEvent) -> str:
@@ -113,7 +120,8 @@ class Notices:
             return "logged"
         await notifier.notify(address, reply, event.event_id)
         try:  # the notice is out: a history write that fails must not make the sender deliver it twice
-            await self.memory.append(address, [HistoryEntry("assistant", reply.text, time.time())])
+            kept = await self.redact(reply.text) if self.redact is not None else reply.text
+            await self.memory.append(address, [HistoryEntry("assistant", kept, time.time())])
         except StoreUnavailable:
             log.warning("notice %s delivered but not added to the conversation's history", event.event_id)
         return "delivered"

@@ -88,7 +88,7 @@ def validate_call(raw: str, tools: Tools, turn: Turn) -> ToolCall:
         raise ValueError("the arguments are not an object")
     expected = set(tool.spec.parameters)
     if set(arguments) != expected:
-        raise ValueError(f"{tool.spec.name} takes exactly {sorted(expected)}, not {sorted(map(str, arguments))}")
+        raise ValueError(f"{tool.spec.name} takes exactly {sorted(expected)}")  # not the model's own names
     checked = {}
     for key, value in arguments.items():
         if not isinstance(value, str) or not value.strip() or len(value) > MAX_VALUE_CHARS:

@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 from redis.asyncio import Redis
 
-from engine.consent import AuditEntry, Proposal, conversation_digest
+from engine.consent import OPEN, AuditEntry, Proposal, conversation_digest
 from engine.types import ConversationRef
 from memory.store import unavailable_as_store_error
 
@@ -35,15 +35,21 @@ class RedisProposals:
     def _key(self, proposal_user: str, nonce: str) -> str:
         return f"{_user(self.prefix, proposal_user)}:proposal:{quote(nonce, safe='')}"
 
-    async def put(self, proposal: Proposal) -> None:
+    async def put(self, proposal: Proposal, state: str = OPEN) -> None:
         ttl_ms = max(1, int((proposal.expires_at - time.time()) * 1000))
-        value = json.dumps({"tool": proposal.call.tool, "arguments": dict(proposal.call.arguments)})
+        value = json.dumps({"tool": proposal.call.tool, "arguments": dict(proposal.call.arguments), "state": state})
         async with unavailable_as_store_error():
             await self.client.set(self._key(proposal.call.user_id, proposal.nonce), value, px=ttl_ms)
 
-    async def take(self, proposal: Proposal) -> bool:
+    async def take(self, proposal: Proposal) -> str | None:
         async with unavailable_as_store_error():
-            return bool(await self.client.delete(self._key(proposal.call.user_id, proposal.nonce)))
+            raw = await self.client.getdel(self._key(proposal.call.user_id, proposal.nonce))
+        if raw is None:
+            return None
+        try:
+            return str(json.loads(raw).get("state", OPEN))
+        except (ValueError, AttributeError):
+            return OPEN
 
 
 class RedisPendingChoices:

@@ -55,6 +55,7 @@ class OrderFake:
     refunds: dict[str, dict[str, Any]] = field(default_factory=dict)  # by idempotency key
     refunds_made: int = 0
     lose_first_refund_answer: bool = False
+    refund_outage: bool = False  # every refund request fails with a 503 and changes nothing
     requests: list[str] = field(default_factory=list)
     url: str = ""
     token: str | None = TOKEN  # None: no Authorization asked for
@@ -103,6 +104,8 @@ class OrderFake:
     async def _refund(self, request: web.Request) -> web.Response:
         if not self._authorised(request):
             return web.json_response({"error": "unauthorized"}, status=401)
+        if self.refund_outage:
+            return web.json_response({"error": "down"}, status=503)
         key = request.headers.get("Idempotency-Key", "")
         if key in self.refunds:
             return web.json_response(self.refunds[key])

@@ -47,6 +47,7 @@ class FakeSlack:
     failures: dict[str, list[int]] = field(default_factory=dict)
     workspaces: list[Workspace] = field(default_factory=list)
     socket_url: str = ""  # where apps.connections.open sends a Socket Mode client
+    api_url: str = ""  # the Web API base (…/api/); response URLs are …/respond/{id}
     socket_acks: list[dict[str, Any]] = field(default_factory=list)
     sockets: list[web.WebSocketResponse] = field(default_factory=list)
     _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -61,6 +62,7 @@ class FakeSlack:
             args = json.loads(raw)
         else:
             args = dict(parse_qsl(raw))
+        args = dict(request.query) | args  # some methods send their arguments in the query string
         token = request.headers.get("Authorization", "").removeprefix("Bearer ")
         pending = self.failures.get(method)
         if pending:
@@ -95,6 +97,8 @@ class FakeSlack:
         if method in ("chat.postMessage", "chat.startStream"):
             ts = f"1700000{next(self._ts):03d}.000100"
             return web.json_response({"ok": True, "channel": args.get("channel"), "ts": ts, "message": {"ts": ts}})
+        if method == "conversations.open":  # the DM channel with the given user
+            return web.json_response({"ok": True, "channel": {"id": "D" + str(args.get("users", "")).upper()}})
         if method == "chat.update":
             return web.json_response({"ok": True, "channel": args.get("channel"), "ts": args.get("ts")})
         return web.json_response({"ok": True})
@@ -165,6 +169,7 @@ async def start_fake() -> AsyncIterator[tuple[FakeSlack, str]]:
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     fake.socket_url = str(server.make_url("/socket")).replace("http://", "ws://")
+    fake.api_url = str(server.make_url("/api/"))
     yield fake, str(server.make_url("/api/"))
     await server.close()
 

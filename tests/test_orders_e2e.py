@@ -4,10 +4,12 @@ and tools declared in the YAML."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +22,8 @@ from redis.asyncio import Redis
 from bot.app import create_app
 from bot.settings import ApiToolSettings, FileConfig, Settings, SettingsError
 from bot.tools import build_tools
-from engine.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, signed_headers, verify
+from engine.signing import NOTICE, SIGNATURE_HEADER, TIMESTAMP_HEADER, signed_headers, verify
+from engine.tools import Failure, Tool, ToolCall, ToolError
 from memory.actions import RedisAuditLog
 from memory.privacy import UserData
 from tests.conftest import own_prefix, start_ready
@@ -37,8 +40,13 @@ class Callbacks:
 
     async def handle(self, request: web.Request) -> web.Response:
         raw = await request.read()
-        why = verify(WEBHOOK_SECRET, request.headers[TIMESTAMP_HEADER], request.headers[SIGNATURE_HEADER], raw)
-        self.received.append({"signed": why is None, **json.loads(raw)})
+        if b"slow" in raw:  # a back end that takes its time: a retry arrives while this one is delivered
+            await asyncio.sleep(0.5)
+        stamp, signature = request.headers[TIMESTAMP_HEADER], request.headers[SIGNATURE_HEADER]
+        why = verify(WEBHOOK_SECRET, stamp, signature, raw, context=NOTICE)
+        # a notice must never verify as an order webhook (one secret, two directions)
+        crossed = verify(WEBHOOK_SECRET, stamp, signature, raw) is None
+        self.received.append({"signed": why is None and not crossed, **json.loads(raw)})
         return web.json_response({"ok": True})
 
 
@@ -194,6 +202,18 @@ async def test_a_signed_delay_notice_reaches_the_customer_once_and_a_forged_one_
     assert tracked["response"].startswith("Order BC-12345 is on its way.")
 
 
+async def test_retries_arriving_during_a_delivery_are_told_to_come_back_and_it_is_delivered_once(
+    shop: Shop,
+) -> None:
+    await message(shop, "demo", "hello again", "where-demo-is-now")
+    event = {"event_id": f"evt-slow-{time.time_ns()}", "type": "shipped", "order_id": "BC-12345", "customer_id": "demo"}
+    first, second = await asyncio.gather(webhook(shop, event), webhook(shop, event))
+    assert sorted(status for status, _ in (first, second)) == [200, 409]
+    later = await webhook(shop, event)
+    assert later == (200, {"status": "duplicate", "event_id": event["event_id"]})
+    assert [n["notice_id"] for n in shop.callbacks.received].count(event["event_id"]) == 1
+
+
 async def test_a_notice_for_someone_never_seen_is_logged_and_bad_events_are_400(shop: Shop) -> None:
     event = {"event_id": f"evt-{time.time_ns()}", "type": "delivered", "order_id": "BC-1", "customer_id": "ghost"}
     before = len(shop.callbacks.received)
@@ -232,28 +252,34 @@ def declared(base: str, **changes: Any) -> ApiToolSettings:
     )
 
 
+def only_declared(file_config: FileConfig, tool: ApiToolSettings) -> FileConfig:
+    """The session's configuration with no order system and this one declared tool, named `lookup`."""
+    off = file_config.orders.model_copy(update={"base_url": None})
+    return file_config.model_copy(update={"orders": off, "tools": {"lookup": tool}})
+
+
+@asynccontextmanager
+async def declared_tool(file_config: FileConfig, fake: OrderFake, path: str = "") -> AsyncIterator[Tool]:
+    """The one tool `declared(…)` builds (with another URL path when given), against `fake`, closed after."""
+    async with running(fake) as url:
+        changes = {"url": url + path} if path else {}
+        kit = await build_tools(only_declared(file_config, declared(url, **changes)))
+        try:
+            [tool] = kit.tools.tools
+            assert kit.tools.for_intent("order_status") is tool
+            yield tool
+        finally:
+            await kit.close()
+
+
 async def test_a_tool_declared_in_the_yaml_answers_from_its_mapped_fields(
     file_config: FileConfig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from engine.tools import ToolCall
-
     monkeypatch.setenv("SB_TEST_ORDERS_TOKEN", TOKEN)
     fake = OrderFake()
-    async with running(fake) as url:
-        config = file_config.model_copy(
-            update={
-                "orders": file_config.orders.model_copy(update={"base_url": None}),
-                "tools": {"lookup": declared(url)},
-            }
-        )
-        kit = await build_tools(config)
-        try:
-            [tool] = kit.tools.tools
-            assert tool.spec.parameters == ("order_id",)
-            assert kit.tools.for_intent("order_status") is tool
-            result = await tool.run(ToolCall.of("lookup", {"order_id": "BC-10001"}, "ana"), "key")
-        finally:
-            await kit.close()
+    async with declared_tool(file_config, fake) as tool:
+        assert tool.spec.parameters == ("order_id",)
+        result = await tool.run(ToolCall.of("lookup", {"order_id": "BC-10001"}, "ana"), "key")
     assert result.fact("status") == "in_transit"
     assert result.fact("eta") == "Tue 01 Dec 2026"
     assert result.fact("first_item") == "Trail shoes"
@@ -262,10 +288,24 @@ async def test_a_tool_declared_in_the_yaml_answers_from_its_mapped_fields(
     assert fake.requests == ["GET /orders/BC-10001?customer=ana"]
 
 
+async def test_a_declared_tool_never_says_what_it_answered_about_another_customer(
+    file_config: FileConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SB_TEST_ORDERS_TOKEN", TOKEN)
+    fake = OrderFake()
+    # a careless URL that does not name the customer: the answer's own `customer` still decides
+    async with declared_tool(file_config, fake, "/orders/{order_id}") as tool:
+        with pytest.raises(ToolError) as refused:
+            await tool.run(ToolCall.of("lookup", {"order_id": "BC-10002"}, "ana"), "key")  # ben's
+        assert refused.value.failure is Failure.NOT_FOUND
+        with pytest.raises(ToolError):
+            await tool.run(ToolCall.of("lookup", {"order_id": ".."}, "ana"), "key")
+    assert fake.requests == ["GET /orders/BC-10002"]  # the dot-segment never left
+
+
 async def test_a_wrong_tool_declaration_is_a_one_line_start_up_error(
     file_config: FileConfig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    off = file_config.orders.model_copy(update={"base_url": None})
     cases: list[tuple[dict[str, Any], str]] = [
         ({}, "SB_TEST_ORDERS_TOKEN: not set"),
         ({"allowed_hosts": ["orders.example.com"]}, "is not allowed"),
@@ -277,8 +317,5 @@ async def test_a_wrong_tool_declaration_is_a_one_line_start_up_error(
     for changes, expected in cases:
         if changes:
             monkeypatch.setenv("SB_TEST_ORDERS_TOKEN", TOKEN)
-        config = file_config.model_copy(
-            update={"orders": off, "tools": {"lookup": declared("http://127.0.0.1:9", **changes)}}
-        )
         with pytest.raises(SettingsError, match=re.escape(expected)):
-            await build_tools(config)
+            await build_tools(only_declared(file_config, declared("http://127.0.0.1:9", **changes)))

@@ -19,7 +19,7 @@ from engine.generation.models import resolve
 from engine.pipeline import NoEvents
 from engine.protocols import ChatMessage
 from engine.stages.act import Act, Consent
-from engine.tool_calls import request_messages, schema, validate_call
+from engine.tool_calls import schema, validate_call
 from engine.tools import Tools
 from engine.types import ConversationRef, Entity, Message, Redacted, Turn
 from memory.actions import RedisAuditLog, RedisPendingChoices, RedisProposals
@@ -135,19 +135,23 @@ async def test_a_proposed_call_runs_only_when_valid(redis_client: Redis, key_pre
         assert done.reply.text.startswith("Order BC-10001 is on its way.")
 
 
-async def test_the_real_model_is_asked_through_its_chat_template_and_nothing_invalid_runs() -> None:
+async def test_the_real_model_is_asked_through_its_chat_template_and_never_reaches_another_order(
+    redis_client: Redis, key_prefix: str
+) -> None:
     resolved = resolve(TEST_MODEL, model_cache())
     generator = LocalGenerator.load(resolved.source, resolved.label, LoadOptions(device="cpu"))
+    fake = OrderFake()
     try:
-        asked = turn("could you look into BC-10001 for me")
-        raw = await generator.propose(request_messages(asked), [schema(t.spec) for t in TOOLS.tools])
+        async with running(fake) as url:
+            act, _, client = await act_with(redis_client, key_prefix, url, "")
+            act.proposer = generator  # the real model in the seat
+            try:
+                message = Message(ConversationRef("rest", "c", "ana"), "could you look into BC-10001", "m-real")
+                done = await act(Turn(message=message, intent="general_question"), NoEvents())
+            finally:
+                await client.close()
     finally:
         generator.close()
-    assert isinstance(raw, str)
-    assert raw.strip()
-    try:
-        call = validate_call(raw, TOOLS, asked)
-    except ValueError:
-        return  # what the 135M model wrote is not a valid call: refused, as it should be
-    assert call.tool in TOOLS.by_name
-    assert call.arg("order_id").endswith("10001")  # if valid, it can only name the user's own number
+    # whatever the 135M model wrote: either nothing ran, or a valid call for the user's own number did
+    assert fake.requests in ([], ["GET /orders/BC-10001?customer=ana"])
+    assert (done.reply is not None) == bool(fake.requests)

@@ -3,6 +3,7 @@ consent (approve, cancel, replayed, another user's, expired, forged), an idempot
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -11,9 +12,11 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 from redis.asyncio import Redis
 
-from adapters.http import FencedClient, HostRules
+from adapters.http import FencedClient, HostRules, is_private, refuse_downgrade
 from adapters.orders import OrderApi, OrderSystem, OrderTracker, Refunds
 from engine.consent import APPROVE, CANCEL, ConsentSigner, Proposal, conversation_digest
 from engine.pipeline import NoEvents
@@ -72,6 +75,13 @@ async def acting(redis_client: Redis, key_prefix: str, fake: OrderFake | None = 
             yield Harness(act, audit, fake)
         finally:
             await client.close()
+
+
+def said(reply: Reply | None, reason: str) -> Reply:
+    """The reply, given for this reason."""
+    assert reply is not None
+    assert reply.reason == reason, reply.text
+    return reply
 
 
 def button(reply: Reply | None, action: str) -> Action:
@@ -145,9 +155,7 @@ async def test_which_order_lists_only_the_users_own_and_the_answer_picks_one(
     redis_client: Redis, key_prefix: str
 ) -> None:
     async with acting(redis_client, key_prefix) as h:
-        question = await h.say("ana", "has my order shipped yet", "order_status")
-        assert question is not None
-        assert question.reason == "tool_which_order"
+        question = said(await h.say("ana", "has my order shipped yet", "order_status"), "tool_which_order")
         assert "BC-10001" in question.text
         assert "BC-10009" in question.text
         assert "BC-10002" not in question.text  # the system listed ben's order too: never shown to ana
@@ -235,7 +243,7 @@ async def test_cancel_expired_and_forged_approvals_change_nothing(redis_client: 
             assert "not valid" in reply.text
         assert h.fake.refunds_made == 0
         details = [e["detail"] for e in await h.audit.entries("ana") if e["outcome"] == "refused"]
-        assert details == ["replayed", "expired", "bad_signature", "bad_signature", "bad_signature"]
+        assert details == ["replayed", "expired", "bad_signature", "bad_token", "bad_signature"]
 
 
 async def test_a_refund_whose_answer_was_lost_is_retried_with_the_same_key_and_made_once(
@@ -244,9 +252,7 @@ async def test_a_refund_whose_answer_was_lost_is_retried_with_the_same_key_and_m
     fake = OrderFake(lose_first_refund_answer=True)
     async with acting(redis_client, key_prefix, fake) as h:
         proposal = await h.say("ana", "please refund order 10009", "refund_request")
-        done = await h.say("ana", "Approve", click=button(proposal, APPROVE))
-    assert done is not None
-    assert done.reason == "consent_executed"
+        done = said(await h.say("ana", "Approve", click=button(proposal, APPROVE)), "consent_executed")
     assert "RF-1" in done.text
     assert fake.refunds_made == 1
     assert [r for r in fake.requests if r.startswith("POST")] == ["POST /orders/BC-10009/refunds"] * 2
@@ -256,11 +262,107 @@ async def test_an_order_that_cannot_be_refunded_is_refused_with_the_reason(
     redis_client: Redis, key_prefix: str
 ) -> None:
     async with acting(redis_client, key_prefix) as h:
-        reply = await h.say("ana", "I want my money back for BC-10001", "refund_request")
-    assert reply is not None
-    assert reply.reason == "tool_refused"
+        reply = said(await h.say("ana", "I want my money back for BC-10001", "refund_request"), "tool_refused")
     assert reply.text.startswith("Order BC-10001 is on its way, so I can't refund it here.")
     assert APPROVE not in [a.action for a in reply.actions]
+
+
+async def test_an_answer_lost_twice_is_said_honestly_finished_once_and_never_cancelled(
+    redis_client: Redis, key_prefix: str
+) -> None:
+    fake = OrderFake(refund_outage=True)
+    async with acting(redis_client, key_prefix, fake) as h:
+        proposal = await h.say("ana", "please refund BC-10009", "refund_request")
+        approve, cancel = button(proposal, APPROVE), button(proposal, CANCEL)
+        lost = said(await h.say("ana", "Approve", click=approve), "tool_unavailable")
+        assert "may or may not have gone through" in lost.text
+        assert button(lost, APPROVE).value == approve.value  # the same proposal, the same key
+        refused = await h.say("ana", "Cancel", click=cancel)
+        assert refused is not None
+        assert "can't cancel" in refused.text
+        fake.refund_outage = False
+        done = await h.say("ana", "Approve", click=approve)
+        assert done is not None
+        assert done.reason == "consent_executed"
+        again = await h.say("ana", "please refund BC-10009", "refund_request")
+        assert again is not None
+        assert again.text.startswith("Order BC-10009 is refunded, so I can't refund it here.")
+        outcomes = [(e["outcome"], e["detail"].split(":")[0]) for e in await h.audit.entries("ana")]
+    assert fake.refunds_made == 1  # one refund, whatever was pressed
+    assert outcomes[:4] == [
+        ("proposed", ""),
+        ("failed", "unavailable"),
+        ("refused", "cancel_after_attempt"),
+        ("executed", "RF-1"),
+    ]
+
+
+async def test_two_clicks_at_once_run_the_refund_once(redis_client: Redis, key_prefix: str) -> None:
+    async with acting(redis_client, key_prefix) as h:
+        proposal = await h.say("ana", "i need a refund on BC-10009", "refund_request")
+        approve = button(proposal, APPROVE)
+        first, second = await asyncio.gather(
+            h.say("ana", "Approve", click=approve), h.say("ana", "Approve", click=approve)
+        )
+    assert first is not None
+    assert second is not None
+    assert sorted([first.reason, second.reason]) == ["consent_executed", "consent_refused"]
+    assert h.fake.refunds_made == 1
+
+
+async def test_a_refund_is_chosen_through_which_order_and_a_new_request_overrides_a_question(
+    redis_client: Redis, key_prefix: str
+) -> None:
+    async with acting(redis_client, key_prefix) as h:
+        question = said(await h.say("ana", "I want a refund please", "refund_request"), "tool_which_order")
+        assert "BC-10001" not in question.text  # only orders a refund can be asked for (delivered ones)
+        proposal = await h.say("ana", "10010", "general_question")
+        assert proposal is not None
+        assert proposal.text.startswith("I can refund order BC-10010")
+
+        await h.say("ana", "where is my order", "order_status")  # a "which order?" for the status
+        overridden = await h.say("ana", "actually i want a refund for BC-10009 please", "refund_request")
+        assert overridden is not None
+        assert overridden.text.startswith("I can refund order BC-10009")
+
+
+async def test_a_token_that_is_not_ascii_is_refused_not_a_crash(redis_client: Redis, key_prefix: str) -> None:
+    async with acting(redis_client, key_prefix) as h:
+        reply = await h.say("ana", "Approve", click=Action("Approve", APPROVE, value="abc.é"))
+    assert reply is not None
+    assert "not valid" in reply.text
+
+
+async def test_a_proposal_that_cannot_be_kept_is_not_offered(key_prefix: str) -> None:
+    dead: Redis = Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)  # nothing listens there
+    async with acting(dead, key_prefix) as h:
+        reply = await h.say("ana", "please refund BC-10009", "refund_request")
+    await dead.aclose()
+    assert reply is not None
+    assert reply.reason == "tool_unavailable"
+    assert APPROVE not in [a.action for a in reply.actions]
+    assert h.fake.refunds_made == 0
+
+
+@pytest.mark.parametrize(
+    ("address", "private"),
+    [
+        ("8.8.8.8", False),
+        ("2606:4700::1111", False),
+        ("127.0.0.1", True),
+        ("10.1.2.3", True),
+        ("169.254.169.254", True),  # cloud metadata
+        ("::1", True),
+        ("fe80::1", True),
+        ("::ffff:10.0.0.1", True),  # IPv4-mapped
+        ("64:ff9b::a00:1", True),  # NAT64 of 10.0.0.1
+        ("2002:a00:1::", True),  # 6to4 of 10.0.0.1
+        ("::127.0.0.1", True),  # IPv4-compatible
+        ("not-an-address", True),
+    ],
+)
+def test_private_addresses_are_recognised_however_they_are_written(address: str, private: bool) -> None:
+    assert is_private(address) is private
 
 
 async def test_outbound_requests_stay_inside_the_allowed_hosts() -> None:
@@ -278,12 +380,59 @@ async def test_outbound_requests_stay_inside_the_allowed_hosts() -> None:
                     public_only.check(target)
         finally:
             await public_only.close()
-        inside = FencedClient(HostRules(frozenset({"127.0.0.1"}), allow_private=True))
-        try:
-            headers = {"Authorization": f"Bearer {TOKEN}"}
-            followed = await inside.request("GET", f"{url}/orders/BC-20006", 2, headers)
-            assert followed.status == 200
-            assert followed.body["id"] == "BC-10001"
-        finally:
-            await inside.close()
-    assert not [r for r in fake.requests if "localhost" in r]
+        assert fake.requests == []  # refused before any connection: the name's loopback address too
+
+
+@dataclass
+class Hops:
+    """Redirects to wherever it is told, and an endpoint that shows what reached it."""
+
+    seen: list[dict[str, str]]
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_route("*", "/echo", self.echo)
+        app.router.add_route("*", "/hop", self.hop)
+        return app
+
+    async def echo(self, request: web.Request) -> web.Response:
+        self.seen.append({"method": request.method, "auth": request.headers.get("Authorization", "")})
+        return web.json_response({"ok": True})
+
+    async def hop(self, request: web.Request) -> web.Response:
+        status = int(request.query.get("status", "302"))
+        return web.Response(status=status, headers={"Location": request.query["to"]})
+
+
+async def test_redirects_keep_the_token_on_its_own_origin_and_refuse_downgrades() -> None:
+    hops = Hops([])
+    first, second = TestServer(hops.app(), host="127.0.0.1"), TestServer(hops.app(), host="127.0.0.1")
+    await first.start_server()
+    await second.start_server()
+    client = FencedClient(HostRules(frozenset({"127.0.0.1"}), allow_private=True))
+    token = {"Authorization": "Bearer secret-token"}
+    try:
+        here, there = str(first.make_url("/echo")), str(second.make_url("/echo"))
+        await client.request("GET", f"{first.make_url('/hop')}?to={here}", 2, token)
+        await client.request("GET", f"{first.make_url('/hop')}?to={there}", 2, token)  # another port
+        await client.request("POST", f"{first.make_url('/hop')}?to={here}&status=303", 2, token, {"a": 1})
+        assert hops.seen == [
+            {"method": "GET", "auth": "Bearer secret-token"},
+            {"method": "GET", "auth": ""},  # another origin never sees the token
+            {"method": "GET", "auth": "Bearer secret-token"},  # 303: the follow-up is a GET
+        ]
+        for location in ("http://[::1", "ftp://127.0.0.1/x"):
+            with pytest.raises(ToolError) as refused:
+                await client.request("GET", f"{first.make_url('/hop')}?to={location}", 2)
+            assert refused.value.failure is Failure.INVALID
+    finally:
+        await client.close()
+        await first.close()
+        await second.close()
+
+
+def test_a_redirect_from_https_to_plain_http_is_refused() -> None:
+    refuse_downgrade("https://orders.example/a", "https://orders.example/b")
+    refuse_downgrade("http://orders.example/a", "http://orders.example/b")
+    with pytest.raises(ToolError, match="https to plain http"):
+        refuse_downgrade("https://orders.example/a", "http://orders.example/b")

@@ -224,6 +224,9 @@ class SlackWork:
         """A clicked answer button goes to the engine as an action event, answered in the same thread."""
         conversation = conversation_of(body)
         team, channel, thread = conversation.conversation_id.split(":", 2)
+        private = bool((body.get("container") or {}).get("is_ephemeral"))
+        if private:  # a button on a /support answer: that private conversation, answered privately again
+            conversation = ConversationRef(CHANNEL, f"{team}:{channel}:support", conversation.user_id)
         key = f"click:{team}:{channel}:{action.get('action_ts') or body.get('trigger_id', '')}:{conversation.user_id}"
         claimed = await self._claim(key)
         if not claimed:
@@ -232,6 +235,11 @@ class SlackWork:
         message = Message(
             conversation, label, message_id=uuid.uuid4().hex, action=value["a"], action_value=value.get("v", "")
         )
+        if private:
+            await self._reply_privately(message, str(body.get("response_url", "")), shareable=False)
+            with contextlib.suppress(StoreUnavailable):
+                await self.ledger.done(key)
+            return True
         return await self._deliver_once(key, client, channel, thread, message, team)
 
     async def _escalate_from_button(self, body: dict[str, Any], value: dict[str, str], client: AsyncWebClient) -> None:
@@ -246,7 +254,12 @@ class SlackWork:
         team, channel, user = command.get("team_id", ""), command.get("channel_id", ""), command.get("user_id", "")
         conversation = ConversationRef(CHANNEL, f"{team}:{channel}:support", user)
         message = Message(conversation, question, message_id=uuid.uuid4().hex)
-        responder = AsyncWebhookClient(command.get("response_url", ""))
+        await self._reply_privately(message, command.get("response_url", ""), shareable=True)
+
+    async def _reply_privately(self, message: Message, response_url: str, shareable: bool) -> None:
+        """The answer only its asker sees (a /support question, or a click on such an answer)."""
+        question = message.text
+        responder = AsyncWebhookClient(response_url)
         dispatcher = self.dispatcher()
         reply: Reply | None = None
         try:
@@ -262,7 +275,7 @@ class SlackWork:
             return
         blocks = reply_blocks(reply, message.message_id, feedback=False)
         shared = json.dumps({"m": message.message_id, "q": question, "t": reply.text})
-        if len(shared) <= VALUE_CHARS and not reply.escalated:
+        if shareable and len(shared) <= VALUE_CHARS and not reply.escalated:
             button = {"type": "button", "text": {"type": "plain_text", "text": "Share in channel"}}
             share = button | {"action_id": SHARE, "value": shared}
             blocks.append({"type": "actions", "block_id": "sb_share", "elements": [share]})

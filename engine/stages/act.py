@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from engine.consent import (
     APPROVE,
+    ATTEMPTED,
     CANCEL,
     AuditEntry,
     AuditLog,
@@ -27,6 +28,7 @@ from engine.consent import (
     Proposal,
     ProposalStore,
     conversation_digest,
+    idempotency_key,
 )
 from engine.protocols import EventSink, StoreUnavailable
 from engine.tool_calls import CallProposer, request_messages, schema, validate_call
@@ -47,7 +49,7 @@ from engine.types import ESCALATE_ACTION, Action, Citation, Redacted, Reply, Tur
 log = logging.getLogger(__name__)
 
 # the message is about something of the user's own ("my order", "I ordered", "where is it"), not a how-to
-_OWN = re.compile(r"\b(my|mine|our|ours|me|i|i'm|im|i've|ive|i'd|we|it)\b", re.IGNORECASE)
+_OWN = re.compile(r"\b(my|mine|our|ours|me|i|i'm|im|i've|ive|i'd|we)\b", re.IGNORECASE)
 # asking for a change, not about one ("I want a refund", not "where is my refund?")
 _REQUEST = re.compile(
     r"\b(want|wanna|would like|'d like|need|please|pls|can i|could i|can you|could you|request|give me|start)\b",
@@ -82,8 +84,12 @@ CONSENT_TEXT = {
 }
 CANCELLED_TEXT = "OK, I haven't changed anything."
 RETRY_APPROVE_TEXT = (
-    "I can't reach {system} right now, so nothing was changed yet. Press Approve again in a few minutes, or "
-    "talk to a member of our team."
+    "I couldn't confirm this with {system}: it may or may not have gone through. Press Approve again in a few "
+    "minutes to finish it (it will not be done twice), or talk to a member of our team."
+)
+NO_CANCEL_TEXT = (
+    "I can't cancel this now: it may already have gone through. Press Approve to finish it (it will not be "
+    "done twice), or talk to a member of our team, who can check."
 )
 WHICH_ORDER_TEXT = "Which order do you mean? I can see these on your account:\n{choices}"
 
@@ -125,6 +131,7 @@ class Act:
         if message.action in (APPROVE, CANCEL):
             return await self._consent_click(turn)
         tool, order = await self._answered_choice(turn)
+        chosen = tool is not None  # the answer to our own "which order?" question: asked already
         if tool is None:
             order = self._order_number(turn)
             tool = self.tools.for_intent(turn.intent)
@@ -144,7 +151,7 @@ class Act:
         if turn.intent not in tool.spec.intents and tool.spec.intents:
             turn = turn.evolve(intent=tool.spec.intents[0])
         arguments: dict[str, str] = {}
-        if tool.spec.confirm and not self._asks(turn, tool):
+        if tool.spec.confirm and not chosen and not self._asks(turn, tool):
             return turn  # about a change, not asking for one ("where is my refund for 12377?")
         if "order_id" in tool.spec.parameters:
             if not order:
@@ -218,6 +225,8 @@ class Act:
         try:
             orders = await directory.orders(turn.message.user_id)
         except ToolError as error:
+            if error.failure is Failure.NOT_FOUND:
+                return None  # a customer the order system does not know has no orders
             log.warning("order list failed for message %s: %s", turn.message.message_id, error.detail)
             return self._failed(turn, tool, error.failure, "", error)
         eligible = [o for o in orders if not tool.spec.choose_from or o.status in tool.spec.choose_from]
@@ -249,15 +258,16 @@ class Act:
             return None, ""
         name, candidates = asked
         tool = self.tools.by_name.get(name)
-        if tool is None:
-            return None, ""
+        words = re.findall(r"[a-z0-9]+", turn.message.text.lower())
+        own = self.tools.for_intent(turn.intent)
+        if tool is None or (own is not None and own is not tool and len(words) > 4):
+            return None, ""  # a new request of its own ("actually I want a refund for 10009"), not an answer
         directory = self.tools.directory
         said = self._order_number(turn)
         digits = re.sub(r"\D", "", said)
         for candidate in candidates:
             if said and (candidate == said or re.sub(r"\D", "", candidate) == digits):
                 return tool, candidate if directory is None else directory.normalise(candidate)
-        words = re.findall(r"[a-z0-9]+", turn.message.text.lower())
         for word in words:
             if word in _ORDINALS and len(words) <= 6:
                 index = _ORDINALS[word]
@@ -287,6 +297,7 @@ class Act:
             call=call,
             conversation=conversation_digest(message.conversation),
             expires_at=time.time() + self.consent.ttl_s,
+            key=idempotency_key(call, time.strftime("%Y-%m-%d", time.gmtime())),
         )
         try:
             await self.consent.proposals.put(proposal)
@@ -307,33 +318,37 @@ class Act:
         if tool is None:
             return await self._refuse(turn, proposal.call, "unknown_tool")
         try:
-            first = await self.consent.proposals.take(proposal)
+            state = await self.consent.proposals.take(proposal)
         except StoreUnavailable:
             return self._failed(turn, tool, Failure.UNAVAILABLE, proposal.call.arg("order_id"))
-        if not first:
+        if state is None:
             return await self._refuse(turn, proposal.call, "replayed")
         turn = turn.evolve(intent=tool.spec.intents[0] if tool.spec.intents else turn.intent)
+        approve_again = (Action("Approve", APPROVE, value=message.action_value), ESCALATE_ACTION)
+        if message.action == CANCEL and state == ATTEMPTED:
+            await self._put_back(proposal, ATTEMPTED)  # it may be done: it can be finished, not undone
+            await self._audit(turn, proposal.call, "refused", "cancel_after_attempt")
+            return self._settle(turn, NO_CANCEL_TEXT, "consent_refused", 0.0, approve_again)
         if message.action == CANCEL:
             await self._audit(turn, proposal.call, "cancelled")
             return self._settle(turn, CANCELLED_TEXT, reason="consent_cancelled", confidence=1.0)
         try:
-            result = self._checked(await tool.run(proposal.call, proposal.nonce))
+            result = self._checked(await tool.run(proposal.call, proposal.key or proposal.nonce))
         except ToolError as error:
             await self._audit(turn, proposal.call, "failed", f"{error.failure.value}: {error.detail}")
             if error.failure is Failure.UNAVAILABLE:
-                # nothing was changed, or the retry carries the same idempotency key: Approve may be pressed again
-                await self._put_back(proposal)
+                # the answer was lost, so it may have been done: Approve again (the same idempotency key)
+                # finishes it once; Cancel can no longer promise that nothing changed
+                await self._put_back(proposal, ATTEMPTED)
                 text = RETRY_APPROVE_TEXT.format(system=tool.spec.title or "our systems")
-                token = self.consent.signer.sign(proposal)
-                buttons = (Action("Approve", APPROVE, value=token), Action("Cancel", CANCEL, value=token))
-                return self._settle(turn, text, "tool_unavailable", 0.0, (*buttons, ESCALATE_ACTION))
+                return self._settle(turn, text, "tool_unavailable", 0.0, approve_again)
             return self._failed(turn, tool, error.failure, proposal.call.arg("order_id"), error)
         await self._audit(turn, proposal.call, "executed", result.fact("reference"))
         return self._answer(turn, tool, proposal.call, result, tool.spec.reply, "consent_executed")
 
-    async def _put_back(self, proposal: Proposal) -> None:
+    async def _put_back(self, proposal: Proposal, state: str) -> None:
         try:
-            await self.consent.proposals.put(proposal)
+            await self.consent.proposals.put(proposal, state)
         except StoreUnavailable:
             log.warning("could not restore a proposal after a failed run")
 
