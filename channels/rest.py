@@ -1,16 +1,19 @@
 """REST channel: POST /api/messages {"user_id", "text", "conversation_id"?} → the reply JSON;
 POST /api/actions {"user_id", "action", "value"?, "conversation_id"?} clicks a reply's button, the same way.
+With `Accept: text/event-stream` both stream the engine's `status`, `token` and `final` events as
+server-sent events instead (the final event carries the same JSON object as the plain answer).
 
 Every bad request gets a 4xx with {"error": {"code", "message"}}; nothing a client sends can cause a 500.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +21,7 @@ from aiohttp import web
 
 from engine.delivery import Busy, Dispatcher
 from engine.text import clean_text
-from engine.types import ConversationRef, EventKind, Message
+from engine.types import ConversationRef, EventKind, Message, Reply, ReplyEvent
 
 CHANNEL = "rest"
 _ID = re.compile(r"^[A-Za-z0-9_.:@+-]{1,128}$")
@@ -128,13 +131,13 @@ def parse_message(raw: bytes, limits: RestLimits) -> Message:
 
 
 def add_rest_routes(app: web.Application, dispatcher: Callable[[], Dispatcher | None], limits: RestLimits) -> None:
-    async def post_message(request: web.Request) -> web.Response:
+    async def post_message(request: web.Request) -> web.StreamResponse:
         return await answer(request, lambda raw: parse_message(raw, limits))
 
-    async def post_action(request: web.Request) -> web.Response:
+    async def post_action(request: web.Request) -> web.StreamResponse:
         return await answer(request, parse_action)
 
-    async def answer(request: web.Request, parse: Callable[[bytes], Message]) -> web.Response:
+    async def answer(request: web.Request, parse: Callable[[bytes], Message]) -> web.StreamResponse:
         if not authorized(request, limits.api_token):
             return error_response(
                 "unauthorized",
@@ -153,13 +156,14 @@ def add_rest_routes(app: web.Application, dispatcher: Callable[[], Dispatcher | 
         current = dispatcher()
         if current is None:
             return error_response("starting", "Switchboard is still loading; retry shortly", 503, {"Retry-After": "5"})
+        events = current.ask(message)
         try:
-            async for event in current.ask(message):
+            first = await anext(events)  # Busy is raised here, before anything is sent
+            if "text/event-stream" in request.headers.get("Accept", ""):
+                return await stream_events(request, message, first, events)
+            async for event in _chain(first, events):
                 if event.kind is EventKind.FINAL and event.reply is not None:
-                    payload = event.reply.to_json()
-                    payload["conversation_id"] = message.conversation.conversation_id
-                    payload["message_id"] = message.message_id  # what operators find in the logs
-                    return web.json_response(payload)
+                    return web.json_response(final_payload(message, event.reply))
         except Busy as busy:
             return error_response(
                 "busy",
@@ -171,3 +175,41 @@ def add_rest_routes(app: web.Application, dispatcher: Callable[[], Dispatcher | 
 
     app.router.add_post("/api/messages", post_message)
     app.router.add_post("/api/actions", post_action)
+
+
+def final_payload(message: Message, reply: Reply) -> dict[str, Any]:
+    payload = reply.to_json()
+    payload["conversation_id"] = message.conversation.conversation_id
+    payload["message_id"] = message.message_id  # what operators find in the logs
+    return payload
+
+
+async def _chain(first: ReplyEvent, rest: AsyncIterator[ReplyEvent]) -> AsyncIterator[ReplyEvent]:
+    yield first
+    async for event in rest:
+        yield event
+
+
+async def stream_events(
+    request: web.Request, message: Message, first: ReplyEvent, events: AsyncIterator[ReplyEvent]
+) -> web.StreamResponse:
+    """Server-sent events: `status` and `token` as {"text"}, then `final` with the reply object. A client
+    that leaves stops the message's pipeline (the generator is closed)."""
+    response = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    )
+    await response.prepare(request)
+    try:
+        async for event in _chain(first, events):
+            if event.kind is EventKind.FINAL and event.reply is not None:
+                data = final_payload(message, event.reply)
+            else:
+                data = {"text": event.text}
+            line = f"event: {event.kind.value}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+            await response.write(line.encode())
+    except (ConnectionResetError, asyncio.CancelledError):
+        if isinstance(events, AsyncGenerator):
+            await events.aclose()  # the pipeline is cancelled now, not when the generator is collected
+        raise
+    await response.write_eof()
+    return response

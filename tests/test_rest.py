@@ -262,3 +262,25 @@ async def test_a_redis_that_never_answers_leaves_the_server_unready_with_a_clear
     assert "did not answer within 0.5 s" in body["error"]
     assert "redis://agent:***@127.0.0.1:1/0" in body["error"]
     assert "hunter2" not in body["error"]
+
+
+async def test_an_event_stream_is_sent_when_asked_for(http: ClientSession, base_url: str) -> None:
+    body = {"user_id": "sse-1", "text": "how long have i got to send something back?"}
+    headers = AUTH | {"Accept": "text/event-stream"}
+    async with http.post(f"{base_url}/api/messages", json=body, headers=headers) as response:
+        assert response.status == 200
+        assert response.headers["Content-Type"].startswith("text/event-stream")
+        raw = (await response.read()).decode()
+    events = []
+    for block in raw.strip().split("\n\n"):
+        lines = dict(line.split(": ", 1) for line in block.splitlines())
+        events.append((lines["event"], json.loads(lines["data"])))
+    kinds = [kind for kind, _ in events]
+    assert kinds[-1] == "final"
+    assert kinds.count("final") == 1
+    assert "token" in kinds
+    final = events[-1][1]
+    assert set(final) >= {"response", "sources", "actions", "metadata", "conversation_id", "message_id"}
+    streamed = "".join(data["text"] for kind, data in events if kind == "token")
+    assert streamed.strip() == final["response"].strip()  # extract mode streams the answer's own words
+    assert "30 days" in final["response"]
