@@ -91,6 +91,7 @@ class _PublicAddressesOnly(AbstractResolver):
 class Response:
     status: int
     body: Any  # parsed JSON (None for an empty body)
+    retry_after: float = 0.0  # seconds, from a Retry-After header in seconds
 
 
 class FencedClient:
@@ -153,7 +154,7 @@ class FencedClient:
                             if response.status == 303:
                                 method, json_body, data = "GET", None, None
                             continue
-                        return Response(response.status, await self._json(response))
+                        return Response(response.status, await self._json(response), _seconds(response))
                 raise ToolError(Failure.INVALID, f"more than {MAX_REDIRECTS} redirects")
         except TimeoutError:
             raise ToolError(Failure.UNAVAILABLE, f"no answer within {timeout_s:g} s") from None
@@ -184,6 +185,13 @@ class FencedClient:
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
+
+
+def _seconds(response: aiohttp.ClientResponse) -> float:
+    try:
+        return max(0.0, float(response.headers.get("Retry-After", "0")))
+    except ValueError:
+        return 0.0  # an HTTP date: the caller's own backoff applies
 
 
 def refuse_downgrade(current: str, target: str) -> None:

@@ -15,9 +15,12 @@ from dataclasses import dataclass
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from adapters.push import FcmSettings
+from bot.mobile import MobileChannel, app_secrets, build_mobile, fcm_settings
 from bot.runtime import Runtime
 from bot.settings import FileConfig, Settings, is_loopback, load_file_config
 from bot.slack import Role, build_slack, check_slack_config, slack_mode
+from channels.mobile import add_mobile_routes
 from channels.rest import RestLimits, add_rest_routes, authorized, error_response
 from channels.slack.channel import SlackChannel
 from channels.webhooks import add_webhook_routes
@@ -34,6 +37,7 @@ class RuntimeSlot:
     loading: asyncio.Task[Runtime] | None = None
     error: str | None = None
     slack: SlackChannel | None = None
+    mobile: MobileChannel | None = None
 
 
 SLOT = web.AppKey("runtime_slot", RuntimeSlot)
@@ -48,6 +52,8 @@ def create_app(settings: Settings, config: FileConfig | None = None, role: Role 
     slack = slack_mode(settings)  # a half Slack configuration is an error here
     if slack is not None:
         check_slack_config(slack, config)
+    mobile_apps = app_secrets(config)  # a missing app secret is an error here
+    fcm = fcm_settings(config) if mobile_apps else None
     app = web.Application(client_max_size=limits.max_body_bytes, middlewares=[_json_errors])
     slot = app[SLOT] = RuntimeSlot()
 
@@ -55,6 +61,8 @@ def create_app(settings: Settings, config: FileConfig | None = None, role: Role 
         loading = asyncio.create_task(Runtime.start(settings, config), name="runtime-start")
         slot.loading = loading
         loading.add_done_callback(lambda task: _on_loaded(slot, task, settings if slack else None, role))
+        if mobile_apps:
+            loading.add_done_callback(lambda task: _start_mobile(slot, task, fcm, work=role != "web"))
         yield
         if not loading.done():
             loading.cancel()
@@ -64,6 +72,8 @@ def create_app(settings: Settings, config: FileConfig | None = None, role: Role 
             return
         if slot.slack is not None:
             await slot.slack.drain()  # answers already acknowledged to Slack are finished first
+        if slot.mobile is not None:
+            await slot.mobile.drain()
         await runtime.close()
 
     app.cleanup_ctx.append(lifecycle)
@@ -111,7 +121,19 @@ def create_app(settings: Settings, config: FileConfig | None = None, role: Role 
     add_rest_routes(app, current_dispatcher, limits)
     secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
     add_webhook_routes(app, lambda: slot.runtime.notices if slot.runtime is not None else None, secret)
+    if mobile_apps:
+        add_mobile_routes(app, mobile_apps, lambda: slot.mobile.stores if slot.mobile else None, limits)
     return app
+
+
+def _start_mobile(slot: RuntimeSlot, task: asyncio.Task[Runtime], fcm: FcmSettings | None, work: bool) -> None:
+    if task.cancelled() or task.exception() is not None:
+        return
+    try:
+        slot.mobile = build_mobile(task.result(), fcm, work)
+    except Exception as error:
+        slot.error = f"mobile: {error}"
+        log.error("the mobile channel could not start: %s", error)
 
 
 def _on_loaded(slot: RuntimeSlot, task: asyncio.Task[Runtime], slack: Settings | None, role: Role) -> None:

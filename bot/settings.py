@@ -281,6 +281,32 @@ class NoticesConfig(_Strict):
     callback_allow_private: bool = False
 
 
+class MobileAppConfig(_Strict):
+    secret_env: str = Field(pattern=_ENV_NAME)  # the variable holding the app's signing secret (16+ chars)
+
+
+class FcmConfig(_Strict):
+    base_url: str = Field(default="https://fcm.googleapis.com", pattern=r"^https?://")
+    project_id: str = Field(min_length=1, max_length=200)
+    token_env: str = Field(pattern=_ENV_NAME)  # an OAuth access token for the FCM HTTP v1 API
+    allow_private: bool = False  # a gateway on a private or loopback address (tests, a relay)
+
+
+class MobileConfig(_Strict):
+    apps: dict[str, MobileAppConfig]  # none: the mobile channel is off
+    fcm: FcmConfig | None = None  # Android (and FCM-routed iOS) pushes; none: replies are only fetched
+    keep_replies: int = Field(ge=1, le=10_000)  # replies kept per conversation for the app to fetch
+    job_concurrency: int = Field(ge=1, le=1000)
+
+    @field_validator("apps")
+    @classmethod
+    def _app_names(cls, value: dict[str, MobileAppConfig]) -> dict[str, MobileAppConfig]:
+        for name in value:
+            if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", name):
+                raise ValueError(f"app name {name!r} must be 1-64 letters, digits and _ . -")
+        return value
+
+
 class FileConfig(_Strict):
     company: CompanyConfig
     knowledge: KnowledgeConfig
@@ -296,6 +322,7 @@ class FileConfig(_Strict):
     actions: ActionsConfig
     notices: NoticesConfig
     tools: dict[str, ApiToolSettings]
+    mobile: MobileConfig
     intents: dict[str, IntentConfig]
 
 

@@ -1,6 +1,6 @@
-"""`switchboard worker`: runs the Slack work (answers, clicks, the agents' channel) that `serve --role web`
-processes acknowledged and queued in Redis. Start as many as the model machines allow; SIGTERM or Ctrl-C
-finishes the jobs in flight and leaves the rest queued for the other workers."""
+"""`switchboard worker`: runs the Slack work (answers, clicks, the agents' channel) and the mobile apps'
+messages that `serve --role web` processes acknowledged and queued in Redis. Start as many as the model
+machines allow; SIGTERM or Ctrl-C finishes the jobs in flight and leaves the rest queued for the others."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import contextlib
 import signal
 from collections.abc import Callable
 
+from bot.mobile import app_secrets, build_mobile, fcm_settings
 from bot.runtime import Runtime
 from bot.settings import FileConfig, Settings, SettingsError
 from bot.slack import build_slack, slack_mode
@@ -22,8 +23,11 @@ def require_shared_redis(settings: Settings, command: str) -> None:
 
 
 async def run_worker(settings: Settings, config: FileConfig, progress: Callable[[str], None]) -> int:
-    if slack_mode(settings) is None:
-        raise SettingsError("worker: Slack is off, so there is no queued work (set the Slack variables, README)")
+    mobile_apps = app_secrets(config)
+    if slack_mode(settings) is None and not mobile_apps:
+        raise SettingsError(
+            "worker: Slack and the mobile channel are off, so there is no queued work (README: Slack, Mobile)"
+        )
     require_shared_redis(settings, "worker")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -32,17 +36,21 @@ async def run_worker(settings: Settings, config: FileConfig, progress: Callable[
     runtime = await Runtime.start(settings, config, progress)
     code = 0
     try:
-        channel = build_slack(settings, runtime, role="worker")
-        progress("worker ready: running queued Slack work until SIGTERM")
+        channel = build_slack(settings, runtime, role="worker") if slack_mode(settings) is not None else None
+        mobile = build_mobile(runtime, fcm_settings(config)) if mobile_apps else None
+        progress("worker ready: running queued work until SIGTERM")
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 5)
-            if not channel.healthy():  # a loop that should never end did: let the supervisor restart us
+            if channel is not None and not channel.healthy():  # a loop that should never end did: restart us
                 progress("a Slack loop stopped (see the log); exiting")
                 code = 1
                 break
         progress("stopping: finishing the jobs in flight")
-        await channel.drain()
+        if channel is not None:
+            await channel.drain()
+        if mobile is not None:
+            await mobile.drain()
     finally:
         await runtime.close()
         for signum in (signal.SIGTERM, signal.SIGINT):

@@ -57,7 +57,7 @@ def error_response(code: str, message: str, status: int, headers: dict[str, str]
     return web.json_response({"error": {"code": code, "message": message}}, status=status, headers=headers)
 
 
-def _identifier(body: dict[str, Any], name: str, default: str | None = None) -> str:
+def identifier(body: dict[str, Any], name: str, default: str | None = None) -> str:
     value = body.get(name)
     if value is None:
         if default is None:
@@ -70,7 +70,7 @@ def _identifier(body: dict[str, Any], name: str, default: str | None = None) -> 
     return value
 
 
-def _json_object(raw: bytes) -> dict[str, Any]:
+def json_object(raw: bytes) -> dict[str, Any]:
     try:
         body = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError):
@@ -82,11 +82,11 @@ def _json_object(raw: bytes) -> dict[str, Any]:
     return body
 
 
-def parse_action(raw: bytes) -> Message:
+def parse_action(raw: bytes, channel: str = CHANNEL) -> Message:
     """A click on a reply's button: its `action` and `value` exactly as the reply gave them."""
-    body = _json_object(raw)
-    user_id = _identifier(body, "user_id")
-    conversation_id = _identifier(body, "conversation_id", default=f"default-{user_id}")
+    body = json_object(raw)
+    user_id = identifier(body, "user_id")
+    conversation_id = identifier(body, "conversation_id", default=f"default-{user_id}")
     action, value, label = body.get("action"), body.get("value", ""), body.get("label")
     if action is None:
         raise BadRequest("missing_field", "'action' is required")
@@ -97,7 +97,7 @@ def parse_action(raw: bytes) -> Message:
     if label is not None and (not isinstance(label, str) or not clean_text(label) or len(label) > 200):
         raise BadRequest("invalid_field", "'label' must be the button's text, 1-200 characters")
     return Message(
-        conversation=ConversationRef(CHANNEL, conversation_id, user_id),
+        conversation=ConversationRef(channel, conversation_id, user_id),
         text=clean_text(label) if isinstance(label, str) else action.replace("_", " "),
         message_id=uuid.uuid4().hex,
         action=action,
@@ -105,10 +105,10 @@ def parse_action(raw: bytes) -> Message:
     )
 
 
-def parse_message(raw: bytes, limits: RestLimits) -> Message:
-    body = _json_object(raw)
-    user_id = _identifier(body, "user_id")
-    conversation_id = _identifier(body, "conversation_id", default=f"default-{user_id}")
+def parse_message(raw: bytes, limits: RestLimits, channel: str = CHANNEL) -> Message:
+    body = json_object(raw)
+    user_id = identifier(body, "user_id")
+    conversation_id = identifier(body, "conversation_id", default=f"default-{user_id}")
     text = body.get("text")
     if text is None:
         raise BadRequest("missing_field", "'text' is required")
@@ -124,7 +124,7 @@ def parse_message(raw: bytes, limits: RestLimits) -> Message:
             "text_too_long", f"'text' is {len(text)} characters; the limit is {limits.max_text_chars}", 413
         )
     return Message(
-        conversation=ConversationRef(CHANNEL, conversation_id, user_id),
+        conversation=ConversationRef(channel, conversation_id, user_id),
         text=text,
         message_id=uuid.uuid4().hex,
     )
@@ -135,7 +135,7 @@ def add_rest_routes(app: web.Application, dispatcher: Callable[[], Dispatcher | 
         return await answer(request, lambda raw: parse_message(raw, limits))
 
     async def post_action(request: web.Request) -> web.StreamResponse:
-        return await answer(request, parse_action)
+        return await answer(request, lambda raw: parse_action(raw))
 
     async def answer(request: web.Request, parse: Callable[[bytes], Message]) -> web.StreamResponse:
         if not authorized(request, limits.api_token):

@@ -20,7 +20,7 @@ from memory.actions import RedisAuditLog
 from memory.escalations import STATES, RedisEscalationStore
 from memory.store import unavailable_as_store_error
 
-DEAD_LETTERS = ("slack:jobs:dead",)
+DEAD_LETTERS = ("slack:jobs:dead", "mobile:jobs:dead")
 
 
 class UserData:
@@ -117,9 +117,11 @@ async def read_value(client: Redis, key: str) -> Any:
 
 
 def _author(payload: Any) -> str:
-    """Who a Slack job came from: the event's user, the clicker, or the command's user."""
+    """Who a job came from: a mobile job's user, a Slack event's user, the clicker, or the command's user."""
     if not isinstance(payload, dict):
         return ""
+    if isinstance(payload.get("user_id"), str) and "event" not in payload:
+        return str(payload["user_id"])
     event, body = payload.get("event") or {}, payload.get("body") or {}
     user = body.get("user") if isinstance(body, dict) else None
     candidates = [

@@ -158,7 +158,7 @@ def test_a_half_slack_configuration_stops_serve_with_one_line(tmp_path: Path) ->
 def test_a_split_deployment_without_a_shared_redis_or_slack_is_one_line(tmp_path: Path) -> None:
     slack = cli_env(tmp_path, SLACK_BOT_TOKEN="xoxb-a-token", SLACK_SIGNING_SECRET="a-signing-secret")
     cases = [
-        (["worker"], cli_env(tmp_path), "switchboard: error: worker: Slack is off"),
+        (["worker"], cli_env(tmp_path), "switchboard: error: worker: Slack and the mobile channel are off"),
         (["worker"], slack, "switchboard: error: worker: needs REDIS_URL"),
         (["serve", "--role", "web"], slack, "switchboard: error: serve --role web: needs REDIS_URL"),
     ]

@@ -1,0 +1,279 @@
+"""Mobile channel: the app's back end speaks for its users, signed with the app's secret.
+
+    POST   /mobile/v1/messages                        {"user_id", "conversation_id"?, "text"}       → 202
+    POST   /mobile/v1/actions                         {"user_id", "conversation_id"?, "action", "value"?, "label"?}
+                                                      (feedback: "action": "feedback", "value": "up"|"down",
+                                                       "message_id")                                → 202
+    POST   /mobile/v1/devices                         {"user_id", "platform": "ios"|"android", "token"}
+    DELETE /mobile/v1/devices                         {"user_id", "token"}
+    GET    /mobile/v1/conversations/{id}/messages?user_id=…                                        → the replies
+
+Headers: `X-Switchboard-App` (the app's name), `X-Switchboard-Timestamp`, `X-Switchboard-Signature`
+(engine/signing.py, over the body; for GET over the path with its query), and on the two POSTs that
+start work an `Idempotency-Key`, so a retried request is processed once and answered with the same
+message id. Work is stored as a job in Redis before the 202 and run by a worker; the reply is kept for
+the GET endpoint and pushed to the user's devices.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from channels.rest import (
+    MAX_VALUE_CHARS,
+    BadRequest,
+    RestLimits,
+    error_response,
+    identifier,
+    json_object,
+    parse_action,
+    parse_message,
+)
+from engine.delivery import Busy, Dispatcher
+from engine.protocols import StoreUnavailable
+from engine.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
+from engine.types import ConversationRef, EventKind, Message, Reply
+
+CHANNEL = "mobile"
+APP_HEADER = "X-Switchboard-App"
+_KEY = re.compile(r"^[A-Za-z0-9_.:-]{8,200}$")
+log = logging.getLogger(__name__)
+
+
+class Queue(Protocol):
+    async def enqueue(self, kind: str, payload: dict[str, Any]) -> str: ...
+
+
+class RequestKeys(Protocol):
+    async def claim(self, app: str, key: str, message_id: str) -> str | None: ...
+
+    async def forget(self, app: str, key: str) -> None: ...
+
+
+class Devices(Protocol):
+    async def add(self, user_id: str, platform: str, token: str) -> bool: ...
+
+    async def remove(self, user_id: str, token: str) -> bool: ...
+
+    async def of(self, user_id: str) -> dict[str, str]: ...
+
+
+class Replies(Protocol):
+    async def add(self, user_id: str, conversation_id: str, message_id: str, reply: dict[str, Any]) -> None: ...
+
+    async def read(self, user_id: str, conversation_id: str) -> list[dict[str, Any]]: ...
+
+    async def has(self, user_id: str, conversation_id: str, message_id: str) -> bool: ...
+
+
+class Pusher(Protocol):
+    async def push(self, token: str, reply: Reply, conversation_id: str, message_id: str) -> str: ...
+
+
+class Feedback(Protocol):
+    async def record(self, conversation: ConversationRef, message_id: str, vote: str) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class MobileStores:
+    queue: Queue
+    keys: RequestKeys
+    devices: Devices
+    replies: Replies
+
+
+def add_mobile_routes(
+    app: web.Application, apps: Mapping[str, str], stores: Callable[[], MobileStores | None], limits: RestLimits
+) -> None:
+    """`apps`: each app's name and signing secret."""
+
+    def verified(request: web.Request, raw: bytes) -> str:
+        name = request.headers.get(APP_HEADER, "")
+        secret = apps.get(name)
+        if secret is None:
+            raise BadRequest("unknown_app", f"'{APP_HEADER}' must name a configured app", 401)
+        signed = raw if request.method != "GET" else request.path_qs.encode()
+        why = verify(
+            secret, request.headers.get(TIMESTAMP_HEADER, ""), request.headers.get(SIGNATURE_HEADER, ""), signed
+        )
+        if why is not None:
+            raise BadRequest("bad_signature", why, 401)
+        return name
+
+    async def body_of(request: web.Request) -> bytes:
+        if request.content_length is not None and request.content_length > limits.max_body_bytes:
+            raise BadRequest("body_too_large", f"the body is over {limits.max_body_bytes} bytes", 413)
+        return await request.read()
+
+    def ready() -> MobileStores:
+        current = stores()
+        if current is None:
+            raise BadRequest("starting", "Switchboard is still loading; retry shortly", 503)
+        return current
+
+    async def queued(
+        request: web.Request, app_name: str, message: Message, kind: str, extra: dict[str, str]
+    ) -> web.Response:
+        key = request.headers.get("Idempotency-Key", "")
+        if not _KEY.match(key):
+            raise BadRequest("missing_idempotency_key", "an 'Idempotency-Key' header of 8-200 characters is required")
+        current = ready()
+        conversation = message.conversation
+        first = await current.keys.claim(app_name, key, message.message_id)
+        if first is not None:  # a retry: the same answer, nothing run again
+            return accepted(first, conversation.conversation_id, duplicate=True)
+        payload = {
+            "user_id": conversation.user_id,
+            "conversation_id": conversation.conversation_id,
+            "text": message.text,
+            "message_id": message.message_id,
+            "action": message.action,
+            "value": message.action_value,
+            **extra,
+        }
+        try:
+            await current.queue.enqueue(kind, payload)
+        except StoreUnavailable:
+            await current.keys.forget(app_name, key)
+            raise
+        return accepted(message.message_id, conversation.conversation_id)
+
+    async def post_message(request: web.Request) -> web.Response:
+        raw = await body_of(request)
+        app_name = verified(request, raw)
+        return await queued(request, app_name, parse_message(raw, limits, CHANNEL), "message", {})
+
+    async def post_action(request: web.Request) -> web.Response:
+        raw = await body_of(request)
+        app_name = verified(request, raw)
+        body = json_object(raw)
+        if body.get("action") == "feedback":
+            vote, message_id = body.get("value"), body.get("message_id")
+            if vote not in ("up", "down") or not isinstance(message_id, str) or not 1 <= len(message_id) <= 64:
+                raise BadRequest("invalid_field", "feedback needs 'value' up or down and the reply's 'message_id'")
+            message = parse_action(raw, CHANNEL)
+            return await queued(request, app_name, message, "feedback", {"replied": message_id, "vote": str(vote)})
+        return await queued(request, app_name, parse_action(raw, CHANNEL), "action", {})
+
+    async def devices(request: web.Request) -> web.Response:
+        raw = await body_of(request)
+        verified(request, raw)
+        body = json_object(raw)
+        user_id, token = identifier(body, "user_id"), body.get("token")
+        if not isinstance(token, str) or not 8 <= len(token) <= 4096 or not token.isprintable():
+            raise BadRequest("invalid_field", "'token' must be the push token: 8-4096 printable characters")
+        current = ready()
+        if request.method == "DELETE":
+            removed = await current.devices.remove(user_id, token)
+            return web.json_response({"removed": removed})
+        platform = body.get("platform")
+        if platform not in ("ios", "android"):
+            raise BadRequest("invalid_field", "'platform' must be ios or android")
+        if not await current.devices.add(user_id, str(platform), token):
+            raise BadRequest("too_many_devices", "this user has the most devices allowed; remove one first", 409)
+        return web.json_response({"registered": True}, status=201)
+
+    async def conversation(request: web.Request) -> web.Response:
+        verified(request, b"")
+        user_id = identifier(dict(request.query), "user_id")
+        conversation_id = identifier({"id": request.match_info["conversation_id"]}, "id")
+        # the user's own keys: another user's conversation id finds nothing
+        messages = await ready().replies.read(user_id, conversation_id)
+        return web.json_response({"conversation_id": conversation_id, "messages": messages})
+
+    def guarded(handler: Callable[[web.Request], Any]) -> Callable[[web.Request], Any]:
+        async def run(request: web.Request) -> web.Response:
+            try:
+                response: web.Response = await handler(request)
+                return response
+            except BadRequest as bad:
+                headers = {"Retry-After": "5"} if bad.status == 503 else None
+                return error_response(bad.code, bad.message, bad.status, headers)
+            except StoreUnavailable:
+                return error_response("unavailable", "storage is unavailable; retry shortly", 503, {"Retry-After": "5"})
+
+        return run
+
+    app.router.add_post("/mobile/v1/messages", guarded(post_message))
+    app.router.add_post("/mobile/v1/actions", guarded(post_action))
+    app.router.add_post("/mobile/v1/devices", guarded(devices))
+    app.router.add_delete("/mobile/v1/devices", guarded(devices))
+    app.router.add_get("/mobile/v1/conversations/{conversation_id}/messages", guarded(conversation))
+
+
+def accepted(message_id: str, conversation_id: str, duplicate: bool = False) -> web.Response:
+    body: dict[str, Any] = {"message_id": message_id, "conversation_id": conversation_id}
+    if duplicate:
+        body["duplicate"] = True
+    return web.json_response(body, status=202)
+
+
+class MobileWork:
+    """Runs one queued mobile job: the engine's answer kept for the app and pushed to the user's devices.
+    Idempotent: a job handed out again after its reply was kept is not answered (or pushed) twice."""
+
+    def __init__(
+        self,
+        dispatcher: Callable[[], Dispatcher | None],
+        stores: MobileStores,
+        pushers: Mapping[str, Pusher],
+        feedback: Feedback,
+    ) -> None:
+        self.dispatcher = dispatcher
+        self.stores = stores
+        self.pushers = pushers  # by platform
+        self.feedback = feedback
+
+    async def run(self, kind: str, payload: dict[str, Any]) -> bool:
+        user_id, conversation_id = str(payload.get("user_id", "")), str(payload.get("conversation_id", ""))
+        message_id = str(payload.get("message_id", "")) or uuid.uuid4().hex
+        conversation = ConversationRef(CHANNEL, conversation_id, user_id)
+        if kind == "feedback":
+            await self.feedback.record(conversation, str(payload.get("replied", "")), str(payload.get("vote", "")))
+            return True
+        if kind not in ("message", "action") or not user_id or not conversation_id:
+            return True  # nothing this worker can do: dropped, not retried for ever
+        if await self.stores.replies.has(user_id, conversation_id, message_id):
+            return True
+        dispatcher = self.dispatcher()
+        if dispatcher is None:
+            return False
+        message = Message(
+            conversation,
+            str(payload.get("text", "")),
+            message_id,
+            action=str(payload.get("action", "")) if kind == "action" else "",
+            action_value=str(payload.get("value", ""))[:MAX_VALUE_CHARS],
+        )
+        reply: Reply | None = None
+        try:
+            async for event in dispatcher.ask(message):
+                if event.kind is EventKind.FINAL:
+                    reply = event.reply
+        except Busy:
+            return False  # handed out again later
+        if reply is None:
+            return False
+        await self.stores.replies.add(user_id, conversation_id, message_id, reply.to_json())
+        await self._push(user_id, conversation_id, message_id, reply)
+        return True
+
+    async def _push(self, user_id: str, conversation_id: str, message_id: str, reply: Reply) -> None:
+        for token, platform in (await self.stores.devices.of(user_id)).items():
+            pusher = self.pushers.get(platform)
+            if pusher is None:
+                log.info("no push gateway for %s devices; reply %s is readable in the app", platform, message_id)
+                continue
+            outcome = await pusher.push(token, reply, conversation_id, message_id)
+            if outcome == "unregistered":
+                await self.stores.devices.remove(user_id, token)
+                log.info("a %s push token was unregistered and removed (reply %s)", platform, message_id)
+            elif outcome == "failed":
+                log.warning("push for reply %s failed after retries; it is readable in the app", message_id)
