@@ -18,6 +18,7 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import quote
 
+from adapters.google_auth import AccessTokens
 from adapters.http import FencedClient, Response
 from engine.tools import ToolError
 from engine.types import Reply
@@ -33,7 +34,6 @@ class Pushed(StrEnum):
 class FcmSettings:
     base_url: str
     project_id: str
-    access_token: str  # never logged
     title: str = "Support"
     preview_chars: int = 120
     attempts: int = 4
@@ -41,7 +41,13 @@ class FcmSettings:
     timeout_s: float = 5.0
 
 
+GENERIC_PREVIEW = "You have a new reply."
+
+
 def preview(text: str, limit: int) -> str:
+    """The notification's body: the reply's start, or (limit 0) a line that says nothing of it."""
+    if limit <= 0:
+        return GENERIC_PREVIEW
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
 
@@ -68,27 +74,32 @@ def fcm_message(token: str, reply: Reply, conversation_id: str, message_id: str,
 
 
 def _unregistered(response: Response) -> bool:
-    if response.status == 404:
-        return True
+    """Only FCM's own word for a dead token: a 404 from a wrong URL or project must not remove devices."""
     text = json.dumps(response.body) if response.body is not None else ""
-    return response.status == 400 and ("UNREGISTERED" in text or "registration token" in text.lower())
+    if response.status == 404:
+        return "UNREGISTERED" in text or '"NOT_FOUND"' in text
+    return response.status == 400 and "UNREGISTERED" in text
 
 
 class FcmPusher:
-    def __init__(self, settings: FcmSettings, client: FencedClient) -> None:
+    def __init__(self, settings: FcmSettings, client: FencedClient, tokens: AccessTokens) -> None:
         self.settings = settings
         self.client = client
+        self.tokens = tokens
         self.url = f"{settings.base_url.rstrip('/')}/v1/projects/{quote(settings.project_id, safe='')}/messages:send"
 
     async def push(self, token: str, reply: Reply, conversation_id: str, message_id: str) -> Pushed:
         body = fcm_message(token, reply, conversation_id, message_id, self.settings)
-        headers = {"Authorization": f"Bearer {self.settings.access_token}"}
         wait = self.settings.first_backoff_s
         for attempt in range(1, self.settings.attempts + 1):
             try:
+                headers = {"Authorization": f"Bearer {await self.tokens.get()}"}
                 response = await self.client.request("POST", self.url, self.settings.timeout_s, headers, body)
             except ToolError:
                 response = None  # unreachable or refused: retried like a 5xx
+            if response is not None and response.status == 401 and attempt < self.settings.attempts:
+                self.tokens.refused()  # expired or revoked: a fresh one, at once
+                continue
             if response is not None and 200 <= response.status < 300:
                 return Pushed.SENT
             if response is not None and _unregistered(response):
@@ -96,7 +107,7 @@ class FcmPusher:
             retryable = response is None or response.status == 429 or response.status >= 500
             if not retryable or attempt == self.settings.attempts:
                 return Pushed.FAILED
-            await asyncio.sleep(min(5.0, _retry_after(response) or wait))
+            await asyncio.sleep(min(60.0, _retry_after(response) or wait))
             wait *= 2
         return Pushed.FAILED  # pragma: no cover - the loop returns
 

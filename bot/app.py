@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from adapters.push import FcmSettings
-from bot.mobile import MobileChannel, app_secrets, build_mobile, fcm_settings
+from bot.mobile import Gateways, MobileChannel, app_secrets, build_mobile, gateways
 from bot.runtime import Runtime
 from bot.settings import FileConfig, Settings, is_loopback, load_file_config
 from bot.slack import Role, build_slack, check_slack_config, slack_mode
@@ -53,7 +52,7 @@ def create_app(settings: Settings, config: FileConfig | None = None, role: Role 
     if slack is not None:
         check_slack_config(slack, config)
     mobile_apps = app_secrets(config)  # a missing app secret is an error here
-    fcm = fcm_settings(config) if mobile_apps else None
+    push = gateways(config) if mobile_apps and role != "web" else Gateways()  # the web tier never pushes
     app = web.Application(client_max_size=limits.max_body_bytes, middlewares=[_json_errors])
     slot = app[SLOT] = RuntimeSlot()
 
@@ -62,7 +61,7 @@ def create_app(settings: Settings, config: FileConfig | None = None, role: Role 
         slot.loading = loading
         loading.add_done_callback(lambda task: _on_loaded(slot, task, settings if slack else None, role))
         if mobile_apps:
-            loading.add_done_callback(lambda task: _start_mobile(slot, task, fcm, work=role != "web"))
+            loading.add_done_callback(lambda task: _start_mobile(slot, task, push, work=role != "web"))
         yield
         if not loading.done():
             loading.cancel()
@@ -98,6 +97,8 @@ def create_app(settings: Settings, config: FileConfig | None = None, role: Role 
                 body["error"] = "start-up failed; details on loopback or with the API token"
             return web.json_response(body, status=503)
         checks = await runtime.readiness()
+        if mobile_apps:
+            checks["mobile"] = slot.mobile is not None
         if slack is not None:  # built, its loops running, and (Socket Mode) connected
             checks["slack"] = slot.slack is not None and slot.slack.healthy() and slot.slack.connected
         ready = all(checks.values())
@@ -126,11 +127,11 @@ def create_app(settings: Settings, config: FileConfig | None = None, role: Role 
     return app
 
 
-def _start_mobile(slot: RuntimeSlot, task: asyncio.Task[Runtime], fcm: FcmSettings | None, work: bool) -> None:
+def _start_mobile(slot: RuntimeSlot, task: asyncio.Task[Runtime], push: Gateways, work: bool) -> None:
     if task.cancelled() or task.exception() is not None:
         return
     try:
-        slot.mobile = build_mobile(task.result(), fcm, work)
+        slot.mobile = build_mobile(task.result(), push, work)
     except Exception as error:
         slot.error = f"mobile: {error}"
         log.error("the mobile channel could not start: %s", error)

@@ -66,7 +66,7 @@ def _parser() -> argparse.ArgumentParser:
         default="all",
         help="all: answer Slack here too; web: only acknowledge and queue it for `switchboard worker`",
     )
-    commands.add_parser("worker", help="run the Slack work queued by `serve --role web` (answers, clicks)")
+    commands.add_parser("worker", help="run the Slack and mobile work queued by `serve --role web`")
 
     chat = commands.add_parser("chat", help="chat in the terminal, answers streamed")
     chat.add_argument("--user", default="local-user", help="user id (memory is per user)")

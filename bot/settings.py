@@ -288,14 +288,36 @@ class MobileAppConfig(_Strict):
 class FcmConfig(_Strict):
     base_url: str = Field(default="https://fcm.googleapis.com", pattern=r"^https?://")
     project_id: str = Field(min_length=1, max_length=200)
-    token_env: str = Field(pattern=_ENV_NAME)  # an OAuth access token for the FCM HTTP v1 API
-    allow_private: bool = False  # a gateway on a private or loopback address (tests, a relay)
+    # the service account's JSON (access tokens minted and refreshed from it), or a ready access token
+    # (it expires within the hour: for trying things out); exactly one
+    credentials_env: str | None = Field(default=None, pattern=_ENV_NAME)
+    token_env: str | None = Field(default=None, pattern=_ENV_NAME)
+    allow_private: bool = False  # a gateway (and token endpoint) on a private or loopback address
+
+    @model_validator(mode="after")
+    def _one_credential(self) -> FcmConfig:
+        if (self.credentials_env is None) == (self.token_env is None):
+            raise ValueError("give exactly one of credentials_env (a service account) and token_env")
+        return self
+
+
+class ApnsConfig(_Strict):
+    base_url: str = Field(default="https://api.push.apple.com", pattern=r"^https://")
+    team_id: str = Field(min_length=1, max_length=20)
+    key_id: str = Field(min_length=1, max_length=20)
+    key_env: str = Field(pattern=_ENV_NAME)  # the variable holding the .p8 key's PEM text
+    topic: str = Field(min_length=1, max_length=200)  # the app's bundle id
+    ca_file: Path | None = None  # a private CA for the gateway's certificate (a relay, tests)
+    allow_private: bool = False
 
 
 class MobileConfig(_Strict):
     apps: dict[str, MobileAppConfig]  # none: the mobile channel is off
-    fcm: FcmConfig | None = None  # Android (and FCM-routed iOS) pushes; none: replies are only fetched
+    fcm: FcmConfig | None = None  # Android pushes; none: replies are only fetched
+    apns: ApnsConfig | None = None  # iOS pushes over HTTP/2
     keep_replies: int = Field(ge=1, le=10_000)  # replies kept per conversation for the app to fetch
+    # characters of the reply shown in a push (lock screens, the push gateways); 0: "You have a new reply."
+    push_preview_chars: int = Field(ge=0, le=1000)
     job_concurrency: int = Field(ge=1, le=1000)
 
     @field_validator("apps")

@@ -9,7 +9,7 @@ import contextlib
 import signal
 from collections.abc import Callable
 
-from bot.mobile import app_secrets, build_mobile, fcm_settings
+from bot.mobile import app_secrets, build_mobile, gateways
 from bot.runtime import Runtime
 from bot.settings import FileConfig, Settings, SettingsError
 from bot.slack import build_slack, slack_mode
@@ -37,7 +37,7 @@ async def run_worker(settings: Settings, config: FileConfig, progress: Callable[
     code = 0
     try:
         channel = build_slack(settings, runtime, role="worker") if slack_mode(settings) is not None else None
-        mobile = build_mobile(runtime, fcm_settings(config)) if mobile_apps else None
+        mobile = build_mobile(runtime, gateways(config)) if mobile_apps else None
         progress("worker ready: running queued work until SIGTERM")
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):

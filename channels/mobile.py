@@ -17,6 +17,8 @@ the GET endpoint and pushed to the user's devices.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import re
 import uuid
@@ -42,6 +44,8 @@ from engine.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from engine.types import ConversationRef, EventKind, Message, Reply
 
 CHANNEL = "mobile"
+BUSY_TRIES = 24  # with the dispatcher's Retry-After (5 s): two minutes of waiting for a free slot
+IN_PROGRESS = "in-progress"
 APP_HEADER = "X-Switchboard-App"
 _KEY = re.compile(r"^[A-Za-z0-9_.:-]{8,200}$")
 log = logging.getLogger(__name__)
@@ -52,25 +56,41 @@ class Queue(Protocol):
 
 
 class RequestKeys(Protocol):
-    async def claim(self, app: str, key: str, message_id: str) -> str | None: ...
+    async def claim(self, app: str, key: str, message_id: str) -> str | None:
+        """None: new (now pending); IN_PROGRESS: another request with it is being queued; else its id."""
+        ...
+
+    async def accepted(self, app: str, key: str, message_id: str) -> None: ...
 
     async def forget(self, app: str, key: str) -> None: ...
 
 
 class Devices(Protocol):
-    async def add(self, user_id: str, platform: str, token: str) -> bool: ...
+    """Each app's devices of a user: apps never see or push to each other's."""
 
-    async def remove(self, user_id: str, token: str) -> bool: ...
+    async def add(self, app: str, user_id: str, platform: str, token: str) -> bool: ...
 
-    async def of(self, user_id: str) -> dict[str, str]: ...
+    async def remove(self, app: str, user_id: str, token: str) -> bool: ...
+
+    async def of(self, app: str, user_id: str) -> dict[str, str]: ...
 
 
 class Replies(Protocol):
-    async def add(self, user_id: str, conversation_id: str, message_id: str, reply: dict[str, Any]) -> None: ...
+    """Each app's conversations of a user: an app reads only its own."""
 
-    async def read(self, user_id: str, conversation_id: str) -> list[dict[str, Any]]: ...
+    async def start(self, app: str, user_id: str, message_id: str) -> bool:
+        """True for the one worker that may answer this message now."""
+        ...
 
-    async def has(self, user_id: str, conversation_id: str, message_id: str) -> bool: ...
+    async def done(self, app: str, user_id: str, message_id: str) -> None: ...
+
+    async def add(
+        self, app: str, user_id: str, conversation_id: str, message_id: str, reply: dict[str, Any]
+    ) -> None: ...
+
+    async def read(self, app: str, user_id: str, conversation_id: str) -> list[dict[str, Any]]: ...
+
+    async def has(self, app: str, user_id: str, conversation_id: str, message_id: str) -> bool: ...
 
 
 class Pusher(Protocol):
@@ -99,9 +119,11 @@ def add_mobile_routes(
         secret = apps.get(name)
         if secret is None:
             raise BadRequest("unknown_app", f"'{APP_HEADER}' must name a configured app", 401)
-        signed = raw if request.method != "GET" else request.path_qs.encode()
         why = verify(
-            secret, request.headers.get(TIMESTAMP_HEADER, ""), request.headers.get(SIGNATURE_HEADER, ""), signed
+            secret,
+            request.headers.get(TIMESTAMP_HEADER, ""),
+            request.headers.get(SIGNATURE_HEADER, ""),
+            signed_bytes(request.method, request.path_qs, request.headers.get("Idempotency-Key", ""), raw),
         )
         if why is not None:
             raise BadRequest("bad_signature", why, 401)
@@ -127,9 +149,12 @@ def add_mobile_routes(
         current = ready()
         conversation = message.conversation
         first = await current.keys.claim(app_name, key, message.message_id)
+        if first == IN_PROGRESS:  # the first request with this key is still being queued
+            raise BadRequest("in_progress", "a request with this Idempotency-Key is being accepted; retry shortly", 409)
         if first is not None:  # a retry: the same answer, nothing run again
             return accepted(first, conversation.conversation_id, duplicate=True)
         payload = {
+            "app": app_name,
             "user_id": conversation.user_id,
             "conversation_id": conversation.conversation_id,
             "text": message.text,
@@ -140,15 +165,20 @@ def add_mobile_routes(
         }
         try:
             await current.queue.enqueue(kind, payload)
-        except StoreUnavailable:
-            await current.keys.forget(app_name, key)
-            raise
+        except Exception:
+            # not queued: a retry must be processed (the pending key also expires on its own when even
+            # this cannot be written)
+            with contextlib.suppress(Exception):
+                await current.keys.forget(app_name, key)
+            raise StoreUnavailable("the request could not be queued") from None
+        with contextlib.suppress(StoreUnavailable):  # queued: the pending key still stops retries for a while
+            await current.keys.accepted(app_name, key, message.message_id)
         return accepted(message.message_id, conversation.conversation_id)
 
     async def post_message(request: web.Request) -> web.Response:
         raw = await body_of(request)
         app_name = verified(request, raw)
-        return await queued(request, app_name, parse_message(raw, limits, CHANNEL), "message", {})
+        return await queued(request, app_name, parse_message(raw, limits, CHANNEL, "default"), "message", {})
 
     async def post_action(request: web.Request) -> web.Response:
         raw = await body_of(request)
@@ -158,34 +188,34 @@ def add_mobile_routes(
             vote, message_id = body.get("value"), body.get("message_id")
             if vote not in ("up", "down") or not isinstance(message_id, str) or not 1 <= len(message_id) <= 64:
                 raise BadRequest("invalid_field", "feedback needs 'value' up or down and the reply's 'message_id'")
-            message = parse_action(raw, CHANNEL)
+            message = parse_action(raw, CHANNEL, "default")
             return await queued(request, app_name, message, "feedback", {"replied": message_id, "vote": str(vote)})
-        return await queued(request, app_name, parse_action(raw, CHANNEL), "action", {})
+        return await queued(request, app_name, parse_action(raw, CHANNEL, "default"), "action", {})
 
     async def devices(request: web.Request) -> web.Response:
         raw = await body_of(request)
-        verified(request, raw)
+        app_name = verified(request, raw)
         body = json_object(raw)
         user_id, token = identifier(body, "user_id"), body.get("token")
         if not isinstance(token, str) or not 8 <= len(token) <= 4096 or not token.isprintable():
             raise BadRequest("invalid_field", "'token' must be the push token: 8-4096 printable characters")
         current = ready()
         if request.method == "DELETE":
-            removed = await current.devices.remove(user_id, token)
+            removed = await current.devices.remove(app_name, user_id, token)
             return web.json_response({"removed": removed})
         platform = body.get("platform")
         if platform not in ("ios", "android"):
             raise BadRequest("invalid_field", "'platform' must be ios or android")
-        if not await current.devices.add(user_id, str(platform), token):
+        if not await current.devices.add(app_name, user_id, str(platform), token):
             raise BadRequest("too_many_devices", "this user has the most devices allowed; remove one first", 409)
         return web.json_response({"registered": True}, status=201)
 
     async def conversation(request: web.Request) -> web.Response:
-        verified(request, b"")
+        app_name = verified(request, b"")
         user_id = identifier(dict(request.query), "user_id")
         conversation_id = identifier({"id": request.match_info["conversation_id"]}, "id")
         # the user's own keys: another user's conversation id finds nothing
-        messages = await ready().replies.read(user_id, conversation_id)
+        messages = await ready().replies.read(app_name, user_id, conversation_id)
         return web.json_response({"conversation_id": conversation_id, "messages": messages})
 
     def guarded(handler: Callable[[web.Request], Any]) -> Callable[[web.Request], Any]:
@@ -206,6 +236,12 @@ def add_mobile_routes(
     app.router.add_post("/mobile/v1/devices", guarded(devices))
     app.router.add_delete("/mobile/v1/devices", guarded(devices))
     app.router.add_get("/mobile/v1/conversations/{conversation_id}/messages", guarded(conversation))
+
+
+def signed_bytes(method: str, path_qs: str, idempotency_key: str, body: bytes) -> bytes:
+    """What the app signs: the method, the path with its query and the idempotency key, then the body; a
+    captured request cannot be replayed with a new key, to another route, or as another method."""
+    return f"{method.upper()} {path_qs}\n{idempotency_key}\n".encode() + body
 
 
 def accepted(message_id: str, conversation_id: str, duplicate: bool = False) -> web.Response:
@@ -232,19 +268,35 @@ class MobileWork:
         self.feedback = feedback
 
     async def run(self, kind: str, payload: dict[str, Any]) -> bool:
+        app = str(payload.get("app", ""))
         user_id, conversation_id = str(payload.get("user_id", "")), str(payload.get("conversation_id", ""))
         message_id = str(payload.get("message_id", "")) or uuid.uuid4().hex
-        conversation = ConversationRef(CHANNEL, conversation_id, user_id)
+        # the engine's conversation is the app's: two apps' conversations with one id never share history
+        conversation = ConversationRef(CHANNEL, f"{app}:{conversation_id}", user_id)
         if kind == "feedback":
             await self.feedback.record(conversation, str(payload.get("replied", "")), str(payload.get("vote", "")))
             return True
-        if kind not in ("message", "action") or not user_id or not conversation_id:
+        if kind not in ("message", "action") or not app or not user_id or not conversation_id:
             return True  # nothing this worker can do: dropped, not retried for ever
-        if await self.stores.replies.has(user_id, conversation_id, message_id):
+        if await self.stores.replies.has(app, user_id, conversation_id, message_id):
             return True
-        dispatcher = self.dispatcher()
-        if dispatcher is None:
-            return False
+        if not await self.stores.replies.start(app, user_id, message_id):
+            return False  # another worker is answering it right now: look again later
+        try:
+            reply = await self._answer(kind, payload, conversation, message_id)
+            if reply is None:
+                return False  # handed out again later
+            await self.stores.replies.add(app, user_id, conversation_id, message_id, reply.to_json())
+        finally:  # kept first: a second delivery then finds the reply, not a free slot
+            await self.stores.replies.done(app, user_id, message_id)
+        await self._push(app, user_id, conversation_id, message_id, reply)
+        return True
+
+    async def _answer(
+        self, kind: str, payload: dict[str, Any], conversation: ConversationRef, message_id: str
+    ) -> Reply | None:
+        """The engine's reply; while the engine is busy the job is held and tried again (a job put back
+        at once would count a delivery each time and end among the dead letters under a long burst)."""
         message = Message(
             conversation,
             str(payload.get("text", "")),
@@ -252,28 +304,27 @@ class MobileWork:
             action=str(payload.get("action", "")) if kind == "action" else "",
             action_value=str(payload.get("value", ""))[:MAX_VALUE_CHARS],
         )
-        reply: Reply | None = None
-        try:
-            async for event in dispatcher.ask(message):
-                if event.kind is EventKind.FINAL:
-                    reply = event.reply
-        except Busy:
-            return False  # handed out again later
-        if reply is None:
-            return False
-        await self.stores.replies.add(user_id, conversation_id, message_id, reply.to_json())
-        await self._push(user_id, conversation_id, message_id, reply)
-        return True
+        for _ in range(BUSY_TRIES):
+            dispatcher = self.dispatcher()
+            if dispatcher is None:
+                return None
+            try:
+                async for event in dispatcher.ask(message):
+                    if event.kind is EventKind.FINAL:
+                        return event.reply
+            except Busy as busy:
+                await asyncio.sleep(busy.retry_after_s)
+        return None
 
-    async def _push(self, user_id: str, conversation_id: str, message_id: str, reply: Reply) -> None:
-        for token, platform in (await self.stores.devices.of(user_id)).items():
+    async def _push(self, app: str, user_id: str, conversation_id: str, message_id: str, reply: Reply) -> None:
+        for token, platform in (await self.stores.devices.of(app, user_id)).items():
             pusher = self.pushers.get(platform)
             if pusher is None:
                 log.info("no push gateway for %s devices; reply %s is readable in the app", platform, message_id)
                 continue
             outcome = await pusher.push(token, reply, conversation_id, message_id)
             if outcome == "unregistered":
-                await self.stores.devices.remove(user_id, token)
+                await self.stores.devices.remove(app, user_id, token)
                 log.info("a %s push token was unregistered and removed (reply %s)", platform, message_id)
             elif outcome == "failed":
                 log.warning("push for reply %s failed after retries; it is readable in the app", message_id)

@@ -27,6 +27,7 @@ CHANNEL = "rest"
 _ID = re.compile(r"^[A-Za-z0-9_.:@+-]{1,128}$")
 _ACTION = re.compile(r"^[a-z0-9_.-]{1,255}$")
 MAX_VALUE_CHARS = 2000
+HEARTBEAT_S = 15.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,11 +83,11 @@ def json_object(raw: bytes) -> dict[str, Any]:
     return body
 
 
-def parse_action(raw: bytes, channel: str = CHANNEL) -> Message:
+def parse_action(raw: bytes, channel: str = CHANNEL, default_conversation: str = "") -> Message:
     """A click on a reply's button: its `action` and `value` exactly as the reply gave them."""
     body = json_object(raw)
     user_id = identifier(body, "user_id")
-    conversation_id = identifier(body, "conversation_id", default=f"default-{user_id}")
+    conversation_id = identifier(body, "conversation_id", default=default_conversation or f"default-{user_id}")
     action, value, label = body.get("action"), body.get("value", ""), body.get("label")
     if action is None:
         raise BadRequest("missing_field", "'action' is required")
@@ -105,10 +106,10 @@ def parse_action(raw: bytes, channel: str = CHANNEL) -> Message:
     )
 
 
-def parse_message(raw: bytes, limits: RestLimits, channel: str = CHANNEL) -> Message:
+def parse_message(raw: bytes, limits: RestLimits, channel: str = CHANNEL, default_conversation: str = "") -> Message:
     body = json_object(raw)
     user_id = identifier(body, "user_id")
-    conversation_id = identifier(body, "conversation_id", default=f"default-{user_id}")
+    conversation_id = identifier(body, "conversation_id", default=default_conversation or f"default-{user_id}")
     text = body.get("text")
     if text is None:
         raise BadRequest("missing_field", "'text' is required")
@@ -199,14 +200,26 @@ async def stream_events(
         headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     )
     await response.prepare(request)
+    finished = False
+    stream = _chain(first, events)
     try:
-        async for event in _chain(first, events):
+        while not finished:
+            try:  # a comment line while the model thinks: proxies keep the stream, a gone client shows
+                event = await asyncio.wait_for(anext(stream), HEARTBEAT_S)
+            except TimeoutError:
+                await response.write(b": keep-alive\n\n")
+                continue
+            except StopAsyncIteration:
+                break
             if event.kind is EventKind.FINAL and event.reply is not None:
-                data = final_payload(message, event.reply)
+                data, finished = final_payload(message, event.reply), True
             else:
                 data = {"text": event.text}
             line = f"event: {event.kind.value}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
             await response.write(line.encode())
+        if not finished:
+            error = {"code": "no_reply", "message": "the engine ended without a reply"}
+            await response.write(f"event: error\ndata: {json.dumps(error)}\n\n".encode())
     except (ConnectionResetError, asyncio.CancelledError):
         if isinstance(events, AsyncGenerator):
             await events.aclose()  # the pipeline is cancelled now, not when the generator is collected

@@ -3,6 +3,7 @@ keys, so export and erasure find them), and the idempotency keys of the apps' re
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from typing import Any
@@ -27,25 +28,39 @@ class RedisDevices:
         self.prefix = prefix
         self.max_devices = max_devices
 
-    def _key(self, user_id: str) -> str:
-        return f"{_user(self.prefix, user_id)}:devices"
+    def _key(self, app: str, user_id: str) -> str:
+        return f"{_user(self.prefix, user_id)}:mobile:{quote(app, safe='')}:devices"
 
-    async def add(self, user_id: str, platform: str, token: str) -> bool:
-        """False when the user already has `max_devices` other devices."""
+    def _owner(self, app: str, token: str) -> str:
+        digest = hashlib.sha256(token.encode()).hexdigest()[:32]
+        return f"{self.prefix}:mobile:{quote(app, safe='')}:device-owner:{digest}"
+
+    async def add(self, app: str, user_id: str, platform: str, token: str) -> bool:
+        """False when the user already has `max_devices` other devices. A phone that signs in to another
+        account moves to it: the previous user's replies are no longer pushed to it."""
         async with unavailable_as_store_error():
-            known: Any = await self.client.hgetall(self._key(user_id))
+            known: Any = await self.client.hgetall(self._key(app, user_id))
             if token not in known and len(known) >= self.max_devices:
                 return False
-            await self.client.hset(self._key(user_id), token, platform)
+            previous = await self.client.getset(self._owner(app, token), user_id)
+            async with self.client.pipeline(transaction=True) as pipe:
+                if previous is not None and str(previous) != user_id:
+                    pipe.hdel(self._key(app, str(previous)), token)
+                pipe.hset(self._key(app, user_id), token, platform)
+                await pipe.execute()
         return True
 
-    async def remove(self, user_id: str, token: str) -> bool:
+    async def remove(self, app: str, user_id: str, token: str) -> bool:
         async with unavailable_as_store_error():
-            return bool(await self.client.hdel(self._key(user_id), token))
+            removed = bool(await self.client.hdel(self._key(app, user_id), token))
+            owner = await self.client.get(self._owner(app, token))
+            if owner is not None and str(owner) == user_id:
+                await self.client.delete(self._owner(app, token))
+        return removed
 
-    async def of(self, user_id: str) -> dict[str, str]:
+    async def of(self, app: str, user_id: str) -> dict[str, str]:
         async with unavailable_as_store_error():
-            found: Any = await self.client.hgetall(self._key(user_id))
+            found: Any = await self.client.hgetall(self._key(app, user_id))
         return {str(token): str(platform) for token, platform in found.items()}
 
 
@@ -58,45 +73,71 @@ class RedisReplyLog:
         self.keep = keep
         self.ttl_s = ttl_s
 
-    def _key(self, user_id: str, conversation_id: str) -> str:
-        return f"{_user(self.prefix, user_id)}:mobile:{quote(conversation_id, safe='')}:replies"
+    def _key(self, app: str, user_id: str, conversation_id: str) -> str:
+        where = f"{quote(app, safe='')}:{quote(conversation_id, safe='')}"
+        return f"{_user(self.prefix, user_id)}:mobile:{where}:replies"
 
-    async def add(self, user_id: str, conversation_id: str, message_id: str, reply: dict[str, Any]) -> None:
+    async def add(self, app: str, user_id: str, conversation_id: str, message_id: str, reply: dict[str, Any]) -> None:
         entry = json.dumps({"message_id": message_id, "at": round(time.time(), 3), "reply": reply})
-        key = self._key(user_id, conversation_id)
+        key = self._key(app, user_id, conversation_id)
         async with unavailable_as_store_error(), self.client.pipeline(transaction=True) as pipe:
             pipe.rpush(key, entry)
             pipe.ltrim(key, -self.keep, -1)
             pipe.expire(key, self.ttl_s)
             await pipe.execute()
 
-    async def read(self, user_id: str, conversation_id: str) -> list[dict[str, Any]]:
+    def _answering(self, app: str, user_id: str, message_id: str) -> str:
+        return f"{_user(self.prefix, user_id)}:mobile:{quote(app, safe='')}:answering:{quote(message_id, safe='')}"
+
+    async def start(self, app: str, user_id: str, message_id: str, hold_s: int = 600) -> bool:
+        """One worker at a time per message (a job handed out twice while it runs is not answered twice)."""
         async with unavailable_as_store_error():
-            raw: Any = await self.client.lrange(self._key(user_id, conversation_id), 0, -1)
+            return bool(await self.client.set(self._answering(app, user_id, message_id), "1", nx=True, ex=hold_s))
+
+    async def done(self, app: str, user_id: str, message_id: str) -> None:
+        async with unavailable_as_store_error():
+            await self.client.delete(self._answering(app, user_id, message_id))
+
+    async def read(self, app: str, user_id: str, conversation_id: str) -> list[dict[str, Any]]:
+        async with unavailable_as_store_error():
+            raw: Any = await self.client.lrange(self._key(app, user_id, conversation_id), 0, -1)
         return [json.loads(item) for item in raw]
 
-    async def has(self, user_id: str, conversation_id: str, message_id: str) -> bool:
-        return any(entry["message_id"] == message_id for entry in await self.read(user_id, conversation_id))
+    async def has(self, app: str, user_id: str, conversation_id: str, message_id: str) -> bool:
+        return any(e["message_id"] == message_id for e in await self.read(app, user_id, conversation_id))
+
+
+PENDING = "pending:"
 
 
 class RedisRequestKeys:
-    """An app's `Idempotency-Key` → the message id it was given; a retry gets the same id, once a day."""
+    """An app's `Idempotency-Key` → the message id it was given; a retry gets the same id, for a day.
 
-    def __init__(self, client: Redis, prefix: str = "sb", keep_s: int = 86400) -> None:
+    A key is *pending* (for `pending_s`) from the claim until the job is queued, then *accepted*: a key
+    whose request could not be queued expires on its own even when Redis could not be told, so a retry
+    is never answered "duplicate" for work that was never queued."""
+
+    def __init__(self, client: Redis, prefix: str = "sb", keep_s: int = 86400, pending_s: int = 30) -> None:
         self.client = client
         self.prefix = prefix
         self.keep_s = keep_s
+        self.pending_s = pending_s
 
     def _key(self, app: str, key: str) -> str:
         return f"{self.prefix}:mobile:idempotency:{quote(app, safe='')}:{quote(key, safe='')}"
 
     async def claim(self, app: str, key: str, message_id: str) -> str | None:
-        """None when this request is new (and now recorded); else the message id of the first one."""
         async with unavailable_as_store_error():
-            if await self.client.set(self._key(app, key), message_id, nx=True, ex=self.keep_s):
+            if await self.client.set(self._key(app, key), PENDING + message_id, nx=True, ex=self.pending_s):
                 return None
             first = await self.client.get(self._key(app, key))
-        return str(first) if first is not None else None
+        if first is None:
+            return None if await self.claim(app, key, message_id) is None else "in-progress"
+        return "in-progress" if str(first).startswith(PENDING) else str(first)
+
+    async def accepted(self, app: str, key: str, message_id: str) -> None:
+        async with unavailable_as_store_error():
+            await self.client.set(self._key(app, key), message_id, ex=self.keep_s)
 
     async def forget(self, app: str, key: str) -> None:
         """The request could not be queued: a retry must be processed."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import os
 import socket
@@ -176,6 +177,22 @@ async def ask(url: str, user: str, text: str) -> dict[str, Any]:
     async with ClientSession() as http, http.post(f"{url}/api/messages", json={"user_id": user, "text": text}) as r:
         assert r.status == 200
         return dict(await r.json())
+
+
+@contextlib.contextmanager
+def environment(values: dict[str, str]) -> Iterator[None]:
+    """These environment variables set while the block runs (for a module's fixtures: monkeypatch is per
+    test), and put back as they were after."""
+    before = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def own_prefix(file_config: FileConfig, name: str) -> FileConfig:

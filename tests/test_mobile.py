@@ -5,6 +5,7 @@ reports a dead token."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import time
@@ -16,30 +17,54 @@ from typing import Any
 import pytest
 from aiohttp import ClientSession, web
 from aiohttp.test_utils import TestServer
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from redis.asyncio import Redis
 
 from adapters.push import preview
 from bot.app import create_app
 from bot.settings import FcmConfig, FileConfig, MobileAppConfig, Settings, SettingsError
+from channels.mobile import signed_bytes
 from engine.signing import signed_headers
 from memory.feedback import RedisFeedbackStore
-from tests.conftest import own_prefix, start_ready
+from tests.conftest import environment, own_prefix, start_ready
 
 SECRET = "mobile-app-secret-0123456789"
-FCM_TOKEN = "fcm-access-token-for-tests"
-ENV = {"SB_TEST_MOBILE_SECRET": SECRET, "SB_TEST_FCM_TOKEN": FCM_TOKEN}
+OTHER_SECRET = "another-app-secret-9876543210"
+ENV = {"SB_TEST_MOBILE_SECRET": SECRET, "SB_TEST_OTHER_SECRET": OTHER_SECRET}
+SERVICE_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 @dataclass
 class Fcm:
-    """FCM HTTP v1, as far as a sender sees it."""
+    """FCM HTTP v1 and Google's token endpoint, as far as a sender sees them."""
 
     received: list[dict[str, Any]] = field(default_factory=list)
     attempts: dict[str, int] = field(default_factory=dict)
+    minted: list[str] = field(default_factory=list)
+    revoked: set[str] = field(default_factory=set)
+
+    async def token(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        assert form["grant_type"] == "urn:ietf:params:oauth:grant-type:jwt-bearer"
+        header, claims, signature = str(form["assertion"]).split(".")
+        SERVICE_KEY.public_key().verify(
+            _unb64(signature), f"{header}.{claims}".encode(), padding.PKCS1v15(), hashes.SHA256()
+        )  # raises when the grant is not signed with the service account's key
+        grant = json.loads(_unb64(claims))
+        assert grant["iss"] == "switchboard@demo-project.iam.gserviceaccount.com"
+        assert grant["scope"] == "https://www.googleapis.com/auth/firebase.messaging"
+        self.minted.append(f"minted-{len(self.minted) + 1}")
+        return web.json_response({"access_token": self.minted[-1], "expires_in": 3599, "token_type": "Bearer"})
 
     async def send(self, request: web.Request) -> web.Response:
         assert request.match_info["project"] == "demo-project"
-        if request.headers.get("Authorization") != f"Bearer {FCM_TOKEN}":
+        bearer = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        if bearer not in self.minted or bearer in self.revoked:
             return web.json_response({"error": {"code": 401, "status": "UNAUTHENTICATED"}}, status=401)
         message = (await request.json())["message"]
         token = message["token"]
@@ -64,14 +89,8 @@ class Phone:
 
 @pytest.fixture(scope="module")
 def mobile_env() -> Iterator[None]:
-    before = {k: os.environ.get(k) for k in ENV}
-    os.environ.update(ENV)
-    yield
-    for key, value in before.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+    with environment(ENV):
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -79,16 +98,30 @@ async def phone(settings: Settings, file_config: FileConfig, mobile_env: None) -
     fcm = Fcm()
     gateway = web.Application()
     gateway.router.add_post("/v1/projects/{project}/messages:send", fcm.send)
+    gateway.router.add_post("/token", fcm.token)
     fake = TestServer(gateway, host="127.0.0.1")
     await fake.start_server()
+    os.environ["SB_TEST_FCM_CREDENTIALS"] = json.dumps(
+        {
+            "type": "service_account",
+            "client_email": "switchboard@demo-project.iam.gserviceaccount.com",
+            "private_key": SERVICE_KEY.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            ).decode(),
+            "token_uri": str(fake.make_url("/token")),
+        }
+    )
     config = own_prefix(file_config, "mobile")
     mobile = config.mobile.model_copy(
         update={
-            "apps": {"shop-app": MobileAppConfig(secret_env="SB_TEST_MOBILE_SECRET")},
+            "apps": {
+                "shop-app": MobileAppConfig(secret_env="SB_TEST_MOBILE_SECRET"),
+                "other-app": MobileAppConfig(secret_env="SB_TEST_OTHER_SECRET"),
+            },
             "fcm": FcmConfig(
                 base_url=str(fake.make_url("")),
                 project_id="demo-project",
-                token_env="SB_TEST_FCM_TOKEN",
+                credentials_env="SB_TEST_FCM_CREDENTIALS",
                 allow_private=True,
             ),
         }
@@ -98,6 +131,7 @@ async def phone(settings: Settings, file_config: FileConfig, mobile_env: None) -
     yield Phone(str(server.make_url("")).rstrip("/"), fcm, config)
     await server.close()
     await fake.close()
+    os.environ.pop("SB_TEST_FCM_CREDENTIALS", None)
 
 
 async def call(
@@ -107,10 +141,11 @@ async def call(
     body: dict[str, Any] | None = None,
     key: str | None = None,
     headers: dict[str, str] | None = None,
+    app: tuple[str, str] = ("shop-app", SECRET),
 ) -> tuple[int, dict[str, Any]]:
     raw = json.dumps(body).encode() if body is not None else b""
-    signed = signed_headers(SECRET, raw if method != "GET" else path.encode())
-    sent = {"Content-Type": "application/json", "X-Switchboard-App": "shop-app", **signed}
+    signed = signed_headers(app[1], signed_bytes(method, path, key or "", raw))
+    sent = {"Content-Type": "application/json", "X-Switchboard-App": app[0], **signed}
     if key is not None:
         sent["Idempotency-Key"] = key
     sent |= headers or {}
@@ -148,7 +183,7 @@ async def test_a_signed_message_is_accepted_answered_kept_and_pushed(phone: Phon
     assert kept["message_id"] == accepted["message_id"]
     assert "30 days" in kept["reply"]["response"]
     assert kept["reply"]["sources"]
-    for _ in range(50):
+    for _ in range(100):
         if phone.fcm.received:
             break
         await asyncio.sleep(0.1)
@@ -166,7 +201,9 @@ async def test_unsigned_or_badly_signed_requests_are_refused(phone: Phone, case:
     headers = {
         "missing": {"X-Switchboard-Timestamp": "", "X-Switchboard-Signature": ""},
         "forged": {"X-Switchboard-Signature": "v1=" + "0" * 64},
-        "stale": signed_headers(SECRET, raw, now=time.time() - 600),
+        "stale": signed_headers(
+            SECRET, signed_bytes("POST", "/mobile/v1/messages", f"key-{case}-1", raw), time.time() - 600
+        ),
         "unknown_app": {"X-Switchboard-App": "other-app"},
     }[case]
     status, answer = await call(phone, "POST", "/mobile/v1/messages", body, f"key-{case}-1", headers)
@@ -199,7 +236,7 @@ async def test_a_user_only_ever_reads_their_own_conversation(phone: Phone) -> No
     assert other["messages"] == []
     # the signature covers the query: one made for the owner's path does not read with another user id
     path = f"/mobile/v1/conversations/mine/messages?user_id={owner}"
-    headers = {"X-Switchboard-App": "shop-app", **signed_headers(SECRET, path.encode())}
+    headers = {"X-Switchboard-App": "shop-app", **signed_headers(SECRET, signed_bytes("GET", path, "", b""))}
     async with ClientSession() as http:
         async with http.get(phone.url + path.replace(owner, "someone-else"), headers=headers) as response:
             assert response.status == 401
@@ -216,17 +253,19 @@ async def test_a_push_is_retried_after_a_5xx_and_a_dead_token_is_removed(phone: 
         phone, "POST", "/mobile/v1/messages", {"user_id": user, "conversation_id": "p", "text": "hello"}, "key-push-1"
     )
     await replies(phone, user, "p")
-    for _ in range(50):
-        if any(m["token"] == "flaky-token-1" for m in phone.fcm.received):
+    for _ in range(100):  # the devices are pushed one after another
+        flaky_done = any(m["token"] == "flaky-token-1" for m in phone.fcm.received)
+        if flaky_done and phone.fcm.attempts.get("dead-token-1", 0) >= 1:
             break
         await asyncio.sleep(0.1)
+    await asyncio.sleep(0.3)  # the dead token's removal follows its answer
     assert phone.fcm.attempts["flaky-token-1"] == 2  # 503, then delivered
     assert [m["token"] for m in phone.fcm.received].count("flaky-token-1") == 1
     assert phone.fcm.attempts["dead-token-1"] == 1  # unregistered: never retried
     client: Redis = Redis.from_url(redis_url, decode_responses=True)
     from memory.mobile import RedisDevices
 
-    devices = await RedisDevices(client, phone.config.memory.prefix).of(user)
+    devices = await RedisDevices(client, phone.config.memory.prefix).of("shop-app", user)
     await client.aclose()
     assert devices == {"flaky-token-1": "android"}
     status, removed = await call(phone, "DELETE", "/mobile/v1/devices", {"user_id": user, "token": "flaky-token-1"})
@@ -255,7 +294,7 @@ async def test_buttons_and_feedback_arrive_as_action_events(phone: Phone, redis_
     assert (await call(phone, "POST", "/mobile/v1/actions", vote, "key-vote-1"))[0] == 202
     client: Redis = Redis.from_url(redis_url, decode_responses=True)
     store = RedisFeedbackStore(client, prefix=phone.config.memory.prefix)
-    for _ in range(50):
+    for _ in range(100):
         stored = await store.get("demo", kept["message_id"])
         if stored is not None:
             break
@@ -278,7 +317,7 @@ def test_an_app_without_its_secret_is_a_start_up_error(settings: Settings, file_
 async def test_a_web_tier_queues_and_a_separate_worker_answers(
     settings: Settings, phone: Phone, mobile_env: None
 ) -> None:
-    from bot.mobile import build_mobile
+    from bot.mobile import Gateways, build_mobile
     from bot.runtime import Runtime
 
     config = own_prefix(phone.config, "split")
@@ -292,7 +331,7 @@ async def test_a_web_tier_queues_and_a_separate_worker_answers(
         status, waiting = await call(split, "GET", f"/mobile/v1/conversations/split/messages?user_id={user}")
         assert (status, waiting["messages"]) == (200, [])  # queued, not answered by the web tier
         runtime = await Runtime.start(settings, config)
-        worker = build_mobile(runtime, None)
+        worker = build_mobile(runtime, Gateways())
         try:
             [kept] = await replies(split, user, "split")
         finally:
@@ -301,3 +340,122 @@ async def test_a_web_tier_queues_and_a_separate_worker_answers(
         assert kept["reply"]["response"]
     finally:
         await web_tier.close()
+
+
+async def test_a_captured_request_cannot_be_replayed_with_a_new_key_route_or_method(phone: Phone) -> None:
+    body = {"user_id": "m-replay", "conversation_id": "r", "text": "hello"}
+    raw = json.dumps(body).encode()
+    signed = signed_headers(SECRET, signed_bytes("POST", "/mobile/v1/messages", "key-captured-1", raw))
+    headers = {"Content-Type": "application/json", "X-Switchboard-App": "shop-app", **signed}
+    async with ClientSession() as http:
+        for method, path, key in (
+            ("POST", "/mobile/v1/messages", "key-captured-2"),  # a fresh key
+            ("POST", "/mobile/v1/actions", "key-captured-1"),  # another route
+        ):
+            async with http.request(
+                method, phone.url + path, data=raw, headers={**headers, "Idempotency-Key": key}
+            ) as r:
+                assert r.status == 401, (method, path, key)
+    device = {"user_id": "m-replay", "platform": "android", "token": "phone-token-replay"}
+    raw = json.dumps(device).encode()
+    signed = signed_headers(SECRET, signed_bytes("POST", "/mobile/v1/devices", "", raw))
+    headers = {"Content-Type": "application/json", "X-Switchboard-App": "shop-app", **signed}
+    async with ClientSession() as http:
+        async with http.delete(phone.url + "/mobile/v1/devices", data=raw, headers=headers) as r:
+            assert r.status == 401  # a registration's signature does not unregister
+
+
+async def test_apps_never_see_each_others_conversations_or_devices(phone: Phone) -> None:
+    other = ("other-app", OTHER_SECRET)
+    user = f"m-{uuid.uuid4().hex[:6]}"
+    device = {"user_id": user, "platform": "android", "token": "shop-only-token"}
+    assert (await call(phone, "POST", "/mobile/v1/devices", device))[0] == 201
+    body = {"user_id": user, "conversation_id": "shared-id", "text": "hi"}
+    await call(phone, "POST", "/mobile/v1/messages", body, "key-apps-1")
+    await replies(phone, user, "shared-id")
+    status, seen = await call(phone, "GET", f"/mobile/v1/conversations/shared-id/messages?user_id={user}", app=other)
+    assert (status, seen["messages"]) == (200, [])
+    status, removed = await call(
+        phone, "DELETE", "/mobile/v1/devices", {"user_id": user, "token": "shop-only-token"}, app=other
+    )
+    assert (status, removed) == (200, {"removed": False})
+
+
+async def test_approval_tokens_never_travel_in_a_push(phone: Phone) -> None:
+    device = {"user_id": "demo", "platform": "android", "token": "demo-phone-token"}
+    assert (await call(phone, "POST", "/mobile/v1/devices", device))[0] == 201
+    body = {"user_id": "demo", "conversation_id": "refund", "text": "i want a refund for my headphones please"}
+    await call(phone, "POST", "/mobile/v1/messages", body, "key-refund-1")
+    [kept] = await replies(phone, "demo", "refund")
+    assert any(a.get("value") for a in kept["reply"]["actions"])  # the app gets the token …
+    for _ in range(100):
+        pushes = [m for m in phone.fcm.received if m["token"] == "demo-phone-token"]
+        if pushes:
+            break
+        await asyncio.sleep(0.1)
+    [push] = pushes
+    assert [a["label"] for a in json.loads(push["data"]["actions"])] == ["Approve", "Cancel"]
+    assert "value" not in push["data"]["actions"]  # … the push gateway never does
+    assert kept["reply"]["actions"][0]["value"] not in json.dumps(push)
+
+
+async def test_a_request_that_could_not_be_queued_is_processed_when_retried(
+    redis_client: Redis, key_prefix: str
+) -> None:
+    from channels.mobile import MobileStores, add_mobile_routes
+    from channels.rest import RestLimits
+    from memory.jobs import RedisJobQueue
+    from memory.mobile import RedisDevices, RedisReplyLog, RedisRequestKeys
+
+    dead: Redis = Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)  # nothing listens there
+    keys = RedisRequestKeys(redis_client, key_prefix)
+    down = MobileStores(
+        RedisJobQueue(dead, f"{key_prefix}:jobs"),
+        keys,
+        RedisDevices(redis_client, key_prefix),
+        RedisReplyLog(redis_client, key_prefix),
+    )
+    up = MobileStores(RedisJobQueue(redis_client, f"{key_prefix}:jobs"), keys, down.devices, down.replies)
+    current = [down]
+    app = web.Application()
+    add_mobile_routes(app, {"shop-app": SECRET}, lambda: current[0], RestLimits())
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    target = Phone(str(server.make_url("")).rstrip("/"), Fcm(), None)  # type: ignore[arg-type]
+    body = {"user_id": "m-down", "text": "hello"}
+    try:
+        status, refused = await call(target, "POST", "/mobile/v1/messages", body, "key-down-1")
+        assert (status, refused["error"]["code"]) == (503, "unavailable")
+        current[0] = up
+        status, accepted = await call(target, "POST", "/mobile/v1/messages", body, "key-down-1")
+        assert status == 202
+        assert "duplicate" not in accepted  # processed now, not taken for a retry of queued work
+        assert await redis_client.xlen(f"{key_prefix}:jobs") == 1
+    finally:
+        await server.close()
+        await dead.aclose()
+
+
+async def test_an_access_token_is_minted_once_and_renewed_when_refused(phone: Phone) -> None:
+    user = f"m-{uuid.uuid4().hex[:6]}"
+    device = {"user_id": user, "platform": "android", "token": "renew-token-1"}
+    assert (await call(phone, "POST", "/mobile/v1/devices", device))[0] == 201
+
+    async def ask_and_wait_for_push(conversation: str, count: int) -> None:
+        body = {"user_id": user, "conversation_id": conversation, "text": "hi"}
+        await call(phone, "POST", "/mobile/v1/messages", body, f"key-renew-{conversation}")
+        await replies(phone, user, conversation)
+        for _ in range(100):
+            if [m["token"] for m in phone.fcm.received].count("renew-token-1") >= count:
+                return
+            await asyncio.sleep(0.1)
+        pytest.fail("no push")
+
+    await ask_and_wait_for_push("first", 1)
+    minted = len(phone.fcm.minted)
+    assert minted >= 1
+    await ask_and_wait_for_push("second", 2)
+    assert len(phone.fcm.minted) == minted  # reused, not minted per push
+    phone.fcm.revoked.add(phone.fcm.minted[-1])  # Google stops accepting it (expired, revoked)
+    await ask_and_wait_for_push("third", 3)
+    assert len(phone.fcm.minted) == minted + 1  # one fresh token, then delivered
