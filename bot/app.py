@@ -11,6 +11,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from importlib import metadata
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -20,6 +21,7 @@ from bot.runtime import Runtime
 from bot.settings import FileConfig, Settings, is_loopback, load_file_config
 from bot.slack import Role, build_slack, check_slack_config, slack_mode
 from channels.mobile import add_mobile_routes
+from channels.openapi import add_openapi_route
 from channels.rest import RestLimits, add_rest_routes, authorized, error_response
 from channels.slack.channel import SlackChannel
 from channels.webhooks import add_webhook_routes
@@ -124,7 +126,15 @@ def create_app(settings: Settings, config: FileConfig | None = None, role: Role 
     add_webhook_routes(app, lambda: slot.runtime.notices if slot.runtime is not None else None, secret)
     if mobile_apps:
         add_mobile_routes(app, mobile_apps, lambda: slot.mobile.stores if slot.mobile else None, limits)
+    add_openapi_route(app, _version())
     return app
+
+
+def _version() -> str:
+    try:
+        return metadata.version("switchboard")
+    except metadata.PackageNotFoundError:
+        return "0"
 
 
 def _start_mobile(slot: RuntimeSlot, task: asyncio.Task[Runtime], push: Gateways, work: bool) -> None:

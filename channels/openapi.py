@@ -1,0 +1,229 @@
+"""GET /openapi.json: the REST, mobile and webhook endpoints as an OpenAPI 3.1 document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from engine.notices import KINDS as NOTICE_KINDS
+
+_ID = {"type": "string", "pattern": "^[A-Za-z0-9_.:@+-]{1,128}$"}
+_ERROR = {
+    "description": "a JSON error",
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "properties": {
+                    "error": {
+                        "type": "object",
+                        "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+                    }
+                },
+            }
+        }
+    },
+}
+_REPLY = {
+    "type": "object",
+    "required": ["response", "sources", "actions", "metadata"],
+    "properties": {
+        "response": {"type": "string"},
+        "sources": {"type": "array", "items": {"type": "string", "format": "uri"}},
+        "actions": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["type", "label", "action"],
+                "properties": {
+                    "type": {"const": "button"},
+                    "label": {"type": "string"},
+                    "action": {"type": "string"},
+                    "value": {"type": "string"},
+                },
+            },
+        },
+        "metadata": {
+            "type": "object",
+            "properties": {
+                "confidence": {"type": "number"},
+                "intent": {"type": "string"},
+                "user_role": {"type": "string"},
+                "escalated": {"type": "boolean"},
+            },
+        },
+        "conversation_id": _ID,
+        "message_id": {"type": "string"},
+    },
+}
+_MESSAGE = {
+    "type": "object",
+    "required": ["user_id", "text"],
+    "properties": {"user_id": _ID, "conversation_id": _ID, "text": {"type": "string", "minLength": 1}},
+}
+_ACTION = {
+    "type": "object",
+    "required": ["user_id", "action"],
+    "properties": {
+        "user_id": _ID,
+        "conversation_id": _ID,
+        "action": {"type": "string", "pattern": "^[a-z0-9_.-]{1,255}$"},
+        "value": {"type": "string", "maxLength": 2000},
+        "label": {"type": "string", "maxLength": 200},
+        "message_id": {"type": "string", "description": "feedback only: the reply voted on"},
+    },
+}
+_ACCEPTED = {
+    "description": "accepted; answered later (pushed, and readable from the conversation)",
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "properties": {
+                    "message_id": {"type": "string"},
+                    "conversation_id": _ID,
+                    "duplicate": {"type": "boolean"},
+                },
+            }
+        }
+    },
+}
+_SIGNED: list[dict[str, list[str]]] = [{"appSignature": []}]
+
+
+def _json(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+def _reply(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {
+            "application/json": {"schema": _REPLY},
+            "text/event-stream": {"schema": {"type": "string", "description": "status, token… then final"}},
+        },
+    }
+
+
+def _mobile_post(summary: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "summary": summary,
+        "security": _SIGNED,
+        "parameters": [{"name": "Idempotency-Key", "in": "header", "required": True, "schema": {"type": "string"}}],
+        "requestBody": _json(schema),
+        "responses": {"202": _ACCEPTED, "400": _ERROR, "401": _ERROR, "409": _ERROR, "503": _ERROR},
+    }
+
+
+def document(version: str) -> dict[str, Any]:
+    device = {
+        "type": "object",
+        "required": ["user_id", "token"],
+        "properties": {"user_id": _ID, "platform": {"enum": ["ios", "android"]}, "token": {"type": "string"}},
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Switchboard", "version": version, "description": "README.md and docs/ explain each."},
+        "components": {
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "description": "SWITCHBOARD_API_TOKEN"},
+                "appSignature": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "X-Switchboard-Signature",
+                    "description": "with X-Switchboard-App and X-Switchboard-Timestamp: docs/mobile.md",
+                },
+            }
+        },
+        "paths": {
+            "/healthz": {"get": {"summary": "the process is up", "responses": {"200": {"description": "ok"}}}},
+            "/readyz": {
+                "get": {
+                    "summary": "ready to answer",
+                    "responses": {"200": {"description": "ready"}, "503": {"description": "not yet"}},
+                }
+            },
+            "/api/messages": {
+                "post": {
+                    "summary": "ask, for a user your back end names",
+                    "security": [{"bearer": []}],
+                    "requestBody": _json(_MESSAGE),
+                    "responses": {
+                        "200": _reply("the reply"),
+                        "400": _ERROR,
+                        "401": _ERROR,
+                        "413": _ERROR,
+                        "429": _ERROR,
+                    },
+                }
+            },
+            "/api/actions": {
+                "post": {
+                    "summary": "click a reply's button",
+                    "security": [{"bearer": []}],
+                    "requestBody": _json(_ACTION),
+                    "responses": {"200": _reply("the reply to the click"), "400": _ERROR, "401": _ERROR},
+                }
+            },
+            "/mobile/v1/messages": {"post": _mobile_post("a user's message, from the app's back end", _MESSAGE)},
+            "/mobile/v1/actions": {"post": _mobile_post("a button click or feedback", _ACTION)},
+            "/mobile/v1/devices": {
+                "post": {
+                    "summary": "register a push token",
+                    "security": _SIGNED,
+                    "requestBody": _json(device),
+                    "responses": {"201": {"description": "registered"}, "400": _ERROR, "401": _ERROR, "409": _ERROR},
+                },
+                "delete": {
+                    "summary": "remove a push token",
+                    "security": _SIGNED,
+                    "requestBody": _json(device),
+                    "responses": {"200": {"description": "removed or not there"}, "401": _ERROR},
+                },
+            },
+            "/mobile/v1/conversations/{conversation_id}/messages": {
+                "get": {
+                    "summary": "a conversation's replies (the user's own, in this app)",
+                    "security": _SIGNED,
+                    "parameters": [
+                        {"name": "conversation_id", "in": "path", "required": True, "schema": _ID},
+                        {"name": "user_id", "in": "query", "required": True, "schema": _ID},
+                    ],
+                    "responses": {"200": {"description": "the replies, oldest first"}, "401": _ERROR},
+                }
+            },
+            "/webhooks/orders": {
+                "post": {
+                    "summary": "an order changed: the customer is told (docs/tools.md)",
+                    "requestBody": _json(
+                        {
+                            "type": "object",
+                            "required": ["event_id", "type", "order_id", "customer_id"],
+                            "properties": {
+                                "event_id": {"type": "string"},
+                                "type": {"enum": sorted(NOTICE_KINDS)},
+                                "order_id": {"type": "string"},
+                                "customer_id": {"type": "string"},
+                                "estimated_delivery": {"type": "string", "format": "date"},
+                            },
+                        }
+                    ),
+                    "responses": {
+                        "200": {"description": "delivered, logged or duplicate"},
+                        "401": _ERROR,
+                        "409": _ERROR,
+                    },
+                }
+            },
+        },
+    }
+
+
+def add_openapi_route(app: web.Application, version: str) -> None:
+    served = document(version)
+
+    async def openapi(request: web.Request) -> web.Response:
+        return web.json_response(served)
+
+    app.router.add_get("/openapi.json", openapi)
