@@ -14,9 +14,7 @@ more often than every 20 minutes, and older than an hour).
 from __future__ import annotations
 
 import asyncio
-import base64
 import ipaddress
-import json
 import socket
 import ssl
 import time
@@ -29,8 +27,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-from adapters.http import is_private
+from adapters.http import is_private, retry_after_s
 from adapters.push import Pushed, preview
+from engine.signing import b64url, b64url_json
 from engine.types import Reply
 
 DEAD = frozenset({"BadDeviceToken", "DeviceTokenNotForTopic", "Unregistered"})
@@ -53,20 +52,16 @@ class ApnsSettings:
     allow_private: bool = False
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
 def provider_token(settings: ApnsSettings, now: float) -> str:
     """The ES256 JWT APNs wants: raw r||s signature, not DER."""
     key = serialization.load_pem_private_key(settings.private_key.encode(), password=None)
     if not isinstance(key, ec.EllipticCurvePrivateKey):
         raise ValueError("the APNs key must be an EC (P-256) private key")
-    header = _b64(json.dumps({"alg": "ES256", "kid": settings.key_id}, separators=(",", ":")).encode())
-    claims = _b64(json.dumps({"iss": settings.team_id, "iat": int(now)}, separators=(",", ":")).encode())
+    header = b64url_json({"alg": "ES256", "kid": settings.key_id})
+    claims = b64url_json({"iss": settings.team_id, "iat": int(now)})
     der = key.sign(f"{header}.{claims}".encode(), ec.ECDSA(hashes.SHA256()))
     r, s = decode_dss_signature(der)
-    return f"{header}.{claims}.{_b64(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
+    return f"{header}.{claims}.{b64url(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
 
 
 def apns_payload(reply: Reply, conversation_id: str, message_id: str, settings: ApnsSettings) -> dict[str, Any]:
@@ -132,7 +127,7 @@ class ApnsPusher:
                 response = await self._http().post(url, json=body, headers=headers, timeout=self.settings.timeout_s)
                 status = response.status_code
                 reason = _reason(response)
-                retry_after = _seconds(response.headers.get("retry-after", ""))
+                retry_after = retry_after_s(response.headers.get("retry-after", ""))
             except (httpx.HTTPError, OSError):
                 status = 0  # unreachable: retried like a 5xx
             if status == 200:
@@ -159,10 +154,3 @@ def _reason(response: httpx.Response) -> str:
         return str(response.json().get("reason", ""))
     except (ValueError, AttributeError):
         return ""
-
-
-def _seconds(value: str) -> float:
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return 0.0

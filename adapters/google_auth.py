@@ -8,7 +8,6 @@ before it expires, or until the API says it is no longer accepted.
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import time
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from adapters.http import FencedClient
+from engine.signing import b64url, b64url_json
 from engine.tools import Failure, ToolError
 
 FCM_SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
@@ -42,15 +42,11 @@ class ServiceAccount:
         return ServiceAccount(data["client_email"], data["private_key"], data["token_uri"])
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
 def grant_assertion(account: ServiceAccount, scope: str, now: float) -> str:
     key = serialization.load_pem_private_key(account.private_key.encode(), password=None)
     if not isinstance(key, rsa.RSAPrivateKey):
         raise ValueError("the service account key must be an RSA private key")
-    header = _b64(json.dumps({"alg": "RS256", "typ": "JWT"}, separators=(",", ":")).encode())
+    header = b64url_json({"alg": "RS256", "typ": "JWT"})
     claims = {
         "iss": account.client_email,
         "scope": scope,
@@ -58,9 +54,9 @@ def grant_assertion(account: ServiceAccount, scope: str, now: float) -> str:
         "iat": int(now),
         "exp": int(now) + 3600,
     }
-    body = _b64(json.dumps(claims, separators=(",", ":")).encode())
+    body = b64url_json(claims)
     signature = key.sign(f"{header}.{body}".encode(), padding.PKCS1v15(), hashes.SHA256())
-    return f"{header}.{body}.{_b64(signature)}"
+    return f"{header}.{body}.{b64url(signature)}"
 
 
 class AccessTokens:

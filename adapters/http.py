@@ -154,7 +154,8 @@ class FencedClient:
                             if response.status == 303:
                                 method, json_body, data = "GET", None, None
                             continue
-                        return Response(response.status, await self._json(response), _seconds(response))
+                        retry_after = retry_after_s(response.headers.get("Retry-After", ""))
+                        return Response(response.status, await self._json(response), retry_after)
                 raise ToolError(Failure.INVALID, f"more than {MAX_REDIRECTS} redirects")
         except TimeoutError:
             raise ToolError(Failure.UNAVAILABLE, f"no answer within {timeout_s:g} s") from None
@@ -187,11 +188,12 @@ class FencedClient:
             await self._session.close()
 
 
-def _seconds(response: aiohttp.ClientResponse) -> float:
+def retry_after_s(value: str) -> float:
+    """A Retry-After header in seconds; 0 for an HTTP date or nothing (the caller's own backoff applies)."""
     try:
-        return max(0.0, float(response.headers.get("Retry-After", "0")))
+        return max(0.0, float(value or "0"))
     except ValueError:
-        return 0.0  # an HTTP date: the caller's own backoff applies
+        return 0.0
 
 
 def refuse_downgrade(current: str, target: str) -> None:

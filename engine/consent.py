@@ -7,7 +7,6 @@ kept in the store (taken atomically when a click arrives) makes it single-use, a
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
@@ -15,6 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
+from engine.signing import b64url, b64url_json, unb64url
 from engine.tools import ToolCall
 from engine.types import ConversationRef
 
@@ -53,14 +53,6 @@ def conversation_digest(conversation: ConversationRef) -> str:
     return hashlib.sha256(conversation.key.encode()).hexdigest()[:24]
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
 class ConsentSigner:
     def __init__(self, key: bytes) -> None:
         if len(key) < 16:
@@ -68,7 +60,7 @@ class ConsentSigner:
         self._key = key
 
     def _mac(self, payload: str) -> str:
-        return _b64(hmac.new(self._key, payload.encode(), hashlib.sha256).digest())
+        return b64url(hmac.new(self._key, payload.encode(), hashlib.sha256).digest())
 
     def sign(self, proposal: Proposal) -> str:
         body = {
@@ -80,7 +72,7 @@ class ConsentSigner:
             "e": int(proposal.expires_at),
             "k": proposal.key,
         }
-        payload = _b64(json.dumps(body, separators=(",", ":"), sort_keys=True).encode())
+        payload = b64url_json(body)
         return f"{payload}.{self._mac(payload)}"
 
     def verify(self, token: str, user_id: str, conversation: ConversationRef, now: float | None = None) -> Proposal:
@@ -91,7 +83,7 @@ class ConsentSigner:
         if not hmac.compare_digest(mac.encode(), self._mac(payload).encode()):
             raise ConsentError("bad_signature")
         try:
-            body = json.loads(_unb64(payload))
+            body = json.loads(unb64url(payload))
             call = ToolCall.of(str(body["t"]), {str(k): str(v) for k, v in body["a"].items()}, str(body["u"]))
             proposal = Proposal(str(body["n"]), call, str(body["c"]), float(body["e"]), str(body.get("k", "")))
         except (ValueError, KeyError, TypeError, AttributeError):

@@ -10,9 +10,12 @@ refused, so a captured request cannot be replayed later. The notices we send sig
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
+import json
 import time
+from typing import Any
 
 TIMESTAMP_HEADER = "X-Switchboard-Timestamp"
 SIGNATURE_HEADER = "X-Switchboard-Signature"
@@ -45,3 +48,17 @@ def verify(
     if not hmac.compare_digest(signature.encode(), sign(secret, sent, body, context).encode()):
         return "the signature does not match"
     return None
+
+
+def b64url(data: bytes) -> str:
+    """Unpadded base64url, as tokens and JWTs carry it."""
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def unb64url(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def b64url_json(value: Any) -> str:
+    """A JSON value as one compact, key-sorted, base64url token segment."""
+    return b64url(json.dumps(value, separators=(",", ":"), sort_keys=True).encode())

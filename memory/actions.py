@@ -18,11 +18,7 @@ from redis.asyncio import Redis
 
 from engine.consent import OPEN, AuditEntry, Proposal, conversation_digest
 from engine.types import ConversationRef
-from memory.store import unavailable_as_store_error
-
-
-def _user(prefix: str, user_id: str) -> str:
-    return f"{prefix}:user:{quote(user_id, safe='')}"
+from memory.store import unavailable_as_store_error, user_key
 
 
 class RedisProposals:
@@ -33,7 +29,7 @@ class RedisProposals:
         self.prefix = prefix
 
     def _key(self, proposal_user: str, nonce: str) -> str:
-        return f"{_user(self.prefix, proposal_user)}:proposal:{quote(nonce, safe='')}"
+        return f"{user_key(self.prefix, proposal_user)}:proposal:{quote(nonce, safe='')}"
 
     async def put(self, proposal: Proposal, state: str = OPEN) -> None:
         ttl_ms = max(1, int((proposal.expires_at - time.time()) * 1000))
@@ -61,7 +57,7 @@ class RedisPendingChoices:
         self.ttl_s = ttl_s
 
     def _key(self, conversation: ConversationRef) -> str:
-        return f"{_user(self.prefix, conversation.user_id)}:pending:{conversation_digest(conversation)}"
+        return f"{user_key(self.prefix, conversation.user_id)}:pending:{conversation_digest(conversation)}"
 
     async def ask(self, conversation: ConversationRef, tool: str, candidates: list[str]) -> None:
         async with unavailable_as_store_error():
@@ -97,7 +93,7 @@ class RedisAuditLog:
         return f"{self.prefix}:audit:entry:{entry_id}"
 
     def _by_user(self, user_id: str) -> str:
-        return f"{_user(self.prefix, user_id)}:audit"
+        return f"{user_key(self.prefix, user_id)}:audit"
 
     async def record(self, entry: AuditEntry) -> None:
         async with unavailable_as_store_error():
@@ -131,12 +127,12 @@ class RedisAuditLog:
             else:
                 ids = sorted((str(i) for i in await self.client.smembers(self._by_user(user_id))), reverse=True)
                 ids = ids[:limit]
-            found = []
-            for entry_id in reversed(ids):
-                fields: Any = await self.client.hgetall(self._entry(entry_id))
-                if fields:
-                    found.append(_decoded(entry_id, fields))
-        return found
+            ids.reverse()
+            async with self.client.pipeline(transaction=False) as pipe:  # one round trip, not one per entry
+                for entry_id in ids:
+                    pipe.hgetall(self._entry(entry_id))
+                rows: list[Any] = await pipe.execute()
+        return [_decoded(entry_id, fields) for entry_id, fields in zip(ids, rows, strict=True) if fields]
 
     async def pseudonymise(self, user_id: str) -> int:
         """Erasure: the user's id (also inside conversation ids) becomes one random pseudonym; returns how
@@ -182,7 +178,7 @@ class RedisAddressBook:
         self.ttl_s = int(ttl_days * 86400)
 
     def _key(self, user_id: str) -> str:
-        return f"{_user(self.prefix, user_id)}:address"
+        return f"{user_key(self.prefix, user_id)}:address"
 
     async def note(self, conversation: ConversationRef) -> None:
         value = json.dumps({"channel": conversation.channel, "conversation_id": conversation.conversation_id})

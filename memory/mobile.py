@@ -11,13 +11,9 @@ from urllib.parse import quote
 
 from redis.asyncio import Redis
 
-from memory.store import unavailable_as_store_error
+from memory.store import unavailable_as_store_error, user_key
 
 PLATFORMS = ("ios", "android")
-
-
-def _user(prefix: str, user_id: str) -> str:
-    return f"{prefix}:user:{quote(user_id, safe='')}"
 
 
 class RedisDevices:
@@ -29,7 +25,7 @@ class RedisDevices:
         self.max_devices = max_devices
 
     def _key(self, app: str, user_id: str) -> str:
-        return f"{_user(self.prefix, user_id)}:mobile:{quote(app, safe='')}:devices"
+        return f"{user_key(self.prefix, user_id)}:mobile:{quote(app, safe='')}:devices"
 
     def _owner(self, app: str, token: str) -> str:
         digest = hashlib.sha256(token.encode()).hexdigest()[:32]
@@ -75,7 +71,7 @@ class RedisReplyLog:
 
     def _key(self, app: str, user_id: str, conversation_id: str) -> str:
         where = f"{quote(app, safe='')}:{quote(conversation_id, safe='')}"
-        return f"{_user(self.prefix, user_id)}:mobile:{where}:replies"
+        return f"{user_key(self.prefix, user_id)}:mobile:{where}:replies"
 
     async def add(self, app: str, user_id: str, conversation_id: str, message_id: str, reply: dict[str, Any]) -> None:
         entry = json.dumps({"message_id": message_id, "at": round(time.time(), 3), "reply": reply})
@@ -87,7 +83,7 @@ class RedisReplyLog:
             await pipe.execute()
 
     def _answering(self, app: str, user_id: str, message_id: str) -> str:
-        return f"{_user(self.prefix, user_id)}:mobile:{quote(app, safe='')}:answering:{quote(message_id, safe='')}"
+        return f"{user_key(self.prefix, user_id)}:mobile:{quote(app, safe='')}:answering:{quote(message_id, safe='')}"
 
     async def start(self, app: str, user_id: str, message_id: str, hold_s: int = 600) -> bool:
         """One worker at a time per message (a job handed out twice while it runs is not answered twice)."""

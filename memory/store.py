@@ -40,6 +40,11 @@ def _part(value: str) -> str:
     return quote(value, safe="")
 
 
+def user_key(prefix: str, user_id: str) -> str:
+    """Where everything of one user lives: `{prefix}:user:{user}` (export and erasure scan under it)."""
+    return f"{prefix}:user:{_part(user_id)}"
+
+
 class RedisMemoryStore:
     def __init__(
         self,
