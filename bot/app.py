@@ -10,7 +10,7 @@ import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 
 from aiohttp import web
@@ -20,10 +20,13 @@ from bot.mobile import Gateways, MobileChannel, app_secrets, build_mobile, gatew
 from bot.runtime import Runtime
 from bot.settings import FileConfig, Settings, is_loopback, load_file_config
 from bot.slack import Role, build_slack, check_slack_config, slack_mode
+from bot.web import build_web, web_policy
 from channels.mobile import add_mobile_routes
 from channels.openapi import add_openapi_route
 from channels.rest import RestLimits, add_rest_routes, authorized, error_response
 from channels.slack.channel import SlackChannel
+from channels.web.routes import add_web_routes
+from channels.web.socket import WebChannel
 from channels.webhooks import add_webhook_routes
 from engine.delivery import Dispatcher
 
@@ -39,6 +42,8 @@ class RuntimeSlot:
     error: str | None = None
     slack: SlackChannel | None = None
     mobile: MobileChannel | None = None
+    web: WebChannel | None = None
+    starting: set[asyncio.Task[None]] = field(default_factory=set)
 
 
 SLOT = web.AppKey("runtime_slot", RuntimeSlot)
@@ -64,7 +69,10 @@ def create_app(settings: Settings, config: FileConfig | None = None, role: Role 
         loading.add_done_callback(lambda task: _on_loaded(slot, task, settings if slack else None, role))
         if mobile_apps:
             loading.add_done_callback(lambda task: _start_mobile(slot, task, push, work=role != "web"))
+        loading.add_done_callback(lambda task: _start_web(slot, task))
         yield
+        for starting in slot.starting:
+            starting.cancel()
         if not loading.done():
             loading.cancel()
         try:
@@ -75,6 +83,8 @@ def create_app(settings: Settings, config: FileConfig | None = None, role: Role 
             await slot.slack.drain()  # answers already acknowledged to Slack are finished first
         if slot.mobile is not None:
             await slot.mobile.drain()
+        if slot.web is not None:
+            await slot.web.drain()
         await runtime.close()
 
     app.cleanup_ctx.append(lifecycle)
@@ -101,6 +111,7 @@ def create_app(settings: Settings, config: FileConfig | None = None, role: Role 
         checks = await runtime.readiness()
         if mobile_apps:
             checks["mobile"] = slot.mobile is not None
+        checks["web"] = slot.web is not None
         if slack is not None:  # built, its loops running, and (Socket Mode) connected
             checks["slack"] = slot.slack is not None and slot.slack.healthy() and slot.slack.connected
         ready = all(checks.values())
@@ -126,6 +137,7 @@ def create_app(settings: Settings, config: FileConfig | None = None, role: Role 
     add_webhook_routes(app, lambda: slot.runtime.notices if slot.runtime is not None else None, secret)
     if mobile_apps:
         add_mobile_routes(app, mobile_apps, lambda: slot.mobile.stores if slot.mobile else None, limits)
+    add_web_routes(app, lambda: slot.web, web_policy(settings, config))
     add_openapi_route(app, _version())
     return app
 
@@ -145,6 +157,22 @@ def _start_mobile(slot: RuntimeSlot, task: asyncio.Task[Runtime], push: Gateways
     except Exception as error:
         slot.error = f"mobile: {error}"
         log.error("the mobile channel could not start: %s", error)
+
+
+def _start_web(slot: RuntimeSlot, task: asyncio.Task[Runtime]) -> None:
+    if task.cancelled() or task.exception() is not None:
+        return
+
+    async def start() -> None:
+        try:
+            slot.web = await build_web(task.result())
+        except Exception as error:
+            slot.error = f"web: {error}"
+            log.error("the web channel could not start: %s", error)
+
+    starting = asyncio.create_task(start(), name="web-start")
+    slot.starting.add(starting)
+    starting.add_done_callback(slot.starting.discard)
 
 
 def _on_loaded(slot: RuntimeSlot, task: asyncio.Task[Runtime], slack: Settings | None, role: Role) -> None:

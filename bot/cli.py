@@ -170,6 +170,8 @@ def cmd_serve(settings: Settings, config: FileConfig, host: str | None, port: in
         from bot.worker import require_shared_redis
 
         require_shared_redis(settings, "serve --role web")
+    # The web channel's anonymous sessions ("auto") follow the address actually bound.
+    config = config.model_copy(update={"server": config.server.model_copy(update={"host": bind})})
     app = create_app(settings, config, role="web" if role == "web" else "all")
     from bot.slack import slack_status
 

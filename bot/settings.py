@@ -52,8 +52,10 @@ class Settings(BaseSettings):
     action_secret: SecretStr | None = None
     # verifies POST /webhooks/orders and signs notices sent to notices.callback_url; unset: webhooks off
     webhook_secret: SecretStr | None = None
+    # signs the web widget's sessions; unset: a random key kept in Redis (shared by every process using it)
+    session_secret: SecretStr | None = None
 
-    @field_validator("api_token", "action_secret", "webhook_secret", mode="after")
+    @field_validator("api_token", "action_secret", "webhook_secret", "session_secret", mode="after")
     @classmethod
     def _strong_token(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and len(value.get_secret_value()) < 16:
@@ -329,6 +331,28 @@ class MobileConfig(_Strict):
         return value
 
 
+class WebConfig(_Strict):
+    # auto: anonymous sessions only while server.host is a loopback address (the demo)
+    anonymous: Literal["auto", "on", "off"]
+    allowed_origins: list[str] = Field(max_length=100)  # pages on other origins that may embed the widget
+    demo_page: bool
+    session_ttl_s: int = Field(ge=60, le=30 * 86400)
+    history_ttl_s: int = Field(ge=60, le=365 * 86400)  # a conversation's frames are kept this long
+    keep_frames: int = Field(ge=10, le=100_000)  # per conversation
+    max_frame_bytes: int = Field(ge=1024, le=1_000_000)
+    max_connections: int = Field(ge=1, le=1_000_000)
+    messages_per_minute: float = Field(gt=0, le=6000)
+    burst: int = Field(ge=1, le=1000)
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if not re.fullmatch(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?", origin):
+                raise ValueError(f"{origin!r} is not an origin like https://shop.example.com (no path, no slash)")
+        return value
+
+
 class FileConfig(_Strict):
     company: CompanyConfig
     knowledge: KnowledgeConfig
@@ -345,6 +369,7 @@ class FileConfig(_Strict):
     notices: NoticesConfig
     tools: dict[str, ApiToolSettings]
     mobile: MobileConfig
+    web: WebConfig
     intents: dict[str, IntentConfig]
 
 

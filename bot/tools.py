@@ -7,7 +7,6 @@ the composition root, and a missing one is a start-up error naming it.
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -21,7 +20,7 @@ from adapters.orders import OrderApi, OrderSystem, OrderTracker, Refunds
 from bot.settings import ApiToolSettings, FileConfig, Settings, SettingsError
 from engine.consent import ConsentSigner
 from engine.tools import Tool, ToolError, Tools
-from memory.store import unavailable_as_store_error
+from memory.store import shared_secret
 
 
 @dataclass
@@ -118,8 +117,4 @@ async def consent_signer(settings: Settings, redis: Redis, prefix: str) -> Conse
     """SWITCHBOARD_ACTION_SECRET, or one random key kept in Redis so every process signs alike."""
     if settings.action_secret is not None:
         return ConsentSigner(settings.action_secret.get_secret_value().encode())
-    key = f"{prefix}:secret:consent"
-    async with unavailable_as_store_error():
-        await redis.set(key, secrets.token_urlsafe(32), nx=True)
-        stored = await redis.get(key)
-    return ConsentSigner(str(stored).encode())
+    return ConsentSigner(await shared_secret(redis, prefix, "consent"))

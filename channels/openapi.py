@@ -1,4 +1,4 @@
-"""GET /openapi.json: the REST, mobile and webhook endpoints as an OpenAPI 3.1 document."""
+"""GET /openapi.json: the REST, web, mobile and webhook endpoints as an OpenAPI 3.1 document."""
 
 from __future__ import annotations
 
@@ -166,6 +166,38 @@ def document(version: str) -> dict[str, Any]:
                     "responses": {"200": _reply("the reply to the click"), "400": _ERROR, "401": _ERROR},
                 }
             },
+            "/api/session": {
+                "post": {
+                    "summary": "a signed session for the web widget (named: with the API token; anonymous: {})",
+                    "security": [{"bearer": []}, {}],
+                    "requestBody": _json(
+                        {
+                            "type": "object",
+                            "properties": {"user_id": _ID, "ttl_s": {"type": "integer", "minimum": 60}},
+                        }
+                    ),
+                    "responses": {
+                        "200": {"description": "{token, user_id, expires_at}"},
+                        "400": _ERROR,
+                        "401": _ERROR,
+                        "403": _ERROR,
+                    },
+                },
+                "options": {
+                    "summary": "CORS preflight for pages in web.allowed_origins",
+                    "responses": {"204": {"description": "allowed"}, "403": _ERROR},
+                },
+            },
+            "/ws": {
+                "get": {
+                    "summary": "the widget's WebSocket: hello with a session token, then JSON frames (docs/web.md)",
+                    "responses": {"101": {"description": "switching protocols"}, "403": _ERROR, "503": _ERROR},
+                }
+            },
+            "/widget.js": {
+                "get": {"summary": "the embeddable chat widget", "responses": {"200": {"description": "JavaScript"}}}
+            },
+            "/": {"get": {"summary": "a demo page with the widget", "responses": {"200": {"description": "HTML"}}}},
             "/mobile/v1/messages": {"post": _mobile_post("a user's message, from the app's back end", _MESSAGE)},
             "/mobile/v1/actions": {"post": _mobile_post("a button click or feedback", _ACTION)},
             "/mobile/v1/devices": {

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import secrets
 import time
 from collections.abc import AsyncIterator, Sequence
 from urllib.parse import quote
@@ -113,3 +114,13 @@ class RedisMemoryStore:
             return bool(await self.client.ping())
         except (redis_errors.RedisError, OSError):
             return False
+
+
+async def shared_secret(client: Redis, prefix: str, name: str) -> bytes:
+    """A random key made once and kept in Redis, so every process using it signs alike (and a restart
+    keeps what was signed valid): for secrets the admin did not set in the environment."""
+    key = f"{prefix}:secret:{name}"
+    async with unavailable_as_store_error():
+        await client.set(key, secrets.token_urlsafe(32), nx=True)
+        stored = await client.get(key)
+    return str(stored).encode()

@@ -52,7 +52,7 @@ async def test_health_and_readiness(http: ClientSession, base_url: str) -> None:
     async with http.get(f"{base_url}/readyz") as response:
         body = await response.json()
         assert response.status == 200
-        assert body == {"ready": True, "checks": {"model": True, "index": True, "redis": True}}
+        assert body == {"ready": True, "checks": {"model": True, "index": True, "redis": True, "web": True}}
 
 
 async def test_a_question_gets_the_reply_shape_with_sources(http: ClientSession, base_url: str) -> None:

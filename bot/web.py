@@ -1,0 +1,59 @@
+"""Wiring of the web channel: its policy from the YAML, its session secret and stores from the runtime."""
+
+from __future__ import annotations
+
+import asyncio
+
+from bot.runtime import Runtime
+from bot.settings import FileConfig, Settings, is_loopback
+from channels.web.routes import WebPolicy
+from channels.web.sessions import SessionSigner
+from channels.web.socket import WebChannel, WebLimits
+from memory.feedback import RedisFeedbackStore
+from memory.store import shared_secret
+from memory.web import RedisFrameLog
+
+
+def web_policy(settings: Settings, config: FileConfig) -> WebPolicy:
+    web = config.web
+    anonymous = web.anonymous == "on" or (web.anonymous == "auto" and is_loopback(config.server.host))
+    return WebPolicy(
+        anonymous=anonymous,
+        allowed_origins=frozenset(web.allowed_origins),
+        session_ttl_s=web.session_ttl_s,
+        max_session_ttl_s=max(web.session_ttl_s, 30 * 86400),
+        max_frame_bytes=web.max_frame_bytes,
+        max_connections=web.max_connections,
+        demo_page=web.demo_page,
+        api_token=settings.api_token.get_secret_value() if settings.api_token else None,
+    )
+
+
+async def build_web(runtime: Runtime) -> WebChannel:
+    settings, config, redis = runtime.settings, runtime.config, runtime.redis
+    prefix = config.memory.prefix
+    if settings.session_secret is not None:
+        secret = settings.session_secret.get_secret_value().encode()
+    else:
+        secret = await shared_secret(redis, prefix, "web-session")
+    redactor = runtime.redactor
+
+    async def shown_text(text: str) -> str:
+        if redactor is None:
+            return text
+        redacted, _ = await asyncio.to_thread(redactor.redact, text)
+        return redacted
+
+    limits = WebLimits(
+        max_text_chars=config.server.max_text_chars,
+        messages_per_minute=config.web.messages_per_minute,
+        burst=config.web.burst,
+    )
+    return WebChannel(
+        runtime.dispatcher,
+        RedisFrameLog(redis, prefix, keep=config.web.keep_frames, ttl_s=config.web.history_ttl_s),
+        RedisFeedbackStore(redis, prefix),
+        SessionSigner(secret),
+        limits,
+        shown_text,
+    )

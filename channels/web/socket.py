@@ -1,0 +1,383 @@
+"""The widget's WebSocket (`/ws`): one JSON object per text frame, protocol in docs/web.md.
+
+Every frame about a conversation (the customer's own message echoed, `status`, `token`, `final`, a saved
+vote) is numbered and written to the conversation's log before it is sent, and an answer runs on its own
+task, not on the socket's: a socket that drops mid-answer loses nothing, and the next one (after a
+reconnect, a reload, or in another tab) is sent exactly the frames after the last `seq` it saw.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import re
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from aiohttp import WSMsgType, web
+
+from channels.rest import _ACTION, MAX_VALUE_CHARS
+from channels.web.sessions import Session, SessionRefused, SessionSigner
+from engine.delivery import Busy, Dispatcher
+from engine.protocols import StoreUnavailable
+from engine.text import clean_text
+from engine.types import ConversationRef, EventKind, Message, ReplyEvent
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "web"
+_ID = re.compile(r"^[A-Za-z0-9_.:@+-]{1,128}$")
+_CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+# Close codes (RFC 6455 4000-4999 are the application's own).
+CLOSE_UNAUTHORIZED = 4401  # no, a forged or an expired session token
+CLOSE_HELLO_TIMEOUT = 4408  # the first frame was not a hello in time
+CLOSE_PROTOCOL = 1008  # too many bad frames
+CLOSE_GOING_AWAY = 1001  # the server is shutting down
+MAX_ERRORS = 20
+
+
+class FrameLog(Protocol):
+    async def append(self, user_id: str, conversation_id: str, frame: dict[str, Any]) -> dict[str, Any]: ...
+    async def since(
+        self, user_id: str, conversation_id: str, after: int, before: int | None = None
+    ) -> list[dict[str, Any]]: ...
+    async def first_use(self, user_id: str, client_id: str) -> bool: ...
+
+
+class Votes(Protocol):
+    async def record(self, conversation: ConversationRef, message_id: str, vote: str) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class WebLimits:
+    max_text_chars: int = 4000
+    messages_per_minute: float = 20.0
+    burst: int = 5
+    hello_timeout_s: float = 10.0
+    send_timeout_s: float = 10.0  # a client that does not read for this long is dropped (it can resume)
+
+
+class FrameError(Exception):
+    def __init__(self, code: str, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.extra = extra
+
+
+class RateLimiter:
+    """A token bucket per user: `burst` messages at once, then `per_minute`."""
+
+    def __init__(self, per_minute: float, burst: int) -> None:
+        self.rate = per_minute / 60.0
+        self.burst = float(burst)
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    def wait_s(self, user_id: str, now: float | None = None) -> float:
+        """0 when a message may go now (and counts it); else how long until one may."""
+        now = time.monotonic() if now is None else now
+        tokens, then = self._buckets.get(user_id, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - then) * self.rate)
+        if tokens >= 1.0:
+            self._buckets[user_id] = (tokens - 1.0, now)
+            if len(self._buckets) > 100_000:  # full buckets are forgotten: they are the default anyway
+                self._buckets = {u: b for u, b in self._buckets.items() if b[0] < self.burst}
+            return 0.0
+        self._buckets[user_id] = (tokens, now)
+        return (1.0 - tokens) / self.rate
+
+    def refund(self, user_id: str) -> None:
+        """A counted message turned out to be a resend of one already answered."""
+        if user_id in self._buckets:
+            tokens, then = self._buckets[user_id]
+            self._buckets[user_id] = (min(self.burst, tokens + 1.0), then)
+
+
+@dataclass(eq=False)
+class Connection:
+    socket: web.WebSocketResponse
+    session: Session
+    conversation_id: str
+    request: web.BaseRequest
+    sent: int = 0  # the highest seq this socket was sent
+    errors: int = 0
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @property
+    def address(self) -> tuple[str, str]:
+        return (self.session.user_id, self.conversation_id)
+
+    async def send(self, frame: dict[str, Any]) -> None:
+        await self.socket.send_str(json.dumps(frame, ensure_ascii=False))
+        self.sent = max(self.sent, int(frame.get("seq", 0)))
+
+
+class WebChannel:
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        frames: FrameLog,
+        votes: Votes,
+        signer: SessionSigner,
+        limits: WebLimits,
+        shown_text: Callable[[str], Awaitable[str]] | None = None,
+    ) -> None:
+        self.dispatcher = dispatcher
+        self.frames = frames
+        self.votes = votes
+        self.signer = signer
+        self.limits = limits
+        self.limiter = RateLimiter(limits.messages_per_minute, limits.burst)
+        # What the log keeps of a customer's message: with personal data redacted, like every store.
+        self.shown_text = shown_text
+        self.live: defaultdict[tuple[str, str], set[Connection]] = defaultdict(set)
+        self._answers: set[asyncio.Task[None]] = set()
+
+    # --- the socket's life ------------------------------------------------------------------------------
+
+    async def serve(self, request: web.Request, socket: web.WebSocketResponse) -> None:
+        connection = await self._hello(request, socket)
+        if connection is None:
+            return
+        try:
+            async for frame in socket:
+                if frame.type is WSMsgType.TEXT:
+                    await self._on_text(connection, frame.data)
+                elif frame.type is WSMsgType.BINARY:
+                    await self._refuse(connection, FrameError("bad_frame", "frames are JSON text, not binary"))
+                if connection.errors >= MAX_ERRORS:
+                    await socket.close(code=CLOSE_PROTOCOL, message=b"too many bad frames")
+        finally:
+            self._leave(connection)
+
+    async def _hello(self, request: web.Request, socket: web.WebSocketResponse) -> Connection | None:
+        try:
+            first = await socket.receive(timeout=self.limits.hello_timeout_s)
+        except TimeoutError:
+            await _error(socket, FrameError("hello_timeout", "send a hello frame first"))
+            await socket.close(code=CLOSE_HELLO_TIMEOUT, message=b"no hello")
+            return None
+        if first.type is not WSMsgType.TEXT:
+            await socket.close(code=CLOSE_UNAUTHORIZED, message=b"no hello")
+            return None
+        try:
+            body = _object(first.data)
+            if body.get("type") != "hello":
+                raise SessionRefused("unauthorized", "the first frame must be a hello with a session token")
+            session = self.signer.verify(body.get("token"))
+            conversation_id = _identifier(body, "conversation_id", "default")
+            after = _count(body, "after")
+        except SessionRefused as refused:
+            await _error(socket, FrameError(refused.code, refused.message))
+            await socket.close(code=CLOSE_UNAUTHORIZED, message=refused.code.encode())
+            return None
+        except FrameError as bad:
+            await _error(socket, bad)
+            await socket.close(code=CLOSE_UNAUTHORIZED, message=b"bad hello")
+            return None
+        connection = Connection(socket, session, conversation_id, request, sent=after)
+        ready = {
+            "type": "ready",
+            "user_id": session.user_id,
+            "conversation_id": conversation_id,
+            "expires_at": session.expires_at,
+        }
+        await connection.send(ready)
+        self.live[connection.address].add(connection)  # before the replay: nothing falls in between
+        await self._replay(connection, after)
+        return connection
+
+    def _leave(self, connection: Connection) -> None:
+        room = self.live.get(connection.address)
+        if room is not None:
+            room.discard(connection)
+            if not room:
+                del self.live[connection.address]
+
+    async def _on_text(self, connection: Connection, data: str) -> None:
+        try:
+            body = _object(data)
+            kind = body.get("type")
+            if connection.session.expires_at <= time.time():
+                await _error(connection.socket, FrameError("session_expired", "the session has expired"))
+                await connection.socket.close(code=CLOSE_UNAUTHORIZED, message=b"session_expired")
+                return
+            if kind == "message":
+                await self._on_message(connection, body)
+            elif kind == "action":
+                await self._on_action(connection, body)
+            elif kind == "feedback":
+                await self._on_feedback(connection, body)
+            elif kind == "resume":
+                await self._replay(connection, _count(body, "after"))
+            elif kind == "hello":
+                raise FrameError("bad_frame", "this socket already said hello")
+            elif isinstance(kind, str):
+                raise FrameError("unknown_type", f"unknown frame type {kind[:40]!r}")
+            else:
+                raise FrameError("bad_frame", "every frame needs a string 'type'")
+        except FrameError as bad:
+            await self._refuse(connection, bad)
+        except StoreUnavailable:
+            await self._refuse(connection, FrameError("unavailable", "the conversation store is not answering"))
+
+    async def _refuse(self, connection: Connection, bad: FrameError) -> None:
+        connection.errors += 1
+        with contextlib.suppress(ConnectionResetError):
+            await _error(connection.socket, bad)
+
+    # --- client frames ------------------------------------------------------------------------------------
+
+    async def _on_message(self, connection: Connection, body: dict[str, Any]) -> None:
+        text = body.get("text")
+        if not isinstance(text, str):
+            raise FrameError("invalid_field", "'text' must be a string")
+        text = clean_text(text)
+        if not text:
+            raise FrameError("invalid_field", "'text' must not be empty")
+        if len(text) > self.limits.max_text_chars:
+            raise FrameError("text_too_long", f"'text' is over {self.limits.max_text_chars} characters")
+        await self._accept(connection, body, text)
+
+    async def _on_action(self, connection: Connection, body: dict[str, Any]) -> None:
+        action, value, label = body.get("action"), body.get("value", ""), body.get("label")
+        if not isinstance(action, str) or not _ACTION.match(action):
+            raise FrameError("invalid_field", "'action' must be a button's action: 1-255 of a-z 0-9 _ . -")
+        if not isinstance(value, str) or len(value) > MAX_VALUE_CHARS:
+            raise FrameError("invalid_field", f"'value' must be a string of at most {MAX_VALUE_CHARS} characters")
+        if label is not None and (not isinstance(label, str) or not clean_text(label) or len(label) > 200):
+            raise FrameError("invalid_field", "'label' must be the button's text, 1-200 characters")
+        shown = clean_text(label) if isinstance(label, str) else action.replace("_", " ")
+        await self._accept(connection, body, shown, action, value)
+
+    async def _accept(
+        self, connection: Connection, body: dict[str, Any], text: str, action: str = "", value: str = ""
+    ) -> None:
+        client_id = body.get("client_id", uuid.uuid4().hex)
+        if not isinstance(client_id, str) or not _CLIENT_ID.match(client_id):
+            raise FrameError("invalid_field", "'client_id' must be 1-64 letters, digits, _ and -")
+        wait = self.limiter.wait_s(connection.session.user_id)
+        if wait > 0:
+            retry = max(1, round(wait))
+            why = f"too many messages; wait {retry} s"
+            raise FrameError("rate_limited", why, client_id=client_id, retry_after_s=retry)
+        if self.dispatcher.pending >= self.dispatcher.max_pending:
+            raise FrameError("busy", "too many messages are waiting for a reply", client_id=client_id, retry_after_s=5)
+        if not await self.frames.first_use(connection.session.user_id, client_id):
+            self.limiter.refund(connection.session.user_id)
+            return  # sent again after a reconnect: its frames are in the log, replayed or on their way
+        user_id, conversation_id = connection.address
+        message = Message(
+            conversation=ConversationRef(CHANNEL, conversation_id, user_id),
+            text=text,
+            message_id=uuid.uuid4().hex,
+            action=action,
+            action_value=value if action else "",
+        )
+        shown = await self.shown_text(text) if self.shown_text is not None and not action else text
+        echo = {"type": "message", "message_id": message.message_id, "client_id": client_id, "text": shown}
+        await self._publish(connection.address, echo | {"at": round(time.time(), 3)})
+        task = asyncio.create_task(self._answer(message), name=f"web:{message.message_id}")
+        self._answers.add(task)
+        task.add_done_callback(self._answers.discard)
+
+    async def _on_feedback(self, connection: Connection, body: dict[str, Any]) -> None:
+        message_id, vote = body.get("message_id"), body.get("value")
+        if not isinstance(message_id, str) or not _ID.match(message_id) or vote not in ("up", "down"):
+            raise FrameError("invalid_field", "feedback needs the reply's 'message_id' and 'value' up or down")
+        user_id, conversation_id = connection.address
+        conversation = ConversationRef(CHANNEL, conversation_id, user_id)
+        if await self.votes.record(conversation, message_id, str(vote)):
+            await self._publish(connection.address, {"type": "feedback", "message_id": message_id, "value": vote})
+        else:
+            await connection.send({"type": "feedback", "message_id": message_id, "value": vote, "recorded": False})
+
+    # --- answers --------------------------------------------------------------------------------------
+
+    async def _answer(self, message: Message) -> None:
+        address = (message.conversation.user_id, message.conversation.conversation_id)
+        try:
+            async for event in self.dispatcher.ask(message):
+                await self._publish(address, _frame(event))
+        except Busy as busy:
+            error = {"type": "error", "code": "busy", "message_id": message.message_id}
+            await self._publish(address, error | {"retry_after_s": busy.retry_after_s})
+        except StoreUnavailable:
+            log.error("web: message %s: the frame log is unavailable", message.message_id)
+
+    async def _publish(self, address: tuple[str, str], frame: dict[str, Any]) -> None:
+        stored = await self.frames.append(address[0], address[1], frame)
+        for connection in tuple(self.live.get(address, ())):
+            try:
+                await asyncio.wait_for(self._deliver(connection, stored), self.limits.send_timeout_s)
+            except (TimeoutError, ConnectionResetError):
+                self._leave(connection)  # it resumes from its last seq when it comes back
+                if connection.request.transport is not None:
+                    connection.request.transport.abort()
+
+    async def _deliver(self, connection: Connection, frame: dict[str, Any]) -> None:
+        async with connection.lock:
+            if frame["seq"] <= connection.sent:
+                return
+            if frame["seq"] > connection.sent + 1:  # frames it has not had yet (a reconnect raced us)
+                user_id, conversation_id = connection.address
+                for missed in await self.frames.since(user_id, conversation_id, connection.sent, frame["seq"]):
+                    await connection.send(missed)
+            await connection.send(frame)
+
+    async def _replay(self, connection: Connection, after: int) -> None:
+        async with connection.lock:
+            connection.sent = after
+            for frame in await self.frames.since(connection.session.user_id, connection.conversation_id, after):
+                await connection.send(frame)
+
+    async def drain(self) -> None:
+        """Answers already accepted are finished (and logged) first; then the sockets are closed."""
+        if self._answers:
+            await asyncio.gather(*self._answers, return_exceptions=True)
+        for room in tuple(self.live.values()):
+            for connection in tuple(room):
+                with contextlib.suppress(ConnectionResetError):
+                    await connection.socket.close(code=CLOSE_GOING_AWAY, message=b"server shutting down")
+
+
+def _frame(event: ReplyEvent) -> dict[str, Any]:
+    if event.kind is EventKind.FINAL and event.reply is not None:
+        return {"type": "final", "message_id": event.message_id, "reply": event.reply.to_json()}
+    return {"type": event.kind.value, "message_id": event.message_id, "text": event.text}
+
+
+async def _error(socket: web.WebSocketResponse, bad: FrameError) -> None:
+    if not socket.closed:
+        await socket.send_str(json.dumps({"type": "error", "code": bad.code, "message": bad.message} | bad.extra))
+
+
+def _object(data: str) -> dict[str, Any]:
+    try:
+        body = json.loads(data)
+    except (json.JSONDecodeError, RecursionError):
+        raise FrameError("bad_json", "a frame must be one JSON object") from None
+    if not isinstance(body, dict):
+        raise FrameError("bad_frame", "a frame must be a JSON object")
+    return body
+
+
+def _identifier(body: dict[str, Any], name: str, default: str) -> str:
+    value = body.get(name, default)
+    if not isinstance(value, str) or not _ID.match(value):
+        raise FrameError("invalid_field", f"'{name}' must be 1-128 characters of letters, digits and _ . : @ + -")
+    return value
+
+
+def _count(body: dict[str, Any], name: str) -> int:
+    value = body.get(name, 0)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**53:
+        raise FrameError("invalid_field", f"'{name}' must be a frame's seq (a whole number, 0 for all)")
+    return value

@@ -1,0 +1,90 @@
+"""What the web channel keeps in Redis: each conversation's frames, numbered, so a page that reloads or a
+socket that drops gets back exactly the frames it missed, and the widget's message ids already taken (a
+message resent after a reconnect is answered once).
+
+Frames live under the user's keys (export and erasure find them) for `ttl_s` after the last one.
+Once an answer's `final` frame is written, its `status` and `token` frames are dropped: the final one
+holds the whole reply, so the log keeps the conversation, not every streamed piece of it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import quote
+
+from redis.asyncio import Redis
+
+from memory.store import unavailable_as_store_error, user_key
+
+# KEYS: counter, log. ARGV: the frame's JSON without its seq, its type, its message id, keep, ttl.
+# The seq is spliced in as the first member, so numbering and appending are one atomic step.
+_APPEND = """
+local seq = redis.call('INCR', KEYS[1])
+local entry = '{"seq":' .. seq .. ',' .. string.sub(ARGV[1], 2)
+if ARGV[2] == 'final' and ARGV[3] ~= '' then
+  local kept = {}
+  for _, item in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do
+    local frame = cjson.decode(item)
+    if not ((frame.type == 'token' or frame.type == 'status') and frame.message_id == ARGV[3]) then
+      table.insert(kept, item)
+    end
+  end
+  redis.call('DEL', KEYS[2])
+  for i = 1, #kept, 1000 do
+    redis.call('RPUSH', KEYS[2], unpack(kept, i, math.min(i + 999, #kept)))
+  end
+end
+redis.call('RPUSH', KEYS[2], entry)
+redis.call('LTRIM', KEYS[2], -tonumber(ARGV[4]), -1)
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+redis.call('EXPIRE', KEYS[2], ARGV[5])
+return seq
+"""
+
+
+class RedisFrameLog:
+    def __init__(self, client: Redis, prefix: str = "sb", keep: int = 500, ttl_s: int = 86400) -> None:
+        self.client = client
+        self.prefix = prefix
+        self.keep = keep
+        self.ttl_s = ttl_s
+        self._append = client.register_script(_APPEND)
+
+    def _base(self, user_id: str, conversation_id: str) -> str:
+        return f"{user_key(self.prefix, user_id)}:web:{quote(conversation_id, safe='')}"
+
+    async def append(self, user_id: str, conversation_id: str, frame: dict[str, Any]) -> dict[str, Any]:
+        """The frame with its `seq` (1, 2, 3… per conversation) as it was stored."""
+        base = self._base(user_id, conversation_id)
+        body = json.dumps({key: value for key, value in frame.items() if key != "seq"}, ensure_ascii=False)
+        args: list[str | int] = [
+            body,
+            str(frame.get("type", "")),
+            str(frame.get("message_id", "")),
+            self.keep,
+            self.ttl_s,
+        ]
+        async with unavailable_as_store_error():
+            seq = int(await self._append(keys=[f"{base}:seq", f"{base}:frames"], args=args))
+        return {"seq": seq} | {key: value for key, value in frame.items() if key != "seq"}
+
+    async def since(
+        self, user_id: str, conversation_id: str, after: int, before: int | None = None
+    ) -> list[dict[str, Any]]:
+        """The kept frames with after < seq (< before), oldest first."""
+        async with unavailable_as_store_error():
+            raw: list[Any] = await self.client.lrange(f"{self._base(user_id, conversation_id)}:frames", 0, -1)
+        frames = [json.loads(item) for item in raw]
+        return [f for f in frames if f["seq"] > after and (before is None or f["seq"] < before)]
+
+    async def last_seq(self, user_id: str, conversation_id: str) -> int:
+        async with unavailable_as_store_error():
+            value = await self.client.get(f"{self._base(user_id, conversation_id)}:seq")
+        return int(value or 0)
+
+    async def first_use(self, user_id: str, client_id: str) -> bool:
+        """False when this user already sent a message with this client id (a resend after a reconnect)."""
+        key = f"{user_key(self.prefix, user_id)}:web:sent:{quote(client_id, safe='')}"
+        async with unavailable_as_store_error():
+            return bool(await self.client.set(key, "1", nx=True, ex=self.ttl_s))

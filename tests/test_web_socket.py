@@ -1,0 +1,380 @@
+"""The web channel's WebSocket and sessions end to end: a real server on loopback (SmolLM2 runtime, real
+FAISS and Redis), aiohttp's WebSocket client speaking the protocol of docs/web.md."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp import ClientSession, ClientWebSocketResponse, WSMsgType, WSServerHandshakeError
+from pydantic import SecretStr
+from redis.asyncio import Redis
+
+from bot.app import create_app
+from bot.settings import FileConfig, Settings
+from channels.web.sessions import SessionRefused, SessionSigner
+from channels.web.socket import RateLimiter
+from memory.privacy import UserData
+from memory.store import shared_secret
+from tests.conftest import own_prefix, start_ready
+
+TOKEN = "web-test-token-0123456789"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+ALLOWED = "http://shop.example.test"
+QUESTION = "how long do refunds take to reach my card?"
+
+
+@pytest.fixture(scope="module")
+def config(file_config: FileConfig) -> FileConfig:
+    config = own_prefix(file_config, "web")
+    web = config.web.model_copy(update={"allowed_origins": [ALLOWED], "burst": 3, "messages_per_minute": 6})
+    return config.model_copy(update={"web": web})
+
+
+@pytest.fixture(scope="module")
+async def base(settings: Settings, config: FileConfig) -> AsyncIterator[str]:
+    with_token = settings.model_copy(update={"api_token": SecretStr(TOKEN)})
+    server = await start_ready(create_app(with_token, config))
+    yield str(server.make_url("")).rstrip("/")
+    await server.close()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[ClientSession]:
+    async with ClientSession() as session:
+        yield session
+
+
+async def session_for(http: ClientSession, base: str, user: str | None = None) -> dict[str, Any]:
+    body = {} if user is None else {"user_id": user}
+    async with http.post(f"{base}/api/session", json=body, headers=AUTH if user else {}) as response:
+        assert response.status == 200, await response.text()
+        return dict(await response.json())
+
+
+async def hello(
+    http: ClientSession, base: str, token: str, conversation: str = "c1", after: int = 0, **kwargs: Any
+) -> tuple[ClientWebSocketResponse, dict[str, Any]]:
+    ws = await http.ws_connect(f"{base}/ws", **kwargs)
+    await ws.send_json({"type": "hello", "token": token, "conversation_id": conversation, "after": after})
+    ready = await receive(ws)
+    assert ready["type"] == "ready", ready
+    return ws, ready
+
+
+async def receive(ws: ClientWebSocketResponse, wait_s: float = 60) -> dict[str, Any]:
+    frame = await ws.receive(timeout=wait_s)
+    assert frame.type is WSMsgType.TEXT, (frame.type, frame.data, ws.close_code)
+    return dict(json.loads(frame.data))
+
+
+async def until_final(ws: ClientWebSocketResponse) -> list[dict[str, Any]]:
+    frames = []
+    while True:
+        frame = await receive(ws)
+        frames.append(frame)
+        if frame["type"] in ("final", "error"):
+            return frames
+
+
+async def test_a_question_streams_numbered_frames_and_a_cited_final(http: ClientSession, base: str) -> None:
+    issued = await session_for(http, base)
+    assert issued["user_id"].startswith("web-anon-")
+    assert issued["expires_at"] > time.time()
+    ws, ready = await hello(http, base, issued["token"])
+    assert ready["user_id"] == issued["user_id"]
+    assert ready["conversation_id"] == "c1"
+    await ws.send_json({"type": "message", "text": QUESTION, "client_id": "m1"})
+    frames = await until_final(ws)
+    await ws.close()
+    echo, *streamed, final = frames
+    assert echo["type"] == "message"
+    assert echo["client_id"] == "m1"
+    assert echo["text"] == QUESTION
+    assert [f["seq"] for f in frames] == list(range(1, len(frames) + 1))
+    assert {f["type"] for f in streamed} <= {"status", "token"}
+    assert any(f["type"] == "token" for f in streamed)
+    assert final["type"] == "final"
+    assert final["message_id"] == echo["message_id"]
+    reply = final["reply"]
+    assert "".join(f["text"] for f in streamed if f["type"] == "token") == reply["response"]
+    assert reply["sources"]
+    assert not reply["metadata"]["escalated"]
+    assert "refund" in reply["response"].lower()
+
+
+async def test_a_reload_gets_the_conversation_without_the_streamed_pieces(http: ClientSession, base: str) -> None:
+    issued = await session_for(http, base)
+    ws, _ = await hello(http, base, issued["token"])
+    await ws.send_json({"type": "message", "text": QUESTION, "client_id": "m1"})
+    live = await until_final(ws)
+    await ws.close()
+    again, _ = await hello(http, base, issued["token"])  # a new page: after 0
+    replayed = [await receive(again) for _ in range(2)]
+    assert [f["type"] for f in replayed] == ["message", "final"]
+    assert replayed[0] == live[0]
+    assert replayed[1] == live[-1]
+    await again.send_json({"type": "resume", "after": live[-1]["seq"]})  # nothing newer: nothing comes
+    with pytest.raises(asyncio.TimeoutError):
+        await again.receive(timeout=0.5)
+    await again.close()
+
+
+async def test_a_dropped_socket_misses_nothing_and_a_resent_message_is_answered_once(
+    http: ClientSession, base: str
+) -> None:
+    issued = await session_for(http, base)
+    ws, _ = await hello(http, base, issued["token"], "drop")
+    await ws.send_json({"type": "message", "text": QUESTION, "client_id": "once"})
+    echo = await receive(ws)
+    first_after_echo = await receive(ws)
+    ws._response.connection.transport.abort()  # type: ignore[union-attr]  # the network went away
+    await asyncio.sleep(1.0)  # the answer goes on without the socket
+    back, _ = await hello(http, base, issued["token"], "drop", after=first_after_echo["seq"])
+    await back.send_json({"type": "message", "text": QUESTION, "client_id": "once"})  # resent: not yet echoed?
+    rest = await until_final(back)
+    with pytest.raises(asyncio.TimeoutError):
+        await back.receive(timeout=1.0)  # the resend produced nothing new
+    await back.close()
+    assert all(f["seq"] > first_after_echo["seq"] for f in rest)
+    assert [f["type"] for f in rest].count("final") == 1
+    assert rest[-1]["message_id"] == echo["message_id"]
+    history, _ = await hello(http, base, issued["token"], "drop")
+    frames = [await receive(history) for _ in range(2)]
+    with pytest.raises(asyncio.TimeoutError):
+        await history.receive(timeout=0.5)
+    await history.close()
+    assert [f["type"] for f in frames] == ["message", "final"]
+
+
+async def test_bad_frames_get_error_frames_and_the_socket_stays(http: ClientSession, base: str) -> None:
+    issued = await session_for(http, base)
+    ws, _ = await hello(http, base, issued["token"], "bad")
+    cases: list[tuple[str | bytes, str]] = [
+        ("{not json", "bad_json"),
+        ("[1, 2]", "bad_frame"),
+        (json.dumps({"text": "hi"}), "bad_frame"),
+        (json.dumps({"type": "shout"}), "unknown_type"),
+        (json.dumps({"type": "message"}), "invalid_field"),
+        (json.dumps({"type": "message", "text": "\u200b"}), "invalid_field"),
+        (json.dumps({"type": "message", "text": "x" * 4001}), "text_too_long"),
+        (json.dumps({"type": "message", "text": "hi", "client_id": "../etc"}), "invalid_field"),
+        (json.dumps({"type": "action", "action": "DROP TABLE"}), "invalid_field"),
+        (json.dumps({"type": "feedback", "message_id": "x", "value": "meh"}), "invalid_field"),
+        (json.dumps({"type": "resume", "after": -1}), "invalid_field"),
+        (json.dumps({"type": "hello", "token": issued["token"]}), "bad_frame"),
+        (b"\x00\x01", "bad_frame"),
+    ]
+    for data, code in cases:
+        await (ws.send_bytes(data) if isinstance(data, bytes) else ws.send_str(data))
+        frame = await receive(ws, wait_s=10)
+        assert (frame["type"], frame["code"]) == ("error", code), data
+        assert frame["message"]
+    await ws.send_json({"type": "resume", "after": 0})  # still open and answering
+    with pytest.raises(asyncio.TimeoutError):
+        await ws.receive(timeout=0.3)
+    assert not ws.closed
+    await ws.close()
+
+
+async def test_an_oversized_frame_closes_the_socket_with_1009(http: ClientSession, base: str) -> None:
+    issued = await session_for(http, base)
+    ws, _ = await hello(http, base, issued["token"], "big")
+    await ws.send_str(json.dumps({"type": "message", "text": "x" * 20000}))
+    frame = await ws.receive(timeout=10)
+    assert frame.type in (WSMsgType.CLOSE, WSMsgType.CLOSED, WSMsgType.CLOSING)
+    assert ws.close_code == 1009
+
+
+@pytest.mark.parametrize("how", ["forged", "expired", "missing", "not_hello", "other_secret"])
+async def test_bad_session_tokens_are_refused_with_4401(
+    http: ClientSession, base: str, redis_client: Redis, config: FileConfig, how: str
+) -> None:
+    issued = await session_for(http, base, "alice")
+    secret = await shared_secret(redis_client, config.memory.prefix, "web-session")
+    first: dict[str, Any] = {"type": "hello", "token": issued["token"]}
+    if how == "forged":  # another user's name under the old mac
+        signer = SessionSigner(b"not-the-server-secret-000")
+        forged, _ = signer.issue("mallory", 600)
+        first["token"] = forged.rsplit(".", 1)[0] + "." + issued["token"].rsplit(".", 1)[1]
+    elif how == "expired":
+        first["token"], _ = SessionSigner(secret).issue("alice", 60, now=time.time() - 120)
+    elif how == "missing":
+        del first["token"]
+    elif how == "not_hello":
+        first = {"type": "message", "text": "hi"}
+    else:
+        first["token"], _ = SessionSigner(b"not-the-server-secret-000").issue("alice", 600)
+    ws = await http.ws_connect(f"{base}/ws")
+    await ws.send_json(first)
+    error = await receive(ws)
+    assert error["type"] == "error"
+    assert error["code"] == ("session_expired" if how == "expired" else "unauthorized")
+    closing = await ws.receive(timeout=10)
+    assert closing.type in (WSMsgType.CLOSE, WSMsgType.CLOSED)
+    assert ws.close_code == 4401
+
+
+async def test_only_allowed_origins_may_open_the_socket(http: ClientSession, base: str) -> None:
+    issued = await session_for(http, base)
+    with pytest.raises(WSServerHandshakeError) as refused:
+        await http.ws_connect(f"{base}/ws", headers={"Origin": "https://evil.example"})
+    assert refused.value.status == 403
+    for origin in (ALLOWED, base):  # the configured site, and the server's own pages
+        ws, _ = await hello(http, base, issued["token"], headers={"Origin": origin})
+        await ws.close()
+    async with http.get(f"{base}/ws") as plain:  # not a WebSocket request
+        assert plain.status == 400
+        assert (await plain.json())["error"]["code"] == "not_websocket"
+
+
+async def test_messages_past_the_rate_are_refused_with_their_client_id(http: ClientSession, base: str) -> None:
+    issued = await session_for(http, base)
+    ws, _ = await hello(http, base, issued["token"], "burst")
+    for n in range(4):  # burst 3
+        await ws.send_json({"type": "message", "text": f"hi number {n}", "client_id": f"b{n}"})
+    refused = None
+    finals = 0
+    while finals < 3 or refused is None:
+        frame = await receive(ws)
+        finals += frame["type"] == "final"
+        if frame["type"] == "error":
+            refused = frame
+    await ws.close()
+    assert refused["code"] == "rate_limited"
+    assert refused["client_id"] == "b3"
+    assert refused["retry_after_s"] >= 1
+
+
+async def test_one_user_never_sees_another_users_conversation(http: ClientSession, base: str) -> None:
+    alice = await session_for(http, base, "alice-web")
+    bob = await session_for(http, base, "bob-web")
+    ws, _ = await hello(http, base, alice["token"], "shared-name")
+    await ws.send_json({"type": "message", "text": "my order BC-55555 is late", "client_id": "a1"})
+    await until_final(ws)
+    spy, ready = await hello(http, base, bob["token"], "shared-name")
+    assert ready["user_id"] == "bob-web"
+    with pytest.raises(asyncio.TimeoutError):
+        await spy.receive(timeout=0.5)
+    await spy.close()
+    await ws.close()
+
+
+async def test_feedback_is_saved_once_and_replayed(http: ClientSession, base: str) -> None:
+    issued = await session_for(http, base, "voter-web")
+    ws, _ = await hello(http, base, issued["token"], "votes")
+    await ws.send_json({"type": "message", "text": QUESTION})
+    final = (await until_final(ws))[-1]
+    await ws.send_json({"type": "feedback", "message_id": final["message_id"], "value": "up"})
+    saved = await receive(ws)
+    assert saved == {"seq": final["seq"] + 1, "type": "feedback", "message_id": final["message_id"], "value": "up"}
+    await ws.send_json({"type": "feedback", "message_id": final["message_id"], "value": "down"})
+    again = await receive(ws)
+    assert again["recorded"] is False
+    assert "seq" not in again
+    await ws.close()
+    reload, _ = await hello(http, base, issued["token"], "votes", after=final["seq"])
+    assert (await receive(reload))["value"] == "up"
+    await reload.close()
+
+
+async def test_named_sessions_need_the_api_token(http: ClientSession, base: str) -> None:
+    async with http.post(f"{base}/api/session", json={"user_id": "alice"}) as response:
+        assert response.status == 401
+        assert (await response.json())["error"]["code"] == "unauthorized"
+    for body in ({"user_id": "a b"}, {"ttl_s": 5}, {"ttl_s": "1h"}):
+        async with http.post(f"{base}/api/session", json=body, headers=AUTH) as response:
+            assert (response.status, (await response.json())["error"]["code"]) == (400, "invalid_field"), body
+    async with http.post(f"{base}/api/session", data="nope", headers=AUTH) as response:
+        assert response.status == 400
+        assert (await response.json())["error"]["code"] == "invalid_json"
+    named = await session_for(http, base, "alice")
+    assert named["user_id"] == "alice"
+
+
+async def test_cors_preflight_only_for_allowed_origins(http: ClientSession, base: str) -> None:
+    async with http.options(f"{base}/api/session", headers={"Origin": ALLOWED}) as response:
+        assert response.status == 204
+        assert response.headers["Access-Control-Allow-Origin"] == ALLOWED
+    async with http.options(f"{base}/api/session", headers={"Origin": "https://evil.example"}) as response:
+        assert response.status == 403
+        assert "Access-Control-Allow-Origin" not in response.headers
+    headers = {"Origin": "https://evil.example"}
+    async with http.post(f"{base}/api/session", json={}, headers=headers) as response:
+        assert "Access-Control-Allow-Origin" not in response.headers  # the browser keeps the token from it
+
+
+async def test_the_widget_and_the_demo_page_are_served(http: ClientSession, base: str) -> None:
+    async with http.get(f"{base}/widget.js") as response:
+        assert response.status == 200
+        assert response.content_type == "text/javascript"
+        assert "textContent" in await response.text()
+    async with http.get(f"{base}/") as response:
+        assert response.status == 200
+        assert "/widget.js" in await response.text()
+        assert "default-src 'self'" in response.headers["Content-Security-Policy"]
+
+
+async def test_export_and_erasure_find_the_web_conversation(
+    http: ClientSession, base: str, redis_client: Redis, config: FileConfig
+) -> None:
+    issued = await session_for(http, base, "erase-me-web")
+    ws, _ = await hello(http, base, issued["token"], "private")
+    await ws.send_json({"type": "message", "text": "my email is erase.me@example.com, where is my refund?"})
+    frames = await until_final(ws)
+    await ws.close()
+    assert "erase.me@example.com" not in frames[0]["text"]  # the log keeps the redacted text
+    data = UserData(redis_client, config.memory.prefix)
+    exported = json.dumps(await data.export("erase-me-web"))
+    assert frames[-1]["message_id"] in exported
+    await data.forget("erase-me-web")
+    assert not await data.keys("erase-me-web")
+    again, _ = await hello(http, base, issued["token"], "private")
+    with pytest.raises(asyncio.TimeoutError):
+        await again.receive(timeout=0.5)
+    await again.close()
+
+
+async def test_anonymous_sessions_are_off_off_loopback_unless_enabled(settings: Settings, config: FileConfig) -> None:
+    from aiohttp.test_utils import TestServer
+
+    public = config.model_copy(update={"server": config.server.model_copy(update={"host": "0.0.0.0"})})  # noqa: S104
+    server = TestServer(create_app(settings, public), host="127.0.0.1")
+    await server.start_server()
+    try:
+        async with ClientSession() as http, http.post(server.make_url("/api/session"), json={}) as response:
+            assert response.status == 403
+            assert (await response.json())["error"]["code"] == "anonymous_off"
+    finally:
+        await server.close()
+
+
+def test_session_tokens_expire_and_cannot_be_altered() -> None:
+    signer = SessionSigner(b"0123456789abcdef0123")
+    token, session = signer.issue("alice", 600, now=1000.0)
+    assert signer.verify(token, now=1500.0) == session
+    with pytest.raises(SessionRefused) as expired:
+        signer.verify(token, now=1600.0)
+    assert expired.value.code == "session_expired"
+    head, payload, mac = token.split(".")
+    for bad in (f"{head}.{payload}.{mac[:-1]}A", f"v2.{payload}.{mac}", token + "x", "", None, "é" * 10, "a" * 2000):
+        with pytest.raises(SessionRefused):
+            signer.verify(bad, now=1500.0)
+    _anonymous, first = signer.anonymous(600)
+    assert first.anonymous
+    assert signer.anonymous(600)[1].user_id != first.user_id
+
+
+def test_the_rate_limiter_allows_a_burst_then_the_rate() -> None:
+    limiter = RateLimiter(per_minute=60, burst=2)
+    assert limiter.wait_s("u", now=0.0) == 0
+    assert limiter.wait_s("u", now=0.0) == 0
+    assert limiter.wait_s("u", now=0.0) == pytest.approx(1.0)
+    assert limiter.wait_s("other", now=0.0) == 0  # per user
+    assert limiter.wait_s("u", now=1.01) == 0
+    limiter.refund("u")
+    assert limiter.wait_s("u", now=1.02) == 0

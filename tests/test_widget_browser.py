@@ -1,0 +1,222 @@
+"""The chat widget in a real headless Chromium (Debian's, driven by Playwright) against a real server.
+
+Skipped where Chromium or Playwright is missing, unless SWITCHBOARD_REQUIRE_BROWSER=1 (.ci/run sets it,
+after installing both): there a missing browser fails the run instead of hiding the test.
+SWITCHBOARD_SCREENSHOT=docs/widget.png saves the picture of the answered question that docs/web.md shows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from bot.app import SLOT, create_app
+from bot.settings import FileConfig, Settings
+from engine.types import ConversationRef, EventKind
+from memory.feedback import RedisFeedbackStore
+from tests.conftest import own_prefix, start_ready
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+QUESTION = "hi, how long until my refund shows up on my card??"
+SECOND = "and can i change the delivery address after ordering"
+
+try:
+    from playwright.async_api import Locator, Page, WebSocket, WebSocketRoute, async_playwright, expect
+except ImportError:  # pragma: no cover - the skip below says so
+    async_playwright = None  # type: ignore[assignment]
+
+pytestmark = [pytest.mark.browser]
+if async_playwright is None or shutil.which(CHROMIUM) is None:
+    if os.environ.get("SWITCHBOARD_REQUIRE_BROWSER") == "1":
+        raise RuntimeError(f"browser tests need playwright and {CHROMIUM} (.ci/run installs them)")
+    pytestmark = [pytest.mark.browser, pytest.mark.skip(reason=f"needs playwright and {CHROMIUM}")]
+
+
+@pytest.fixture(scope="module")
+async def served_app(settings: Settings, file_config: FileConfig) -> AsyncIterator[tuple[str, web.Application]]:
+    app = create_app(settings, own_prefix(file_config, "browser"))
+    server = await start_ready(app)
+    for _ in range(100):  # the web channel starts right after the runtime
+        if app[SLOT].web is not None:
+            break
+        await asyncio.sleep(0.05)
+    yield str(server.make_url("")).rstrip("/"), app
+    await server.close()
+
+
+@pytest.fixture
+async def page() -> AsyncIterator[Page]:
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        context = await browser.new_context(viewport={"width": 1100, "height": 820})
+        yield await context.new_page()
+        await context.close()
+        await browser.close()
+
+
+def record_frames(page: Page) -> list[dict[str, Any]]:
+    """Every frame the widget's sockets receive, in order."""
+    frames: list[dict[str, Any]] = []
+
+    def on_socket(socket: WebSocket) -> None:
+        socket.on("framereceived", lambda payload: frames.append(json.loads(payload)))
+
+    page.on("websocket", on_socket)
+    return frames
+
+
+def words(text: str) -> str:
+    """Whitespace-insensitive, markdown emphasis as rendered (the markers are not shown)."""
+    return " ".join(text.replace("**", "").split())
+
+
+async def shown(locator: Locator) -> str:
+    """The text as rendered (line breaks count as spaces)."""
+    return words(await locator.inner_text())
+
+
+async def ask(page: Page, text: str) -> None:
+    box = page.locator("#sb-input")
+    await box.fill(text)
+    await box.press("Enter")
+
+
+async def test_the_widget_answers_streams_cites_votes_and_survives_a_reload(
+    page: Page, served_app: tuple[str, web.Application], redis_client: Any, file_config: FileConfig
+) -> None:
+    base, app = served_app
+    frames = record_frames(page)
+    await page.goto(f"{base}/")
+    await expect(page.locator("section.panel")).to_be_visible()
+    await ask(page, QUESTION)
+    answer = page.locator(".msg.bot[data-final=true]")
+    await expect(answer).to_have_count(1, timeout=60_000)
+    final = next(f for f in frames if f["type"] == "final")
+    tokens = [f for f in frames if f["type"] == "token" and f["message_id"] == final["message_id"]]
+    assert len(tokens) > 1
+    assert frames.index(tokens[0]) < frames.index(final)
+    reply = final["reply"]
+    assert await shown(answer.locator(".text")) == words(reply["response"])
+    source = answer.locator(".sources a").first
+    await expect(source).to_have_attribute("href", reply["sources"][0])
+    assert (await source.get_attribute("rel") or "").startswith("noopener")
+    assert await page.locator(".msg.user").count() == 1
+    if os.environ.get("SWITCHBOARD_SCREENSHOT"):
+        await page.screenshot(path=Path(os.environ["SWITCHBOARD_SCREENSHOT"]))
+
+    await answer.locator("button[data-vote=up]").click()
+    await expect(answer.locator("button[data-vote=up]")).to_have_attribute("aria-pressed", "true")
+    user_id = next(f for f in frames if f["type"] == "ready")["user_id"]
+    votes = RedisFeedbackStore(redis_client, own_prefix(file_config, "browser").memory.prefix)
+    for _ in range(50):
+        if await votes.get(user_id, final["message_id"]) is not None:
+            break
+        await asyncio.sleep(0.1)
+    vote = await votes.get(user_id, final["message_id"])
+    assert vote is not None
+    assert vote["vote"] == "up"
+
+    await page.reload()
+    restored = page.locator(".msg.bot[data-final=true]")
+    await expect(restored).to_have_count(1, timeout=20_000)
+    await expect(page.locator(".msg.user")).to_have_text([f"You: {QUESTION}"])
+    assert await shown(restored.locator(".text")) == words(reply["response"])
+    await expect(restored.locator("button[data-vote=up]")).to_have_attribute("aria-pressed", "true")
+
+    # The network drops while the next answer is on its way: the widget reconnects and shows it once.
+    conversation = await page.evaluate("Object.entries(localStorage).find(([k]) => k.startsWith('switchboard:'))[1]")
+    ref = ConversationRef("web", json.loads(conversation)["conversation_id"], user_id)
+    channel = app[SLOT].web
+    runtime = app[SLOT].runtime
+    assert channel is not None
+    assert runtime is not None
+    dropped = asyncio.Event()
+
+    async def drop_mid_answer() -> None:
+        async with runtime.bus.subscribe(ref) as events:
+            while (await events.get()).kind is EventKind.FINAL:
+                pass  # the first status or token of the next answer
+            for connection in tuple(channel.live.get((ref.user_id, ref.conversation_id), ())):
+                connection.request.transport.abort()  # type: ignore[union-attr]
+            dropped.set()
+
+    dropper = asyncio.create_task(drop_mid_answer())
+    await ask(page, SECOND)
+    await asyncio.wait_for(dropped.wait(), 30)
+    await dropper
+    await expect(page.locator(".msg.bot[data-final=true]")).to_have_count(2, timeout=60_000)
+    await expect(page.locator(".conn")).to_be_empty(timeout=20_000)  # reconnected
+    await expect(page.locator(".msg.user")).to_have_count(2)
+    await expect(page.locator(".msg.bot")).to_have_count(2)
+    second = [f for f in frames if f["type"] == "final"][-1]
+    assert second["message_id"] != final["message_id"]
+    latest = page.locator(".msg.bot[data-final=true] .text").nth(1)
+    assert await shown(latest) == words(second["reply"]["response"])
+
+
+async def test_the_widget_is_usable_with_the_keyboard_and_on_a_phone(
+    page: Page, served_app: tuple[str, web.Application]
+) -> None:
+    base, _ = served_app
+    await page.set_viewport_size({"width": 390, "height": 844})
+    await page.goto(f"{base}/")
+    panel = page.locator("section.panel")
+    await expect(panel).to_be_visible()
+    box = await panel.bounding_box()
+    assert box is not None
+    assert box["width"] == 390
+    await expect(page.locator("[role=log]")).to_have_attribute("aria-live", "polite")
+    await page.keyboard.press("Escape")
+    await expect(panel).to_be_hidden()
+    bubble = page.locator("button.bubble")
+    await expect(bubble).to_be_focused()
+    await expect(bubble).to_have_attribute("aria-expanded", "false")
+    await page.keyboard.press("Enter")
+    await expect(panel).to_be_visible()
+    await expect(page.locator("#sb-input")).to_be_focused()
+
+
+async def test_markup_from_the_model_or_the_pages_is_never_html(
+    page: Page, served_app: tuple[str, web.Application]
+) -> None:
+    """A reply is put on the page as text: a crafted final frame (as a poisoned page or a model could
+    write it) is slipped between the real server and the widget."""
+    base, _ = served_app
+    routes: list[WebSocketRoute] = []
+
+    def through(route: WebSocketRoute) -> None:
+        route.connect_to_server()
+        routes.append(route)
+
+    await page.route_web_socket(re.compile(r".*/ws$"), through)
+    await page.goto(f"{base}/")
+    await expect(page.locator("section.panel")).to_be_visible()
+    await expect(page.locator(".conn")).to_be_empty()
+    reply = {
+        "response": "<img src=x onerror=\"document.title='pwned'\"> **fine** [bad](javascript:alert(1)) "
+        "[good](https://help.example.com/a) <script>document.title='pwned'</script>",
+        "sources": ["javascript:alert(1)", "<b>Refunds</b>"],
+        "actions": [{"type": "button", "label": "<i>Talk</i>", "action": "escalate"}],
+        "metadata": {"confidence": 0.9, "intent": "x", "user_role": "customer", "escalated": True},
+    }
+    routes[-1].send(json.dumps({"seq": 10**6, "type": "final", "message_id": "crafted", "reply": reply}))
+    bubble = page.locator(".msg.bot[data-message-id=crafted]")
+    await expect(bubble).to_have_count(1)
+    assert await page.title() != "pwned"
+    assert await page.locator("#switchboard-widget img, #switchboard-widget script").count() == 0
+    await expect(bubble.locator("strong")).to_have_text("fine")
+    await expect(bubble.locator("a[href^='javascript']")).to_have_count(0)
+    await expect(bubble.locator(".text a")).to_have_attribute("href", "https://help.example.com/a")
+    await expect(bubble.locator(".sources li")).to_have_text(["javascript:alert(1)", "<b>Refunds</b>"])
+    await expect(bubble.locator(".actions button")).to_have_text("<i>Talk</i>")
+    await expect(bubble.locator(".handover")).to_contain_text("Connecting you with a person")
