@@ -12,7 +12,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from redis import exceptions as redis_errors
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 
 from adapters.callbacks import CallbackNotifier
 from adapters.http import FencedClient, HostRules
@@ -108,6 +108,7 @@ def index_folder(settings: Settings, config: FileConfig) -> Path:
     return settings.home / "index" / config.retrieval.embedder.replace("/", "_")
 
 
+REDIS_CONNECTIONS = 100  # per process; more concurrent commands wait for one
 REDACTION_VERSION = 2  # how knowledge pages are redacted; a change rebuilds existing indexes
 
 
@@ -128,13 +129,18 @@ async def open_redis(settings: Settings, config: FileConfig, progress: Progress)
         embedded = await asyncio.to_thread(EmbeddedRedis, settings.home / "redis" / "switchboard.rdb")
         url = embedded.url
     timeout = config.memory.redis_timeout_s
-    client: Redis = Redis.from_url(
+    # A burst (hundreds of sockets answering at once) waits for a free connection instead of failing with
+    # MaxConnectionsError, as redis-py's default pool does past its 100.
+    pool = BlockingConnectionPool.from_url(
         url,
+        max_connections=REDIS_CONNECTIONS,
+        timeout=max(10.0, 4 * timeout),
         decode_responses=True,
         health_check_interval=30,
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
     )
+    client: Redis = Redis.from_pool(pool)
     deadline = time.monotonic() + config.memory.startup_wait_s
     delay = 0.25
     while True:

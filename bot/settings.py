@@ -338,11 +338,13 @@ class WebConfig(_Strict):
     demo_page: bool
     session_ttl_s: int = Field(ge=60, le=30 * 86400)
     history_ttl_s: int = Field(ge=60, le=365 * 86400)  # a conversation's frames are kept this long
-    keep_frames: int = Field(ge=10, le=100_000)  # per conversation
+    keep_frames: int = Field(ge=10, le=5000)  # per conversation (each reload reads them all)
     max_frame_bytes: int = Field(ge=1024, le=1_000_000)
     max_connections: int = Field(ge=1, le=1_000_000)
     messages_per_minute: float = Field(gt=0, le=6000)
     burst: int = Field(ge=1, le=1000)
+    anonymous_per_minute: float = Field(gt=0, le=100_000)  # new anonymous sessions per client address
+    anonymous_burst: int = Field(ge=1, le=100_000)
 
     @field_validator("allowed_origins")
     @classmethod

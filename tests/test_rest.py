@@ -284,3 +284,37 @@ async def test_an_event_stream_is_sent_when_asked_for(http: ClientSession, base_
     streamed = "".join(data["text"] for kind, data in events if kind == "token")
     assert streamed.strip() == final["response"].strip()  # extract mode streams the answer's own words
     assert "30 days" in final["response"]
+
+
+async def test_a_slow_answer_gets_keep_alives_and_still_arrives(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Between events a comment line goes out; waiting for the next event never cancels the answer."""
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    from channels import rest
+    from engine.types import Message, Reply, ReplyEvent
+
+    monkeypatch.setattr(rest, "HEARTBEAT_S", 0.05)
+    message = Message(ConversationRef("rest", "slow", "u"), "hi", "m-slow")
+    reply = Reply("done at last", (), (), 1.0, "faq", "customer", escalated=False)
+
+    async def slow_events() -> AsyncIterator[ReplyEvent]:
+        await asyncio.sleep(0.4)  # eight heartbeats long
+        yield ReplyEvent.final(message, reply)
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return await rest.stream_events(request, message, ReplyEvent.status(message, "searching"), slow_events())
+
+    app = web.Application()
+    app.router.add_get("/slow", handler)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        async with ClientSession() as http, http.get(server.make_url("/slow")) as response:
+            raw = (await response.read()).decode()
+    finally:
+        await server.close()
+    assert raw.count(": keep-alive") >= 3
+    assert raw.rstrip().endswith('"message_id": "m-slow"}')
+    assert "event: final" in raw
+    assert "no_reply" not in raw

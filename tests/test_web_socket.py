@@ -20,6 +20,7 @@ from channels.web.sessions import SessionRefused, SessionSigner
 from channels.web.socket import RateLimiter
 from memory.privacy import UserData
 from memory.store import shared_secret
+from memory.web import RedisFrameLog
 from tests.conftest import own_prefix, start_ready
 
 TOKEN = "web-test-token-0123456789"
@@ -135,7 +136,8 @@ async def test_a_dropped_socket_misses_nothing_and_a_resent_message_is_answered_
     ws._response.connection.transport.abort()  # type: ignore[union-attr]  # the network went away
     await asyncio.sleep(1.0)  # the answer goes on without the socket
     back, _ = await hello(http, base, issued["token"], "drop", after=first_after_echo["seq"])
-    await back.send_json({"type": "message", "text": QUESTION, "client_id": "once"})  # resent: not yet echoed?
+    # The widget resends what it sent before the drop; the server knows the client id and answers it once.
+    await back.send_json({"type": "message", "text": QUESTION, "client_id": "once"})
     rest = await until_final(back)
     with pytest.raises(asyncio.TimeoutError):
         await back.receive(timeout=1.0)  # the resend produced nothing new
@@ -346,9 +348,14 @@ async def test_anonymous_sessions_are_off_off_loopback_unless_enabled(settings: 
     server = TestServer(create_app(settings, public), host="127.0.0.1")
     await server.start_server()
     try:
-        async with ClientSession() as http, http.post(server.make_url("/api/session"), json={}) as response:
-            assert response.status == 403
-            assert (await response.json())["error"]["code"] == "anonymous_off"
+        async with ClientSession() as http:
+            async with http.post(server.make_url("/api/session"), json={}) as response:
+                assert response.status == 403
+                assert (await response.json())["error"]["code"] == "anonymous_off"
+            # and with no API token set, nobody may name a user (they could read that user's chat)
+            async with http.post(server.make_url("/api/session"), json={"user_id": "alice"}) as response:
+                assert response.status == 403
+                assert (await response.json())["error"]["code"] == "named_sessions_off"
     finally:
         await server.close()
 
@@ -378,3 +385,85 @@ def test_the_rate_limiter_allows_a_burst_then_the_rate() -> None:
     assert limiter.wait_s("u", now=1.01) == 0
     limiter.refund("u")
     assert limiter.wait_s("u", now=1.02) == 0
+
+
+async def test_a_client_ahead_of_the_log_is_reset_and_sent_everything(http: ClientSession, base: str) -> None:
+    issued = await session_for(http, base)
+    ws, _ = await hello(http, base, issued["token"], "ahead")
+    await ws.send_json({"type": "message", "text": QUESTION, "client_id": "a1"})
+    last = (await until_final(ws))[-1]
+    await ws.close()
+    renewed, _ = await hello(http, base, issued["token"], "ahead", after=last["seq"] + 40)
+    assert (await receive(renewed)) == {"type": "reset"}
+    replayed = [await receive(renewed) for _ in range(2)]
+    assert [f["seq"] for f in replayed] == [1, last["seq"]]
+    await renewed.send_json({"type": "message", "text": "thanks!", "client_id": "a2"})
+    assert (await receive(renewed))["client_id"] == "a2"  # and new frames reach it
+    await until_final(renewed)
+    await renewed.close()
+
+
+async def test_votes_only_on_replies_in_this_conversation(http: ClientSession, base: str) -> None:
+    issued = await session_for(http, base)
+    ws, _ = await hello(http, base, issued["token"], "vote-a")
+    await ws.send_json({"type": "message", "text": QUESTION})
+    final = (await until_final(ws))[-1]
+    await ws.close()
+    other, _ = await hello(http, base, issued["token"], "vote-b")
+    for message_id in (final["message_id"], "made-up-id"):
+        await other.send_json({"type": "feedback", "message_id": message_id, "value": "down"})
+        refused = await receive(other)
+        assert (refused["type"], refused["code"]) == ("error", "unknown_message")
+    await other.close()
+
+
+async def test_a_resent_message_is_not_refused_by_the_rate_limit(http: ClientSession, base: str) -> None:
+    issued = await session_for(http, base)
+    ws, _ = await hello(http, base, issued["token"], "resend")
+    for n in range(3):  # the whole burst
+        await ws.send_json({"type": "message", "text": f"question {n}", "client_id": f"r{n}"})
+    finals = 0
+    while finals < 3:
+        finals += (await receive(ws))["type"] == "final"
+    await ws.send_json({"type": "message", "text": "question 0", "client_id": "r0"})  # after a reconnect
+    with pytest.raises(asyncio.TimeoutError):
+        await ws.receive(timeout=0.5)  # neither answered again nor refused
+    await ws.close()
+
+
+async def test_one_user_may_hold_only_so_many_sockets(http: ClientSession, base: str) -> None:
+    issued = await session_for(http, base)
+    held = [(await hello(http, base, issued["token"], f"s{n}"))[0] for n in range(20)]
+    ws = await http.ws_connect(f"{base}/ws")
+    await ws.send_json({"type": "hello", "token": issued["token"]})
+    assert (await receive(ws))["code"] == "too_many_sockets"
+    await ws.receive(timeout=10)
+    assert ws.close_code == 4429
+    await held.pop().close()
+    again, _ = await hello(http, base, issued["token"], "s-again")  # a freed place can be taken
+    for socket in [*held, again]:
+        await socket.close()
+
+
+async def test_a_long_streamed_answer_does_not_push_the_conversation_out(redis_client: Redis, key_prefix: str) -> None:
+    log = RedisFrameLog(redis_client, key_prefix, keep=10, ttl_s=60)
+    await log.append("u", "c", {"type": "message", "message_id": "m1", "text": "first question"})
+    await log.append("u", "c", {"type": "final", "message_id": "m1", "reply": {"response": "first answer"}})
+    await log.append("u", "c", {"type": "message", "message_id": "m2", "text": "second question"})
+    for n in range(30):
+        await log.append("u", "c", {"type": "token", "message_id": "m2", "text": f"w{n} "})
+    assert len(await log.since("u", "c", 0)) == 33  # while it streams, every piece can be replayed
+    await log.append("u", "c", {"type": "final", "message_id": "m2", "reply": {"response": "second"}})
+    kept = await log.since("u", "c", 0)
+    assert [(f["type"], f["message_id"]) for f in kept] == [
+        ("message", "m1"),
+        ("final", "m1"),
+        ("message", "m2"),
+        ("final", "m2"),
+    ]
+    assert [f["seq"] for f in kept] == [1, 2, 3, 34]
+    assert await log.answered("u", "c", "m2")
+    assert not await log.answered("u", "other", "m2")
+    for n in range(12):  # past `keep`, the oldest frames go
+        await log.append("u", "c", {"type": "message", "message_id": f"x{n}", "text": "more"})
+    assert len(await log.since("u", "c", 0)) == 10

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from channels.rest import BadRequest, authorized, error_response, json_object
-from channels.web.socket import WebChannel
+from channels.web.socket import RateLimiter, WebChannel
 
 _USER = re.compile(r"^[A-Za-z0-9_.:@+-]{1,128}$")
 
@@ -31,6 +31,8 @@ class WebPolicy:
     max_frame_bytes: int = 16384
     max_connections: int = 2000
     demo_page: bool = True
+    anonymous_per_minute: float = 60.0  # new anonymous sessions per client address (a proxy is one address)
+    anonymous_burst: int = 120
     api_token: str | None = None  # named sessions are asked for with it, as REST messages are
 
 
@@ -50,6 +52,8 @@ def origin_allowed(request: web.Request, policy: WebPolicy) -> bool:
 
 def add_web_routes(app: web.Application, channel: Callable[[], WebChannel | None], policy: WebPolicy) -> None:
     widget, demo = _static("widget.js"), _static("demo.html")
+    # Each anonymous session is a new user with a rate limit of its own: their minting is limited per address.
+    minting = RateLimiter(policy.anonymous_per_minute, policy.anonymous_burst)
 
     def cors(request: web.Request) -> dict[str, str]:
         origin = request.headers.get("Origin")
@@ -63,7 +67,7 @@ def add_web_routes(app: web.Application, channel: Callable[[], WebChannel | None
         current = channel()
         if current is None:
             return error_response("starting", "Switchboard is still loading; retry shortly", 503, {"Retry-After": "5"})
-        if sum(len(room) for room in current.live.values()) >= policy.max_connections:
+        if current.sockets >= policy.max_connections:
             return error_response("busy", "too many chat connections; retry shortly", 503, {"Retry-After": "5"})
         ws = web.WebSocketResponse(heartbeat=25.0, max_msg_size=policy.max_frame_bytes)
         if not ws.can_prepare(request).ok:
@@ -83,12 +87,20 @@ def add_web_routes(app: web.Application, channel: Callable[[], WebChannel | None
                 raise BadRequest("invalid_field", "'user_id' must be 1-128 letters, digits and _ . : @ + -")
         except BadRequest as bad:
             return error_response(bad.code, bad.message, bad.status, headers)
+        if user_id is not None and policy.api_token is None:
+            # Without a token anyone who reaches the port (a proxy, a rebound DNS name) could read any user's chat.
+            message = "named sessions need SWITCHBOARD_API_TOKEN set on the server (docs/web.md)"
+            return error_response("named_sessions_off", message, 403, headers)
         if user_id is not None and not authorized(request, policy.api_token):
             message = "a named session needs 'Authorization: Bearer <token>' (ask from your site's back end)"
             return error_response("unauthorized", message, 401, headers | {"WWW-Authenticate": "Bearer"})
         if user_id is None and not policy.anonymous:
             message = "anonymous sessions are off: your site's back end asks for a session naming the user"
             return error_response("anonymous_off", message, 403, headers)
+        if user_id is None and (wait := minting.wait_s(request.remote or "?")) > 0:
+            retry = str(max(1, round(wait)))
+            message = "too many new sessions from this address; retry shortly"
+            return error_response("rate_limited", message, 429, headers | {"Retry-After": retry})
         current = channel()
         if current is None:
             return error_response("starting", "Switchboard is still loading; retry shortly", 503, headers)

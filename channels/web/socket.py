@@ -24,7 +24,7 @@ from aiohttp import WSMsgType, web
 
 from channels.rest import _ACTION, MAX_VALUE_CHARS
 from channels.web.sessions import Session, SessionRefused, SessionSigner
-from engine.delivery import Busy, Dispatcher
+from engine.delivery import BUSY_TEXT, Busy, Dispatcher
 from engine.protocols import StoreUnavailable
 from engine.text import clean_text
 from engine.types import ConversationRef, EventKind, Message, ReplyEvent
@@ -36,11 +36,14 @@ _ID = re.compile(r"^[A-Za-z0-9_.:@+-]{1,128}$")
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 # Close codes (RFC 6455 4000-4999 are the application's own).
+CLOSE_BAD_HELLO = 4400  # a hello with a bad field (the conversation id, `after`)
 CLOSE_UNAUTHORIZED = 4401  # no, a forged or an expired session token
+CLOSE_TOO_MANY = 4429  # this user already holds `max_sockets_per_user` sockets
 CLOSE_HELLO_TIMEOUT = 4408  # the first frame was not a hello in time
 CLOSE_PROTOCOL = 1008  # too many bad frames
 CLOSE_GOING_AWAY = 1001  # the server is shutting down
 MAX_ERRORS = 20
+MAX_BUCKETS = 100_000
 
 
 class FrameLog(Protocol):
@@ -48,7 +51,11 @@ class FrameLog(Protocol):
     async def since(
         self, user_id: str, conversation_id: str, after: int, before: int | None = None
     ) -> list[dict[str, Any]]: ...
+    async def last_seq(self, user_id: str, conversation_id: str) -> int: ...
+    async def answered(self, user_id: str, conversation_id: str, message_id: str) -> bool: ...
+    async def sent_before(self, user_id: str, client_id: str) -> bool: ...
     async def first_use(self, user_id: str, client_id: str) -> bool: ...
+    async def forget_use(self, user_id: str, client_id: str) -> None: ...
 
 
 class Votes(Protocol):
@@ -61,6 +68,7 @@ class WebLimits:
     messages_per_minute: float = 20.0
     burst: int = 5
     hello_timeout_s: float = 10.0
+    max_sockets_per_user: int = 20
     send_timeout_s: float = 10.0  # a client that does not read for this long is dropped (it can resume)
 
 
@@ -87,11 +95,22 @@ class RateLimiter:
         tokens = min(self.burst, tokens + (now - then) * self.rate)
         if tokens >= 1.0:
             self._buckets[user_id] = (tokens - 1.0, now)
-            if len(self._buckets) > 100_000:  # full buckets are forgotten: they are the default anyway
-                self._buckets = {u: b for u, b in self._buckets.items() if b[0] < self.burst}
+            if len(self._buckets) > MAX_BUCKETS:
+                self._prune(now)
             return 0.0
         self._buckets[user_id] = (tokens, now)
         return (1.0 - tokens) / self.rate
+
+    def _prune(self, now: float) -> None:
+        """Buckets that have filled up again are the default: forgotten. If most are still draining (a
+        flood of new users), the oldest half goes: memory stays bounded, at worst a user gets a fresh burst."""
+        self._buckets = {
+            user: (tokens, then)
+            for user, (tokens, then) in self._buckets.items()
+            if tokens + (now - then) * self.rate < self.burst
+        }
+        if len(self._buckets) > MAX_BUCKETS // 2:
+            self._buckets = dict(list(self._buckets.items())[len(self._buckets) // 2 :])
 
     def refund(self, user_id: str) -> None:
         """A counted message turned out to be a resend of one already answered."""
@@ -138,14 +157,25 @@ class WebChannel:
         # What the log keeps of a customer's message: with personal data redacted, like every store.
         self.shown_text = shown_text
         self.live: defaultdict[tuple[str, str], set[Connection]] = defaultdict(set)
+        self.sockets = 0  # open, counted from the handshake (before hello)
+        self._per_user: defaultdict[str, int] = defaultdict(int)
         self._answers: set[asyncio.Task[None]] = set()
 
     # --- the socket's life ------------------------------------------------------------------------------
 
     async def serve(self, request: web.Request, socket: web.WebSocketResponse) -> None:
-        connection = await self._hello(request, socket)
-        if connection is None:
-            return
+        self.sockets += 1
+        try:
+            connection = await self._hello(request, socket)
+            if connection is not None:
+                await self._converse(connection)
+        finally:
+            self.sockets -= 1
+
+    async def _converse(self, connection: Connection) -> None:
+        socket = connection.socket
+        user_id = connection.session.user_id
+        self._per_user[user_id] += 1
         try:
             async for frame in socket:
                 if frame.type is WSMsgType.TEXT:
@@ -156,6 +186,9 @@ class WebChannel:
                     await socket.close(code=CLOSE_PROTOCOL, message=b"too many bad frames")
         finally:
             self._leave(connection)
+            self._per_user[user_id] -= 1
+            if not self._per_user[user_id]:
+                del self._per_user[user_id]
 
     async def _hello(self, request: web.Request, socket: web.WebSocketResponse) -> Connection | None:
         try:
@@ -180,7 +213,12 @@ class WebChannel:
             return None
         except FrameError as bad:
             await _error(socket, bad)
-            await socket.close(code=CLOSE_UNAUTHORIZED, message=b"bad hello")
+            await socket.close(code=CLOSE_BAD_HELLO, message=b"bad hello")
+            return None
+        if self._per_user[session.user_id] >= self.limits.max_sockets_per_user:
+            limit = self.limits.max_sockets_per_user
+            await _error(socket, FrameError("too_many_sockets", f"this user already has {limit} open sockets"))
+            await socket.close(code=CLOSE_TOO_MANY, message=b"too many sockets")
             return None
         connection = Connection(socket, session, conversation_id, request, sent=after)
         ready = {
@@ -214,9 +252,12 @@ class WebChannel:
             elif kind == "action":
                 await self._on_action(connection, body)
             elif kind == "feedback":
+                self._limit(connection)
                 await self._on_feedback(connection, body)
             elif kind == "resume":
-                await self._replay(connection, _count(body, "after"))
+                after = _count(body, "after")
+                self._limit(connection)
+                await self._replay(connection, after)
             elif kind == "hello":
                 raise FrameError("bad_frame", "this socket already said hello")
             elif isinstance(kind, str):
@@ -229,51 +270,60 @@ class WebChannel:
             await self._refuse(connection, FrameError("unavailable", "the conversation store is not answering"))
 
     async def _refuse(self, connection: Connection, bad: FrameError) -> None:
-        connection.errors += 1
+        if bad.code not in ("rate_limited", "busy", "unavailable"):  # those are ours, not the client's fault
+            connection.errors += 1
         with contextlib.suppress(ConnectionResetError):
             await _error(connection.socket, bad)
 
     # --- client frames ------------------------------------------------------------------------------------
 
     async def _on_message(self, connection: Connection, body: dict[str, Any]) -> None:
+        client_id = _client_id(body)
         text = body.get("text")
         if not isinstance(text, str):
-            raise FrameError("invalid_field", "'text' must be a string")
+            raise FrameError("invalid_field", "'text' must be a string", client_id=client_id)
         text = clean_text(text)
         if not text:
-            raise FrameError("invalid_field", "'text' must not be empty")
+            raise FrameError("invalid_field", "'text' must not be empty", client_id=client_id)
         if len(text) > self.limits.max_text_chars:
-            raise FrameError("text_too_long", f"'text' is over {self.limits.max_text_chars} characters")
-        await self._accept(connection, body, text)
+            limit = self.limits.max_text_chars
+            raise FrameError("text_too_long", f"'text' is over {limit} characters", client_id=client_id)
+        await self._accept(connection, client_id, text)
 
     async def _on_action(self, connection: Connection, body: dict[str, Any]) -> None:
+        client_id = _client_id(body)
         action, value, label = body.get("action"), body.get("value", ""), body.get("label")
         if not isinstance(action, str) or not _ACTION.match(action):
-            raise FrameError("invalid_field", "'action' must be a button's action: 1-255 of a-z 0-9 _ . -")
+            why = "'action' must be a button's action: 1-255 of a-z 0-9 _ . -"
+            raise FrameError("invalid_field", why, client_id=client_id)
         if not isinstance(value, str) or len(value) > MAX_VALUE_CHARS:
-            raise FrameError("invalid_field", f"'value' must be a string of at most {MAX_VALUE_CHARS} characters")
+            why = f"'value' must be a string of at most {MAX_VALUE_CHARS} characters"
+            raise FrameError("invalid_field", why, client_id=client_id)
         if label is not None and (not isinstance(label, str) or not clean_text(label) or len(label) > 200):
-            raise FrameError("invalid_field", "'label' must be the button's text, 1-200 characters")
+            raise FrameError(
+                "invalid_field", "'label' must be the button's text, 1-200 characters", client_id=client_id
+            )
         shown = clean_text(label) if isinstance(label, str) else action.replace("_", " ")
-        await self._accept(connection, body, shown, action, value)
+        await self._accept(connection, client_id, shown, action, value)
 
-    async def _accept(
-        self, connection: Connection, body: dict[str, Any], text: str, action: str = "", value: str = ""
-    ) -> None:
-        client_id = body.get("client_id", uuid.uuid4().hex)
-        if not isinstance(client_id, str) or not _CLIENT_ID.match(client_id):
-            raise FrameError("invalid_field", "'client_id' must be 1-64 letters, digits, _ and -")
+    def _limit(self, connection: Connection, client_id: str | None = None) -> None:
         wait = self.limiter.wait_s(connection.session.user_id)
         if wait > 0:
             retry = max(1, round(wait))
-            why = f"too many messages; wait {retry} s"
-            raise FrameError("rate_limited", why, client_id=client_id, retry_after_s=retry)
-        if self.dispatcher.pending >= self.dispatcher.max_pending:
-            raise FrameError("busy", "too many messages are waiting for a reply", client_id=client_id, retry_after_s=5)
-        if not await self.frames.first_use(connection.session.user_id, client_id):
-            self.limiter.refund(connection.session.user_id)
-            return  # sent again after a reconnect: its frames are in the log, replayed or on their way
+            extra: dict[str, Any] = {"client_id": client_id} if client_id else {}
+            raise FrameError("rate_limited", f"too many messages; wait {retry} s", retry_after_s=retry, **extra)
+
+    async def _accept(
+        self, connection: Connection, client_id: str, text: str, action: str = "", value: str = ""
+    ) -> None:
         user_id, conversation_id = connection.address
+        if await self.frames.sent_before(user_id, client_id):
+            return  # sent again after a reconnect: its frames are in the log, replayed or on their way
+        self._limit(connection, client_id)
+        if self.dispatcher.pending >= self.dispatcher.max_pending:
+            raise FrameError("busy", BUSY_TEXT, client_id=client_id, retry_after_s=5)
+        if not await self.frames.first_use(user_id, client_id):
+            return  # the same message on two sockets at once: the other one took it
         message = Message(
             conversation=ConversationRef(CHANNEL, conversation_id, user_id),
             text=text,
@@ -281,9 +331,15 @@ class WebChannel:
             action=action,
             action_value=value if action else "",
         )
-        shown = await self.shown_text(text) if self.shown_text is not None and not action else text
-        echo = {"type": "message", "message_id": message.message_id, "client_id": client_id, "text": shown}
-        await self._publish(connection.address, echo | {"at": round(time.time(), 3)})
+        try:
+            shown = await self.shown_text(text) if self.shown_text is not None and not action else text
+            echo = {"type": "message", "message_id": message.message_id, "client_id": client_id, "text": shown}
+            await self._publish(connection.address, echo | {"at": round(time.time(), 3)})
+        except BaseException:
+            # Not accepted after all: the client's resend must not be taken for a duplicate.
+            with contextlib.suppress(StoreUnavailable):
+                await self.frames.forget_use(user_id, client_id)
+            raise
         task = asyncio.create_task(self._answer(message), name=f"web:{message.message_id}")
         self._answers.add(task)
         task.add_done_callback(self._answers.discard)
@@ -293,6 +349,8 @@ class WebChannel:
         if not isinstance(message_id, str) or not _ID.match(message_id) or vote not in ("up", "down"):
             raise FrameError("invalid_field", "feedback needs the reply's 'message_id' and 'value' up or down")
         user_id, conversation_id = connection.address
+        if not await self.frames.answered(user_id, conversation_id, message_id):
+            raise FrameError("unknown_message", "no reply with this message id in this conversation")
         conversation = ConversationRef(CHANNEL, conversation_id, user_id)
         if await self.votes.record(conversation, message_id, str(vote)):
             await self._publish(connection.address, {"type": "feedback", "message_id": message_id, "value": vote})
@@ -302,15 +360,42 @@ class WebChannel:
     # --- answers --------------------------------------------------------------------------------------
 
     async def _answer(self, message: Message) -> None:
+        """The message's frames, logged and sent in order. Tokens that arrive while a frame is being written
+        go out together as one frame: no delay when the server is idle, fewer writes when it is busy."""
         address = (message.conversation.user_id, message.conversation.conversation_id)
+        frames: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+        pump = asyncio.create_task(self._pump(message, frames))
+        held: dict[str, Any] | None = None
+        ended = False
         try:
-            async for event in self.dispatcher.ask(message):
-                await self._publish(address, _frame(event))
-        except Busy as busy:
-            error = {"type": "error", "code": "busy", "message_id": message.message_id}
-            await self._publish(address, error | {"retry_after_s": busy.retry_after_s})
+            while not ended:
+                frame = held if held is not None else await frames.get()
+                held = None
+                if frame is None:
+                    return
+                while frame["type"] == "token" and not frames.empty():
+                    after = frames.get_nowait()
+                    if after is None or after["type"] != "token":
+                        held, ended = after, after is None
+                        break
+                    frame = frame | {"text": frame["text"] + after["text"]}
+                await self._publish(address, frame)
         except StoreUnavailable:
             log.error("web: message %s: the frame log is unavailable", message.message_id)
+        finally:
+            if not pump.done():
+                pump.cancel()  # nothing could be logged or sent: the answer is not worth finishing
+            await asyncio.gather(pump, return_exceptions=True)
+
+    async def _pump(self, message: Message, frames: asyncio.Queue[dict[str, Any] | None]) -> None:
+        try:
+            async for event in self.dispatcher.ask(message):
+                frames.put_nowait(_frame(event))
+        except Busy as busy:
+            error = {"type": "error", "code": "busy", "message_id": message.message_id}
+            frames.put_nowait(error | {"message": BUSY_TEXT, "retry_after_s": busy.retry_after_s})
+        finally:
+            frames.put_nowait(None)
 
     async def _publish(self, address: tuple[str, str], frame: dict[str, Any]) -> None:
         stored = await self.frames.append(address[0], address[1], frame)
@@ -333,9 +418,15 @@ class WebChannel:
             await connection.send(frame)
 
     async def _replay(self, connection: Connection, after: int) -> None:
+        """The frames after `after`. A client that saw more than the log holds (its session was renewed
+        under a new user, or the log expired) is told to start again, then sent the whole log."""
+        user_id, conversation_id = connection.address
         async with connection.lock:
+            if after > await self.frames.last_seq(user_id, conversation_id):
+                await connection.send({"type": "reset"})
+                after = 0
             connection.sent = after
-            for frame in await self.frames.since(connection.session.user_id, connection.conversation_id, after):
+            for frame in await self.frames.since(user_id, conversation_id, after):
                 await connection.send(frame)
 
     async def drain(self) -> None:
@@ -367,6 +458,14 @@ def _object(data: str) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise FrameError("bad_frame", "a frame must be a JSON object")
     return body
+
+
+def _client_id(body: dict[str, Any]) -> str:
+    """The widget's own id for a message, so a resend after a reconnect is recognised (one made up when absent)."""
+    client_id = body.get("client_id", uuid.uuid4().hex)
+    if not isinstance(client_id, str) or not _CLIENT_ID.match(client_id):
+        raise FrameError("invalid_field", "'client_id' must be 1-64 letters, digits, _ and -")
+    return client_id
 
 
 def _identifier(body: dict[str, Any], name: str, default: str) -> str:

@@ -142,12 +142,15 @@
     userBubble(id, text);
     queue({ type: "message", text: text, client_id: id });
   });
-  fresh.addEventListener("click", function () {
-    state.conversation_id = "c-" + clientId();
-    save();
+  function clearLog() {
     log.textContent = "";
     bubbles = {};
     lastSeq = 0;
+  }
+  fresh.addEventListener("click", function () {
+    state.conversation_id = "c-" + clientId();
+    save();
+    clearLog();
     pending = [];
     if (socket) { restarting = true; socket.close(1000, "new conversation"); }
   });
@@ -234,6 +237,7 @@
     node.raw = reply.response;
     markdown(part(node, "text"), reply.response);
     node.setAttribute("data-final", "true");
+    node.setAttribute("aria-busy", "false");
     if (reply.sources && reply.sources.length && !part(node, "sources")) {
       var sources = el("div", { class: "sources" }, "Sources:");
       var list = el("ul");
@@ -306,8 +310,10 @@
     switch (frame.type) {
       case "ready":
         conn.textContent = "";
-        attempts = 0;
         flush(true);
+        return;
+      case "reset":  // the server holds less than we have seen (a new session): start the page again
+        clearLog();
         return;
       case "message":
         pending = pending.filter(function (f) { return f.client_id !== frame.client_id; });
@@ -321,6 +327,7 @@
       case "token":
         var bot = botBubble(frame.message_id);
         if (bot.getAttribute("data-final")) return;
+        bot.setAttribute("aria-busy", "true");  // screen readers hear the answer once, when it is whole
         part(bot, "status").textContent = "";
         bot.raw += frame.text;
         markdown(part(bot, "text"), bot.raw);
@@ -344,11 +351,26 @@
   }
 
   // --- the session and the socket ---------------------------------------------------------------------
+  // Kept across reloads: the conversation id, and an anonymous session's token. A token your back end
+  // issued names a signed-in user: it stays in memory only, so the next person on a shared browser
+  // cannot pick it up.
+  var named = Boolean(data.token || data.sessionUrl);
   var state = {};
   try { state = JSON.parse(localStorage.getItem(storeKey) || "{}") || {}; } catch (e) { state = {}; }
-  if (data.token) state.token = data.token;
+  if (named) { state.token = null; state.expires_at = 0; }
+  if (data.token) { state.token = data.token; state.expires_at = tokenExpiry(data.token); }
   if (!state.conversation_id) state.conversation_id = "c-" + clientId();
-  function save() { try { localStorage.setItem(storeKey, JSON.stringify(state)); } catch (e) { /* private mode */ } }
+  function save() {
+    var kept = { conversation_id: state.conversation_id };
+    if (!named) { kept.token = state.token; kept.expires_at = state.expires_at; }
+    try { localStorage.setItem(storeKey, JSON.stringify(kept)); } catch (e) { /* private mode */ }
+  }
+  function tokenExpiry(token) {
+    try {
+      var part = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+      return JSON.parse(atob(part + "===".slice((part.length + 3) % 4))).exp || 0;
+    } catch (e) { return 0; }
+  }
   save();
   function clientId() {
     var bytes = new Uint8Array(12);
@@ -375,7 +397,12 @@
   }
 
   var socket = null, attempts = 0, pending = [], reconnectTimer = null, connecting = false, restarting = false;
+  var MAX_FRAME_BYTES = 15000;  // under the server's web.max_frame_bytes default (16384)
   function queue(frame) {
+    if (new Blob([JSON.stringify(frame)]).size > MAX_FRAME_BYTES) {
+      failed(frame.client_id, "This message is too long to send.");
+      return;
+    }
     pending.push(frame);
     flush(false);
   }
@@ -393,7 +420,7 @@
     var ready = state.token && state.expires_at > Date.now() / 1000 + 30 ? Promise.resolve(null) : newSession();
     ready.then(function (issued) {
       connecting = false;
-      if (issued) { state.token = issued.token; state.expires_at = issued.expires_at; save(); }
+      if (issued) { state.token = issued.token; state.expires_at = issued.expires_at || tokenExpiry(issued.token); save(); }
       open();
     }).catch(function (error) {
       connecting = false;
@@ -403,6 +430,7 @@
   }
   function open() {
     var ws = new WebSocket(socketUrl);
+    var opened = Date.now();
     socket = ws;
     ws.onopen = function () {
       ws.send(JSON.stringify({ type: "hello", token: state.token, conversation_id: state.conversation_id, after: lastSeq }));
@@ -415,7 +443,14 @@
     };
     ws.onclose = function (event) {
       if (socket === ws) socket = null;
-      if (event.code === 4401) { state.token = null; save(); }  // expired or refused: a new session next
+      if (Date.now() - opened > 10000) attempts = 0;  // it was working: reconnect quickly
+      if (event.code === 4401) { state.token = null; state.expires_at = 0; save(); }  // a new session next
+      if (event.code === 4400) { state.conversation_id = "c-" + clientId(); save(); clearLog(); }
+      if (event.code === 1009) {  // a frame was too big: never send it again
+        pending.filter(function (f) { return f.sent; }).forEach(function (f) {
+          failed(f.client_id, "This message is too long to send.");
+        });
+      }
       if (restarting) { restarting = false; connect(); return; }
       conn.textContent = "Reconnecting\u2026";
       retry();
