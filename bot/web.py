@@ -50,6 +50,7 @@ async def build_web(runtime: Runtime) -> WebChannel:
         max_text_chars=config.server.max_text_chars,
         messages_per_minute=config.web.messages_per_minute,
         burst=config.web.burst,
+        max_frame_bytes=config.web.max_frame_bytes,
     )
     return WebChannel(
         runtime.dispatcher,

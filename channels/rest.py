@@ -228,11 +228,14 @@ async def stream_events(
             error = {"code": "no_reply", "message": "the engine ended without a reply"}
             await response.write(f"event: error\ndata: {json.dumps(error)}\n\n".encode())
     except (ConnectionResetError, asyncio.CancelledError):
-        if upcoming is not None:
-            upcoming.cancel()
-            await asyncio.gather(upcoming, return_exceptions=True)
         if isinstance(events, AsyncGenerator):
+            if upcoming is not None:  # a generator being awaited cannot be closed
+                upcoming.cancel()
+                await asyncio.gather(upcoming, return_exceptions=True)
             await events.aclose()  # the pipeline is cancelled now, not when the generator is collected
         raise
+    finally:
+        if upcoming is not None and not upcoming.done():
+            upcoming.cancel()
     await response.write_eof()
     return response

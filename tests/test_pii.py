@@ -215,3 +215,35 @@ async def test_a_failed_message_is_kept_redacted(
     assert history[0].text == "card <CARD_1> charged twice"
     [record] = [r for r in await escalations.list("open") if r.user_id == "failing"]
     assert record.question == "card <CARD_1> charged twice"
+
+
+def test_a_message_is_redacted_once_for_a_minute_and_pages_never_cached(
+    redactor: PresidioRedactor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its channel and the engine both redact a message: the second asks the cache, for RECENT_S at most."""
+    import safety.pii
+
+    calls: list[tuple[str, bool]] = []
+    real = redactor._redact
+
+    def counted(text: str, people: bool) -> Any:
+        calls.append((text, people))
+        return real(text, people)
+
+    monkeypatch.setattr(redactor, "_redact", counted)
+    text = "hi, I'm Dana Whitfield and my mail is dana.w@example.org (cache test)"
+    first = redactor.redact(text)
+    assert redactor.redact(text) == first
+    assert len(calls) == 1
+    assert "dana.w@example.org" not in first[0]
+    redactor.redact_document(text)
+    redactor.redact_document(text)
+    assert len(calls) == 3  # pages are not remembered
+    monkeypatch.setattr(safety.pii, "RECENT_S", 0.0)
+    redactor.redact(text)
+    assert len(calls) == 4  # expired
+    monkeypatch.setattr(safety.pii, "RECENT_S", 60.0)
+    monkeypatch.setattr(redactor, "_proper_nouns", redactor._proper_nouns)  # put back after the test
+    redactor.known_terms(["A page naming Whitfield Blenders mid sentence."])
+    redactor.redact(text)
+    assert len(calls) == 5  # the terms changed: redacted afresh

@@ -221,9 +221,13 @@ async def test_markup_from_the_model_or_the_pages_is_never_html(
         "actions": [{"type": "button", "label": "<i>Talk</i>", "action": "escalate"}],
         "metadata": {"confidence": 0.9, "intent": "x", "user_role": "customer", "escalated": True},
     }
+    draft = {"type": "token", "message_id": "crafted", "text": "a streamed draft that a guard then replaced"}
+    routes[-1].send(json.dumps(draft))
+    await expect(page.locator(".msg.bot[data-message-id=crafted] .text")).to_contain_text("streamed draft")
     routes[-1].send(json.dumps({"type": "final", "message_id": "crafted", "reply": reply}))
     bubble = page.locator(".msg.bot[data-message-id=crafted]")
     await expect(bubble).to_have_count(1)
+    await expect(bubble.locator(".text")).not_to_contain_text("streamed draft")  # the final is authoritative
     assert await page.title() != "pwned"
     assert await page.locator("#switchboard-widget img, #switchboard-widget script").count() == 0
     await expect(bubble.locator("strong")).to_have_text("fine")

@@ -72,8 +72,12 @@ def add_web_routes(app: web.Application, channel: Callable[[], WebChannel | None
         ws = web.WebSocketResponse(heartbeat=25.0, max_msg_size=policy.max_frame_bytes)
         if not ws.can_prepare(request).ok:
             return error_response("not_websocket", "GET /ws is a WebSocket endpoint (docs/web.md)", 400)
-        await ws.prepare(request)
-        await current.serve(request, ws)
+        current.sockets += 1  # before the first await: concurrent handshakes cannot all pass the cap
+        try:
+            await ws.prepare(request)
+            await current.serve(request, ws)
+        finally:
+            current.sockets -= 1
         return ws
 
     async def session(request: web.Request) -> web.Response:

@@ -69,6 +69,7 @@ class WebLimits:
     burst: int = 5
     hello_timeout_s: float = 10.0
     max_sockets_per_user: int = 20
+    max_frame_bytes: int = 16384  # told to the client in `ready` (the route enforces it)
     send_timeout_s: float = 10.0  # a client that does not read for this long is dropped (it can resume)
 
 
@@ -112,12 +113,6 @@ class RateLimiter:
         if len(self._buckets) > MAX_BUCKETS // 2:
             self._buckets = dict(list(self._buckets.items())[len(self._buckets) // 2 :])
 
-    def refund(self, user_id: str) -> None:
-        """A counted message turned out to be a resend of one already answered."""
-        if user_id in self._buckets:
-            tokens, then = self._buckets[user_id]
-            self._buckets[user_id] = (min(self.burst, tokens + 1.0), then)
-
 
 @dataclass(eq=False)
 class Connection:
@@ -157,26 +152,28 @@ class WebChannel:
         # What the log keeps of a customer's message: with personal data redacted, like every store.
         self.shown_text = shown_text
         self.live: defaultdict[tuple[str, str], set[Connection]] = defaultdict(set)
-        self.sockets = 0  # open, counted from the handshake (before hello)
-        self._per_user: defaultdict[str, int] = defaultdict(int)
+        self.sockets = 0  # open, counted by the route from before the handshake
+        self._per_user: dict[str, int] = {}
         self._answers: set[asyncio.Task[None]] = set()
 
     # --- the socket's life ------------------------------------------------------------------------------
 
     async def serve(self, request: web.Request, socket: web.WebSocketResponse) -> None:
-        self.sockets += 1
+        connection = await self._hello(request, socket)
+        if connection is None:
+            return
         try:
-            connection = await self._hello(request, socket)
-            if connection is not None:
-                await self._converse(connection)
-        finally:
-            self.sockets -= 1
-
-    async def _converse(self, connection: Connection) -> None:
-        socket = connection.socket
-        user_id = connection.session.user_id
-        self._per_user[user_id] += 1
-        try:
+            ready = {
+                "type": "ready",
+                "user_id": connection.session.user_id,
+                "conversation_id": connection.conversation_id,
+                "expires_at": connection.session.expires_at,
+                "max_frame_bytes": self.limits.max_frame_bytes,
+                "max_text_chars": self.limits.max_text_chars,
+            }
+            async with connection.lock:  # before any live frame
+                await connection.send(ready)
+            await self._replay(connection)
             async for frame in socket:
                 if frame.type is WSMsgType.TEXT:
                     await self._on_text(connection, frame.data)
@@ -184,8 +181,12 @@ class WebChannel:
                     await self._refuse(connection, FrameError("bad_frame", "frames are JSON text, not binary"))
                 if connection.errors >= MAX_ERRORS:
                     await socket.close(code=CLOSE_PROTOCOL, message=b"too many bad frames")
+        except StoreUnavailable:
+            with contextlib.suppress(ConnectionResetError):
+                await _error(socket, FrameError("unavailable", "the conversation store is not answering"))
         finally:
             self._leave(connection)
+            user_id = connection.session.user_id
             self._per_user[user_id] -= 1
             if not self._per_user[user_id]:
                 del self._per_user[user_id]
@@ -215,21 +216,16 @@ class WebChannel:
             await _error(socket, bad)
             await socket.close(code=CLOSE_BAD_HELLO, message=b"bad hello")
             return None
-        if self._per_user[session.user_id] >= self.limits.max_sockets_per_user:
+        if self._per_user.get(session.user_id, 0) >= self.limits.max_sockets_per_user:
             limit = self.limits.max_sockets_per_user
             await _error(socket, FrameError("too_many_sockets", f"this user already has {limit} open sockets"))
             await socket.close(code=CLOSE_TOO_MANY, message=b"too many sockets")
             return None
+        # Counted and live before anything is awaited: no second hello slips past the cap, and no frame
+        # published meanwhile is missed (the replay in `serve` fills in what came before).
+        self._per_user[session.user_id] = self._per_user.get(session.user_id, 0) + 1
         connection = Connection(socket, session, conversation_id, request, sent=after)
-        ready = {
-            "type": "ready",
-            "user_id": session.user_id,
-            "conversation_id": conversation_id,
-            "expires_at": session.expires_at,
-        }
-        await connection.send(ready)
-        self.live[connection.address].add(connection)  # before the replay: nothing falls in between
-        await self._replay(connection, after)
+        self.live[connection.address].add(connection)
         return connection
 
     def _leave(self, connection: Connection) -> None:
@@ -252,11 +248,11 @@ class WebChannel:
             elif kind == "action":
                 await self._on_action(connection, body)
             elif kind == "feedback":
-                self._limit(connection)
+                self._limit(connection, bucket="other")
                 await self._on_feedback(connection, body)
             elif kind == "resume":
                 after = _count(body, "after")
-                self._limit(connection)
+                self._limit(connection, bucket="other")
                 await self._replay(connection, after)
             elif kind == "hello":
                 raise FrameError("bad_frame", "this socket already said hello")
@@ -270,7 +266,7 @@ class WebChannel:
             await self._refuse(connection, FrameError("unavailable", "the conversation store is not answering"))
 
     async def _refuse(self, connection: Connection, bad: FrameError) -> None:
-        if bad.code not in ("rate_limited", "busy", "unavailable"):  # those are ours, not the client's fault
+        if bad.code not in ("busy", "unavailable"):  # those are the server's state, not the client's fault
             connection.errors += 1
         with contextlib.suppress(ConnectionResetError):
             await _error(connection.socket, bad)
@@ -306,8 +302,9 @@ class WebChannel:
         shown = clean_text(label) if isinstance(label, str) else action.replace("_", " ")
         await self._accept(connection, client_id, shown, action, value)
 
-    def _limit(self, connection: Connection, client_id: str | None = None) -> None:
-        wait = self.limiter.wait_s(connection.session.user_id)
+    def _limit(self, connection: Connection, client_id: str | None = None, bucket: str = "messages") -> None:
+        """Messages and everything else (votes, resumes) have buckets of their own: a vote costs no message."""
+        wait = self.limiter.wait_s(f"{connection.session.user_id}\x1f{bucket}")
         if wait > 0:
             retry = max(1, round(wait))
             extra: dict[str, Any] = {"client_id": client_id} if client_id else {}
@@ -334,12 +331,13 @@ class WebChannel:
         try:
             shown = await self.shown_text(text) if self.shown_text is not None and not action else text
             echo = {"type": "message", "message_id": message.message_id, "client_id": client_id, "text": shown}
-            await self._publish(connection.address, echo | {"at": round(time.time(), 3)})
+            stored = await self.frames.append(user_id, conversation_id, echo | {"at": round(time.time(), 3)})
         except BaseException:
             # Not accepted after all: the client's resend must not be taken for a duplicate.
             with contextlib.suppress(StoreUnavailable):
                 await self.frames.forget_use(user_id, client_id)
             raise
+        await self._send_live(connection.address, stored)  # logged: from here on it is answered
         task = asyncio.create_task(self._answer(message), name=f"web:{message.message_id}")
         self._answers.add(task)
         task.add_done_callback(self._answers.discard)
@@ -394,16 +392,24 @@ class WebChannel:
         except Busy as busy:
             error = {"type": "error", "code": "busy", "message_id": message.message_id}
             frames.put_nowait(error | {"message": BUSY_TEXT, "retry_after_s": busy.retry_after_s})
+        except Exception:  # the engine answers its own failures; this is a bug, said, not swallowed
+            log.exception("web: message %s: the answer failed", message.message_id)
+            error = {"type": "error", "code": "failed", "message_id": message.message_id}
+            frames.put_nowait(error | {"message": "Something went wrong; please ask again or talk to a person."})
         finally:
             frames.put_nowait(None)
 
     async def _publish(self, address: tuple[str, str], frame: dict[str, Any]) -> None:
-        stored = await self.frames.append(address[0], address[1], frame)
+        await self._send_live(address, await self.frames.append(address[0], address[1], frame))
+
+    async def _send_live(self, address: tuple[str, str], stored: dict[str, Any]) -> None:
+        """To every socket on the conversation. One that cannot take it (gone, not reading, its catch-up
+        failed) is dropped, never the others: it resumes from its last seq when it comes back."""
         for connection in tuple(self.live.get(address, ())):
             try:
                 await asyncio.wait_for(self._deliver(connection, stored), self.limits.send_timeout_s)
-            except (TimeoutError, ConnectionResetError):
-                self._leave(connection)  # it resumes from its last seq when it comes back
+            except Exception:
+                self._leave(connection)
                 if connection.request.transport is not None:
                     connection.request.transport.abort()
 
@@ -417,16 +423,19 @@ class WebChannel:
                     await connection.send(missed)
             await connection.send(frame)
 
-    async def _replay(self, connection: Connection, after: int) -> None:
-        """The frames after `after`. A client that saw more than the log holds (its session was renewed
-        under a new user, or the log expired) is told to start again, then sent the whole log."""
+    async def _replay(self, connection: Connection, after: int | None = None) -> None:
+        """The frames after `after` (a resume), or after what the socket was last sent (its hello: live
+        frames may have reached it already, and are not sent twice). A client that saw more than the log
+        holds (its session was renewed under a new user, or the log expired) is told to start again, then
+        sent the whole log."""
         user_id, conversation_id = connection.address
         async with connection.lock:
-            if after > await self.frames.last_seq(user_id, conversation_id):
+            start = connection.sent if after is None else after
+            if start > await self.frames.last_seq(user_id, conversation_id):
                 await connection.send({"type": "reset"})
-                after = 0
-            connection.sent = after
-            for frame in await self.frames.since(user_id, conversation_id, after):
+                start = 0
+            connection.sent = start
+            for frame in await self.frames.since(user_id, conversation_id, start):
                 await connection.send(frame)
 
     async def drain(self) -> None:

@@ -310,6 +310,15 @@
     switch (frame.type) {
       case "ready":
         conn.textContent = "";
+        if (frame.max_frame_bytes) maxFrameBytes = frame.max_frame_bytes - 512;
+        if (seenUser && frame.user_id !== seenUser) {  // another session's numbers: start the page again
+          seenUser = frame.user_id;
+          clearLog();
+          restarting = true;
+          if (socket) socket.close(1000, "new session");
+          return;
+        }
+        seenUser = frame.user_id;
         flush(true);
         return;
       case "reset":  // the server holds less than we have seen (a new session): start the page again
@@ -343,6 +352,7 @@
         if (frame.client_id) failed(frame.client_id, frame.message);
         else if (frame.message_id) {
           var target = botBubble(frame.message_id);
+          target.setAttribute("aria-busy", "false");
           part(target, "status").textContent = "";
           target.appendChild(el("div", { class: "error", role: "alert" }, frame.message || "Something went wrong."));
         } else conn.textContent = frame.message;
@@ -397,9 +407,11 @@
   }
 
   var socket = null, attempts = 0, pending = [], reconnectTimer = null, connecting = false, restarting = false;
-  var MAX_FRAME_BYTES = 15000;  // under the server's web.max_frame_bytes default (16384)
+  var maxFrameBytes = 15000;  // until `ready` tells the server's web.max_frame_bytes
+  var seenUser = null;
+  function tooBig(frame) { return new Blob([JSON.stringify(frame)]).size > maxFrameBytes; }
   function queue(frame) {
-    if (new Blob([JSON.stringify(frame)]).size > MAX_FRAME_BYTES) {
+    if (tooBig(frame)) {
       failed(frame.client_id, "This message is too long to send.");
       return;
     }
@@ -447,9 +459,7 @@
       if (event.code === 4401) { state.token = null; state.expires_at = 0; save(); }  // a new session next
       if (event.code === 4400) { state.conversation_id = "c-" + clientId(); save(); clearLog(); }
       if (event.code === 1009) {  // a frame was too big: never send it again
-        pending.filter(function (f) { return f.sent; }).forEach(function (f) {
-          failed(f.client_id, "This message is too long to send.");
-        });
+        pending.filter(tooBig).forEach(function (f) { failed(f.client_id, "This message is too long to send."); });
       }
       if (restarting) { restarting = false; connect(); return; }
       conn.textContent = "Reconnecting\u2026";
