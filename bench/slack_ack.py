@@ -8,8 +8,11 @@ mode so answers keep the model busy) with Slack pointed at the fake: `single` is
 (default `$REDIS_URL`, else 127.0.0.1:6379; the bench's keys are removed after). Beside it runs a bare
 aiohttp server whose handler answers 200 at once. The same number of signed `app_mention` events go to
 each (every event a new question Switchboard goes on to answer), `--rate` per second and at most
-`--concurrency` in flight, the bare handler's turn while Switchboard is still answering; the answering
-process's CPU share during the run shows the model at work. Prints a table on stderr and one JSON line on stdout.
+`--concurrency` in flight. By default the two streams are interleaved (the bare handler's events half a
+period after ours), so both are measured over the same seconds of machine state: a stall of the machine
+(the model's thread, Redis, the kernel) lands on both, and the ratio compares the servers, not two moments.
+`--baseline after` sends the bare handler's events after ours instead. The answering process's CPU share
+during the run shows the model at work. Prints a table on stderr and one JSON line on stdout.
 Target: p99 under 50 ms and within 2x the bare one.
 """
 
@@ -48,11 +51,14 @@ web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None)
 """
 
 
-async def fire(url: str, events: int, concurrency: int, tag: str, rate: float = 0) -> list[float]:
-    """Send `events` signed mentions, at most `concurrency` in flight, `rate` per second (0: at once)."""
+async def fire(
+    url: str, events: int, concurrency: int, tag: str, rate: float = 0, offset_s: float = 0.0
+) -> list[float]:
+    """Send `events` signed mentions, at most `concurrency` in flight, `rate` per second (0: at once),
+    the first after `offset_s`."""
     gate = asyncio.Semaphore(concurrency)
     timings: list[float] = []
-    start = time.perf_counter()
+    start = time.perf_counter() + offset_s
 
     async def one(session: ClientSession, n: int) -> None:
         event = {
@@ -64,8 +70,7 @@ async def fire(url: str, events: int, concurrency: int, tag: str, rate: float = 
         }
         body = event_body(event, f"Ev{tag}{n}")
         headers = {"Content-Type": "application/json"} | signed(body)
-        if rate:
-            await asyncio.sleep(max(0.0, start + n / rate - time.perf_counter()))
+        await asyncio.sleep(max(0.0, start + (n / rate if rate else 0.0) - time.perf_counter()))
         async with gate:
             started = time.perf_counter()
             async with session.post(f"{url}/slack/events", data=body.encode(), headers=headers) as response:
@@ -103,7 +108,15 @@ async def measure(
         if process.poll() is not None:
             raise SystemExit("a Switchboard process exited; see its log")
     before, cpu_before, clock = len(fake.calls), cpu_seconds(started[-1].pid), time.perf_counter()
-    switchboard = await fire(url, args.events, args.concurrency, "S", args.rate)
+    bare = f"http://127.0.0.1:{bare_port}"
+    if args.baseline == "interleaved":  # the same seconds of machine state for both: one stall hits both
+        half_period = 0.5 / args.rate if args.rate else 0.0
+        switchboard, baseline = await asyncio.gather(
+            fire(url, args.events, args.concurrency, "S", args.rate),
+            fire(bare, args.events, args.concurrency, "B", args.rate, offset_s=half_period),
+        )
+    else:
+        switchboard = await fire(url, args.events, args.concurrency, "S", args.rate)
     seconds = time.perf_counter() - clock
     # the model at work meanwhile: the answering process's CPU, and the answers it streamed to Slack
     during = fake.calls[before:]
@@ -113,7 +126,8 @@ async def measure(
         "answers_started": sum(c.method == "chat.postMessage" for c in during),
         "answer_edits": sum(c.method == "chat.update" for c in during),
     }
-    baseline = await fire(f"http://127.0.0.1:{bare_port}", args.events, args.concurrency, "B", args.rate)
+    if args.baseline == "after":
+        baseline = await fire(bare, args.events, args.concurrency, "B", args.rate)
     ours, theirs = figures(switchboard), figures(baseline)
     return {
         "switchboard": ours,
@@ -198,6 +212,12 @@ def main() -> None:
     parser.add_argument("--mode", default="compose", choices=["extract", "compose"])
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--threads", type=int, default=1, help="torch threads of each Switchboard process")
+    parser.add_argument(
+        "--baseline",
+        default="interleaved",
+        choices=["interleaved", "after"],
+        help="the bare handler's events interleaved with ours (default), or sent after ours",
+    )
     parser.add_argument("--layout", choices=[*LAYOUTS, "both"], default="both")
     parser.add_argument("--worker-nice", type=int, default=10, help="the split layout's worker runs at this niceness")
     parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
