@@ -34,6 +34,7 @@ from bot.evaluation import QAItem
 from bot.runtime import Runtime
 from bot.settings import FileConfig, Settings, load
 from channels.terminal import terminal_message
+from engine.generation.local import LocalGenerator
 from engine.generation.models import resolve
 from engine.protocols import ChatMessage, EventSink, GenerationParams, Generator, Stage
 from engine.stages import Generate
@@ -144,8 +145,8 @@ def run_bare_recipe(source: str, runtime: Runtime, questions: list[str]) -> dict
 
 
 def run_baseline(source: str, runtime: Runtime, prompts: list[list[ChatMessage]]) -> dict[str, Any]:
-    if runtime.generator is None or not prompts:
-        return {}
+    if not isinstance(runtime.generator, LocalGenerator) or not prompts:
+        return {}  # the bare `model.generate` baseline is for the local model
     tokenizer = runtime.generator.tokenizer
     model: Any = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32)
     model.eval()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -16,6 +17,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 
 from adapters.callbacks import CallbackNotifier
 from adapters.http import FencedClient, HostRules
+from adapters.remote_llm import RemoteGenerator, RemoteSettings
 from bot.settings import FileConfig, Settings, SettingsError
 from bot.tools import ToolKit, build_tools, consent_signer
 from engine import Action, Dispatcher, Engine, LocalReplyBus
@@ -25,7 +27,7 @@ from engine.handover import BackgroundRetries, FailureFollowUp, HandOver
 from engine.judge import FeatureJudge, JudgeModel
 from engine.notices import NoteAddress, Notices, Notifier
 from engine.policy import IntentSpec, PolicyConfig
-from engine.protocols import GenerationParams, Redactor, Stage
+from engine.protocols import GenerationParams, GenerationUnavailable, Redactor, Stage
 from engine.stages import Decide, Generate, Recall, Remember, Retrieve, Understand, Weigh
 from engine.stages.act import Act, Consent
 from engine.stages.generate import Persona
@@ -170,7 +172,22 @@ def redacted_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-async def load_generator(settings: Settings, progress: Progress) -> LocalGenerator:
+async def load_generator(
+    settings: Settings, config: FileConfig, progress: Progress
+) -> LocalGenerator | RemoteGenerator:
+    remote = config.generation.remote
+    if config.generation.backend == "remote" and remote is not None:
+        key = os.environ.get(remote.api_key_env, "") if remote.api_key_env else None
+        if remote.api_key_env and not key:
+            raise SettingsError(f"{remote.api_key_env}: not set (the YAML's generation.remote.api_key_env)")
+        generator = RemoteGenerator(RemoteSettings(remote.base_url, remote.model, key or None, remote.timeout_s))
+        progress(f"checking the model server {remote.base_url} for {remote.model}")
+        try:
+            await generator.check()
+        except GenerationUnavailable as error:
+            await generator.aclose()
+            raise SettingsError(f"generation.remote: {error}") from None
+        return generator
     spec = CATALOG.get(settings.model)
     if spec is not None and not is_prepared(spec, settings.model_cache):
         progress(f"preparing the model {settings.model} (first run only, about a minute)")
@@ -229,7 +246,7 @@ class Runtime:
     embedder: SentenceEmbedder
     retriever: LiveIndex
     watcher: IndexWatcher
-    generator: LocalGenerator | None  # loaded only when generation.mode is compose
+    generator: LocalGenerator | RemoteGenerator | None  # loaded only when generation.mode is compose
     memory: RedisMemoryStore
     escalations: RedisEscalationStore
     retries: BackgroundRetries
@@ -298,7 +315,7 @@ class Runtime:
         if guards:
             await asyncio.to_thread(flag_injected, built.passages, injection)
         output_guard = GuardOutput(toxicity) if toxicity is not None else None
-        generator = await load_generator(settings, progress) if config.generation.mode == "compose" else None
+        generator = await load_generator(settings, config, progress) if config.generation.mode == "compose" else None
         memory = RedisMemoryStore(
             redis,
             prefix=config.memory.prefix,
@@ -322,7 +339,7 @@ class Runtime:
             screen=(lambda text: injection.check(text) is None) if guards else None,
             vaulted=redactor is not None,
             keep_intents=frozenset(n for n, spec in config.intents.items() if spec.escalate or spec.response),
-            proposer=generator if config.generation.tool_calls else None,
+            proposer=generator if config.generation.tool_calls and isinstance(generator, LocalGenerator) else None,
         )
         intents = intent_specs(config)
         intent_index = await asyncio.to_thread(IntentIndex, embedder, intents)
@@ -431,7 +448,9 @@ class Runtime:
             log.error("%d writes were still being retried at shutdown", self.retries.pending)
         await self.toolkit.close()
         await self.redis.aclose()
-        if self.generator is not None:
+        if isinstance(self.generator, RemoteGenerator):
+            await self.generator.aclose()
+        elif self.generator is not None:
             await asyncio.to_thread(self.generator.close)
         if self.embedded_redis is not None:
             await asyncio.to_thread(self.embedded_redis.close)

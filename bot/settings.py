@@ -110,8 +110,19 @@ class RetrievalConfig(_Strict):
     faiss_device: Literal["auto", "cpu", "gpu"]
 
 
+class RemoteGenerationConfig(_Strict):
+    """An OpenAI-compatible server (vLLM with --enable-lora: `model` names the adapter). docs/models.md"""
+
+    base_url: str = Field(pattern=r"^https?://[^\s]+$")
+    model: str = Field(min_length=1, max_length=200)
+    api_key_env: str | None = Field(default=None, pattern=r"^[A-Z_][A-Z0-9_]{0,100}$")
+    timeout_s: float = Field(default=120.0, gt=0, le=3600)
+
+
 class GenerationConfig(_Strict):
     mode: Literal["extract", "compose"]
+    backend: Literal["local", "remote"] = "local"  # compose mode: the local model, or `remote`'s server
+    remote: RemoteGenerationConfig | None = None
     max_new_tokens: int = Field(ge=1, le=4096)
     temperature: float = Field(ge=0.0, le=2.0)
     top_p: float = Field(gt=0.0, le=1.0)
@@ -123,6 +134,10 @@ class GenerationConfig(_Strict):
     def _tool_calls_need_a_model(self) -> GenerationConfig:
         if self.tool_calls and self.mode != "compose":
             raise ValueError("tool_calls needs mode: compose (the model that proposes calls is loaded then)")
+        if self.backend == "remote" and self.remote is None:
+            raise ValueError("backend: remote needs a `remote:` section with base_url and model")
+        if self.tool_calls and self.backend == "remote":
+            raise ValueError("tool_calls needs backend: local (calls are proposed through the local chat template)")
         return self
 
 

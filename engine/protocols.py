@@ -99,11 +99,17 @@ class GenerationParams:
     max_prompt_tokens: int = 1024  # a longer prompt is refused (PromptTooLong) instead of holding the model
 
 
+class GenerationUnavailable(Exception):
+    """The model could not answer (a remote server down, refusing, or cut off); the caller answers with
+    the verbatim sentences instead."""
+
+
 class PromptTooLong(Exception):
     """The prompt is over `max_prompt_tokens`; the caller answers without the model."""
 
-    def __init__(self, tokens: int, budget: int) -> None:
-        super().__init__(f"the prompt has {tokens} tokens, over the budget of {budget}")
+    def __init__(self, tokens: int | None, budget: int) -> None:
+        counted = f"has {tokens} tokens" if tokens is not None else "is too long for the model server"
+        super().__init__(f"the prompt {counted}, over the budget of {budget}")
         self.tokens = tokens
         self.budget = budget
 

@@ -153,6 +153,7 @@ async def test_a_prompt_over_the_token_budget_never_reaches_the_model(
     with pytest.raises(PromptTooLong) as raised:
         async for _ in generator.stream(long, GenerationParams(max_new_tokens=4, max_prompt_tokens=256)):
             pass
+    assert raised.value.tokens is not None
     assert raised.value.tokens > 256
     assert calls == []
 

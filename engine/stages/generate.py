@@ -16,7 +16,7 @@ from typing import Literal
 from engine.evidence import choose, compose
 from engine.generation.prompts import build_messages
 from engine.policy import IntentSpec, PolicyConfig, grounding
-from engine.protocols import EventSink, GenerationParams, Generator, PromptTooLong
+from engine.protocols import EventSink, GenerationParams, GenerationUnavailable, Generator, PromptTooLong
 from engine.text import numbers_in
 from engine.types import Evidence, Turn
 
@@ -93,6 +93,9 @@ class Generate:
             await shown.end()
         except PromptTooLong as error:  # nothing was streamed: the verbatim sentences answer instead
             log.warning("answering with the verbatim sentences: %s", error)
+            return turn.evolve(chosen=chosen, draft=verbatim)
+        except GenerationUnavailable as error:  # the final reply (authoritative) replaces what was streamed
+            log.error("the model is unavailable, answering with the verbatim sentences: %s", error)
             return turn.evolve(chosen=chosen, draft=verbatim)
         draft = draft.strip()
         best = max(chosen, key=lambda e: e.support)
