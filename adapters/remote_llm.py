@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import ClientError, ClientSession, ClientTimeout
 
 from engine.protocols import ChatMessage, GenerationParams, GenerationUnavailable, PromptTooLong
+from engine.types import TokenStats
 
 log = logging.getLogger(__name__)
 
@@ -77,13 +78,20 @@ class RemoteGenerator:
             "max_tokens": params.max_new_tokens,
             "temperature": params.temperature,
             "top_p": params.top_p,
+            "logprobs": True,  # each token's log-probability, for the reply's confidence (TokenStats)
         }
         if params.repetition_penalty != 1.0:
             body["repetition_penalty"] = params.repetition_penalty  # vLLM's extension of the API
         return body
 
-    async def stream(self, messages: Sequence[ChatMessage], params: GenerationParams) -> AsyncIterator[str]:
+    async def stream(
+        self,
+        messages: Sequence[ChatMessage],
+        params: GenerationParams,
+        on_stats: Callable[[TokenStats], None] | None = None,
+    ) -> AsyncIterator[str]:
         url = f"{self._base}/v1/chat/completions"
+        logprobs: list[float] = []
         try:
             async with self._client().post(url, json=self.request_body(messages, params)) as response:
                 if response.status != 200:
@@ -97,8 +105,10 @@ class RemoteGenerator:
                         continue  # comments, event names, blank separators
                     data = line[5:].strip()
                     if data == b"[DONE]":
+                        if on_stats is not None and (stats := TokenStats.of(logprobs)) is not None:
+                            on_stats(stats)
                         return
-                    delta = _delta(data)
+                    delta = _delta(data, logprobs)
                     if delta:
                         yield delta
         except (ClientError, TimeoutError) as error:
@@ -111,7 +121,8 @@ class RemoteGenerator:
             await self._session.close()
 
 
-def _delta(data: bytes) -> str:
+def _delta(data: bytes, logprobs: list[float]) -> str:
+    """The chunk's text; its tokens' log-probabilities are added to `logprobs`."""
     try:
         chunk = json.loads(data)
         choice = chunk["choices"][0] if chunk.get("choices") else {}
@@ -119,6 +130,10 @@ def _delta(data: bytes) -> str:
         raise GenerationUnavailable("the model server sent a chunk that is not JSON") from None
     if "error" in chunk:
         raise GenerationUnavailable(f"the model server reported an error mid-answer: {str(chunk['error'])[:200]}")
+    chosen = choice.get("logprobs") if isinstance(choice, dict) else None
+    for token in (chosen or {}).get("content") or () if isinstance(chosen, dict) else ():
+        if isinstance(token, dict) and isinstance(token.get("logprob"), int | float):
+            logprobs.append(float(token["logprob"]))
     delta = choice.get("delta") if isinstance(choice, dict) else None
     content = delta.get("content") if isinstance(delta, dict) else None
     return content if isinstance(content, str) else ""

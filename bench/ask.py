@@ -19,7 +19,7 @@ import tempfile
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,7 @@ from engine.generation.local import LocalGenerator
 from engine.generation.models import resolve
 from engine.protocols import ChatMessage, EventSink, GenerationParams, Generator, Stage
 from engine.stages import Generate
-from engine.types import EventKind, Turn
+from engine.types import EventKind, TokenStats, Turn
 
 QUESTIONS = [
     "How long do I have to return an item?",
@@ -100,9 +100,14 @@ class RecordingGenerator:
     def name(self) -> str:
         return self.inner.name
 
-    def stream(self, messages: Sequence[ChatMessage], params: GenerationParams) -> AsyncIterator[str]:
+    def stream(
+        self,
+        messages: Sequence[ChatMessage],
+        params: GenerationParams,
+        on_stats: Callable[[TokenStats], None] | None = None,
+    ) -> AsyncIterator[str]:
         self.prompts.append(list(messages))
-        return self.inner.stream(messages, params)
+        return self.inner.stream(messages, params, on_stats)
 
 
 async def run_pipeline(runtime: Runtime, questions: list[str]) -> tuple[dict[str, Any], list[list[ChatMessage]]]:

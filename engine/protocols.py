@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 
-from engine.types import ConversationRef, HistoryEntry, Redacted, ReplyEvent, Retrieved, Turn
+from engine.types import ConversationRef, HistoryEntry, Redacted, ReplyEvent, Retrieved, TokenStats, Turn
 
 Vectors = npt.NDArray[np.float32]
 
@@ -118,8 +118,14 @@ class Generator(Protocol):
     @property
     def name(self) -> str: ...
 
-    def stream(self, messages: Sequence[ChatMessage], params: GenerationParams) -> AsyncIterator[str]:
-        """Text deltas as the model produces them; closing the iterator stops generation."""
+    def stream(
+        self,
+        messages: Sequence[ChatMessage],
+        params: GenerationParams,
+        on_stats: Callable[[TokenStats], None] | None = None,
+    ) -> AsyncIterator[str]:
+        """Text deltas as the model produces them; closing the iterator stops generation. When the answer
+        is whole, `on_stats` gets its tokens' log-probability statistics (if the model gives them)."""
         ...
 
 

@@ -187,6 +187,22 @@ class Entity:
 
 
 @dataclass(frozen=True, slots=True)
+class TokenStats:
+    """How sure the model was of the tokens it wrote: log-probabilities (natural log) of the chosen tokens,
+    for the escalation policy (a low minimum marks a guess somewhere in the answer)."""
+
+    tokens: int
+    mean_logprob: float
+    min_logprob: float
+
+    @staticmethod
+    def of(logprobs: list[float]) -> TokenStats | None:
+        if not logprobs:
+            return None
+        return TokenStats(len(logprobs), sum(logprobs) / len(logprobs), min(logprobs))
+
+
+@dataclass(frozen=True, slots=True)
 class Turn:
     """Everything the pipeline knows about one message so far; each stage returns an updated copy."""
 
@@ -201,6 +217,7 @@ class Turn:
     answerability: float = 0.0  # the judge's probability that the knowledge base answers the message
     chosen: tuple[Evidence, ...] = ()  # the sentences the answer is built from, in reading order
     draft: str = ""
+    token_stats: TokenStats | None = None  # the model's, when it wrote the draft (compose mode)
     reply: Reply | None = None
     vault: tuple[Redacted, ...] = ()  # this turn's redacted values, never stored
     entities: tuple[Entity, ...] = ()  # typed, for tools (values from the vault where redacted)

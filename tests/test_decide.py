@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import replace
 
 import pytest
 
 from engine import ConversationRef, Engine, EventKind, Message, Reply, Turn
+from engine.pipeline import NoEvents
 from engine.policy import IntentSpec, PolicyConfig
 from engine.protocols import ChatMessage, EventSink, GenerationParams, PromptTooLong
 from engine.stages import Decide, Generate
 from engine.stages.decide import HANDOFF_TEXT, NOT_FOUND_TEXT
 from engine.stages.generate import Persona
-from engine.types import Action, Evidence, Passage
+from engine.types import Action, Evidence, Passage, TokenStats
 from safety.sanitize import SanitizeInput
 
 POLICY = PolicyConfig(answer_threshold=0.8, suggest_threshold=0.5)
@@ -33,21 +34,29 @@ INTENTS = {
 class ScriptedModel:
     """The model edge: streams a fixed text, or fails the way a real one can."""
 
-    def __init__(self, text: str = "", error: Exception | None = None) -> None:
+    def __init__(self, text: str = "", error: Exception | None = None, stats: TokenStats | None = None) -> None:
         self.text = text
         self.error = error
+        self.stats = stats
         self.prompts: list[Sequence[ChatMessage]] = []
 
     @property
     def name(self) -> str:
         return "scripted"
 
-    async def stream(self, messages: Sequence[ChatMessage], params: GenerationParams) -> AsyncIterator[str]:
+    async def stream(
+        self,
+        messages: Sequence[ChatMessage],
+        params: GenerationParams,
+        on_stats: Callable[[TokenStats], None] | None = None,
+    ) -> AsyncIterator[str]:
         self.prompts.append(messages)
         if self.error is not None:
             raise self.error
         for word in self.text.split(" "):
             yield word + " "
+        if on_stats is not None and self.stats is not None:
+            on_stats(self.stats)
 
 
 class Given:
@@ -84,6 +93,20 @@ async def test_a_faithful_rephrasing_is_the_answer_with_its_page_and_buttons() -
     assert reply.sources == ["https://x.example/returns"]
     assert [a.action for a in reply.actions] == ["start_return"]
     assert "30 days from delivery" in model.prompts[0][0].content
+
+
+async def test_the_models_token_statistics_stay_on_the_turn_with_its_words() -> None:
+    stats = TokenStats(tokens=11, mean_logprob=-0.4, min_logprob=-3.2)
+    faithful = ScriptedModel("You have 30 days from delivery to return an item.", stats=stats)
+    generate = Generate(faithful, GenerationParams(), POLICY, INTENTS, Persona(), mode="compose")
+    message = Message(ConversationRef("test", "c", "u"), "how long do i have to send it back", message_id="m1")
+    given = await Given("return_item", EVIDENCE, 0.9)(Turn(message), NoEvents())
+    assert (await generate(given, NoEvents())).token_stats == stats
+    invented = ScriptedModel("You have 60 days to return an item.", stats=stats)
+    generate = Generate(invented, GenerationParams(), POLICY, INTENTS, Persona(), mode="compose")
+    replaced = await generate(given, NoEvents())
+    assert replaced.token_stats is None  # the verbatim sentences answer: the model's figures do not apply
+    assert replaced.draft == "You have 30 days from delivery to return an item."
 
 
 async def test_a_rephrasing_that_adds_a_number_is_replaced_by_the_verbatim_sentences() -> None:

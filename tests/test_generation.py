@@ -15,7 +15,7 @@ from engine.generation.local import LoadOptions, LocalGenerator
 from engine.generation.models import CATALOG, ModelError, is_prepared, prepare_packaged, resolve
 from engine.generation.prompts import build_messages
 from engine.protocols import ChatMessage, GenerationParams, PromptTooLong
-from engine.types import Evidence, Passage
+from engine.types import Evidence, Passage, TokenStats
 from tests.conftest import TEST_MODEL, model_cache
 
 
@@ -189,3 +189,19 @@ def count_generate_calls(generator: LocalGenerator, monkeypatch: pytest.MonkeyPa
 
     monkeypatch.setattr(generator.model, "generate", counted)
     return calls
+
+
+async def test_each_answer_reports_how_sure_the_model_was(generator: LocalGenerator) -> None:
+    """Greedy decoding: the chosen tokens' log-probabilities, one per token written (the end token aside)."""
+    stats: list[TokenStats] = []
+    params = GenerationParams(max_new_tokens=12)
+    text = "".join([piece async for piece in generator.stream(QUESTION, params, stats.append)])
+    assert len(stats) == 1
+    [found] = stats
+    written = generator.tokenizer(text, add_special_tokens=False)["input_ids"]
+    assert abs(found.tokens - len(written)) <= 1  # decoding and re-encoding may merge one piece
+    assert found.min_logprob <= found.mean_logprob <= 0.0
+    assert found.mean_logprob > -5.0  # greedy picks likely tokens: not a uniform guess over 49k
+    again: list[TokenStats] = []
+    assert "".join([p async for p in generator.stream(QUESTION, params, again.append)]) == text
+    assert again == stats  # the same greedy answer, the same figures

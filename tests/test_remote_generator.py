@@ -16,6 +16,7 @@ from adapters.remote_llm import RemoteGenerator, RemoteSettings
 from bot.app import create_app
 from bot.settings import FileConfig, RemoteGenerationConfig, Settings
 from engine.protocols import ChatMessage, GenerationParams, GenerationUnavailable, PromptTooLong
+from engine.types import TokenStats
 from tests.conftest import ask, own_prefix, start_ready
 
 KEY = "remote-test-key-0123456789"
@@ -61,11 +62,9 @@ class FakeOpenAI:
         try:
             for n, word in enumerate(words):
                 piece = word if n == 0 else " " + word
-                chunk = {
-                    "id": "c1",
-                    "object": "chat.completion.chunk",
-                    "choices": [{"index": 0, "delta": {"content": piece}}],
-                }
+                logprobs = {"content": [{"token": piece, "logprob": -0.5 * (n % 3)}]}
+                choice = {"index": 0, "delta": {"content": piece}, "logprobs": logprobs}
+                chunk = {"id": "c1", "object": "chat.completion.chunk", "choices": [choice]}
                 if self.mode == "garbage" and n == 1:
                     await response.write(b"data: {not json\n\n")
                 await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
@@ -99,14 +98,18 @@ async def test_it_streams_the_answer_and_names_the_adapter(fake: tuple[FakeOpenA
     generator = RemoteGenerator(RemoteSettings(url + "/v1", "support", api_key=KEY))
     await generator.check()
     params = GenerationParams(max_new_tokens=42, temperature=0.0, repetition_penalty=1.1)
-    pieces = [piece async for piece in generator.stream(MESSAGES, params)]
+    stats: list[TokenStats] = []
+    pieces = [piece async for piece in generator.stream(MESSAGES, params, stats.append)]
     await generator.aclose()
     assert len(pieces) > 3
+    expected = [-0.5 * (n % 3) for n in range(len(pieces))]
+    assert stats == [TokenStats(len(pieces), sum(expected) / len(expected), -1.0)]
     assert "".join(pieces) == FakeOpenAI.answer({"messages": [{"content": "You help."}]})
     headers, body = state.requests[0]
     assert headers["Authorization"] == f"Bearer {KEY}"
     assert body["model"] == "support"  # vLLM --enable-lora: the adapter's name
     assert body["stream"] is True
+    assert body["logprobs"] is True
     assert body["max_tokens"] == 42
     assert body["repetition_penalty"] == 1.1
     assert body["messages"] == [{"role": "system", "content": "You help."}, {"role": "user", "content": "hi"}]

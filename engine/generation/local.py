@@ -10,16 +10,24 @@ import asyncio
 import logging
 import threading
 import warnings
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, StoppingCriteria, StoppingCriteriaList
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    LogitsProcessor,
+    LogitsProcessorList,
+    StoppingCriteria,
+    StoppingCriteriaList,
+)
 from transformers.generation.streamers import BaseStreamer
 
 from engine.protocols import ChatMessage, GenerationParams, PromptTooLong
+from engine.types import TokenStats
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +75,27 @@ class _DeltaStreamer(BaseStreamer):
 
     def end(self) -> None:
         self._loop.call_soon_threadsafe(self._queue.put_nowait, _END)
+
+
+class _ChosenLogprobs(LogitsProcessor):
+    """Each written token's log-probability, keeping one distribution at a time (not one per step): the
+    token chosen from a step's distribution is only known at the next step, or at the end."""
+
+    def __init__(self) -> None:
+        self.values: list[float] = []
+        self._last: torch.Tensor | None = None
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        if self._last is not None:
+            self.values.append(float(self._last[int(input_ids[0, -1])]))
+        self._last = torch.log_softmax(scores[0].float(), dim=-1)
+        return scores
+
+    def finish(self, sequences: torch.Tensor) -> list[float]:
+        if self._last is not None:
+            self.values.append(float(self._last[int(sequences[0, -1])]))
+            self._last = None
+        return [v for v in self.values if v > float("-inf")]
 
 
 class _StopWhenSet(StoppingCriteria):
@@ -150,23 +179,30 @@ class LocalGenerator:
         kwargs: dict[str, Any],
         stop: threading.Event,
         tools: Sequence[Mapping[str, Any]] | None = None,
-    ) -> None:
+    ) -> TokenStats | None:
         if stop.is_set():  # the request left while it waited for this thread: it never reaches the model
             kwargs["streamer"].end()
-            return
+            return None
         inputs = self.prompt_ids(messages, budget, tools)
+        chosen = _ChosenLogprobs()
+        processors = LogitsProcessorList([*kwargs.pop("logits_processor", []), chosen])
         with torch.inference_mode():
-            self.model.generate(**inputs, **kwargs)
+            sequences = self.model.generate(**inputs, **kwargs, logits_processor=processors)
+        values = chosen.finish(sequences)
+        if values and sequences[0, -1].item() == self.tokenizer.eos_token_id:
+            values = values[:-1]  # the end-of-answer token is not part of the answer
+        return TokenStats.of(values)
 
     async def propose(self, messages: Sequence[ChatMessage], tools: Sequence[Mapping[str, Any]]) -> str:
         """`CallProposer`: the model's answer with `tools` offered through its chat template (greedy)."""
         params = GenerationParams(max_new_tokens=128)
-        return "".join([piece async for piece in self.stream(messages, params, tools)])
+        return "".join([piece async for piece in self.stream(messages, params, tools=tools)])
 
     async def stream(
         self,
         messages: Sequence[ChatMessage],
         params: GenerationParams,
+        on_stats: Callable[[TokenStats], None] | None = None,
         tools: Sequence[Mapping[str, Any]] | None = None,
     ) -> AsyncIterator[str]:
         loop = asyncio.get_running_loop()
@@ -191,7 +227,9 @@ class LocalGenerator:
                 if item is _END:
                     break
                 yield str(item)
-            await future
+            stats = await future
+            if on_stats is not None and stats is not None:
+                on_stats(stats)
         finally:
             stop.set()  # the consumer left early (or we are done): end generation at the next token
             work.cancel()  # still queued behind another request: it never starts

@@ -18,7 +18,7 @@ from engine.generation.prompts import build_messages
 from engine.policy import IntentSpec, PolicyConfig, grounding
 from engine.protocols import EventSink, GenerationParams, GenerationUnavailable, Generator, PromptTooLong
 from engine.text import numbers_in
-from engine.types import Evidence, Turn
+from engine.types import Evidence, TokenStats, Turn
 
 Mode = Literal["extract", "compose"]
 _PIECE = re.compile(r"\S+\s*")
@@ -86,8 +86,9 @@ class Generate:
         await events.status("Writing an answer")
         draft = ""
         shown = HeldBack(events, self.screen)
+        stats: list[TokenStats] = []
         try:
-            async for delta in self.generator.stream(messages, self.params):
+            async for delta in self.generator.stream(messages, self.params, stats.append):
                 draft += delta
                 await shown.add(delta)
             await shown.end()
@@ -99,7 +100,9 @@ class Generate:
             return turn.evolve(chosen=chosen, draft=verbatim)
         draft = draft.strip()
         best = max(chosen, key=lambda e: e.support)
-        return turn.evolve(chosen=chosen, draft=draft if faithful(draft, chosen, best) else verbatim)
+        if not faithful(draft, chosen, best):
+            return turn.evolve(chosen=chosen, draft=verbatim)
+        return turn.evolve(chosen=chosen, draft=draft, token_stats=stats[-1] if stats else None)
 
 
 _SENTENCE_END = re.compile(r"[.!?\n](?=\s)")
