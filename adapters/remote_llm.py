@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import ClientError, ClientSession, ClientTimeout
+from aiohttp import ClientError, ClientResponse, ClientSession, ClientTimeout
+from aiohttp.http_exceptions import HttpProcessingError
 
 from engine.protocols import ChatMessage, GenerationParams, GenerationUnavailable, PromptTooLong
 from engine.types import TokenStats
@@ -22,7 +24,8 @@ from engine.types import TokenStats
 log = logging.getLogger(__name__)
 
 MAX_LINE_BYTES = 1 << 20  # one server-sent event; a longer line is a broken server, not an answer
-_CONTEXT_WORDS = ("context length", "context window", "maximum context", "too long", "max_tokens")
+_CONTEXT_WORDS = ("context length", "context window", "maximum context", "prompt is too long")
+READ_GAP_S = 30.0  # a server silent this long mid-answer is taken as gone
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +43,7 @@ class RemoteGenerator:
         self._base = settings.base_url.rstrip("/").removesuffix("/v1")
         self._session: ClientSession | None = None
         self._closed = False
+        self._logprobs = True  # asked for until the server refuses them
 
     @property
     def name(self) -> str:
@@ -50,10 +54,14 @@ class RemoteGenerator:
         return not self._closed
 
     def _client(self) -> ClientSession:
+        if self._closed:
+            raise GenerationUnavailable("the model server's client is closed (shutting down)")
         if self._session is None:
-            timeout = ClientTimeout(total=self.settings.timeout_s, sock_connect=self.settings.connect_timeout_s)
+            timeout = ClientTimeout(
+                total=self.settings.timeout_s, sock_connect=self.settings.connect_timeout_s, sock_read=READ_GAP_S
+            )
             headers = {"Authorization": f"Bearer {self.settings.api_key}"} if self.settings.api_key else {}
-            self._session = ClientSession(timeout=timeout, headers=headers, read_bufsize=MAX_LINE_BYTES)
+            self._session = ClientSession(timeout=timeout, headers=headers, read_bufsize=MAX_LINE_BYTES // 2)
         return self._session
 
     async def check(self) -> None:
@@ -65,12 +73,17 @@ class RemoteGenerator:
                 body = await response.json(content_type=None)
         except (ClientError, TimeoutError, ValueError) as error:
             raise GenerationUnavailable(f"{self._base}: no answer from the model server ({error!r})") from None
-        served = {str(entry.get("id")) for entry in body.get("data", []) if isinstance(entry, dict)}
+        entries = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(entries, list):
+            raise GenerationUnavailable(f"{self._base}/v1/models did not answer an OpenAI model list")
+        served = {str(entry.get("id")) for entry in entries if isinstance(entry, dict)}
         if self.settings.model not in served:
             listed = ", ".join(sorted(served)) or "none"
             raise GenerationUnavailable(f"{self._base} does not serve {self.settings.model!r} (it serves: {listed})")
 
-    def request_body(self, messages: Sequence[ChatMessage], params: GenerationParams) -> dict[str, Any]:
+    def request_body(
+        self, messages: Sequence[ChatMessage], params: GenerationParams, logprobs: bool = True
+    ) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": self.settings.model,
             "messages": [{"role": m.role, "content": m.content} for m in messages],
@@ -78,8 +91,9 @@ class RemoteGenerator:
             "max_tokens": params.max_new_tokens,
             "temperature": params.temperature,
             "top_p": params.top_p,
-            "logprobs": True,  # each token's log-probability, for the reply's confidence (TokenStats)
         }
+        if logprobs:
+            body["logprobs"] = True  # each token's log-probability, for the reply's confidence (TokenStats)
         if params.repetition_penalty != 1.0:
             body["repetition_penalty"] = params.repetition_penalty  # vLLM's extension of the API
         return body
@@ -92,10 +106,17 @@ class RemoteGenerator:
     ) -> AsyncIterator[str]:
         url = f"{self._base}/v1/chat/completions"
         logprobs: list[float] = []
+        finished = False  # a choice's finish_reason came: a close without [DONE] is still a whole answer
         try:
-            async with self._client().post(url, json=self.request_body(messages, params)) as response:
+            async with self._client().post(url, json=self.request_body(messages, params, self._logprobs)) as response:
+                if response.status == 400 and self._logprobs and "logprobs" in (await _detail(response)).lower():
+                    self._logprobs = False  # a server without them: answers go on, without the confidence signal
+                    log.warning("the model server refuses logprobs: answers carry no token statistics")
+                    async for piece in self.stream(messages, params):
+                        yield piece
+                    return
                 if response.status != 200:
-                    detail = (await response.text())[:300]
+                    detail = await _detail(response)
                     if response.status == 400 and any(word in detail.lower() for word in _CONTEXT_WORDS):
                         raise PromptTooLong(None, params.max_prompt_tokens)
                     raise GenerationUnavailable(f"the model server answered HTTP {response.status}: {detail!r}")
@@ -105,15 +126,18 @@ class RemoteGenerator:
                         continue  # comments, event names, blank separators
                     data = line[5:].strip()
                     if data == b"[DONE]":
-                        if on_stats is not None and (stats := TokenStats.of(logprobs)) is not None:
-                            on_stats(stats)
-                        return
-                    delta = _delta(data, logprobs)
+                        finished = True
+                        break
+                    delta, ended = _delta(data, logprobs)
+                    finished = finished or ended
                     if delta:
                         yield delta
-        except (ClientError, TimeoutError) as error:
+        except (ClientError, TimeoutError, ValueError, HttpProcessingError) as error:  # ValueError: a line too long
             raise GenerationUnavailable(f"the model server stopped answering ({type(error).__name__})") from None
-        raise GenerationUnavailable("the model server ended the stream without [DONE]")
+        if not finished:
+            raise GenerationUnavailable("the model server ended the stream before the answer was finished")
+        if on_stats is not None and (stats := TokenStats.of(logprobs)) is not None:
+            on_stats(stats)
 
     async def aclose(self) -> None:
         self._closed = True
@@ -121,8 +145,13 @@ class RemoteGenerator:
             await self._session.close()
 
 
-def _delta(data: bytes, logprobs: list[float]) -> str:
-    """The chunk's text; its tokens' log-probabilities are added to `logprobs`."""
+async def _detail(response: ClientResponse) -> str:
+    """The start of an error body, whatever its encoding (cached by aiohttp: safe to ask twice)."""
+    return (await response.text(errors="replace"))[:300]
+
+
+def _delta(data: bytes, logprobs: list[float]) -> tuple[str, bool]:
+    """The chunk's text, and whether its choice finished; its tokens' log-probabilities go to `logprobs`."""
     try:
         chunk = json.loads(data)
         choice = chunk["choices"][0] if chunk.get("choices") else {}
@@ -131,9 +160,12 @@ def _delta(data: bytes, logprobs: list[float]) -> str:
     if "error" in chunk:
         raise GenerationUnavailable(f"the model server reported an error mid-answer: {str(chunk['error'])[:200]}")
     chosen = choice.get("logprobs") if isinstance(choice, dict) else None
-    for token in (chosen or {}).get("content") or () if isinstance(chosen, dict) else ():
-        if isinstance(token, dict) and isinstance(token.get("logprob"), int | float):
-            logprobs.append(float(token["logprob"]))
+    tokens = chosen.get("content") if isinstance(chosen, dict) else None
+    for token in tokens if isinstance(tokens, list) else ():
+        value = token.get("logprob") if isinstance(token, dict) else None
+        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+            logprobs.append(float(value))
     delta = choice.get("delta") if isinstance(choice, dict) else None
     content = delta.get("content") if isinstance(delta, dict) else None
-    return content if isinstance(content, str) else ""
+    ended = isinstance(choice, dict) and choice.get("finish_reason") is not None
+    return (content if isinstance(content, str) else ""), ended

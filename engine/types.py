@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
@@ -197,9 +198,10 @@ class TokenStats:
 
     @staticmethod
     def of(logprobs: list[float]) -> TokenStats | None:
-        if not logprobs:
+        finite = [value for value in logprobs if math.isfinite(value)]
+        if not finite:
             return None
-        return TokenStats(len(logprobs), sum(logprobs) / len(logprobs), min(logprobs))
+        return TokenStats(len(finite), sum(finite) / len(finite), min(finite))
 
 
 @dataclass(frozen=True, slots=True)

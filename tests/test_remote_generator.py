@@ -56,6 +56,8 @@ class FakeOpenAI:
             return web.json_response(error, status=400)
         if self.mode == "down":
             return web.Response(status=503, text="overloaded")
+        if self.mode == "no_logprobs" and body.get("logprobs"):
+            return web.json_response({"object": "error", "message": "logprobs is not supported"}, status=400)
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
         words = self.answer(body).split(" ")
@@ -63,13 +65,22 @@ class FakeOpenAI:
             for n, word in enumerate(words):
                 piece = word if n == 0 else " " + word
                 logprobs = {"content": [{"token": piece, "logprob": -0.5 * (n % 3)}]}
-                choice = {"index": 0, "delta": {"content": piece}, "logprobs": logprobs}
+                choice = {
+                    "index": 0,
+                    "delta": {"content": piece},
+                    "logprobs": logprobs if body.get("logprobs") else None,
+                }
                 chunk = {"id": "c1", "object": "chat.completion.chunk", "choices": [choice]}
                 if self.mode == "garbage" and n == 1:
                     await response.write(b"data: {not json\n\n")
+                if self.mode == "long_line" and n == 1:
+                    await response.write(b"data: " + b"x" * (3 << 20) + b"\n\n")
+                if self.mode == "finish_no_done" and n == len(words) - 1:
+                    choice["finish_reason"] = "stop"
+                    logprobs["content"].append({"token": "?", "logprob": float("nan")})
                 await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
                 await asyncio.sleep(self.delay_s)
-            if self.mode != "no_done":
+            if self.mode not in ("no_done", "finish_no_done"):
                 await response.write(b"data: [DONE]\n\n")
         except (ConnectionResetError, asyncio.CancelledError):  # the client closed the connection
             self.aborted += 1
@@ -138,6 +149,7 @@ async def test_leaving_early_closes_the_request(fake: tuple[FakeOpenAI, str]) ->
         ("down", GenerationUnavailable),
         ("garbage", GenerationUnavailable),
         ("no_done", GenerationUnavailable),
+        ("long_line", GenerationUnavailable),
     ],
 )
 async def test_failures_are_named(fake: tuple[FakeOpenAI, str], mode: str, raised: type[Exception]) -> None:
@@ -205,3 +217,23 @@ def test_remote_settings_are_checked(file_config: FileConfig) -> None:
                 "remote": {"base_url": "http://x", "model": "m"},
             }
         )
+
+
+@pytest.mark.parametrize("mode", ["no_logprobs", "finish_no_done"])
+async def test_servers_that_differ_a_little_still_answer(fake: tuple[FakeOpenAI, str], mode: str) -> None:
+    """One that refuses `logprobs` (asked once, then answered without), one that ends with a finish_reason
+    and no [DONE] (a whole answer; a NaN log-probability among its figures is left out)."""
+    state, url = fake
+    state.mode = mode
+    generator = RemoteGenerator(RemoteSettings(url, "support"))
+    stats: list[TokenStats] = []
+    for _ in range(2):
+        text = "".join([piece async for piece in generator.stream(MESSAGES, GenerationParams(), stats.append)])
+        assert text == FakeOpenAI.answer({"messages": [{"content": "You help."}]})
+    await generator.aclose()
+    if mode == "no_logprobs":
+        assert [body.get("logprobs") for _, body in state.requests] == [True, None, None]
+        assert stats == []
+    else:
+        assert len(stats) == 2
+        assert all(s.mean_logprob == s.mean_logprob and s.min_logprob == -1.0 for s in stats)  # no NaN

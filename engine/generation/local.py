@@ -112,6 +112,9 @@ class LocalGenerator:
         self.tokenizer = tokenizer
         self.label = label
         self.device = device
+        # every id that ends an answer: models like Qwen and Llama 3 stop on several
+        stops = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+        self._stop_ids = {*(stops if isinstance(stops, list) else [stops]), tokenizer.eos_token_id} - {None}
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="generator")
         self._closed = False
 
@@ -188,8 +191,8 @@ class LocalGenerator:
         processors = LogitsProcessorList([*kwargs.pop("logits_processor", []), chosen])
         with torch.inference_mode():
             sequences = self.model.generate(**inputs, **kwargs, logits_processor=processors)
-        values = chosen.finish(sequences)
-        if values and sequences[0, -1].item() == self.tokenizer.eos_token_id:
+        values = chosen.finish(sequences)[: sequences.shape[-1] - inputs["input_ids"].shape[-1]]
+        if values and int(sequences[0, -1]) in self._stop_ids:
             values = values[:-1]  # the end-of-answer token is not part of the answer
         return TokenStats.of(values)
 

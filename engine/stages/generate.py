@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -88,9 +88,15 @@ class Generate:
         shown = HeldBack(events, self.screen)
         stats: list[TokenStats] = []
         try:
-            async for delta in self.generator.stream(messages, self.params, stats.append):
-                draft += delta
-                await shown.add(delta)
+            # closed here, not when collected: a remote request or the local model stops at once
+            deltas = aiter(self.generator.stream(messages, self.params, stats.append))
+            try:
+                async for delta in deltas:
+                    draft += delta
+                    await shown.add(delta)
+            finally:
+                if isinstance(deltas, AsyncGenerator):
+                    await deltas.aclose()
             await shown.end()
         except PromptTooLong as error:  # nothing was streamed: the verbatim sentences answer instead
             log.warning("answering with the verbatim sentences: %s", error)
