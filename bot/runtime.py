@@ -198,6 +198,7 @@ async def load_generator(
         quantize=settings.quantize,
         adapter=str(settings.adapter) if settings.adapter else None,
         threads=settings.threads,
+        prompt_lookup=config.generation.prompt_lookup,
     )
     return await asyncio.to_thread(LocalGenerator.load, resolved.source, resolved.label, options)
 

@@ -122,6 +122,7 @@ class RemoteGenerationConfig(_Strict):
 class GenerationConfig(_Strict):
     mode: Literal["extract", "compose"]
     backend: Literal["local", "remote"] = "local"  # compose mode: the local model, or `remote`'s server
+    prompt_lookup: int = Field(default=10, ge=0, le=64)  # local model: prompt-lookup decoding, lossless; 0: off
     remote: RemoteGenerationConfig | None = None
     max_new_tokens: int = Field(ge=1, le=4096)
     temperature: float = Field(ge=0.0, le=2.0)

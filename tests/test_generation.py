@@ -205,3 +205,48 @@ async def test_each_answer_reports_how_sure_the_model_was(generator: LocalGenera
     again: list[TokenStats] = []
     assert "".join([p async for p in generator.stream(QUESTION, params, again.append)]) == text
     assert again == stats  # the same greedy answer, the same figures
+
+
+def test_prompt_lookup_is_off_for_int8_weights(generator: LocalGenerator) -> None:
+    """Dynamic int8 scales activations per forward pass, so several positions at once change the answer."""
+    assert generator.prompt_lookup == 0
+
+
+async def test_prompt_lookup_decoding_changes_neither_the_answer_nor_its_figures() -> None:
+    """Float weights: greedy text and token statistics are those of plain decoding, on prompts whose
+    answers copy the extract (where prompt lookup takes several tokens per step)."""
+    resolved = resolve(TEST_MODEL, model_cache())
+    lookup = LocalGenerator.load(resolved.source, resolved.label, LoadOptions(device="cpu", prompt_lookup=10))
+    plain = LocalGenerator(lookup.model, lookup.tokenizer, "plain", "cpu", prompt_lookup=0)
+    extracts = [
+        "Refunds reach credit and debit cards in 3 to 10 business days, depending on your bank.",
+        "You have 30 days from delivery to return an item in its original packaging.",
+    ]
+    params = GenerationParams(max_new_tokens=40)
+    passes: list[int] = []
+    hook = lookup.model.register_forward_hook(lambda *_: passes.append(1))
+    saved = 0
+    try:
+        for extract in extracts:
+            messages = [
+                ChatMessage("system", "You are a helpful assistant."),
+                ChatMessage("user", f"Repeat after me: {extract}"),
+            ]
+            answers: list[tuple[str, list[TokenStats]]] = []
+            counts = []
+            for model in (plain, lookup):
+                stats: list[TokenStats] = []
+                passes.clear()
+                answers.append(("".join([p async for p in model.stream(messages, params, stats.append)]), stats))
+                counts.append(len(passes))
+            saved += counts[0] - counts[1]
+            (plain_text, [plain_stats]), (lookup_text, [lookup_stats]) = answers
+            assert lookup_text == plain_text
+            assert lookup_stats.tokens == plain_stats.tokens
+            assert lookup_stats.mean_logprob == pytest.approx(plain_stats.mean_logprob, abs=1e-3)
+            assert lookup_stats.min_logprob == pytest.approx(plain_stats.min_logprob, abs=1e-3)
+        assert saved > 0  # several tokens were taken in one forward pass: the lookup path really ran
+    finally:
+        hook.remove()
+        plain.close()
+        lookup.close()

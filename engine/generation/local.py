@@ -40,6 +40,9 @@ class LoadOptions:
     quantize: str = "none"  # none | int8 (dynamic per-channel, CPU only)
     adapter: str | None = None  # path of a peft LoRA adapter
     threads: int = 0  # 0: torch's default
+    # Prompt-lookup decoding: up to this many tokens copied from the prompt are checked in one forward pass
+    # (answers repeat the extract's phrases). Greedy output is unchanged; 0 turns it off.
+    prompt_lookup: int = 10
 
 
 def pick_device(requested: str) -> str:
@@ -78,24 +81,38 @@ class _DeltaStreamer(BaseStreamer):
 
 
 class _ChosenLogprobs(LogitsProcessor):
-    """Each written token's log-probability, keeping one distribution at a time (not one per step): the
-    token chosen from a step's distribution is only known at the next step, or at the end."""
+    """Each written token's log-probability under the distribution it was chosen from.
 
-    def __init__(self) -> None:
-        self.values: list[float] = []
-        self._last: torch.Tensor | None = None
+    A distribution is kept by the position it is for (the prefix length it was computed on); the token
+    at a position is known once a later prefix, or the final sequence, holds it. With prompt-lookup
+    decoding a step scores several candidate positions and may reject some: a rejected position is scored
+    again on the accepted prefix, and only the latest distribution for a position counts, so the figures
+    are the ones plain decoding would give. At most `window` distributions are held at a time.
+    """
+
+    def __init__(self, window: int) -> None:
+        self.window = window
+        self._dists: dict[int, torch.Tensor] = {}
+        self._values: dict[int, float] = {}
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        if self._last is not None:
-            self.values.append(float(self._last[int(input_ids[0, -1])]))
-        self._last = torch.log_softmax(scores[0].float(), dim=-1)
+        at = int(input_ids.shape[-1])
+        self._record(input_ids[0], below=at)
+        self._dists[at] = torch.log_softmax(scores[0].float(), dim=-1)
+        for position in [p for p in self._dists if p < at - self.window]:
+            del self._dists[position]  # its token is final: a step never reaches back this far
         return scores
 
-    def finish(self, sequences: torch.Tensor) -> list[float]:
-        if self._last is not None:
-            self.values.append(float(self._last[int(sequences[0, -1])]))
-            self._last = None
-        return [v for v in self.values if v > float("-inf")]
+    def _record(self, ids: torch.Tensor, below: int) -> None:
+        for position, dist in self._dists.items():
+            if position < below:
+                self._values[position] = float(dist[int(ids[position])])
+
+    def finish(self, sequences: torch.Tensor, prompt_length: int) -> list[float]:
+        self._record(sequences[0], below=int(sequences.shape[-1]))
+        self._dists.clear()
+        kept = [self._values[p] for p in sorted(self._values) if prompt_length <= p < sequences.shape[-1]]
+        return [value for value in kept if value > float("-inf")]
 
 
 class _StopWhenSet(StoppingCriteria):
@@ -107,11 +124,12 @@ class _StopWhenSet(StoppingCriteria):
 
 
 class LocalGenerator:
-    def __init__(self, model: Any, tokenizer: Any, label: str, device: str) -> None:
+    def __init__(self, model: Any, tokenizer: Any, label: str, device: str, prompt_lookup: int = 0) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.label = label
         self.device = device
+        self.prompt_lookup = prompt_lookup
         # every id that ends an answer: models like Qwen and Llama 3 stop on several
         stops = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
         self._stop_ids = {*(stops if isinstance(stops, list) else [stops]), tokenizer.eos_token_id} - {None}
@@ -144,7 +162,10 @@ class LocalGenerator:
         model.to(device)
         if model.generation_config.pad_token_id is None:
             model.generation_config.pad_token_id = tokenizer.eos_token_id
-        return cls(model, tokenizer, label, device)
+        # Dynamic int8 scales activations per forward pass: scoring several positions at once changes the
+        # numbers, and greedy answers with them. Prompt lookup is kept for float weights only.
+        lookup = 0 if options.quantize == "int8" and device == "cpu" else options.prompt_lookup
+        return cls(model, tokenizer, label, device, lookup)
 
     def prompt_ids(
         self, messages: Sequence[ChatMessage], budget: int, tools: Sequence[Mapping[str, Any]] | None = None
@@ -169,6 +190,8 @@ class LocalGenerator:
             "do_sample": sampling,
             "repetition_penalty": params.repetition_penalty,
         }
+        if self.prompt_lookup > 0:
+            kwargs["prompt_lookup_num_tokens"] = self.prompt_lookup
         if sampling:
             kwargs |= {"temperature": params.temperature, "top_p": params.top_p}
         else:  # silence "temperature is set but do_sample is False" from model generation configs
@@ -187,11 +210,11 @@ class LocalGenerator:
             kwargs["streamer"].end()
             return None
         inputs = self.prompt_ids(messages, budget, tools)
-        chosen = _ChosenLogprobs()
+        chosen = _ChosenLogprobs(window=self.prompt_lookup + 2)
         processors = LogitsProcessorList([*kwargs.pop("logits_processor", []), chosen])
         with torch.inference_mode():
             sequences = self.model.generate(**inputs, **kwargs, logits_processor=processors)
-        values = chosen.finish(sequences)[: sequences.shape[-1] - inputs["input_ids"].shape[-1]]
+        values = chosen.finish(sequences, int(inputs["input_ids"].shape[-1]))
         if values and int(sequences[0, -1]) in self._stop_ids:
             values = values[:-1]  # the end-of-answer token is not part of the answer
         return TokenStats.of(values)
