@@ -64,8 +64,8 @@ class RemoteGenerator:
             self._session = ClientSession(timeout=timeout, headers=headers, read_bufsize=MAX_LINE_BYTES // 2)
         return self._session
 
-    async def check(self) -> None:
-        """At start-up: the server answers and serves the configured model (or adapter)."""
+    async def check(self, adapters: Sequence[str] = ()) -> None:
+        """At start-up: the server answers and serves the configured model and the segments' adapters."""
         try:
             async with self._client().get(f"{self._base}/v1/models") as response:
                 if response.status != 200:
@@ -77,15 +77,16 @@ class RemoteGenerator:
         if not isinstance(entries, list):
             raise GenerationUnavailable(f"{self._base}/v1/models did not answer an OpenAI model list")
         served = {str(entry.get("id")) for entry in entries if isinstance(entry, dict)}
-        if self.settings.model not in served:
-            listed = ", ".join(sorted(served)) or "none"
-            raise GenerationUnavailable(f"{self._base} does not serve {self.settings.model!r} (it serves: {listed})")
+        for model in (self.settings.model, *adapters):
+            if model not in served:
+                listed = ", ".join(sorted(served)) or "none"
+                raise GenerationUnavailable(f"{self._base} does not serve {model!r} (it serves: {listed})")
 
     def request_body(
         self, messages: Sequence[ChatMessage], params: GenerationParams, logprobs: bool = True
     ) -> dict[str, Any]:
         body: dict[str, Any] = {
-            "model": self.settings.model,
+            "model": params.adapter or self.settings.model,  # a segment's LoRA adapter, by its served name
             "messages": [{"role": m.role, "content": m.content} for m in messages],
             "stream": True,
             "max_tokens": params.max_new_tokens,

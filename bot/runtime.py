@@ -28,6 +28,7 @@ from engine.judge import FeatureJudge, JudgeModel
 from engine.notices import NoteAddress, Notices, Notifier
 from engine.policy import IntentSpec, PolicyConfig
 from engine.protocols import GenerationParams, GenerationUnavailable, Redactor, Stage
+from engine.segments import Segment, Segments
 from engine.stages import Decide, Generate, Recall, Remember, Retrieve, Understand, Weigh
 from engine.stages.act import Act, Consent
 from engine.stages.generate import Persona
@@ -172,6 +173,44 @@ def redacted_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+def segment_adapters(config: FileConfig) -> tuple[tuple[str, str], ...]:
+    """The local model's segment adapters, (segment name, folder); a missing one is a start-up error."""
+    found = []
+    for segment in config.segments:
+        if segment.adapter is None:
+            continue
+        if not (segment.adapter / "adapter_config.json").is_file():
+            raise SettingsError(f"segments.{segment.name}.adapter: no LoRA adapter at {segment.adapter}")
+        found.append((segment.name, str(segment.adapter)))
+    return tuple(found)
+
+
+def segments_of(config: FileConfig) -> Segments | None:
+    """Which adapter answers whom: a segment's adapter is loaded under its name (local model) or served
+    under `model` (remote)."""
+    if not config.segments:
+        return None
+    remote = config.generation.backend == "remote"
+    if not remote:
+        segment_adapters(config)  # a missing adapter is an error in every mode, not only when it is used
+    for segment in config.segments:
+        if remote and segment.adapter is not None and segment.model is None:
+            raise SettingsError(f"segments.{segment.name}: with backend remote, `model` names the served adapter")
+    return Segments(
+        [
+            Segment(
+                s.name,
+                adapter=(s.model if remote else (s.name if s.adapter else None)),
+                tone=s.tone,
+                channels=tuple(s.channels),
+                roles=tuple(s.roles),
+                share=s.percent,
+            )
+            for s in config.segments
+        ]
+    )
+
+
 async def load_generator(
     settings: Settings, config: FileConfig, progress: Progress
 ) -> LocalGenerator | RemoteGenerator:
@@ -182,8 +221,9 @@ async def load_generator(
             raise SettingsError(f"{remote.api_key_env}: not set (the YAML's generation.remote.api_key_env)")
         generator = RemoteGenerator(RemoteSettings(remote.base_url, remote.model, key or None, remote.timeout_s))
         progress(f"checking the model server {remote.base_url} for {remote.model}")
+        served = tuple(s.model for s in config.segments if s.model)
         try:
-            await generator.check()
+            await generator.check(served)
         except GenerationUnavailable as error:
             await generator.aclose()
             raise SettingsError(f"generation.remote: {error}") from None
@@ -194,6 +234,7 @@ async def load_generator(
     progress(f"loading the model {settings.model}")
     resolved = await asyncio.to_thread(resolve, settings.model, settings.model_cache)
     options = LoadOptions(
+        adapters=segment_adapters(config),
         device=settings.device,
         quantize=settings.quantize,
         adapter=str(settings.adapter) if settings.adapter else None,
@@ -381,6 +422,7 @@ class Runtime:
                 Persona(company=config.company.name, assistant_name=config.company.assistant_name),
                 mode=generation.mode,
                 screen=output_guard.screen if output_guard is not None else None,
+                segments=segments_of(config),
             ),
             Decide(policy, by_name),
             *([output_guard] if output_guard is not None else []),

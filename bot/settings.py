@@ -371,6 +371,25 @@ class WebConfig(_Strict):
         return value
 
 
+class SegmentConfig(_Strict):
+    """Who a segment is (channels, roles, a share of users) and what answers them (docs/models.md)."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    adapter: Path | None = None  # local model: a peft LoRA adapter folder (relative to the YAML)
+    model: str | None = Field(default=None, min_length=1, max_length=200)  # remote: the served adapter's name
+    tone: str = Field(default="", max_length=300)
+    channels: list[str] = Field(default_factory=list)
+    roles: list[str] = Field(default_factory=list)
+    percent: tuple[int, int] | None = None  # users whose hash bucket (0-99) is in [from, to)
+
+    @field_validator("percent")
+    @classmethod
+    def _range(cls, value: tuple[int, int] | None) -> tuple[int, int] | None:
+        if value is not None and not 0 <= value[0] < value[1] <= 100:
+            raise ValueError("percent is [from, to) with 0 <= from < to <= 100")
+        return value
+
+
 class FileConfig(_Strict):
     company: CompanyConfig
     knowledge: KnowledgeConfig
@@ -388,7 +407,16 @@ class FileConfig(_Strict):
     tools: dict[str, ApiToolSettings]
     mobile: MobileConfig
     web: WebConfig
+    segments: list[SegmentConfig] = Field(default_factory=list, max_length=50)
     intents: dict[str, IntentConfig]
+
+    @field_validator("segments")
+    @classmethod
+    def _unique_segments(cls, value: list[SegmentConfig]) -> list[SegmentConfig]:
+        names = [segment.name for segment in value]
+        if len(set(names)) != len(names):
+            raise ValueError("segment names must be unique")
+        return value
 
 
 def _merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -437,6 +465,9 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> None:
     policy = data.get("policy")
     if isinstance(policy, dict) and policy.get("judge"):
         policy["judge"] = resolved(policy["judge"])
+    for segment in data.get("segments") or ():
+        if isinstance(segment, dict) and segment.get("adapter"):
+            segment["adapter"] = resolved(segment["adapter"])
 
 
 def load_file_config(path: Path | None, cwd: Path | None = None) -> tuple[FileConfig, Path | None]:

@@ -97,6 +97,7 @@ class GenerationParams:
     top_p: float = 1.0
     repetition_penalty: float = 1.0
     max_prompt_tokens: int = 1024  # a longer prompt is refused (PromptTooLong) instead of holding the model
+    adapter: str | None = None  # a segment's adapter (loaded by name; a remote server's model); None: base
 
 
 class GenerationUnavailable(Exception):

@@ -112,6 +112,8 @@ class Reply:
     user_role: str
     escalated: bool
     reason: str = ""  # why the reply answered or handed over, for operators and evaluation; not shown to users
+    segment: str = ""  # with segments configured: the user's segment and the adapter that answered
+    adapter: str = ""
 
     @property
     def sources(self) -> list[str]:
@@ -134,7 +136,8 @@ class Reply:
                 "intent": self.intent,
                 "user_role": self.user_role,
                 "escalated": self.escalated,
-            },
+            }
+            | ({"segment": self.segment, "adapter": self.adapter or None} if self.segment else {}),
         }
 
 
@@ -220,6 +223,8 @@ class Turn:
     chosen: tuple[Evidence, ...] = ()  # the sentences the answer is built from, in reading order
     draft: str = ""
     token_stats: TokenStats | None = None  # the model's, when it wrote the draft (compose mode)
+    segment: str = ""  # the segment the user is in (segments: in the YAML), "" when none are configured
+    adapter: str = ""  # the adapter that wrote the draft, "" for the base model or verbatim sentences
     reply: Reply | None = None
     vault: tuple[Redacted, ...] = ()  # this turn's redacted values, never stored
     entities: tuple[Entity, ...] = ()  # typed, for tools (values from the vault where redacted)

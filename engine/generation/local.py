@@ -7,6 +7,7 @@ requests queue for the model instead of fighting over its two cores.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import warnings
@@ -38,7 +39,9 @@ _END = object()
 class LoadOptions:
     device: str = "auto"  # auto | cpu | cuda
     quantize: str = "none"  # none | int8 (dynamic per-channel, CPU only)
-    adapter: str | None = None  # path of a peft LoRA adapter
+    adapter: str | None = None  # path of a peft LoRA adapter, merged into the weights
+    # segments' adapters, (name, path): kept apart and chosen per request by GenerationParams.adapter
+    adapters: tuple[tuple[str, str], ...] = ()
     threads: int = 0  # 0: torch's default
     # Prompt-lookup decoding: up to this many tokens copied from the prompt are checked in one forward pass
     # (answers repeat the extract's phrases). Greedy output is unchanged; 0 turns it off.
@@ -156,6 +159,15 @@ class LocalGenerator:
             from peft import PeftModel
 
             model = PeftModel.from_pretrained(model, options.adapter).merge_and_unload()
+        if options.adapters:
+            if options.quantize == "int8":
+                raise ValueError("segments with adapters need float weights (SWITCHBOARD_QUANTIZE=none)")
+            from peft import PeftModel
+
+            (first, path), *more = options.adapters
+            model = PeftModel.from_pretrained(model, path, adapter_name=first)
+            for name, path in more:
+                model.load_adapter(path, adapter_name=name)
         model.eval()
         if device == "cpu" and options.quantize == "int8":
             model = quantize_int8(model)
@@ -205,6 +217,7 @@ class LocalGenerator:
         kwargs: dict[str, Any],
         stop: threading.Event,
         tools: Sequence[Mapping[str, Any]] | None = None,
+        adapter: str | None = None,
     ) -> TokenStats | None:
         if stop.is_set():  # the request left while it waited for this thread: it never reaches the model
             kwargs["streamer"].end()
@@ -212,12 +225,23 @@ class LocalGenerator:
         inputs = self.prompt_ids(messages, budget, tools)
         chosen = _ChosenLogprobs(window=self.prompt_lookup + 2)
         processors = LogitsProcessorList([*kwargs.pop("logits_processor", []), chosen])
-        with torch.inference_mode():
+        with torch.inference_mode(), self._adapter(adapter):
             sequences = self.model.generate(**inputs, **kwargs, logits_processor=processors)
         values = chosen.finish(sequences, int(inputs["input_ids"].shape[-1]))
         if values and int(sequences[0, -1]) in self._stop_ids:
             values = values[:-1]  # the end-of-answer token is not part of the answer
         return TokenStats.of(values)
+
+    def _adapter(self, name: str | None) -> contextlib.AbstractContextManager[Any]:
+        """The segment's adapter for this request, or the base model (adapters switched off). Requests run
+        one at a time on the generation thread, so switching here never affects another."""
+        adapters = getattr(self.model, "peft_config", None)
+        if name is None:
+            return self.model.disable_adapter() if adapters else contextlib.nullcontext()
+        if not adapters or name not in adapters:
+            raise ValueError(f"no adapter named {name!r} is loaded")
+        self.model.set_adapter(name)
+        return contextlib.nullcontext()
 
     async def propose(self, messages: Sequence[ChatMessage], tools: Sequence[Mapping[str, Any]]) -> str:
         """`CallProposer`: the model's answer with `tools` offered through its chat template (greedy)."""
@@ -238,7 +262,9 @@ class LocalGenerator:
             "streamer": _DeltaStreamer(self.tokenizer, loop, queue),
             "stopping_criteria": StoppingCriteriaList([_StopWhenSet(stop)]),
         }
-        work = self._executor.submit(self._generate_blocking, messages, params.max_prompt_tokens, kwargs, stop, tools)
+        work = self._executor.submit(
+            self._generate_blocking, messages, params.max_prompt_tokens, kwargs, stop, tools, params.adapter
+        )
         future = asyncio.wrap_future(work, loop=loop)
         try:
             while True:

@@ -47,6 +47,8 @@ class Decide:
             user_role=turn.message.user_role,
             escalated=escalated,
             reason=reason,
+            segment=turn.segment,
+            adapter=turn.adapter,
         )
 
     async def __call__(self, turn: Turn, events: EventSink) -> Turn:

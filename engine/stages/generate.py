@@ -10,13 +10,14 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import AsyncGenerator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from engine.evidence import choose, compose
 from engine.generation.prompts import build_messages
 from engine.policy import IntentSpec, PolicyConfig, grounding
 from engine.protocols import EventSink, GenerationParams, GenerationUnavailable, Generator, PromptTooLong
+from engine.segments import Segment, Segments
 from engine.text import numbers_in
 from engine.types import Evidence, TokenStats, Turn
 
@@ -41,6 +42,7 @@ class Generate:
         persona: Persona,
         mode: Mode = "extract",
         screen: Callable[[str], bool] | None = None,
+        segments: Segments | None = None,
     ) -> None:
         if mode == "compose" and generator is None:
             raise ValueError("compose mode needs a generator")
@@ -53,6 +55,7 @@ class Generate:
         # the model's text is shown sentence by sentence once `screen` passes it (True: safe to show);
         # the first sentence that fails stops the stream, and the final reply replaces what was shown
         self.screen = screen
+        self.segments = segments
 
     def should_answer(self, turn: Turn) -> bool:
         spec = self.intents.get(turn.intent)
@@ -61,6 +64,10 @@ class Generate:
         return bool(turn.evidence) and self.policy.answers(turn.answerability)
 
     async def __call__(self, turn: Turn, events: EventSink) -> Turn:
+        segment = self.segments.of(turn.message) if self.segments is not None else None
+        return await self._answer(turn.evolve(segment=segment.name) if segment else turn, events, segment)
+
+    async def _answer(self, turn: Turn, events: EventSink, segment: Segment | None) -> Turn:
         spec = self.intents.get(turn.intent)
         if (
             turn.evidence
@@ -81,15 +88,20 @@ class Generate:
         # A follow-up goes to the model joined to its earlier question, as it was searched.
         question = f"{turn.follows_up} {turn.message.text}" if turn.follows_up else turn.message.text
         messages = build_messages(
-            question, chosen, company=self.persona.company, assistant_name=self.persona.assistant_name
+            question,
+            chosen,
+            company=self.persona.company,
+            assistant_name=self.persona.assistant_name,
+            tone=segment.tone if segment else "",
         )
+        params = replace(self.params, adapter=segment.adapter) if segment and segment.adapter else self.params
         await events.status("Writing an answer")
         draft = ""
         shown = HeldBack(events, self.screen)
         stats: list[TokenStats] = []
         try:
             # closed here, not when collected: a remote request or the local model stops at once
-            deltas = aiter(self.generator.stream(messages, self.params, stats.append))
+            deltas = aiter(self.generator.stream(messages, params, stats.append))
             try:
                 async for delta in deltas:
                     draft += delta
@@ -108,7 +120,8 @@ class Generate:
         best = max(chosen, key=lambda e: e.support)
         if not faithful(draft, chosen, best):
             return turn.evolve(chosen=chosen, draft=verbatim)
-        return turn.evolve(chosen=chosen, draft=draft, token_stats=stats[-1] if stats else None)
+        adapter = params.adapter or ""
+        return turn.evolve(chosen=chosen, draft=draft, token_stats=stats[-1] if stats else None, adapter=adapter)
 
 
 _SENTENCE_END = re.compile(r"[.!?\n](?=\s)")
