@@ -54,6 +54,17 @@ def _parser() -> argparse.ArgumentParser:
     prepare = commands.add_parser("prepare", help="verify and convert the generator model once (cached)")
     prepare.add_argument("--model", help="catalog name, local folder or Hugging Face id (default: settings)")
 
+    tune = commands.add_parser("finetune", help="train a LoRA adapter on chat examples (docs/finetune.md)")
+    tune.add_argument("--train-file", type=Path, required=True, help='JSONL: {"messages": [...]} per line')
+    tune.add_argument("--output-dir", type=Path, required=True, help="where the adapter and manifest.json go")
+    tune.add_argument("--base", help="the base model (default: SWITCHBOARD_MODEL)")
+    tune.add_argument("--epochs", type=int, default=2)
+    tune.add_argument("--lr", type=float, default=2e-4)
+    tune.add_argument("--rank", type=int, default=8)
+    tune.add_argument("--alpha", type=int, default=16)
+    tune.add_argument("--target-modules", default="q_proj,k_proj,v_proj,o_proj", help="comma-separated")
+    tune.add_argument("--eval-split", type=float, default=0.1, help="share of examples held out for eval loss")
+    tune.add_argument("--seed", type=int, default=0)
     ingest = commands.add_parser("ingest", help="build the knowledge index")
     ingest.add_argument("paths", nargs="*", type=Path, help="markdown files or folders (default: configured)")
 
@@ -137,6 +148,49 @@ def cmd_prepare(settings: Settings, model: str | None) -> int:
     _progress(f"preparing {name} under {settings.model_cache}")
     resolved = resolve(name, settings.model_cache)
     print(f"ready: {resolved.label} → {resolved.source}")
+    return 0
+
+
+def cmd_finetune(settings: Settings, args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from engine.generation.finetune import FinetuneOptions, TrainingDataError, finetune
+    from engine.generation.models import resolve
+
+    if args.epochs < 1 or args.rank < 1 or args.alpha < 1 or not 0 < args.lr < 1 or not 0 < args.eval_split < 1:
+        raise SettingsError("finetune: --epochs, --rank and --alpha at least 1; --lr and --eval-split in (0, 1)")
+    modules = tuple(m.strip() for m in args.target_modules.split(",") if m.strip())
+    if not modules:
+        raise SettingsError("finetune: --target-modules names no module")
+    source = resolve(args.base or settings.model, settings.model_cache).source
+    options = FinetuneOptions(
+        epochs=args.epochs,
+        lr=args.lr,
+        rank=args.rank,
+        alpha=args.alpha,
+        target_modules=modules,
+        eval_split=args.eval_split,
+        seed=args.seed,
+        device=settings.device,
+    )
+    with tqdm(desc="finetune", unit="step", file=sys.stderr) as bar:
+
+        def step(done: int, total: int, loss: float) -> None:
+            bar.total = total
+            bar.set_postfix(loss=f"{loss:.3f}")
+            bar.update(done - bar.n)
+
+        try:
+            result = finetune(source, args.train_file, args.output_dir, options, step)
+        except TrainingDataError as error:
+            raise SettingsError(f"finetune: {error}") from None
+        except FileNotFoundError:
+            raise SettingsError(f"finetune: no such file: {args.train_file}") from None
+    print(
+        f"adapter saved in {args.output_dir}: eval loss {result.eval_loss_before} → {result.eval_loss_after} "
+        f"({result.eval_examples} held out, {result.examples} trained on, {result.seconds} s on {result.device})"
+    )
+    print(f"use it: SWITCHBOARD_ADAPTER={args.output_dir}, or a segment's adapter (docs/models.md)")
     return 0
 
 
@@ -413,6 +467,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_prepare(settings, args.model)
         if args.command == "ingest":
             return cmd_ingest(settings, config, args.paths)
+        if args.command == "finetune":
+            return cmd_finetune(settings, args)
         if args.command == "serve":
             return cmd_serve(settings, config, args.host, args.port, args.role)
         if args.command == "worker":
