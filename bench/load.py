@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import json
 import os
@@ -24,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -123,6 +125,39 @@ async def wait_ready(url: str, server: subprocess.Popen[bytes]) -> None:
             await asyncio.sleep(0.2)
 
 
+@dataclass(frozen=True)
+class Served:
+    url: str
+    pid: int
+    home: Path
+
+
+@contextlib.contextmanager
+def serving(prefix: str, model: str, config: str) -> Iterator[Served]:
+    """`switchboard serve` on a free loopback port with a throwaway home (the embedded Redis, the demo
+    knowledge), `config` as its YAML; ready when entered, stopped on leaving."""
+    home = Path(tempfile.mkdtemp(prefix=prefix))
+    port = free_port()
+    (home / "switchboard.yaml").write_text(config)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_") and k != "REDIS_URL"}
+    env |= {"SWITCHBOARD_HOME": str(home), "SWITCHBOARD_MODEL": model, "HF_HUB_OFFLINE": "1"}
+    env["SWITCHBOARD_MODELS_DIR"] = os.environ.get(
+        "SWITCHBOARD_MODELS_DIR", str(Path("~/.cache/switchboard/models").expanduser())
+    )
+    log = (home / "serve.log").open("wb")
+    command = [sys.executable, "-m", "bot", "serve", "--port", str(port)]
+    server = subprocess.Popen(command, env=env, cwd=home, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
+    url = f"http://127.0.0.1:{port}"
+    try:
+        asyncio.run(wait_ready(url, server))
+        print(f"serve ready on {url} (model {model}); log: {home / 'serve.log'}", file=sys.stderr)
+        yield Served(url, server.pid, home)
+    finally:
+        server.terminate()
+        server.wait(60)
+        log.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--clients", type=int, default=50)
@@ -132,32 +167,10 @@ def main() -> None:
     parser.add_argument("--max-pending", type=int, default=64)
     args = parser.parse_args()
 
-    home = Path(tempfile.mkdtemp(prefix="sb-load-"))
-    port = free_port()
-    (home / "switchboard.yaml").write_text(
-        f"generation:\n  mode: {args.mode}\nserver:\n  port: {port}\n  max_pending: {args.max_pending}\n"
-    )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_") and k != "REDIS_URL"}
-    env |= {"SWITCHBOARD_HOME": str(home), "SWITCHBOARD_MODEL": args.model, "HF_HUB_OFFLINE": "1"}
-    env["SWITCHBOARD_MODELS_DIR"] = os.environ.get(
-        "SWITCHBOARD_MODELS_DIR", str(Path("~/.cache/switchboard/models").expanduser())
-    )
-    log = (home / "serve.log").open("wb")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "bot", "serve"], env=env, cwd=home, stdout=log, stderr=subprocess.STDOUT
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        asyncio.run(wait_ready(url, server))
-        print(
-            f"serve ready on {url} (mode {args.mode}, model {args.model}); log: {home / 'serve.log'}", file=sys.stderr
-        )
-        single = asyncio.run(run_phase(url, server.pid, 1, args.seconds))
-        loaded = asyncio.run(run_phase(url, server.pid, args.clients, args.seconds))
-    finally:
-        server.terminate()
-        server.wait(60)
-        log.close()
+    config = f"generation:\n  mode: {args.mode}\nserver:\n  max_pending: {args.max_pending}\n"
+    with serving("sb-load-", args.model, config) as served:
+        single = asyncio.run(run_phase(served.url, served.pid, 1, args.seconds))
+        loaded = asyncio.run(run_phase(served.url, served.pid, args.clients, args.seconds))
     rows = [single.figures(), loaded.figures()]
     keys = ["clients", "sent", "accepted", "answered", "handed_over", "busy", "lost", "p50_s", "p95_s", "answers_per_s",
             "rss_before_mb", "rss_after_mb"]  # fmt: skip

@@ -21,21 +21,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from aiohttp import ClientError, ClientSession, ClientTimeout, TCPConnector, WSMsgType
 
 from bench.ask import QUESTIONS
-from bench.load import free_port, rss_mb, wait_ready
+from bench.load import rss_mb, serving
 
 
 @dataclass
@@ -226,31 +222,13 @@ def main() -> None:
     parser.add_argument("--max-pending", type=int, default=256)
     args = parser.parse_args()
 
-    home = Path(tempfile.mkdtemp(prefix="sb-wsload-"))
-    port = free_port()
-    (home / "switchboard.yaml").write_text(
-        f"generation:\n  mode: {args.mode}\nserver:\n  port: {port}\n  max_pending: {args.max_pending}\n"
+    config = (
+        f"generation:\n  mode: {args.mode}\nserver:\n  max_pending: {args.max_pending}\n"
         # every session of the load comes from one address: its anonymous sessions at once
         f"web:\n  anonymous_burst: {args.sessions * 2 + 10}\n"
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_") and k != "REDIS_URL"}
-    env |= {"SWITCHBOARD_HOME": str(home), "SWITCHBOARD_MODEL": args.model, "HF_HUB_OFFLINE": "1"}
-    env["SWITCHBOARD_MODELS_DIR"] = os.environ.get(
-        "SWITCHBOARD_MODELS_DIR", str(Path("~/.cache/switchboard/models").expanduser())
-    )
-    log = (home / "serve.log").open("wb")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "bot", "serve"], env=env, cwd=home, stdout=log, stderr=subprocess.STDOUT
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        asyncio.run(wait_ready(url, server))
-        print(f"serve ready on {url} (mode {args.mode}); log: {home / 'serve.log'}", file=sys.stderr)
-        phases = asyncio.run(run(url, server.pid, args.sessions))
-    finally:
-        server.terminate()
-        server.wait(60)
-        log.close()
+    with serving("sb-wsload-", args.model, config) as served:
+        phases = asyncio.run(run(served.url, served.pid, args.sessions))
     rows = [phase.figures() for phase in phases]
     keys = list(rows[0])
     print("| " + " | ".join(keys) + " |", file=sys.stderr)

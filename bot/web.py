@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-
-from bot.runtime import Runtime
+from bot.runtime import Runtime, redacting
 from bot.settings import FileConfig, Settings, is_loopback
 from channels.web.routes import WebPolicy
 from channels.web.sessions import SessionSigner
@@ -38,14 +36,6 @@ async def build_web(runtime: Runtime) -> WebChannel:
         secret = settings.session_secret.get_secret_value().encode()
     else:
         secret = await shared_secret(redis, prefix, "web-session")
-    redactor = runtime.redactor
-
-    async def shown_text(text: str) -> str:
-        if redactor is None:
-            return text
-        redacted, _ = await asyncio.to_thread(redactor.redact, text)
-        return redacted
-
     limits = WebLimits(
         max_text_chars=config.server.max_text_chars,
         messages_per_minute=config.web.messages_per_minute,
@@ -58,5 +48,5 @@ async def build_web(runtime: Runtime) -> WebChannel:
         RedisFeedbackStore(redis, prefix),
         SessionSigner(secret),
         limits,
-        shown_text,
+        redacting(runtime.redactor),  # the log keeps a message as every store does: redacted
     )

@@ -24,7 +24,7 @@ from engine.text import clean_text
 from engine.types import ConversationRef, EventKind, Message, Reply, ReplyEvent
 
 CHANNEL = "rest"
-_ID = re.compile(r"^[A-Za-z0-9_.:@+-]{1,128}$")
+IDENTIFIER = re.compile(r"^[A-Za-z0-9_.:@+-]{1,128}$")  # user, conversation and message ids
 _ACTION = re.compile(r"^[a-z0-9_.-]{1,255}$")
 MAX_VALUE_CHARS = 2000
 HEARTBEAT_S = 15.0
@@ -66,7 +66,7 @@ def identifier(body: dict[str, Any], name: str, default: str | None = None) -> s
         return default
     if not isinstance(value, str):
         raise BadRequest("invalid_field", f"'{name}' must be a string")
-    if not _ID.match(value):
+    if not IDENTIFIER.match(value):
         raise BadRequest("invalid_field", f"'{name}' must be 1-128 characters of letters, digits and _ . : @ + -")
     return value
 
@@ -88,42 +88,50 @@ def parse_action(raw: bytes, channel: str = CHANNEL, default_conversation: str =
     body = json_object(raw)
     user_id = identifier(body, "user_id")
     conversation_id = identifier(body, "conversation_id", default=default_conversation or f"default-{user_id}")
-    action, value, label = body.get("action"), body.get("value", ""), body.get("label")
-    if action is None:
+    if body.get("action") is None:
         raise BadRequest("missing_field", "'action' is required")
-    if not isinstance(action, str) or not _ACTION.match(action):
-        raise BadRequest("invalid_field", "'action' must be a button's action: 1-255 of a-z 0-9 _ . -")
-    if not isinstance(value, str) or len(value) > MAX_VALUE_CHARS:
-        raise BadRequest("invalid_field", f"'value' must be a string of at most {MAX_VALUE_CHARS} characters")
-    if label is not None and (not isinstance(label, str) or not clean_text(label) or len(label) > 200):
-        raise BadRequest("invalid_field", "'label' must be the button's text, 1-200 characters")
+    action, value, shown = action_fields(body)
     return Message(
         conversation=ConversationRef(channel, conversation_id, user_id),
-        text=clean_text(label) if isinstance(label, str) else action.replace("_", " "),
+        text=shown,
         message_id=uuid.uuid4().hex,
         action=action,
         action_value=value,
     )
 
 
+def action_fields(body: dict[str, Any]) -> tuple[str, str, str]:
+    """A click's `action` and `value`, as the reply gave them, and the text it shows (its label)."""
+    action, value, label = body.get("action"), body.get("value", ""), body.get("label")
+    if not isinstance(action, str) or not _ACTION.match(action):
+        raise BadRequest("invalid_field", "'action' must be a button's action: 1-255 of a-z 0-9 _ . -")
+    if not isinstance(value, str) or len(value) > MAX_VALUE_CHARS:
+        raise BadRequest("invalid_field", f"'value' must be a string of at most {MAX_VALUE_CHARS} characters")
+    if label is not None and (not isinstance(label, str) or not clean_text(label) or len(label) > 200):
+        raise BadRequest("invalid_field", "'label' must be the button's text, 1-200 characters")
+    return action, value, clean_text(label) if isinstance(label, str) else action.replace("_", " ")
+
+
+def message_text(text: object, max_chars: int) -> str:
+    """A message's text, cleaned; the limits apply to the text every later step reads: normalisation can
+    make a message longer (one U+FDFA becomes 18 characters) and invisible characters shorter."""
+    if not isinstance(text, str):
+        raise BadRequest("invalid_field", "'text' must be a string")
+    text = clean_text(text)
+    if not text:
+        raise BadRequest("invalid_field", "'text' must not be empty (after removing invisible characters)")
+    if len(text) > max_chars:
+        raise BadRequest("text_too_long", f"'text' is {len(text)} characters; the limit is {max_chars}", 413)
+    return text
+
+
 def parse_message(raw: bytes, limits: RestLimits, channel: str = CHANNEL, default_conversation: str = "") -> Message:
     body = json_object(raw)
     user_id = identifier(body, "user_id")
     conversation_id = identifier(body, "conversation_id", default=default_conversation or f"default-{user_id}")
-    text = body.get("text")
-    if text is None:
+    if body.get("text") is None:
         raise BadRequest("missing_field", "'text' is required")
-    if not isinstance(text, str):
-        raise BadRequest("invalid_field", "'text' must be a string")
-    # Limits apply to the text every later step reads: normalisation can make a message longer
-    # (one U+FDFA becomes 18 characters) and invisible characters shorter.
-    text = clean_text(text)
-    if not text:
-        raise BadRequest("invalid_field", "'text' must not be empty (after removing invisible characters)")
-    if len(text) > limits.max_text_chars:
-        raise BadRequest(
-            "text_too_long", f"'text' is {len(text)} characters; the limit is {limits.max_text_chars}", 413
-        )
+    text = message_text(body["text"], limits.max_text_chars)
     return Message(
         conversation=ConversationRef(channel, conversation_id, user_id),
         text=text,

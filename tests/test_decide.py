@@ -39,6 +39,7 @@ class ScriptedModel:
         self.error = error
         self.stats = stats
         self.prompts: list[Sequence[ChatMessage]] = []
+        self.params: list[GenerationParams] = []
 
     @property
     def name(self) -> str:
@@ -51,6 +52,7 @@ class ScriptedModel:
         on_stats: Callable[[TokenStats], None] | None = None,
     ) -> AsyncIterator[str]:
         self.prompts.append(messages)
+        self.params.append(params)
         if self.error is not None:
             raise self.error
         for word in self.text.split(" "):

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -21,9 +20,8 @@ from engine.protocols import ChatMessage, GenerationParams
 from engine.segments import Segment, Segments, bucket
 from engine.stages import Decide, Generate
 from engine.stages.generate import Persona
-from engine.types import TokenStats
 from tests.conftest import TEST_MODEL, model_cache
-from tests.test_decide import EVIDENCE, INTENTS, POLICY, Given
+from tests.test_decide import EVIDENCE, INTENTS, POLICY, Given, ScriptedModel
 
 
 def message(channel: str = "web", user: str = "u1", role: str = "customer") -> Message:
@@ -112,30 +110,8 @@ def test_a_remote_segment_sends_its_adapter_as_the_model() -> None:
     assert generator.request_body(messages, GenerationParams(adapter="support-b"))["model"] == "support-b"
 
 
-class Recording:
-    """The model edge: remembers the parameters and prompt each request came with."""
-
-    def __init__(self) -> None:
-        self.params: list[GenerationParams] = []
-        self.prompts: list[Sequence[ChatMessage]] = []
-
-    @property
-    def name(self) -> str:
-        return "recording"
-
-    async def stream(
-        self,
-        messages: Sequence[ChatMessage],
-        params: GenerationParams,
-        on_stats: Callable[[TokenStats], None] | None = None,
-    ) -> AsyncIterator[str]:
-        self.params.append(params)
-        self.prompts.append(messages)
-        yield "You have 30 days from delivery to return an item."
-
-
 async def test_the_reply_says_which_segment_and_adapter_answered() -> None:
-    model = Recording()
+    model = ScriptedModel("You have 30 days from delivery to return an item.")
     segments = Segments([Segment("warm", adapter="tuned-warm", tone="Be warm and brief.", channels=("web",))])
     generate = Generate(model, GenerationParams(), POLICY, INTENTS, Persona(), mode="compose", segments=segments)
     engine = Engine([Given("return_item", EVIDENCE, 0.9), generate, Decide(POLICY, INTENTS)])

@@ -8,7 +8,6 @@ a customer's browser may not. Clients that send no Origin (back ends, the benchm
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
@@ -16,10 +15,8 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from channels.rest import BadRequest, authorized, error_response, json_object
+from channels.rest import IDENTIFIER, BadRequest, authorized, error_response, json_object
 from channels.web.socket import RateLimiter, WebChannel
-
-_USER = re.compile(r"^[A-Za-z0-9_.:@+-]{1,128}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +84,7 @@ def add_web_routes(app: web.Application, channel: Callable[[], WebChannel | None
             user_id, ttl = body.get("user_id"), body.get("ttl_s", policy.session_ttl_s)
             if isinstance(ttl, bool) or not isinstance(ttl, int) or not 60 <= ttl <= policy.max_session_ttl_s:
                 raise BadRequest("invalid_field", f"'ttl_s' must be 60-{policy.max_session_ttl_s} seconds")
-            if user_id is not None and (not isinstance(user_id, str) or not _USER.match(user_id)):
+            if user_id is not None and (not isinstance(user_id, str) or not IDENTIFIER.match(user_id)):
                 raise BadRequest("invalid_field", "'user_id' must be 1-128 letters, digits and _ . : @ + -")
         except BadRequest as bad:
             return error_response(bad.code, bad.message, bad.status, headers)

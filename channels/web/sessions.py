@@ -11,14 +11,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import re
 import secrets
 import time
 from dataclasses import dataclass
 
+from channels.rest import IDENTIFIER
 from engine.signing import b64url, unb64url
 
-_USER = re.compile(r"^[A-Za-z0-9_.:@+-]{1,128}$")
 _CONTEXT = b"session:"
 MAX_TOKEN_CHARS = 1024
 
@@ -49,7 +48,7 @@ class SessionSigner:
         return b64url(hmac.new(self._secret, _CONTEXT + head.encode(), hashlib.sha256).digest())
 
     def issue(self, user_id: str, ttl_s: int, anonymous: bool = False, now: float | None = None) -> tuple[str, Session]:
-        if not _USER.match(user_id):
+        if not IDENTIFIER.match(user_id):
             raise ValueError("user ids are 1-128 characters of letters, digits and _ . : @ + -")
         session = Session(user_id, int(time.time() if now is None else now) + ttl_s, anonymous)
         payload = json.dumps({"u": user_id, "exp": session.expires_at, "anon": anonymous}, separators=(",", ":"))

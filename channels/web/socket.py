@@ -16,23 +16,21 @@ import re
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from aiohttp import WSMsgType, web
 
-from channels.rest import _ACTION, MAX_VALUE_CHARS
+from channels.rest import IDENTIFIER, BadRequest, action_fields, identifier, message_text
 from channels.web.sessions import Session, SessionRefused, SessionSigner
 from engine.delivery import BUSY_TEXT, Busy, Dispatcher
 from engine.protocols import StoreUnavailable
-from engine.text import clean_text
 from engine.types import ConversationRef, EventKind, Message, ReplyEvent
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "web"
-_ID = re.compile(r"^[A-Za-z0-9_.:@+-]{1,128}$")
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 # Close codes (RFC 6455 4000-4999 are the application's own).
@@ -73,12 +71,21 @@ class WebLimits:
     send_timeout_s: float = 10.0  # a client that does not read for this long is dropped (it can resume)
 
 
-class FrameError(Exception):
+class FrameError(BadRequest):
+    """A refused frame: its `error` frame carries the code, the message and `extra` (client_id, retry_after_s)."""
+
     def __init__(self, code: str, message: str, **extra: Any) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+        super().__init__(code, message)
         self.extra = extra
+
+
+@contextlib.contextmanager
+def _about(client_id: str) -> Iterator[None]:
+    """REST's checks, shared, refused with the message's client id so the widget knows which one failed."""
+    try:
+        yield
+    except BadRequest as bad:
+        raise FrameError(bad.code, bad.message, client_id=client_id) from None
 
 
 class RateLimiter:
@@ -206,13 +213,13 @@ class WebChannel:
             if body.get("type") != "hello":
                 raise SessionRefused("unauthorized", "the first frame must be a hello with a session token")
             session = self.signer.verify(body.get("token"))
-            conversation_id = _identifier(body, "conversation_id", "default")
+            conversation_id = identifier(body, "conversation_id", "default")
             after = _count(body, "after")
         except SessionRefused as refused:
             await _error(socket, FrameError(refused.code, refused.message))
             await socket.close(code=CLOSE_UNAUTHORIZED, message=refused.code.encode())
             return None
-        except FrameError as bad:
+        except BadRequest as bad:
             await _error(socket, bad)
             await socket.close(code=CLOSE_BAD_HELLO, message=b"bad hello")
             return None
@@ -260,12 +267,12 @@ class WebChannel:
                 raise FrameError("unknown_type", f"unknown frame type {kind[:40]!r}")
             else:
                 raise FrameError("bad_frame", "every frame needs a string 'type'")
-        except FrameError as bad:
+        except BadRequest as bad:
             await self._refuse(connection, bad)
         except StoreUnavailable:
             await self._refuse(connection, FrameError("unavailable", "the conversation store is not answering"))
 
-    async def _refuse(self, connection: Connection, bad: FrameError) -> None:
+    async def _refuse(self, connection: Connection, bad: BadRequest) -> None:
         if bad.code not in ("busy", "unavailable"):  # those are the server's state, not the client's fault
             connection.errors += 1
         with contextlib.suppress(ConnectionResetError):
@@ -275,31 +282,14 @@ class WebChannel:
 
     async def _on_message(self, connection: Connection, body: dict[str, Any]) -> None:
         client_id = _client_id(body)
-        text = body.get("text")
-        if not isinstance(text, str):
-            raise FrameError("invalid_field", "'text' must be a string", client_id=client_id)
-        text = clean_text(text)
-        if not text:
-            raise FrameError("invalid_field", "'text' must not be empty", client_id=client_id)
-        if len(text) > self.limits.max_text_chars:
-            limit = self.limits.max_text_chars
-            raise FrameError("text_too_long", f"'text' is over {limit} characters", client_id=client_id)
+        with _about(client_id):
+            text = message_text(body.get("text"), self.limits.max_text_chars)
         await self._accept(connection, client_id, text)
 
     async def _on_action(self, connection: Connection, body: dict[str, Any]) -> None:
         client_id = _client_id(body)
-        action, value, label = body.get("action"), body.get("value", ""), body.get("label")
-        if not isinstance(action, str) or not _ACTION.match(action):
-            why = "'action' must be a button's action: 1-255 of a-z 0-9 _ . -"
-            raise FrameError("invalid_field", why, client_id=client_id)
-        if not isinstance(value, str) or len(value) > MAX_VALUE_CHARS:
-            why = f"'value' must be a string of at most {MAX_VALUE_CHARS} characters"
-            raise FrameError("invalid_field", why, client_id=client_id)
-        if label is not None and (not isinstance(label, str) or not clean_text(label) or len(label) > 200):
-            raise FrameError(
-                "invalid_field", "'label' must be the button's text, 1-200 characters", client_id=client_id
-            )
-        shown = clean_text(label) if isinstance(label, str) else action.replace("_", " ")
+        with _about(client_id):
+            action, value, shown = action_fields(body)
         await self._accept(connection, client_id, shown, action, value)
 
     def _limit(self, connection: Connection, client_id: str | None = None, bucket: str = "messages") -> None:
@@ -344,7 +334,7 @@ class WebChannel:
 
     async def _on_feedback(self, connection: Connection, body: dict[str, Any]) -> None:
         message_id, vote = body.get("message_id"), body.get("value")
-        if not isinstance(message_id, str) or not _ID.match(message_id) or vote not in ("up", "down"):
+        if not isinstance(message_id, str) or not IDENTIFIER.match(message_id) or vote not in ("up", "down"):
             raise FrameError("invalid_field", "feedback needs the reply's 'message_id' and 'value' up or down")
         user_id, conversation_id = connection.address
         if not await self.frames.answered(user_id, conversation_id, message_id):
@@ -454,9 +444,10 @@ def _frame(event: ReplyEvent) -> dict[str, Any]:
     return {"type": event.kind.value, "message_id": event.message_id, "text": event.text}
 
 
-async def _error(socket: web.WebSocketResponse, bad: FrameError) -> None:
+async def _error(socket: web.WebSocketResponse, bad: BadRequest) -> None:
     if not socket.closed:
-        await socket.send_str(json.dumps({"type": "error", "code": bad.code, "message": bad.message} | bad.extra))
+        extra = bad.extra if isinstance(bad, FrameError) else {}
+        await socket.send_str(json.dumps({"type": "error", "code": bad.code, "message": bad.message} | extra))
 
 
 def _object(data: str) -> dict[str, Any]:
@@ -475,13 +466,6 @@ def _client_id(body: dict[str, Any]) -> str:
     if not isinstance(client_id, str) or not _CLIENT_ID.match(client_id):
         raise FrameError("invalid_field", "'client_id' must be 1-64 letters, digits, _ and -")
     return client_id
-
-
-def _identifier(body: dict[str, Any], name: str, default: str) -> str:
-    value = body.get(name, default)
-    if not isinstance(value, str) or not _ID.match(value):
-        raise FrameError("invalid_field", f"'{name}' must be 1-128 characters of letters, digits and _ . : @ + -")
-    return value
 
 
 def _count(body: dict[str, Any], name: str) -> int:

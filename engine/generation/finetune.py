@@ -21,6 +21,8 @@ from typing import Any
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from engine.generation.local import pick_device
+
 ROLES = ("system", "user", "assistant")
 IGNORED = -100  # label of a token that carries no loss
 
@@ -96,12 +98,6 @@ def encode(tokenizer: Any, messages: list[dict[str, str]], max_tokens: int) -> t
         raise TrainingDataError("the chat template renders the answer's prompt differently on its own")
     labels = [IGNORED] * prompt_length + ids[prompt_length:]
     return torch.tensor([ids]), torch.tensor([labels])
-
-
-def pick_device(requested: str) -> str:
-    if requested == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return requested
 
 
 def finetune(
