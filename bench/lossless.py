@@ -41,10 +41,10 @@ async def bench(settings: Settings, config: FileConfig, questions: list[str], lo
     runtime = await Runtime.start(settings, config, lambda text: print(f"bench: {text}", file=sys.stderr))
     try:
         _, prompts = await run_pipeline(runtime, questions)
-        fast = runtime.generator
-        assert isinstance(fast, LocalGenerator), "compose mode with the local model"
-        fast.prompt_lookup = lookup
-        plain = LocalGenerator(fast.model, fast.tokenizer, "plain", fast.device, prompt_lookup=0)
+        loaded = runtime.generator
+        assert isinstance(loaded, LocalGenerator), "compose mode with the local model"
+        fast = LocalGenerator(loaded.model, loaded.tokenizer, "lookup", loaded.device, prompt_lookup=lookup)
+        plain = LocalGenerator(loaded.model, loaded.tokenizer, "plain", loaded.device, prompt_lookup=0)
         rows: list[dict[str, Any]] = []
         for prompt in prompts:
             base_text, base_s, base_stats = await timed(plain, prompt, runtime)
@@ -53,6 +53,7 @@ async def bench(settings: Settings, config: FileConfig, questions: list[str], lo
             rows.append({"plain_s": base_s, "lookup_s": seconds, "tokens": tokens,
                          "same_text": text == base_text, "same_stats": _close(stats, base_stats)})  # fmt: skip
         plain.close()
+        fast.close()
     finally:
         await runtime.close()
     plain_total, lookup_total = sum(r["plain_s"] for r in rows), sum(r["lookup_s"] for r in rows)

@@ -65,6 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     tune.add_argument("--target-modules", default="q_proj,k_proj,v_proj,o_proj", help="comma-separated")
     tune.add_argument("--eval-split", type=float, default=0.1, help="share of examples held out for eval loss")
     tune.add_argument("--seed", type=int, default=0)
+    tune.add_argument("--top-layers", type=int, default=0, help="LoRA in the last N layers only (default: all)")
     ingest = commands.add_parser("ingest", help="build the knowledge index")
     ingest.add_argument("paths", nargs="*", type=Path, help="markdown files or folders (default: configured)")
 
@@ -128,6 +129,14 @@ def _parser() -> argparse.ArgumentParser:
     calibrate = what.add_parser("calibrate", help="fit the evidence judge and its answer threshold")
     calibrate.add_argument("plan", type=Path, help="YAML: the labelled sets to fit on (see eval/calibration.yaml)")
     calibrate.add_argument("--out", type=Path, required=True, help="where to write the judge (JSON)")
+    combine = what.add_parser("calibrate-reader", help="fit how the reader and the evidence judge combine")
+    combine.add_argument("plan", type=Path, help="YAML: the labelled sets (see eval/calibration.yaml)")
+    combine.add_argument("--adapter", type=Path, required=True, help="the reader adapter (switchboard finetune)")
+    combine.add_argument("--fit-on", required=True, help="comma-separated sets the adapter was not trained on")
+    combine.add_argument("--out", type=Path, required=True, help="where to write the combiner (JSON)")
+    training = what.add_parser("training-set", help="the reader adapter's training examples (docs/finetune.md)")
+    training.add_argument("plan", type=Path, help="YAML: the labelled sets to build from (see eval/reader-train.yaml)")
+    training.add_argument("--out", type=Path, required=True, help="where to write the examples (JSON lines)")
     return parser
 
 
@@ -159,6 +168,8 @@ def cmd_finetune(settings: Settings, args: argparse.Namespace) -> int:
 
     if args.epochs < 1 or args.rank < 1 or args.alpha < 1 or not 0 < args.lr < 1 or not 0 < args.eval_split < 1:
         raise SettingsError("finetune: --epochs, --rank and --alpha at least 1; --lr and --eval-split in (0, 1)")
+    if args.top_layers < 0:
+        raise SettingsError("finetune: --top-layers must be 0 (all layers) or more")
     modules = tuple(m.strip() for m in args.target_modules.split(",") if m.strip())
     if not modules:
         raise SettingsError("finetune: --target-modules names no module")
@@ -171,6 +182,7 @@ def cmd_finetune(settings: Settings, args: argparse.Namespace) -> int:
         target_modules=modules,
         eval_split=args.eval_split,
         seed=args.seed,
+        top_layers=args.top_layers,
         device=settings.device,
     )
     with tqdm(desc="finetune", unit="step", file=sys.stderr) as bar:
@@ -426,6 +438,48 @@ def cmd_demo_backend(config: FileConfig, host: str, port: int) -> int:
     return 0
 
 
+def cmd_training_set(config: FileConfig, plan_path: Path, out: Path) -> int:
+    from bot.calibration import load_plan
+    from bot.training_set import write_training_set
+    from retrieval.embeddings import SentenceEmbedder
+
+    plan = load_plan(plan_path)
+    counts = write_training_set(plan, SentenceEmbedder(config.retrieval.embedder), out, _progress)
+    answered, none = counts.get("a sentence", 0), counts.get("none", 0)
+    print(f"{answered + none} examples in {out}: {answered} answered by a sentence, {none} by none (0)")
+    return 0
+
+
+def cmd_calibrate_reader(settings: Settings, config: FileConfig, args: argparse.Namespace) -> int:
+    from bot.calibration import load_plan
+    from bot.reader_calibration import fit_combiner, reader_examples
+    from engine.generation.local import LoadOptions, LocalGenerator
+    from engine.generation.models import resolve
+    from engine.reader import Reader
+    from retrieval.embeddings import SentenceEmbedder
+
+    plan = load_plan(args.plan)
+    fit_on = [name.strip() for name in args.fit_on.split(",") if name.strip()]
+    if not (args.adapter / "adapter_config.json").is_file():
+        raise SettingsError(f"--adapter: no LoRA adapter at {args.adapter}")
+    resolved = resolve(settings.model, settings.model_cache)
+    options = LoadOptions(device=settings.device, adapters=(("reader", str(args.adapter)),), threads=settings.threads)
+    generator = LocalGenerator.load(resolved.source, resolved.label, options)
+    try:
+        embedder = SentenceEmbedder(config.retrieval.embedder)
+        examples = asyncio.run(reader_examples(plan, embedder, Reader(generator, "reader"), fit_on, _progress))
+    finally:
+        generator.close()
+    model = fit_combiner(plan, examples, fit_on)
+    model.save(args.out)
+    report = model.provenance
+    print(f"threshold {report['threshold']} for {plan.target_escalated:.0%} of unanswerable messages handed over")
+    print(f"out of set: {json.dumps({k: v for k, v in report['out_of_set'].items() if k != 'per_set'})}")
+    for name, values in report["out_of_set"]["per_set"].items():
+        print(f"  {name}: {json.dumps(values)}")
+    return 0
+
+
 def cmd_calibrate(config: FileConfig, plan_path: Path, out: Path) -> int:
     from bot.calibration import calibrate, load_plan
     from retrieval.embeddings import SentenceEmbedder
@@ -486,6 +540,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "eval" and args.eval_command == "calibrate":
             return cmd_calibrate(config, args.plan, args.out)
+        if args.command == "eval" and args.eval_command == "calibrate-reader":
+            return cmd_calibrate_reader(settings, config, args)
+        if args.command == "eval" and args.eval_command == "training-set":
+            return cmd_training_set(config, args.plan, args.out)
         if args.command == "eval":
             return asyncio.run(_eval_answers(settings, config, args))
         if args.command == "chat":

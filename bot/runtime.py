@@ -28,12 +28,13 @@ from engine.judge import FeatureJudge, JudgeModel
 from engine.notices import NoteAddress, Notices, Notifier
 from engine.policy import IntentSpec, PolicyConfig
 from engine.protocols import GenerationParams, GenerationUnavailable, Redactor, Stage
+from engine.reader import READER_FEATURES, Reader
 from engine.segments import Segment, Segments
 from engine.stages import Decide, Generate, Recall, Remember, Retrieve, Understand, Weigh
 from engine.stages.act import Act, Consent
 from engine.stages.generate import Persona
 from engine.stages.understand import IntentIndex
-from engine.stages.weigh import WeighConfig
+from engine.stages.weigh import ReaderStack, WeighConfig
 from engine.tools import ToolError
 from memory.actions import RedisAddressBook, RedisAuditLog, RedisPendingChoices, RedisProposals
 from memory.embedded import EmbeddedRedis
@@ -74,11 +75,40 @@ def intent_specs(config: FileConfig) -> list[IntentSpec]:
     ]
 
 
-DEFAULT_JUDGE = Path(__file__).resolve().parent.parent / "engine" / "data" / "evidence-judge.json"
+DATA = Path(__file__).resolve().parent.parent / "engine" / "data"
+DEFAULT_JUDGE = DATA / "evidence-judge.json"
 
 
 def load_judge_model(config: FileConfig) -> JudgeModel:
     return JudgeModel.load(config.policy.judge or DEFAULT_JUDGE)
+
+
+READER_ADAPTER = "switchboard-reader"  # the reader's adapter name beside segments' adapters
+READER_BASE = "qwen2.5-0.5b"  # the model the shipped reader adapter (engine/data/reader-adapter) was trained on
+
+
+def reader_paths(settings: Settings, config: FileConfig) -> tuple[Path, Path] | None:
+    """The reader's adapter and combiner when `policy.reader` is on (the shipped pair unless both are set);
+    what cannot run it, or a missing file, is a start-up error naming the key."""
+    policy = config.policy
+    if not policy.reader:
+        return None
+    if config.generation.backend != "local":
+        raise SettingsError("policy.reader: needs the local model (generation.backend: local)")
+    if settings.quantize != "none":
+        raise SettingsError("policy.reader: needs float weights (SWITCHBOARD_QUANTIZE=none): the adapter stays apart")
+    adapter, combiner = policy.reader_adapter, policy.reader_combiner
+    if adapter is None and combiner is None:
+        if settings.model != READER_BASE:
+            raise SettingsError(
+                f"policy.reader_adapter: the shipped reader was trained on {READER_BASE}, not {settings.model}"
+            )
+        adapter, combiner = DATA / "reader-adapter", DATA / "reader-combiner.json"
+    if adapter is None or not (adapter / "adapter_config.json").is_file():
+        raise SettingsError(f"policy.reader_adapter: no LoRA adapter at {adapter} (switchboard finetune)")
+    if combiner is None or not combiner.is_file():
+        raise SettingsError(f"policy.reader_combiner: no such file: {combiner} (switchboard eval calibrate-reader)")
+    return adapter, combiner
 
 
 def policy_config(config: FileConfig, judge: JudgeModel) -> PolicyConfig:
@@ -233,13 +263,16 @@ async def load_generator(
         progress(f"preparing the model {settings.model} (first run only, about a minute)")
     progress(f"loading the model {settings.model}")
     resolved = await asyncio.to_thread(resolve, settings.model, settings.model_cache)
+    reader = reader_paths(settings, config)
     options = LoadOptions(
-        adapters=segment_adapters(config),
+        adapters=segment_adapters(config) + (((READER_ADAPTER, str(reader[0])),) if reader else ()),
         device=settings.device,
         quantize=settings.quantize,
         adapter=str(settings.adapter) if settings.adapter else None,
         threads=settings.threads,
         prompt_lookup=config.generation.prompt_lookup,
+        max_batch=config.generation.max_batch,
+        max_waiting=config.generation.max_waiting,
     )
     return await asyncio.to_thread(LocalGenerator.load, resolved.source, resolved.label, options)
 
@@ -347,6 +380,8 @@ class Runtime:
         retriever = LiveIndex(built)
         watcher = IndexWatcher(retriever, config.knowledge.paths, embedder, folder, chunking(config, redactor), device)
         judge_model = await asyncio.to_thread(load_judge_model, config)
+        reader = reader_paths(settings, config)
+        combiner = JudgeModel.load(reader[1], READER_FEATURES) if reader else None
         guards = config.safety.guards
         injection = InjectionDetector()
         toxicity = (
@@ -357,7 +392,13 @@ class Runtime:
         if guards:
             await asyncio.to_thread(flag_injected, built.passages, injection)
         output_guard = GuardOutput(toxicity) if toxicity is not None else None
-        generator = await load_generator(settings, config, progress) if config.generation.mode == "compose" else None
+        wants_model = config.generation.mode == "compose" or reader is not None
+        generator = await load_generator(settings, config, progress) if wants_model else None
+        stack = (
+            ReaderStack(Reader(generator, READER_ADAPTER), combiner, judge_model)
+            if combiner is not None and isinstance(generator, LocalGenerator)
+            else None
+        )
         memory = RedisMemoryStore(
             redis,
             prefix=config.memory.prefix,
@@ -385,7 +426,7 @@ class Runtime:
         )
         intents = intent_specs(config)
         intent_index = await asyncio.to_thread(IntentIndex, embedder, intents)
-        policy = policy_config(config, judge_model)
+        policy = policy_config(config, stack.combiner if stack is not None else judge_model)
         by_name = {spec.name: spec for spec in intents}
         generation = config.generation
         stages: list[Stage] = [
@@ -407,6 +448,7 @@ class Runtime:
                 FeatureJudge(embedder, judge_model),
                 by_name,
                 WeighConfig(max_passages=config.retrieval.top_k, min_relevance=policy.min_relevance),
+                stack,
             ),
             Generate(
                 generator,

@@ -123,6 +123,8 @@ class GenerationConfig(_Strict):
     mode: Literal["extract", "compose"]
     backend: Literal["local", "remote"] = "local"  # compose mode: the local model, or `remote`'s server
     prompt_lookup: int = Field(default=10, ge=0, le=64)  # local model: prompt-lookup decoding, lossless; 0: off
+    max_batch: int = Field(default=8, ge=1, le=256)  # local model: answers sharing one decoding step
+    max_waiting: int = Field(default=32, ge=0, le=10_000)  # local model: answers waiting for a slot; then busy
     remote: RemoteGenerationConfig | None = None
     max_new_tokens: int = Field(ge=1, le=4096)
     temperature: float = Field(ge=0.0, le=2.0)
@@ -146,6 +148,12 @@ class PolicySettings(_Strict):
     judge: Path | None = None  # an evidence judge from `switchboard eval calibrate`; None: the shipped one
     answer_threshold: float | None = Field(default=None, ge=0.0, le=1.0)  # None: the judge's calibrated one
     suggest_threshold: float | None = Field(default=None, ge=0.0, le=1.0)  # None: the judge's; 1 turns it off
+    # the reader (engine/reader.py, docs/quality.md): a LoRA adapter for the local model and its combiner
+    reader: bool = False
+    # both None: the pair shipped in engine/data (for qwen2.5-0.5b); else `switchboard finetune` on
+    # `switchboard eval training-set`, and `switchboard eval calibrate-reader`
+    reader_adapter: Path | None = None
+    reader_combiner: Path | None = None
     min_relevance: float = Field(ge=-1.0, le=1.0)
     follow_up_below: float = Field(ge=-1.0, le=1.0)
     second_within: float = Field(ge=0.0, le=1.0)

@@ -75,7 +75,7 @@ class JudgeModel:
         path.write_text(json.dumps(asdict(self), indent=1) + "\n", encoding="utf-8")
 
     @classmethod
-    def load(cls, path: Path) -> JudgeModel:
+    def load(cls, path: Path, features: tuple[str, ...] = FEATURES) -> JudgeModel:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
             model = cls(
@@ -90,8 +90,8 @@ class JudgeModel:
             )
         except (OSError, ValueError, KeyError, TypeError) as error:
             raise JudgeError(f"{path}: not a usable evidence judge ({error})") from None
-        if model.features != FEATURES or not (
-            len(model.weights) == len(model.mean) == len(model.scale) == len(FEATURES)
+        if model.features != features or not (
+            len(model.weights) == len(model.mean) == len(model.scale) == len(features)
         ):
             raise JudgeError(f"{path}: made for other features; recalibrate with `switchboard eval calibrate`")
         return model

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,7 @@ def generator() -> LocalGenerator:
 
 
 QUESTION = [ChatMessage("user", "Name three colours.")]
+LONG = GenerationParams(max_new_tokens=400)
 
 
 def test_packaged_model_is_verified_converted_and_cached() -> None:
@@ -92,26 +95,18 @@ async def test_generation_does_not_block_the_event_loop(generator: LocalGenerato
     assert ticks >= max(5, int(elapsed / 0.01 * 0.2))
 
 
-async def test_leaving_early_stops_generation(generator: LocalGenerator, monkeypatch: pytest.MonkeyPatch) -> None:
-    new_tokens: list[int] = []
-    real = generator.model.generate
-
-    def measured(*args: object, **kwargs: Any) -> Any:
-        output = real(*args, **kwargs)
-        new_tokens.append(output.shape[-1] - kwargs["input_ids"].shape[-1])
-        return output
-
-    monkeypatch.setattr(generator.model, "generate", measured)
-    forced = GenerationParams(max_new_tokens=400)
-    monkeypatch.setattr(
-        generator, "generate_kwargs", lambda p: LocalGenerator.generate_kwargs(generator, p) | {"min_new_tokens": 400}
-    )
-    stream = generator.stream(QUESTION, forced)
-    await anext(stream)
-    await stream.aclose()  # type: ignore[attr-defined]
-    assert new_tokens, "generation ran"
-    assert new_tokens[0] < 50, "the worker stopped at the next token instead of producing 400"
-    monkeypatch.undo()
+async def test_leaving_early_stops_generation(generator: LocalGenerator) -> None:
+    passes: list[int] = []
+    hook = generator.model.register_forward_hook(lambda *_: passes.append(1))
+    try:
+        stream = generator.stream([ChatMessage("user", "Count from 1 to 500, one number per line.")], LONG)
+        await anext(stream)
+        await stream.aclose()  # type: ignore[attr-defined]
+        await asyncio.sleep(0.2)
+        assert passes, "generation ran"
+        assert len(passes) < 20, "the answer left the batch at the next step instead of running to 400 tokens"
+    finally:
+        hook.remove()
     deltas = [d async for d in generator.stream(QUESTION, GenerationParams(max_new_tokens=8))]
     assert deltas, "the generator is usable after an early close"
 
@@ -145,12 +140,9 @@ async def test_tokenizing_happens_on_the_generation_thread(
     assert threads[0].startswith("generator"), threads
 
 
-async def test_a_prompt_over_the_token_budget_never_reaches_the_model(
-    generator: LocalGenerator, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    calls = count_generate_calls(generator, monkeypatch)
+async def test_a_prompt_over_the_token_budget_never_reaches_the_model(generator: LocalGenerator) -> None:
     long = [ChatMessage("user", "Tell me about returns. " * 200)]
-    with pytest.raises(PromptTooLong) as raised:
+    with counting_prefills(generator) as calls, pytest.raises(PromptTooLong) as raised:
         async for _ in generator.stream(long, GenerationParams(max_new_tokens=4, max_prompt_tokens=256)):
             pass
     assert raised.value.tokens is not None
@@ -158,37 +150,44 @@ async def test_a_prompt_over_the_token_budget_never_reaches_the_model(
     assert calls == []
 
 
-async def test_a_request_cancelled_while_queued_never_reaches_the_model(
-    generator: LocalGenerator, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    calls = count_generate_calls(generator, monkeypatch)
-    first = generator.stream(QUESTION, GenerationParams(max_new_tokens=48))
-    await anext(first)  # the first request holds the generation thread
+async def test_a_request_cancelled_while_queued_never_reaches_the_model(generator: LocalGenerator) -> None:
+    one_slot = LocalGenerator(generator.model, generator.tokenizer, "one-slot", "cpu", max_batch=1)
+    try:
+        with counting_prefills(one_slot) as calls:
+            first = one_slot.stream(QUESTION, GenerationParams(max_new_tokens=48))
+            await anext(first)  # the first request holds the only slot
 
-    async def second() -> list[str]:
-        return [d async for d in generator.stream([ChatMessage("user", "queued")], GenerationParams(max_new_tokens=8))]
+            async def second() -> list[str]:
+                params = GenerationParams(max_new_tokens=8)
+                return [d async for d in one_slot.stream([ChatMessage("user", "queued")], params)]
 
-    queued = asyncio.create_task(second())
-    await asyncio.sleep(0.05)
-    queued.cancel()
-    rest = [d async for d in first]
-    assert rest, "the first request finishes normally"
-    with pytest.raises(asyncio.CancelledError):
-        await queued
-    await asyncio.sleep(0.2)
-    assert len(calls) == 1, "only the first request reached model.generate"
+            queued = asyncio.create_task(second())
+            await asyncio.sleep(0.05)
+            queued.cancel()
+            rest = [d async for d in first]
+            assert rest, "the first request finishes normally"
+            with pytest.raises(asyncio.CancelledError):
+                await queued
+            await asyncio.sleep(0.2)
+        assert len(calls) == 1, "only the first request's prompt reached the model"
+    finally:
+        one_slot.close()
 
 
-def count_generate_calls(generator: LocalGenerator, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+@contextlib.contextmanager
+def counting_prefills(generator: LocalGenerator) -> Iterator[list[int]]:
+    """Forward passes over a prompt (more than one new token: decoding steps feed one each)."""
     calls: list[int] = []
-    real = generator.model.generate
 
-    def counted(*args: object, **kwargs: object) -> object:
-        calls.append(1)
-        return real(*args, **kwargs)
+    def counted(_module: object, _args: object, kwargs: dict[str, Any]) -> None:
+        if kwargs["input_ids"].shape[-1] > 1:
+            calls.append(1)
 
-    monkeypatch.setattr(generator.model, "generate", counted)
-    return calls
+    hook = generator.model.register_forward_pre_hook(counted, with_kwargs=True)
+    try:
+        yield calls
+    finally:
+        hook.remove()
 
 
 async def test_each_answer_reports_how_sure_the_model_was(generator: LocalGenerator) -> None:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -94,6 +95,9 @@ async def test_several_adapters_on_one_base_switch_per_request(tmp_path: Path) -
         assert with_a != plain
         assert with_b != with_a
         assert await answer(tuned, "a") == with_a  # switching back and forth is stable
+        # answers for different segments written at once share decoding steps, each with its own adapter
+        together = await asyncio.gather(answer(tuned, "b"), answer(tuned, None), answer(tuned, "a"))
+        assert list(together) == [with_b, plain, with_a]
         with pytest.raises(ValueError, match="no adapter named 'c'"):
             await answer(tuned, "c")
     finally:

@@ -1,32 +1,24 @@
 """A transformers causal LM (optionally with a LoRA adapter) that streams text deltas.
 
-The forward passes run on one dedicated worker thread, so the event loop never blocks and concurrent
-requests queue for the model instead of fighting over its two cores.
+The forward passes run on one dedicated thread, so the event loop never blocks; concurrent answers share
+its decoding steps (continuous batching, engine/generation/batcher.py) instead of fighting over the cores.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import threading
 import warnings
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import torch
-from transformers import (
-    AutoModelForCausalLM,
-    AutoTokenizer,
-    LogitsProcessor,
-    LogitsProcessorList,
-    StoppingCriteria,
-    StoppingCriteriaList,
-)
+from transformers import AutoModelForCausalLM, AutoTokenizer
 from transformers.generation.streamers import BaseStreamer
 
+from engine.generation.batcher import Batcher, Request
 from engine.protocols import ChatMessage, GenerationParams, PromptTooLong
 from engine.types import TokenStats
 
@@ -46,6 +38,8 @@ class LoadOptions:
     # Prompt-lookup decoding: up to this many tokens copied from the prompt are checked in one forward pass
     # (answers repeat the extract's phrases). Greedy output is unchanged; 0 turns it off.
     prompt_lookup: int = 10
+    max_batch: int = 8  # answers that share one decoding step
+    max_waiting: int = 32  # answers waiting for a slot; past that GenerationBusy (answered without the model)
 
 
 def pick_device(requested: str) -> str:
@@ -83,51 +77,17 @@ class _DeltaStreamer(BaseStreamer):
         self._loop.call_soon_threadsafe(self._queue.put_nowait, _END)
 
 
-class _ChosenLogprobs(LogitsProcessor):
-    """Each written token's log-probability under the distribution it was chosen from.
-
-    A distribution is kept by the position it is for (the prefix length it was computed on); the token
-    at a position is known once a later prefix, or the final sequence, holds it. With prompt-lookup
-    decoding a step scores several candidate positions and may reject some: a rejected position is scored
-    again on the accepted prefix, and only the latest distribution for a position counts, so the figures
-    are the ones plain decoding would give. At most `window` distributions are held at a time.
-    """
-
-    def __init__(self, window: int) -> None:
-        self.window = window
-        self._dists: dict[int, torch.Tensor] = {}
-        self._values: dict[int, float] = {}
-
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        at = int(input_ids.shape[-1])
-        self._record(input_ids[0], below=at)
-        self._dists[at] = torch.log_softmax(scores[0].float(), dim=-1)
-        for position in [p for p in self._dists if p < at - self.window]:
-            del self._dists[position]  # its token is final: a step never reaches back this far
-        return scores
-
-    def _record(self, ids: torch.Tensor, below: int) -> None:
-        for position, dist in self._dists.items():
-            if position < below:
-                self._values[position] = float(dist[int(ids[position])])
-
-    def finish(self, sequences: torch.Tensor, prompt_length: int) -> list[float]:
-        self._record(sequences[0], below=int(sequences.shape[-1]))
-        self._dists.clear()
-        kept = [self._values[p] for p in sorted(self._values) if prompt_length <= p < sequences.shape[-1]]
-        return [value for value in kept if value > float("-inf")]
-
-
-class _StopWhenSet(StoppingCriteria):
-    def __init__(self, flag: threading.Event) -> None:
-        self._flag = flag
-
-    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any) -> torch.Tensor:
-        return torch.full((input_ids.shape[0],), self._flag.is_set(), dtype=torch.bool, device=input_ids.device)
-
-
 class LocalGenerator:
-    def __init__(self, model: Any, tokenizer: Any, label: str, device: str, prompt_lookup: int = 0) -> None:
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        label: str,
+        device: str,
+        prompt_lookup: int = 0,
+        max_batch: int = 8,
+        max_waiting: int = 32,
+    ) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.label = label
@@ -135,9 +95,10 @@ class LocalGenerator:
         self.prompt_lookup = prompt_lookup
         # every id that ends an answer: models like Qwen and Llama 3 stop on several
         stops = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
-        self._stop_ids = {*(stops if isinstance(stops, list) else [stops]), tokenizer.eos_token_id} - {None}
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="generator")
+        self.stop_ids = {*(stops if isinstance(stops, list) else [stops]), tokenizer.eos_token_id} - {None}
         self._closed = False
+        # one thread owns the model: concurrent answers share its decoding steps (engine/generation/batcher.py)
+        self._batcher = Batcher(model, self.stop_ids, device, max_batch, max_waiting, prompt_lookup)
 
     @property
     def name(self) -> str:
@@ -177,7 +138,7 @@ class LocalGenerator:
         # Dynamic int8 scales activations per forward pass: scoring several positions at once changes the
         # numbers, and greedy answers with them. Prompt lookup is kept for float weights only.
         lookup = 0 if options.quantize == "int8" and device == "cpu" else options.prompt_lookup
-        return cls(model, tokenizer, label, device, lookup)
+        return cls(model, tokenizer, label, device, lookup, options.max_batch, options.max_waiting)
 
     def prompt_ids(
         self, messages: Sequence[ChatMessage], budget: int, tools: Sequence[Mapping[str, Any]] | None = None
@@ -210,39 +171,6 @@ class LocalGenerator:
             kwargs |= {"temperature": None, "top_p": None, "top_k": None}
         return kwargs
 
-    def _generate_blocking(
-        self,
-        messages: Sequence[ChatMessage],
-        budget: int,
-        kwargs: dict[str, Any],
-        stop: threading.Event,
-        tools: Sequence[Mapping[str, Any]] | None = None,
-        adapter: str | None = None,
-    ) -> TokenStats | None:
-        if stop.is_set():  # the request left while it waited for this thread: it never reaches the model
-            kwargs["streamer"].end()
-            return None
-        inputs = self.prompt_ids(messages, budget, tools)
-        chosen = _ChosenLogprobs(window=self.prompt_lookup + 2)
-        processors = LogitsProcessorList([*kwargs.pop("logits_processor", []), chosen])
-        with torch.inference_mode(), self._adapter(adapter):
-            sequences = self.model.generate(**inputs, **kwargs, logits_processor=processors)
-        values = chosen.finish(sequences, int(inputs["input_ids"].shape[-1]))
-        if values and int(sequences[0, -1]) in self._stop_ids:
-            values = values[:-1]  # the end-of-answer token is not part of the answer
-        return TokenStats.of(values)
-
-    def _adapter(self, name: str | None) -> contextlib.AbstractContextManager[Any]:
-        """The segment's adapter for this request, or the base model (adapters switched off). Requests run
-        one at a time on the generation thread, so switching here never affects another."""
-        adapters = getattr(self.model, "peft_config", None)
-        if name is None:
-            return self.model.disable_adapter() if adapters else contextlib.nullcontext()
-        if not adapters or name not in adapters:
-            raise ValueError(f"no adapter named {name!r} is loaded")
-        self.model.set_adapter(name)
-        return contextlib.nullcontext()
-
     async def propose(self, messages: Sequence[ChatMessage], tools: Sequence[Mapping[str, Any]]) -> str:
         """`CallProposer`: the model's answer with `tools` offered through its chat template (greedy)."""
         params = GenerationParams(max_new_tokens=128)
@@ -255,17 +183,20 @@ class LocalGenerator:
         on_stats: Callable[[TokenStats], None] | None = None,
         tools: Sequence[Mapping[str, Any]] | None = None,
     ) -> AsyncIterator[str]:
+        if params.adapter is not None and params.adapter not in (getattr(self.model, "peft_config", None) or {}):
+            raise ValueError(f"no adapter named {params.adapter!r} is loaded")
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[object] = asyncio.Queue()
-        stop = threading.Event()
-        kwargs = self.generate_kwargs(params) | {
-            "streamer": _DeltaStreamer(self.tokenizer, loop, queue),
-            "stopping_criteria": StoppingCriteriaList([_StopWhenSet(stop)]),
-        }
-        work = self._executor.submit(
-            self._generate_blocking, messages, params.max_prompt_tokens, kwargs, stop, tools, params.adapter
+        streamer = _DeltaStreamer(self.tokenizer, loop, queue)
+        request = Request(
+            prepare=lambda: (self.prompt_ids(messages, params.max_prompt_tokens, tools)["input_ids"], 0),
+            params=params,
+            on_token=streamer.put,
+            on_end=streamer.end,
+            stop=threading.Event(),
+            adapter=params.adapter,
         )
-        future = asyncio.wrap_future(work, loop=loop)
+        future = asyncio.wrap_future(self._batcher.submit(request), loop=loop)
         try:
             while True:
                 getter: asyncio.Future[Any] = asyncio.ensure_future(queue.get())
@@ -283,14 +214,51 @@ class LocalGenerator:
             if on_stats is not None and stats is not None:
                 on_stats(stats)
         finally:
-            stop.set()  # the consumer left early (or we are done): end generation at the next token
-            work.cancel()  # still queued behind another request: it never starts
+            request.stop.set()  # the consumer left early (or we are done): its slot is freed at the next step
             if not future.done():
                 await asyncio.gather(future, return_exceptions=True)
 
+    async def score(
+        self, messages: Sequence[ChatMessage], choices: Sequence[str], adapter: str | None = None, budget: int = 2048
+    ) -> list[float]:
+        """The probability of each choice as the first token of the answer, normalised over the choices
+        (one forward pass, nothing written). The system message's tokens are computed once and reused."""
+        if adapter is not None and adapter not in (getattr(self.model, "peft_config", None) or {}):
+            raise ValueError(f"no adapter named {adapter!r} is loaded")
+        ids = [self.tokenizer.encode(choice, add_special_tokens=False) for choice in choices]
+        if any(not tokens for tokens in ids) or len({tokens[0] for tokens in ids}) != len(ids):
+            raise ValueError(f"the choices {list(choices)} do not start with distinct tokens")
+
+        def prepare() -> tuple[torch.Tensor, int]:
+            prompt = self.prompt_ids(messages, budget)["input_ids"]
+            if not messages or messages[0].role != "system":
+                return prompt, 0
+            fixed = self.prompt_ids([messages[0], ChatMessage("user", "")], budget)["input_ids"][0].tolist()
+            shared = 0
+            for mine, theirs in zip(prompt[0].tolist(), fixed, strict=False):
+                if mine != theirs:
+                    break
+                shared += 1
+            return prompt, shared
+
+        request = Request(
+            prepare=prepare,
+            params=GenerationParams(max_new_tokens=1),
+            on_token=lambda _: None,
+            on_end=lambda: None,
+            stop=threading.Event(),
+            adapter=adapter,
+            choices=tuple(tokens[0] for tokens in ids),
+        )
+        try:
+            await asyncio.wrap_future(self._batcher.submit(request))
+        finally:
+            request.stop.set()  # a caller that left frees the place in the line
+        return request.scores
+
     def close(self) -> None:
         self._closed = True
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        self._batcher.close()
 
 
 def quantize_int8(model: Any) -> Any:

@@ -1,16 +1,27 @@
-"""Weigh: judge which sentences of the retrieved passages answer the message, and whether any does."""
+"""Weigh: judge which sentences of the retrieved passages answer the message, and whether any does.
+
+With a reader (engine/reader.py), the evidence judge's support and the reader's probabilities are combined
+by a second calibrated model (`ReaderStack`); when the reader cannot answer in time (the model busy or
+gone) the judge's support decides alone, mapped so that it answers and suggests exactly as the judge's
+own calibrated thresholds would."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
 
 from engine.evidence import EvidenceJudge, SentenceSource, gather
+from engine.judge import JudgeModel
 from engine.policy import IntentSpec
-from engine.protocols import EventSink
-from engine.types import Turn
+from engine.protocols import EventSink, GenerationUnavailable
+from engine.reader import Reader, reader_rows
+from engine.types import Evidence, Turn
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,14 +31,44 @@ class WeighConfig:
     min_relevance: float = 0.2  # passages below this cosine offer no candidates
 
 
+@dataclass(frozen=True, slots=True)
+class ReaderStack:
+    """The reader and the model that combines its probabilities with the judge's support (calibrated by
+    `switchboard eval calibrate-reader`); `judge` is the evidence judge's own model, for its thresholds."""
+
+    reader: Reader
+    combiner: JudgeModel
+    judge: JudgeModel
+
+    def alone(self, supports: Sequence[float]) -> list[float]:
+        """The judge's supports mapped piecewise-linearly so that its suggest and answer thresholds land on
+        the combiner's: without the reader, decisions are the judge's own."""
+        points = sorted(
+            {
+                (0.0, 0.0),
+                (self.judge.suggest_threshold, self.combiner.suggest_threshold),
+                (self.judge.threshold, self.combiner.threshold),
+                (1.0, 1.0),
+            }
+        )
+        xs, ys = [x for x, _ in points], [y for _, y in points]
+        return [float(np.interp(s, xs, ys)) for s in supports]
+
+
 class Weigh:
     def __init__(
-        self, source: SentenceSource, judge: EvidenceJudge, intents: dict[str, IntentSpec], config: WeighConfig
+        self,
+        source: SentenceSource,
+        judge: EvidenceJudge,
+        intents: dict[str, IntentSpec],
+        config: WeighConfig,
+        stack: ReaderStack | None = None,
     ) -> None:
         self.source = source
         self.judge = judge
         self.intents = intents
         self.config = config
+        self.stack = stack
 
     def question(self, turn: Turn) -> str:
         return f"{turn.follows_up} {turn.message.text}" if turn.follows_up else turn.message.text
@@ -45,9 +86,24 @@ class Weigh:
             return turn
         question = self.question(turn)
         scores = await asyncio.to_thread(self.judge.judge, question, candidates)
+        if self.stack is not None:
+            scores = await self._with_reader(self.stack, question, candidates, scores, events)
         judged = sorted(
             (replace(c, support=float(s)) for c, s in zip(candidates, scores, strict=True)),
             key=lambda e: e.support,
             reverse=True,
         )
         return turn.evolve(evidence=tuple(judged), answerability=judged[0].support)
+
+    @staticmethod
+    async def _with_reader(
+        stack: ReaderStack, question: str, candidates: Sequence[Evidence], supports: list[float], events: EventSink
+    ) -> list[float]:
+        await events.status("Reading the help centre")
+        try:
+            reading = await stack.reader.read(question, candidates)
+        except GenerationUnavailable as error:
+            log.warning("the reader is unavailable, the evidence judge decides alone: %s", error)
+            return stack.alone(supports)
+        rows = reader_rows(supports, reading)
+        return [float(p) for p in stack.combiner.probability(rows)]

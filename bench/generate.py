@@ -1,0 +1,157 @@
+"""The local model's serving path beside bare `model.generate`, on the prompts the pipeline builds, one run.
+
+    .venv/bin/python -m bench.generate [--model qwen2.5-0.5b] [--questions 16] [--streams 8]
+
+Collects the pipeline's own prompts for the demo questions (compose mode: the chosen help-centre
+sentences, then the question), then on the same loaded weights (fp32 on a CPU, bf16 on CUDA; greedy):
+
+- `baseline`: bare `model.generate`, one request at a time (time to first token is a separate one-token
+  `generate`, i.e. the prompt's prefill);
+- `switchboard-1`: Switchboard's generator, one request at a time (prompt-lookup decoding while alone);
+- `switchboard-N`: N requests at once through the same generator (continuous batching);
+- `baseline-N`: the same N requests one after another with bare `generate` (what a one-at-a-time worker
+  gives N waiting customers).
+
+One JSON line per configuration on stdout, each with the baseline's figures beside it: time to first
+token and end-to-end p50, decode tokens/s (aggregate for N streams), peak RSS of the process so far,
+and how many answers are identical to the baseline's greedy text. The device is reported, so the same
+script runs unchanged on a CUDA machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from bench.ask import QUESTIONS, generation_params, run_pipeline
+from bot.settings import FileConfig, Settings, load
+from engine.generation.local import LocalGenerator
+from engine.protocols import ChatMessage, GenerationParams
+
+
+def peak_rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def bare(generator: LocalGenerator, prompt: list[ChatMessage], params: GenerationParams) -> dict[str, Any]:
+    """Bare `model.generate` (greedy, no prompt lookup), and its prefill alone as time to first token."""
+    inputs = generator.prompt_ids(prompt, 1 << 20)
+    kwargs = generator.generate_kwargs(params)
+    kwargs.pop("prompt_lookup_num_tokens", None)
+    with torch.inference_mode():
+        started = time.perf_counter()
+        generator.model.generate(**inputs, **(kwargs | {"max_new_tokens": 1}))
+        first = time.perf_counter() - started
+        started = time.perf_counter()
+        out = generator.model.generate(**inputs, **kwargs)
+        total = time.perf_counter() - started
+    new = out[0, inputs["input_ids"].shape[-1] :]
+    stops = generator.stop_ids  # the same end-of-answer ids the generator stops on
+    tokens = [int(t) for t in new if int(t) not in stops]
+    return {"first_s": first, "total_s": total, "tokens": len(tokens), "text": generator.tokenizer.decode(tokens)}
+
+
+async def served(generator: LocalGenerator, prompt: list[ChatMessage], params: GenerationParams) -> dict[str, Any]:
+    started = time.perf_counter()
+    first = None
+    text = ""
+    async for piece in generator.stream(prompt, params):
+        if first is None:
+            first = time.perf_counter() - started
+        text += piece
+    total = time.perf_counter() - started
+    tokens = len(generator.tokenizer(text, add_special_tokens=False)["input_ids"])
+    return {"first_s": first or total, "total_s": total, "tokens": tokens, "text": text}
+
+
+def line(name: str, rows: list[dict[str, Any]], wall: float, base: list[dict[str, Any]], base_wall: float) -> str:
+    def p50(values: list[dict[str, Any]], key: str) -> float:
+        return round(float(statistics.median(r[key] for r in values)), 3)
+
+    tokens, base_tokens = sum(r["tokens"] for r in rows), sum(r["tokens"] for r in base)
+    result = {
+        "config": name,
+        "device": str(torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"),
+        "dtype": "bfloat16" if torch.cuda.is_available() else "float32",
+        "requests": len(rows),
+        "first_token_p50_s": p50(rows, "first_s"),
+        "baseline_first_token_p50_s": p50(base, "first_s"),
+        "end_to_end_p50_s": p50(rows, "total_s"),
+        "baseline_end_to_end_p50_s": p50(base, "total_s"),
+        "tokens_per_s": round(tokens / wall, 2),
+        "baseline_tokens_per_s": round(base_tokens / base_wall, 2),
+        "identical_answers": sum(r["text"].strip() == b["text"].strip() for r, b in zip(rows, base, strict=True)),
+        "peak_rss_mb": peak_rss_mb(),
+    }
+    return json.dumps(result)
+
+
+async def bench(settings: Settings, config: FileConfig, questions: list[str], streams: int, lookup: int) -> None:
+    from bot.runtime import Runtime
+
+    runtime = await Runtime.start(settings, config, lambda text: print(f"bench: {text}", file=sys.stderr))
+    try:
+        _, prompts = await run_pipeline(runtime, questions)
+        loaded = runtime.generator
+        assert isinstance(loaded, LocalGenerator), "compose mode with the local model"
+        params = generation_params(runtime)
+        model, tokenizer, device = loaded.model, loaded.tokenizer, loaded.device
+        ours = LocalGenerator(model, tokenizer, "switchboard", device, prompt_lookup=lookup, max_batch=streams)
+        print(f"bench: {len(prompts)} prompts; baseline one at a time", file=sys.stderr)
+        base = [bare(loaded, prompt, params) for prompt in prompts]
+        base_wall = sum(r["total_s"] for r in base)
+        print("bench: switchboard, one at a time", file=sys.stderr)
+        started = time.perf_counter()
+        single = [await served(ours, prompt, params) for prompt in prompts]
+        print(line("switchboard-1", single, time.perf_counter() - started, base, base_wall), flush=True)
+        print(f"bench: switchboard, {streams} at once", file=sys.stderr)
+        rows: list[dict[str, Any]] = []
+        wall = 0.0
+        for start in range(0, len(prompts), streams):
+            group = prompts[start : start + streams]
+            started = time.perf_counter()
+            rows += await asyncio.gather(*(served(ours, prompt, params) for prompt in group))
+            wall += time.perf_counter() - started
+        # the baseline for N waiting customers: the same requests one after another; each one's time is
+        # its wait behind the ones before it plus its own
+        queued = []
+        for start in range(0, len(base), streams):
+            elapsed = 0.0
+            for r in base[start : start + streams]:
+                queued.append(r | {"first_s": elapsed + r["first_s"], "total_s": elapsed + r["total_s"]})
+                elapsed += r["total_s"]
+        print(line(f"switchboard-{streams}", rows, wall, queued, base_wall), flush=True)
+        ours.close()
+    finally:
+        await runtime.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", default=None)
+    parser.add_argument("--questions", type=int, default=16)
+    parser.add_argument("--streams", type=int, default=8)
+    parser.add_argument("--lookup", type=int, default=10)
+    args = parser.parse_args()
+    overrides: dict[str, Any] = {"home": Path(tempfile.mkdtemp(prefix="sb-bench-")), "quantize": "none"}
+    if args.model:
+        overrides["model"] = args.model
+    settings, config = load(**overrides)
+    cache = settings.models_dir or Path("~/.cache/switchboard/models").expanduser()
+    settings = settings.model_copy(update={"models_dir": cache})
+    config = config.model_copy(update={"generation": config.generation.model_copy(update={"mode": "compose"})})
+    asyncio.run(bench(settings, config, QUESTIONS[: args.questions], args.streams, args.lookup))
+
+
+if __name__ == "__main__":
+    main()
