@@ -40,8 +40,10 @@ async def reader_examples(
 ) -> list[Example]:
     """The fitted-on sets' messages with READER_FEATURES rows."""
     unknown = set(fit_on) - {d.name for d in plan.sets}
-    if unknown or not fit_on:
-        raise EvalError(f"--fit-on names sets the plan does not have: {', '.join(sorted(unknown)) or '(none)'}")
+    if unknown:
+        raise EvalError(f"--fit-on names sets the plan does not have: {', '.join(sorted(unknown))}")
+    if len(set(fit_on)) < 2:
+        raise EvalError("--fit-on needs at least two sets: the threshold is chosen on each set left out")
     examples = collect(plan, embedder, progress)
     stacked: list[Example] = []
     for name in fit_on:

@@ -394,11 +394,6 @@ class Runtime:
         output_guard = GuardOutput(toxicity) if toxicity is not None else None
         wants_model = config.generation.mode == "compose" or reader is not None
         generator = await load_generator(settings, config, progress) if wants_model else None
-        stack = (
-            ReaderStack(Reader(generator, READER_ADAPTER), combiner, judge_model)
-            if combiner is not None and isinstance(generator, LocalGenerator)
-            else None
-        )
         memory = RedisMemoryStore(
             redis,
             prefix=config.memory.prefix,
@@ -426,7 +421,17 @@ class Runtime:
         )
         intents = intent_specs(config)
         intent_index = await asyncio.to_thread(IntentIndex, embedder, intents)
-        policy = policy_config(config, stack.combiner if stack is not None else judge_model)
+        policy = policy_config(config, combiner or judge_model)
+        stack = (
+            ReaderStack(
+                Reader(generator, READER_ADAPTER),
+                combiner,
+                judge_model,
+                (policy.suggest_threshold, policy.answer_threshold),
+            )
+            if combiner is not None and isinstance(generator, LocalGenerator)
+            else None
+        )
         by_name = {spec.name: spec for spec in intents}
         generation = config.generation
         stages: list[Stage] = [

@@ -4,11 +4,13 @@ greedy text as one at a time, leave the batch when their client leaves, and a fu
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Iterator
 
 import pytest
+import torch
 
-from engine.generation.batcher import GenerationBusy, lookup_draft
+from engine.generation.batcher import GenerationBusy, Request, lookup_draft
 from engine.generation.local import LoadOptions, LocalGenerator
 from engine.generation.models import resolve
 from engine.protocols import ChatMessage, GenerationParams
@@ -60,6 +62,8 @@ async def test_batched_answers_equal_one_at_a_time_and_share_steps(generator: Lo
 async def test_cancelled_answer_frees_its_slot(generator: LocalGenerator) -> None:
     resolved = resolve(TEST_MODEL, model_cache())
     single = LocalGenerator(generator.model, generator.tokenizer, resolved.label, "cpu", max_batch=1, max_waiting=4)
+    passes: list[int] = []
+    hook = generator.model.register_forward_hook(lambda *_: passes.append(1))
     try:
         long = GenerationParams(max_new_tokens=400)
         stream = single.stream([ChatMessage("user", "Count from 1 to 500, one number per line.")], long)
@@ -68,8 +72,28 @@ async def test_cancelled_answer_frees_its_slot(generator: LocalGenerator) -> Non
         await asyncio.sleep(0.3)
         assert not waiting.done(), "the only slot is taken"
         await stream.aclose()  # type: ignore[attr-defined]
-        text, _ = await asyncio.wait_for(waiting, timeout=30)  # well before 400 tokens would have been written
+        text, _ = await asyncio.wait_for(waiting, timeout=60)
         assert text
+        # the long answer left at its next step: the passes are its few steps, the short answer's prefill
+        # and its 8 tokens, far from the 400 the long one would have taken
+        assert len(passes) < 60
+    finally:
+        hook.remove()
+        single.close()
+
+
+async def test_an_answer_cancelled_while_waiting_leaves_the_line_at_once(generator: LocalGenerator) -> None:
+    resolved = resolve(TEST_MODEL, model_cache())
+    single = LocalGenerator(generator.model, generator.tokenizer, resolved.label, "cpu", max_batch=1, max_waiting=4)
+    try:
+        running = single.stream([ChatMessage("user", "Count from 1 to 500.")], GenerationParams(max_new_tokens=300))
+        await anext(running)
+        queued = asyncio.create_task(answer(single, "hi", GenerationParams(max_new_tokens=4)))
+        await asyncio.sleep(0.1)
+        queued.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(queued, timeout=2)  # not after the running answer's 300 tokens
+        await running.aclose()  # type: ignore[attr-defined]
     finally:
         single.close()
 
@@ -104,3 +128,19 @@ async def test_closing_refuses_new_answers(generator: LocalGenerator) -> None:
     assert not spare.ready
     with pytest.raises(Exception, match="shutting down"):
         await answer(spare, "hi")
+
+
+async def test_a_failing_callback_ends_that_answer_and_the_model_keeps_serving(generator: LocalGenerator) -> None:
+    def boom() -> None:
+        raise RuntimeError("the caller's loop is gone")
+
+    def prepare() -> tuple[torch.Tensor, int]:
+        return generator.prompt_ids([ChatMessage("user", "hi")], 1024)["input_ids"], 0
+
+    broken = Request(prepare, GenerationParams(max_new_tokens=3), lambda _: None, boom, threading.Event())
+    stats = await asyncio.wrap_future(generator._batcher.submit(broken))
+    assert stats is not None
+    assert stats.tokens <= 3
+    assert generator.ready
+    text, _ = await answer(generator, "hi", GenerationParams(max_new_tokens=4))
+    assert text

@@ -22,10 +22,12 @@ from tests.conftest import TEST_MODEL, model_cache
 
 
 @pytest.fixture(scope="module")
-def generator() -> LocalGenerator:
+def generator() -> Iterator[LocalGenerator]:
     resolved = resolve(TEST_MODEL, model_cache())
     # int8 here, fp32 in the runtime tests: both load paths stay exercised
-    return LocalGenerator.load(resolved.source, resolved.label, LoadOptions(device="cpu", quantize="int8"))
+    loaded = LocalGenerator.load(resolved.source, resolved.label, LoadOptions(device="cpu", quantize="int8"))
+    yield loaded
+    loaded.close()
 
 
 QUESTION = [ChatMessage("user", "Name three colours.")]

@@ -4,8 +4,9 @@ the model is busy."""
 
 from __future__ import annotations
 
+import asyncio
 import json
-from dataclasses import replace
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,6 @@ from engine.generation.batcher import GenerationBusy
 from engine.generation.local import LoadOptions, LocalGenerator
 from engine.generation.models import resolve
 from engine.judge import JudgeModel
-from engine.protocols import ChatMessage
 from engine.reader import (
     MAX_CHOICES,
     NONE,
@@ -82,10 +82,12 @@ def test_rows_put_judge_and_reader_on_the_logit_scale() -> None:
 
 
 @pytest.fixture(scope="module")
-def generator(tmp_path_factory: pytest.TempPathFactory) -> LocalGenerator:
+def generator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalGenerator]:
     source = resolve(TEST_MODEL, model_cache()).source
     adapter = make_adapter(source, tmp_path_factory.mktemp("reader") / "adapter", seed=3)
-    return LocalGenerator.load(source, "reader-test", LoadOptions(device="cpu", adapters=(("r", str(adapter)),)))
+    loaded = LocalGenerator.load(source, "reader-test", LoadOptions(device="cpu", adapters=(("r", str(adapter)),)))
+    yield loaded
+    loaded.close()
 
 
 async def test_scores_are_probabilities_of_the_choices_and_the_shared_prefix_changes_nothing(
@@ -93,12 +95,12 @@ async def test_scores_are_probabilities_of_the_choices_and_the_shared_prefix_cha
 ) -> None:
     messages = reader_messages("can i send money to france", [candidate("Transfers to France cost $5.")])
     choices = ["0", "1"]
-    first = await generator.score(messages, choices)
-    again = await generator.score(messages, choices)  # its system prompt's cache is reused now
-    assert sum(first) == pytest.approx(1.0, abs=1e-5)
-    assert again == pytest.approx(first, abs=1e-4)
-    direct = await generator.score([ChatMessage("user", messages[0].content + "\n\n" + messages[1].content)], choices)
-    assert sum(direct) == pytest.approx(1.0, abs=1e-5)
+    whole = await generator.score(messages, choices, reuse_prefix=False)  # one forward pass over the prompt
+    first = await generator.score(messages, choices)  # the system prompt's cache computed, then the rest
+    again = await generator.score(messages, choices)  # that cache reused
+    assert sum(whole) == pytest.approx(1.0, abs=1e-5)
+    assert first == pytest.approx(whole, abs=1e-4)
+    assert again == pytest.approx(whole, abs=1e-4)
     tuned = await generator.score(messages, choices, adapter="r")
     assert tuned != pytest.approx(first, abs=1e-3), "the adapter changes the reading"
     with pytest.raises(ValueError, match="distinct tokens"):
@@ -125,7 +127,7 @@ class BusyScorer:
 
 
 def test_alone_the_judge_answers_and_suggests_exactly_as_its_own_thresholds() -> None:
-    stack = ReaderStack(Reader(BusyScorer(), None), judge_model(0.8, 0.6), replace(judge_model(0.5, 0.3)))
+    stack = ReaderStack(Reader(BusyScorer(), None), judge_model(0.7, 0.5), judge_model(0.5, 0.3), (0.6, 0.8))
     mapped = stack.alone([0.2, 0.3, 0.4, 0.5, 0.9, 1.0])
     assert mapped[1] == pytest.approx(0.6)
     assert mapped[3] == pytest.approx(0.8)
@@ -134,6 +136,8 @@ def test_alone_the_judge_answers_and_suggests_exactly_as_its_own_thresholds() ->
     assert mapped[4] > 0.8
     assert mapped[5] == pytest.approx(1.0)
     assert mapped == sorted(mapped)
+    same = ReaderStack(Reader(BusyScorer(), None), judge_model(0.7, 0.5), judge_model(0.5, 0.5), (0.6, 0.8))
+    assert same.alone([0.5])[0] == pytest.approx(0.8), "equal judge thresholds: answering holds"
 
 
 async def test_weigh_falls_back_to_the_judge_when_the_model_is_busy() -> None:
@@ -142,9 +146,18 @@ async def test_weigh_falls_back_to_the_judge_when_the_model_is_busy() -> None:
     class Events:
         async def status(self, text: str) -> None: ...
 
-    stack = ReaderStack(Reader(BusyScorer(), None), judge_model(0.8, 0.6), judge_model(0.5, 0.3))
+    stack = ReaderStack(Reader(BusyScorer(), None), judge_model(0.8, 0.6), judge_model(0.5, 0.3), (0.6, 0.8))
     scores = await Weigh._with_reader(stack, "q", [candidate("a"), candidate("b")], [0.5, 0.3], Events())  # type: ignore[arg-type]
     assert scores == pytest.approx([0.8, 0.6])
+    slow = ReaderStack(Reader(SlowScorer(), None), judge_model(0.8, 0.6), judge_model(0.5, 0.3), (0.6, 0.8), 0.05)
+    scores = await Weigh._with_reader(slow, "q", [candidate("a"), candidate("b")], [0.5, 0.3], Events())  # type: ignore[arg-type]
+    assert scores == pytest.approx([0.8, 0.6]), "a reader that does not answer in time is not waited for"
+
+
+class SlowScorer:
+    async def score(self, *_: object, **__: object) -> list[float]:
+        await asyncio.sleep(5)
+        return [1.0, 0.0, 0.0]
 
 
 def test_the_combiner_threshold_meets_its_target_out_of_set() -> None:

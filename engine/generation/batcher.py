@@ -14,18 +14,23 @@ differently); bench/generate.py counts how many differ.
 from __future__ import annotations
 
 import collections
+import contextlib
 import copy
+import logging
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from transformers import DynamicCache
+from transformers.cache_utils import DynamicLayer
 
 from engine.protocols import GenerationParams, GenerationUnavailable
 from engine.types import TokenStats
+
+log = logging.getLogger(__name__)
 
 BASE_ADAPTER = "__base__"  # peft's name for "no adapter" in a mixed-adapter batch
 PREFIXES_KEPT = 8  # shared prompt prefixes whose key/value caches are kept (per adapter)
@@ -52,6 +57,7 @@ class Request:
     choices: tuple[int, ...] = ()
     shared_prefix: int = 0
     scores: list[float] = field(default_factory=list)
+    finished: bool = False
     result: Future[TokenStats | None] = field(default_factory=Future)
     ids: list[int] = field(default_factory=list)  # prompt and answer so far
     prompt_length: int = 0
@@ -133,10 +139,12 @@ class PaddedCache:
             layer.values = torch.cat([zeros.clone(), values], dim=2)
 
 
-def next_token(logits: torch.Tensor, request: Request, generator: torch.Generator | None) -> tuple[int, float]:
+def next_token(
+    logits: torch.Tensor, request: Request, generator: torch.Generator | None, top_k: int | None = None
+) -> tuple[int, float]:
     """The token chosen from one row of logits, as transformers' greedy or sampling decoding would choose
-    it (repetition penalty over prompt and answer, then temperature and top-p), with its log-probability
-    under the distribution it was chosen from."""
+    it (repetition penalty over prompt and answer, then temperature, the model's top-k and top-p), with its
+    log-probability under the distribution it was chosen from."""
     params = request.params
     scores = logits.float().clone()
     if params.repetition_penalty != 1.0:
@@ -148,6 +156,9 @@ def next_token(logits: torch.Tensor, request: Request, generator: torch.Generato
         token = int(scores.argmax())
         return token, float(torch.log_softmax(scores, dim=-1)[token])
     scores = scores / params.temperature
+    if top_k and top_k < scores.shape[-1]:
+        kth = torch.topk(scores, top_k).values[-1]
+        scores = scores.masked_fill(scores < kth, float("-inf"))
     if params.top_p < 1.0:
         ordered, order = scores.sort(descending=True)
         cumulative = ordered.softmax(dim=-1).cumsum(dim=-1)
@@ -203,6 +214,12 @@ class Batcher:
         self._prefixes: collections.OrderedDict[tuple[str | None, tuple[int, ...]], DynamicCache] = (
             collections.OrderedDict()
         )
+        self.top_k = getattr(getattr(model, "generation_config", None), "top_k", None)  # as generate() samples
+        kinds = {type(layer) for layer in DynamicCache(config=model.config).layers}
+        if kinds - {DynamicLayer}:  # sliding-window or linear-attention layers: left padding would be wrong
+            raise ValueError(
+                f"continuous batching needs plain key/value caches, not {sorted(k.__name__ for k in kinds)}"
+            )
         self._thread = threading.Thread(target=self._run, name="generator-batcher", daemon=True)
         self._thread.start()
 
@@ -210,15 +227,31 @@ class Batcher:
     def active(self) -> int:
         return len(self._active)
 
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive() and not self._closed
+
     def submit(self, request: Request) -> Future[TokenStats | None]:
         with self._wake:
-            if self._closed:
+            if not self.alive:
                 raise GenerationUnavailable("the model is shutting down")
-            if len(self._waiting) >= self.max_waiting and len(self._active) >= self.max_batch:
+            free = max(0, self.max_batch - len(self._active))
+            if len(self._waiting) >= self.max_waiting + free:
                 raise GenerationBusy(f"all {self.max_batch} answer slots are busy and {self.max_waiting} wait")
             self._waiting.append(request)
             self._wake.notify()
         return request.result
+
+    def cancel(self, request: Request) -> None:
+        """The caller left: a request still waiting leaves the line now (an admitted one at the next step,
+        through its stop flag)."""
+        request.stop.set()
+        with self._wake:
+            try:
+                self._waiting.remove(request)
+            except ValueError:
+                return  # admitted already, or finished
+        self._finish(request)
 
     def close(self) -> None:
         with self._wake:
@@ -236,14 +269,26 @@ class Batcher:
                     self._waiting.clear()
                     break
                 admitted: list[Request] = []
-                while self._waiting and len(self._active) + len(admitted) < self.max_batch:
-                    admitted.append(self._waiting.popleft())
-            for request in admitted:
-                self._admit(request)
-            if len(self._active) == 1 and not self._waiting and self._lookup_step(self._active[0]):
-                continue
-            if self._active:
-                self._step()
+                slots = self.max_batch - len(self._active)
+                # scoring requests never join the batch: they do not wait for a slot
+                for request in list(self._waiting):
+                    if request.choices or len(admitted) < slots:
+                        self._waiting.remove(request)
+                        admitted.append(request)
+                        slots -= 0 if request.choices else 1
+            try:
+                for request in admitted:
+                    self._admit(request)
+                if len(self._active) == 1 and not self._waiting and self._lookup_step(self._active[0]):
+                    continue
+                if self._active:
+                    self._step()
+            except Exception as error:  # a bug or out of memory mid-step: fail what ran, keep serving
+                log.exception("the batcher failed a step; its answers end with an error")
+                for request in [*admitted, *self._active]:
+                    self._finish(request, GenerationUnavailable(f"the model failed: {error}"))
+                self._active = []
+                self._cache = PaddedCache()
         for request in leftover:
             self._finish(request, GenerationUnavailable("the model is shutting down"))
 
@@ -378,7 +423,7 @@ class Batcher:
         return True
 
     def _write(self, request: Request, logits: torch.Tensor) -> None:
-        token, logprob = next_token(logits, request, self._sampler)
+        token, logprob = next_token(logits, request, self._sampler, self.top_k)
         request.ids.append(token)
         request.written += 1
         if token not in self.stop_ids:
@@ -393,14 +438,19 @@ class Batcher:
         )
 
     def _finish(self, request: Request, error: BaseException | None = None) -> None:
+        """End the request once: its stream ends and its future resolves (never raises: the thread goes on)."""
+        if request.finished:
+            return
+        request.finished = True
         try:
             request.on_end()
-        finally:
-            if not request.result.done():
-                if error is not None:
-                    request.result.set_exception(error)
-                else:
-                    request.result.set_result(TokenStats.of(request.logprobs))
+        except Exception:  # e.g. the caller's event loop closed: nobody is listening any more
+            log.debug("a finished request's end callback failed", exc_info=True)
+        with contextlib.suppress(InvalidStateError):  # cancelled by its caller meanwhile
+            if error is not None:
+                request.result.set_exception(error)
+            else:
+                request.result.set_result(TokenStats.of(request.logprobs))
 
     def _adapters(self, requests: list[Request]) -> dict[str, Any]:
         """Each row's adapter, for peft's mixed-adapter batches; nothing when no adapter is loaded."""

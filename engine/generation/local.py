@@ -106,7 +106,7 @@ class LocalGenerator:
 
     @property
     def ready(self) -> bool:
-        return not self._closed
+        return not self._closed and self._batcher.alive
 
     @classmethod
     def load(cls, source: str, label: str, options: LoadOptions) -> LocalGenerator:
@@ -137,8 +137,10 @@ class LocalGenerator:
             model.generation_config.pad_token_id = tokenizer.eos_token_id
         # Dynamic int8 scales activations per forward pass: scoring several positions at once changes the
         # numbers, and greedy answers with them. Prompt lookup is kept for float weights only.
-        lookup = 0 if options.quantize == "int8" and device == "cpu" else options.prompt_lookup
-        return cls(model, tokenizer, label, device, lookup, options.max_batch, options.max_waiting)
+        # For the same reason a batch's rows would change each other's answers: int8 answers one at a time.
+        int8 = options.quantize == "int8" and device == "cpu"
+        lookup, batch = (0, 1) if int8 else (options.prompt_lookup, options.max_batch)
+        return cls(model, tokenizer, label, device, lookup, batch, options.max_waiting)
 
     def prompt_ids(
         self, messages: Sequence[ChatMessage], budget: int, tools: Sequence[Mapping[str, Any]] | None = None
@@ -214,24 +216,31 @@ class LocalGenerator:
             if on_stats is not None and stats is not None:
                 on_stats(stats)
         finally:
-            request.stop.set()  # the consumer left early (or we are done): its slot is freed at the next step
+            # the consumer left early (or we are done): out of the line now, or out of the batch next step
+            self._batcher.cancel(request)
             if not future.done():
                 await asyncio.gather(future, return_exceptions=True)
 
     async def score(
-        self, messages: Sequence[ChatMessage], choices: Sequence[str], adapter: str | None = None, budget: int = 2048
+        self,
+        messages: Sequence[ChatMessage],
+        choices: Sequence[str],
+        adapter: str | None = None,
+        budget: int = 2048,
+        reuse_prefix: bool = True,
     ) -> list[float]:
         """The probability of each choice as the first token of the answer, normalised over the choices
         (one forward pass, nothing written). The system message's tokens are computed once and reused."""
         if adapter is not None and adapter not in (getattr(self.model, "peft_config", None) or {}):
             raise ValueError(f"no adapter named {adapter!r} is loaded")
-        ids = [self.tokenizer.encode(choice, add_special_tokens=False) for choice in choices]
-        if any(not tokens for tokens in ids) or len({tokens[0] for tokens in ids}) != len(ids):
-            raise ValueError(f"the choices {list(choices)} do not start with distinct tokens")
 
-        def prepare() -> tuple[torch.Tensor, int]:
+        def prepare() -> tuple[torch.Tensor, int]:  # on the model's thread: the tokenizer is not shared
+            ids = [self.tokenizer.encode(choice, add_special_tokens=False) for choice in choices]
+            if any(not tokens for tokens in ids) or len({tokens[0] for tokens in ids}) != len(ids):
+                raise ValueError(f"the choices {list(choices)} do not start with distinct tokens")
+            request.choices = tuple(tokens[0] for tokens in ids)
             prompt = self.prompt_ids(messages, budget)["input_ids"]
-            if not messages or messages[0].role != "system":
+            if not reuse_prefix or not messages or messages[0].role != "system":
                 return prompt, 0
             fixed = self.prompt_ids([messages[0], ChatMessage("user", "")], budget)["input_ids"][0].tolist()
             shared = 0
@@ -248,12 +257,12 @@ class LocalGenerator:
             on_end=lambda: None,
             stop=threading.Event(),
             adapter=adapter,
-            choices=tuple(tokens[0] for tokens in ids),
+            choices=(-1,),  # a scoring request (the real ids are set by `prepare`)
         )
         try:
             await asyncio.wrap_future(self._batcher.submit(request))
         finally:
-            request.stop.set()  # a caller that left frees the place in the line
+            self._batcher.cancel(request)  # a caller that left frees its place in the line
         return request.scores
 
     def close(self) -> None:

@@ -17,7 +17,7 @@ import numpy as np
 from engine.evidence import EvidenceJudge, SentenceSource, gather
 from engine.judge import JudgeModel
 from engine.policy import IntentSpec
-from engine.protocols import EventSink, GenerationUnavailable
+from engine.protocols import EventSink, GenerationUnavailable, PromptTooLong
 from engine.reader import Reader, reader_rows
 from engine.types import Evidence, Turn
 
@@ -34,25 +34,23 @@ class WeighConfig:
 @dataclass(frozen=True, slots=True)
 class ReaderStack:
     """The reader and the model that combines its probabilities with the judge's support (calibrated by
-    `switchboard eval calibrate-reader`); `judge` is the evidence judge's own model, for its thresholds."""
+    `switchboard eval calibrate-reader`); `judge` is the evidence judge's own model, for its thresholds,
+    and `thresholds` the (suggest, answer) thresholds the policy applies to the combined support."""
 
     reader: Reader
     combiner: JudgeModel
     judge: JudgeModel
+    thresholds: tuple[float, float]
+    timeout_s: float = 10.0  # past this (the model busy with long answers) the judge decides alone
 
     def alone(self, supports: Sequence[float]) -> list[float]:
         """The judge's supports mapped piecewise-linearly so that its suggest and answer thresholds land on
-        the combiner's: without the reader, decisions are the judge's own."""
-        points = sorted(
-            {
-                (0.0, 0.0),
-                (self.judge.suggest_threshold, self.combiner.suggest_threshold),
-                (self.judge.threshold, self.combiner.threshold),
-                (1.0, 1.0),
-            }
-        )
-        xs, ys = [x for x, _ in points], [y for _, y in points]
-        return [float(np.interp(s, xs, ys)) for s in supports]
+        the policy's: without the reader, decisions are the judge's own."""
+        suggest, answer = self.thresholds
+        points = {0.0: 0.0, self.judge.suggest_threshold: suggest, 1.0: 1.0}
+        points[self.judge.threshold] = answer  # where the two coincide, answering is what must hold
+        xs = sorted(points)
+        return [float(np.interp(s, xs, [points[x] for x in xs])) for s in supports]
 
 
 class Weigh:
@@ -101,9 +99,10 @@ class Weigh:
     ) -> list[float]:
         await events.status("Reading the help centre")
         try:
-            reading = await stack.reader.read(question, candidates)
-        except GenerationUnavailable as error:
-            log.warning("the reader is unavailable, the evidence judge decides alone: %s", error)
+            async with asyncio.timeout(stack.timeout_s):
+                reading = await stack.reader.read(question, candidates)
+        except (GenerationUnavailable, PromptTooLong, TimeoutError) as error:
+            log.warning("the reader could not read in time, the evidence judge decides alone: %r", error)
             return stack.alone(supports)
         rows = reader_rows(supports, reading)
         return [float(p) for p in stack.combiner.probability(rows)]
