@@ -168,6 +168,19 @@ def run_baseline(source: str, runtime: Runtime, prompts: list[list[ChatMessage]]
     return {"generate": summary(times), "tokens_per_s": round(new_tokens / sum(times), 1)}
 
 
+def compose_settings(model: str | None) -> tuple[Settings, FileConfig]:
+    """Settings for a generation benchmark: a throwaway home, the shared model cache, float weights and
+    compose mode (so the pipeline builds the model's prompts)."""
+    overrides: dict[str, Any] = {"home": Path(tempfile.mkdtemp(prefix="sb-bench-")), "quantize": "none"}
+    if model:
+        overrides["model"] = model
+    settings, config = load(**overrides)
+    cache = settings.models_dir or Path("~/.cache/switchboard/models").expanduser()
+    settings = settings.model_copy(update={"models_dir": cache})
+    config = config.model_copy(update={"generation": config.generation.model_copy(update={"mode": "compose"})})
+    return settings, config
+
+
 def generation_params(runtime: Runtime) -> GenerationParams:
     generation = runtime.config.generation
     return GenerationParams(

@@ -26,15 +26,13 @@ import json
 import resource
 import statistics
 import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import torch
 
-from bench.ask import QUESTIONS, generation_params, run_pipeline
-from bot.settings import FileConfig, Settings, load
+from bench.ask import QUESTIONS, compose_settings, generation_params, run_pipeline
+from bot.settings import FileConfig, Settings
 from engine.generation.local import LocalGenerator
 from engine.protocols import ChatMessage, GenerationParams
 
@@ -143,13 +141,7 @@ def main() -> None:
     parser.add_argument("--streams", type=int, default=8)
     parser.add_argument("--lookup", type=int, default=10)
     args = parser.parse_args()
-    overrides: dict[str, Any] = {"home": Path(tempfile.mkdtemp(prefix="sb-bench-")), "quantize": "none"}
-    if args.model:
-        overrides["model"] = args.model
-    settings, config = load(**overrides)
-    cache = settings.models_dir or Path("~/.cache/switchboard/models").expanduser()
-    settings = settings.model_copy(update={"models_dir": cache})
-    config = config.model_copy(update={"generation": config.generation.model_copy(update={"mode": "compose"})})
+    settings, config = compose_settings(args.model)
     asyncio.run(bench(settings, config, QUESTIONS[: args.questions], args.streams, args.lookup))
 
 

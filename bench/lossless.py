@@ -17,14 +17,12 @@ import asyncio
 import json
 import statistics
 import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
-from bench.ask import QUESTIONS, generation_params, run_pipeline
+from bench.ask import QUESTIONS, compose_settings, generation_params, run_pipeline
 from bot.runtime import Runtime
-from bot.settings import FileConfig, Settings, load
+from bot.settings import FileConfig, Settings
 from engine.generation.local import LocalGenerator
 from engine.protocols import ChatMessage
 from engine.types import TokenStats
@@ -89,13 +87,7 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=len(QUESTIONS))
     parser.add_argument("--lookup", type=int, default=10)
     args = parser.parse_args()
-    overrides: dict[str, Any] = {"home": Path(tempfile.mkdtemp(prefix="sb-bench-")), "quantize": "none"}
-    if args.model:
-        overrides["model"] = args.model
-    settings, config = load(**overrides)
-    cache = settings.models_dir or Path("~/.cache/switchboard/models").expanduser()
-    settings = settings.model_copy(update={"models_dir": cache})
-    config = config.model_copy(update={"generation": config.generation.model_copy(update={"mode": "compose"})})
+    settings, config = compose_settings(args.model)
     result = asyncio.run(bench(settings, config, QUESTIONS[: args.questions], args.lookup))
     for key, value in result.items():
         print(f"{key:>22}: {value}", file=sys.stderr)

@@ -242,7 +242,7 @@ def segments_of(config: FileConfig) -> Segments | None:
 
 
 async def load_generator(
-    settings: Settings, config: FileConfig, progress: Progress
+    settings: Settings, config: FileConfig, progress: Progress, reader_adapter: Path | None = None
 ) -> LocalGenerator | RemoteGenerator:
     remote = config.generation.remote
     if config.generation.backend == "remote" and remote is not None:
@@ -263,9 +263,9 @@ async def load_generator(
         progress(f"preparing the model {settings.model} (first run only, about a minute)")
     progress(f"loading the model {settings.model}")
     resolved = await asyncio.to_thread(resolve, settings.model, settings.model_cache)
-    reader = reader_paths(settings, config)
+    reading = ((READER_ADAPTER, str(reader_adapter)),) if reader_adapter else ()
     options = LoadOptions(
-        adapters=segment_adapters(config) + (((READER_ADAPTER, str(reader[0])),) if reader else ()),
+        adapters=segment_adapters(config) + reading,
         device=settings.device,
         quantize=settings.quantize,
         adapter=str(settings.adapter) if settings.adapter else None,
@@ -393,7 +393,9 @@ class Runtime:
             await asyncio.to_thread(flag_injected, built.passages, injection)
         output_guard = GuardOutput(toxicity) if toxicity is not None else None
         wants_model = config.generation.mode == "compose" or reader is not None
-        generator = await load_generator(settings, config, progress) if wants_model else None
+        generator = (
+            await load_generator(settings, config, progress, reader[0] if reader else None) if wants_model else None
+        )
         memory = RedisMemoryStore(
             redis,
             prefix=config.memory.prefix,

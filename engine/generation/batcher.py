@@ -60,7 +60,6 @@ class Request:
     finished: bool = False
     result: Future[TokenStats | None] = field(default_factory=Future)
     ids: list[int] = field(default_factory=list)  # prompt and answer so far
-    prompt_length: int = 0
     written: int = 0
     logprobs: list[float] = field(default_factory=list)
 
@@ -224,10 +223,6 @@ class Batcher:
         self._thread.start()
 
     @property
-    def active(self) -> int:
-        return len(self._active)
-
-    @property
     def alive(self) -> bool:
         return self._thread.is_alive() and not self._closed
 
@@ -300,7 +295,6 @@ class Batcher:
         try:
             prompt, request.shared_prefix = request.prepare()
             request.ids = [int(t) for t in prompt[0].tolist()]
-            request.prompt_length = len(request.ids)
             request.on_token(prompt)
             single, start = self._prefix_cache(request)
             with torch.inference_mode():
