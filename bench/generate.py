@@ -1,6 +1,7 @@
 """The local model's serving path beside bare `model.generate`, on the prompts the pipeline builds, one run.
 
     .venv/bin/python -m bench.generate [--model qwen2.5-0.5b] [--questions 16] [--streams 8]
+                                       [--quantize int8,int8-rowwise]
 
 Collects the pipeline's own prompts for the demo questions (compose mode: the chosen help-centre
 sentences, then the question), then on the same loaded weights (fp32 on a CPU, bf16 on CUDA; greedy):
@@ -11,6 +12,9 @@ sentences, then the question), then on the same loaded weights (fp32 on a CPU, b
 - `switchboard-N`: N requests at once through the same generator (continuous batching);
 - `baseline-N`: the same N requests one after another with bare `generate` (what a one-at-a-time worker
   gives N waiting customers).
+- `switchboard-1-int8`, `switchboard-1-int8-rowwise` (with `--quantize`, CPU): the lossy settings as the
+  runtime loads them (one answer at a time), beside the same fp32 baseline, with how many answers equal
+  fp32's and how many equal bare `generate` on the same int8 weights.
 
 One JSON line per configuration on stdout, each with the baseline's figures beside it: time to first
 token and end-to-end p50, decode tokens/s (aggregate for N streams), peak RSS of the process so far,
@@ -72,15 +76,24 @@ async def served(generator: LocalGenerator, prompt: list[ChatMessage], params: G
     return {"first_s": first or total, "total_s": total, "tokens": tokens, "text": text}
 
 
-def line(name: str, rows: list[dict[str, Any]], wall: float, base: list[dict[str, Any]], base_wall: float) -> str:
-    def p50(values: list[dict[str, Any]], key: str) -> float:
-        return round(float(statistics.median(r[key] for r in values)), 3)
+def p50(values: list[dict[str, Any]], key: str) -> float:
+    return round(float(statistics.median(r[key] for r in values)), 3)
 
+
+def line(
+    name: str,
+    rows: list[dict[str, Any]],
+    wall: float,
+    base: list[dict[str, Any]],
+    base_wall: float,
+    dtype: str = "",
+    extra: dict[str, Any] | None = None,
+) -> str:
     tokens, base_tokens = sum(r["tokens"] for r in rows), sum(r["tokens"] for r in base)
     result = {
         "config": name,
         "device": str(torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"),
-        "dtype": "bfloat16" if torch.cuda.is_available() else "float32",
+        "dtype": dtype or ("bfloat16" if torch.cuda.is_available() else "float32"),
         "requests": len(rows),
         "first_token_p50_s": p50(rows, "first_s"),
         "baseline_first_token_p50_s": p50(base, "first_s"),
@@ -91,10 +104,44 @@ def line(name: str, rows: list[dict[str, Any]], wall: float, base: list[dict[str
         "identical_answers": sum(r["text"].strip() == b["text"].strip() for r, b in zip(rows, base, strict=True)),
         "peak_rss_mb": peak_rss_mb(),
     }
-    return json.dumps(result)
+    return json.dumps(result | (extra or {}))
 
 
-async def bench(settings: Settings, config: FileConfig, questions: list[str], streams: int, lookup: int) -> None:
+async def quantized_rows(
+    generator: LocalGenerator,
+    prompts: list[list[ChatMessage]],
+    params: GenerationParams,
+    how: str,
+    base: list[dict[str, Any]],
+    base_wall: float,
+) -> str:
+    """A lossy setting beside the fp32 baseline: Switchboard's generator as the runtime loads it (one answer at
+    a time, no prompt lookup), with how many answers equal fp32's and how many equal bare `generate` on the
+    same int8 weights."""
+    import copy
+
+    from engine.generation.int8 import quantize_rowwise
+    from engine.generation.local import quantize_int8
+
+    model = copy.deepcopy(generator.model)
+    model = quantize_int8(model) if how == "int8" else quantize_rowwise(model)
+    ours = LocalGenerator(model, generator.tokenizer, how, "cpu", prompt_lookup=0, max_batch=1)
+    try:
+        print(f"bench: {how}, bare generate then switchboard", file=sys.stderr)
+        own = [bare(ours, prompt, params) for prompt in prompts]
+        started = time.perf_counter()
+        rows = [await served(ours, prompt, params) for prompt in prompts]
+        wall = time.perf_counter() - started
+    finally:
+        ours.close()
+    same = sum(r["text"].strip() == o["text"].strip() for r, o in zip(rows, own, strict=True))
+    extra = {"identical_to_own_bare_generate": same, "own_bare_end_to_end_p50_s": p50(own, "total_s")}
+    return line(f"switchboard-1-{how}", rows, wall, base, base_wall, dtype=how, extra=extra)
+
+
+async def bench(
+    settings: Settings, config: FileConfig, questions: list[str], streams: int, lookup: int, quantize: list[str]
+) -> None:
     from bot.runtime import Runtime
 
     runtime = await Runtime.start(settings, config, lambda text: print(f"bench: {text}", file=sys.stderr))
@@ -130,6 +177,8 @@ async def bench(settings: Settings, config: FileConfig, questions: list[str], st
                 elapsed += r["total_s"]
         print(line(f"switchboard-{streams}", rows, wall, queued, base_wall), flush=True)
         ours.close()
+        for how in quantize:
+            print(await quantized_rows(loaded, prompts, params, how, base, base_wall), flush=True)
     finally:
         await runtime.close()
 
@@ -140,9 +189,20 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=16)
     parser.add_argument("--streams", type=int, default=8)
     parser.add_argument("--lookup", type=int, default=10)
+    parser.add_argument(
+        "--quantize",
+        default="",
+        help="comma-separated lossy settings to measure too, beside the fp32 baseline (CPU): int8,int8-rowwise",
+    )
     args = parser.parse_args()
+    quantize = [q for q in args.quantize.split(",") if q]
+    unknown = set(quantize) - {"int8", "int8-rowwise"}
+    if unknown:
+        parser.error(f"--quantize: unknown {', '.join(sorted(unknown))} (int8, int8-rowwise)")
+    if quantize and torch.cuda.is_available():
+        parser.error("--quantize: int8 settings are CPU-only")
     settings, config = compose_settings(args.model)
-    asyncio.run(bench(settings, config, QUESTIONS[: args.questions], args.streams, args.lookup))
+    asyncio.run(bench(settings, config, QUESTIONS[: args.questions], args.streams, args.lookup, quantize))
 
 
 if __name__ == "__main__":

@@ -87,7 +87,7 @@ class Outcome:
             "confidence": round(self.reply.confidence, 3),
             "reason": self.reply.reason,
             "intent": self.reply.intent,
-        }
+        } | ({"generation": self.reply.token_stats.to_json()} if self.reply.token_stats else {})
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,8 @@ from adapters.remote_llm import RemoteGenerator, RemoteSettings
 from bot.settings import FileConfig, Settings, SettingsError
 from bot.tools import ToolKit, build_tools, consent_signer
 from engine import Action, Dispatcher, Engine, LocalReplyBus
-from engine.generation.local import LoadOptions, LocalGenerator
+from engine.generation.int8 import rowwise_supported
+from engine.generation.local import ROWWISE_UNSUPPORTED, LoadOptions, LocalGenerator, pick_device
 from engine.generation.models import CATALOG, is_prepared, resolve
 from engine.handover import BackgroundRetries, FailureFollowUp, HandOver
 from engine.judge import FeatureJudge, JudgeModel
@@ -258,6 +259,11 @@ async def load_generator(
             await generator.aclose()
             raise SettingsError(f"generation.remote: {error}") from None
         return generator
+    adapters = segment_adapters(config)
+    if adapters and settings.quantize != "none":
+        raise SettingsError("segments: adapters need float weights (SWITCHBOARD_QUANTIZE=none)")
+    if settings.quantize == "int8-rowwise" and pick_device(settings.device) == "cpu" and not rowwise_supported():
+        raise SettingsError(f"SWITCHBOARD_QUANTIZE: {ROWWISE_UNSUPPORTED}")
     spec = CATALOG.get(settings.model)
     if spec is not None and not is_prepared(spec, settings.model_cache):
         progress(f"preparing the model {settings.model} (first run only, about a minute)")
@@ -265,7 +271,7 @@ async def load_generator(
     resolved = await asyncio.to_thread(resolve, settings.model, settings.model_cache)
     reading = ((READER_ADAPTER, str(reader_adapter)),) if reader_adapter else ()
     options = LoadOptions(
-        adapters=segment_adapters(config) + reading,
+        adapters=adapters + reading,
         device=settings.device,
         quantize=settings.quantize,
         adapter=str(settings.adapter) if settings.adapter else None,

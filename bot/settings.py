@@ -35,7 +35,8 @@ class Settings(BaseSettings):
     redis_url: SecretStr | None = Field(default=None, validation_alias="REDIS_URL")  # may hold a password
     model: str = "qwen2.5-0.5b"
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    quantize: Literal["int8", "none"] = "none"  # int8: ~2x faster decode on CPU, fewer right answers (bench/)
+    # int8: ~2x faster decode on CPU, fewer right answers; int8-rowwise: per-token scales (docs/models.md)
+    quantize: Literal["int8", "int8-rowwise", "none"] = "none"
     adapter: Path | None = None
     threads: int = Field(default=0, ge=0, le=256)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"

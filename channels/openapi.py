@@ -51,6 +51,17 @@ _REPLY = {
                 "intent": {"type": "string"},
                 "user_role": {"type": "string"},
                 "escalated": {"type": "boolean"},
+                "segment": {"type": "string", "description": "with segments configured"},
+                "adapter": {"type": ["string", "null"], "description": "with segments: the adapter that wrote it"},
+                "generation": {
+                    "type": "object",
+                    "description": "when the model's own words answer: how sure it was of them (natural log)",
+                    "properties": {
+                        "tokens": {"type": "integer"},
+                        "mean_logprob": {"type": "number"},
+                        "min_logprob": {"type": "number"},
+                    },
+                },
             },
         },
         "conversation_id": _ID,

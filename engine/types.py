@@ -114,6 +114,7 @@ class Reply:
     reason: str = ""  # why the reply answered or handed over, for operators and evaluation; not shown to users
     segment: str = ""  # with segments configured: the user's segment and the adapter that answered
     adapter: str = ""
+    token_stats: TokenStats | None = None  # how sure the model was of its words, when it wrote the answer
 
     @property
     def sources(self) -> list[str]:
@@ -137,7 +138,8 @@ class Reply:
                 "user_role": self.user_role,
                 "escalated": self.escalated,
             }
-            | ({"segment": self.segment, "adapter": self.adapter or None} if self.segment else {}),
+            | ({"segment": self.segment, "adapter": self.adapter or None} if self.segment else {})
+            | ({"generation": self.token_stats.to_json()} if self.token_stats else {}),
         }
 
 
@@ -198,6 +200,13 @@ class TokenStats:
     tokens: int
     mean_logprob: float
     min_logprob: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "tokens": self.tokens,
+            "mean_logprob": round(self.mean_logprob, 3),
+            "min_logprob": round(self.min_logprob, 3),
+        }
 
     @staticmethod
     def of(logprobs: list[float]) -> TokenStats | None:

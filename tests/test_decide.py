@@ -111,6 +111,17 @@ async def test_the_models_token_statistics_stay_on_the_turn_with_its_words() -> 
     assert replaced.draft == "You have 30 days from delivery to return an item."
 
 
+async def test_the_reply_metadata_carries_the_models_statistics_only_for_its_own_words() -> None:
+    stats = TokenStats(tokens=11, mean_logprob=-0.41234, min_logprob=-3.2)
+    written, _ = await run(ScriptedModel("You have 30 days from delivery to return an item.", stats=stats))
+    assert written.token_stats == stats
+    generation = written.to_json()["metadata"]["generation"]
+    assert generation == {"tokens": 11, "mean_logprob": -0.412, "min_logprob": -3.2}
+    verbatim, _ = await run(ScriptedModel("You have 60 days to return an item.", stats=stats))
+    assert verbatim.token_stats is None
+    assert "generation" not in verbatim.to_json()["metadata"]
+
+
 async def test_a_rephrasing_that_adds_a_number_is_replaced_by_the_verbatim_sentences() -> None:
     reply, streamed = await run(ScriptedModel("You have 60 days to return an item."))
     assert reply.reason == "answered"

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from bot.evaluation import EvalError, Outcome, QAItem, load_qa, normalise, page_urls, source_url, summarize
-from engine.types import Citation, Reply
+from engine.types import Citation, Reply, TokenStats
 from tests.conftest import TEST_MODEL
 from tests.test_cli import cli_env, run_cli
 
@@ -40,6 +41,15 @@ def test_an_answer_is_right_only_with_every_fact_the_right_source_and_no_hand_ov
     assert not handed_over.ok
     partial = Outcome(answerable(("30 days", "Orders")), reply("You have 30 days.", (URL,)), 1.0, None, URL)
     assert not partial.right
+
+
+def test_a_record_carries_the_models_statistics_when_its_words_answered() -> None:
+    plain = Outcome(answerable(), reply("You have 30 days.", (URL,)), 1.0, None, URL)
+    assert "generation" not in plain.miss_record()
+    stats = TokenStats(tokens=5, mean_logprob=-0.25, min_logprob=-1.5)
+    written = replace(reply("You have 30 days.", (URL,)), token_stats=stats)
+    record = Outcome(answerable(), written, 1.0, None, URL).miss_record()
+    assert record["generation"] == {"tokens": 5, "mean_logprob": -0.25, "min_logprob": -1.5}
 
 
 def test_other_kinds_must_be_handed_over() -> None:

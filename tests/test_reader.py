@@ -226,8 +226,9 @@ def test_reader_settings_name_what_is_missing(settings: Settings, file_config: F
     combiner.write_text("{}")
     on = with_policy(reader=True, reader_adapter=adapter, reader_combiner=combiner)
     assert reader_paths(settings, on) == (adapter, combiner)
-    with pytest.raises(SettingsError, match=r"policy\.reader: needs float weights"):
-        reader_paths(settings.model_copy(update={"quantize": "int8"}), on)
+    for quantize in ("int8", "int8-rowwise"):
+        with pytest.raises(SettingsError, match=r"policy\.reader: needs float weights"):
+            reader_paths(settings.model_copy(update={"quantize": quantize}), on)
 
 
 async def test_the_engine_reads_with_the_reader_when_it_is_on(

@@ -12,8 +12,8 @@ from peft import LoraConfig, get_peft_model
 from transformers import AutoModelForCausalLM
 
 from adapters.remote_llm import RemoteSettings
-from bot.runtime import segment_adapters, segments_of
-from bot.settings import FileConfig, SegmentConfig, SettingsError
+from bot.runtime import load_generator, segment_adapters, segments_of
+from bot.settings import FileConfig, SegmentConfig, Settings, SettingsError
 from engine import ConversationRef, Engine, Message
 from engine.generation.local import LoadOptions, LocalGenerator
 from engine.generation.models import resolve
@@ -62,6 +62,17 @@ def test_a_missing_adapter_is_a_start_up_error_naming_it(file_config: FileConfig
     unnamed = config.model_copy(update={"generation": remote})
     with pytest.raises(SettingsError, match=r"segments\.vip: with backend remote, `model` names the served adapter"):
         segments_of(unnamed)
+
+
+async def test_adapters_with_int8_weights_are_a_start_up_error(
+    settings: Settings, file_config: FileConfig, tmp_path: Path
+) -> None:
+    (tmp_path / "vip").mkdir()
+    (tmp_path / "vip" / "adapter_config.json").write_text("{}")
+    config = file_config.model_copy(update={"segments": [SegmentConfig(name="vip", adapter=tmp_path / "vip")]})
+    for quantize in ("int8", "int8-rowwise"):
+        with pytest.raises(SettingsError, match=r"segments: adapters need float weights"):
+            await load_generator(settings.model_copy(update={"quantize": quantize}), config, lambda _: None)
 
 
 def make_adapter(source: str, folder: Path, seed: int) -> Path:

@@ -19,6 +19,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from transformers.generation.streamers import BaseStreamer
 
 from engine.generation.batcher import Batcher, Request
+from engine.generation.int8 import quantize_rowwise, rowwise_supported
 from engine.protocols import ChatMessage, GenerationParams, PromptTooLong
 from engine.types import TokenStats
 
@@ -27,10 +28,17 @@ log = logging.getLogger(__name__)
 _END = object()
 
 
+QUANTIZE = ("none", "int8", "int8-rowwise")
+ROWWISE_UNSUPPORTED = (
+    "int8-rowwise needs oneDNN's int8 product (an x86 CPU with AVX-512 VNNI); this machine would run a slow "
+    "fallback: use int8 or none"
+)
+
+
 @dataclass(frozen=True, slots=True)
 class LoadOptions:
     device: str = "auto"  # auto | cpu | cuda
-    quantize: str = "none"  # none | int8 (dynamic per-channel, CPU only)
+    quantize: str = "none"  # none | int8 (dynamic, per-tensor activations) | int8-rowwise (per-token); CPU only
     adapter: str | None = None  # path of a peft LoRA adapter, merged into the weights
     # segments' adapters, (name, path): kept apart and chosen per request by GenerationParams.adapter
     adapters: tuple[tuple[str, str], ...] = ()
@@ -110,6 +118,8 @@ class LocalGenerator:
 
     @classmethod
     def load(cls, source: str, label: str, options: LoadOptions) -> LocalGenerator:
+        if options.quantize not in QUANTIZE:
+            raise ValueError(f"quantize: unknown {options.quantize!r} (one of {', '.join(QUANTIZE)})")
         device = pick_device(options.device)
         if options.threads > 0:
             torch.set_num_threads(options.threads)
@@ -121,7 +131,7 @@ class LocalGenerator:
 
             model = PeftModel.from_pretrained(model, options.adapter).merge_and_unload()
         if options.adapters:
-            if options.quantize == "int8":
+            if options.quantize != "none":
                 raise ValueError("segments with adapters need float weights (SWITCHBOARD_QUANTIZE=none)")
             from peft import PeftModel
 
@@ -130,15 +140,23 @@ class LocalGenerator:
             for name, path in more:
                 model.load_adapter(path, adapter_name=name)
         model.eval()
+        if device != "cpu" and options.quantize != "none":
+            log.warning("quantize=%s applies on the CPU only; the model runs in bf16 on %s", options.quantize, device)
         if device == "cpu" and options.quantize == "int8":
             model = quantize_int8(model)
+        elif device == "cpu" and options.quantize == "int8-rowwise":
+            if not rowwise_supported():
+                raise ValueError(ROWWISE_UNSUPPORTED)
+            model = quantize_rowwise(model)
         model.to(device)
         if model.generation_config.pad_token_id is None:
             model.generation_config.pad_token_id = tokenizer.eos_token_id
         # Dynamic int8 scales activations per forward pass: scoring several positions at once changes the
         # numbers, and greedy answers with them. Prompt lookup is kept for float weights only.
         # For the same reason a batch's rows would change each other's answers: int8 answers one at a time.
-        int8 = options.quantize == "int8" and device == "cpu"
+        # Row-wise int8 keeps each row's products exact, but a row's rounding still amplifies the last-bit
+        # differences padded attention makes (measured: 3 of 8 answers changed in a batch): the same rule.
+        int8 = options.quantize != "none" and device == "cpu"
         lookup, batch = (0, 1) if int8 else (options.prompt_lookup, options.max_batch)
         return cls(model, tokenizer, label, device, lookup, batch, options.max_waiting)
 

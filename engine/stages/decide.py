@@ -49,6 +49,7 @@ class Decide:
             reason=reason,
             segment=turn.segment,
             adapter=turn.adapter,
+            token_stats=turn.token_stats,
         )
 
     async def __call__(self, turn: Turn, events: EventSink) -> Turn:
