@@ -12,8 +12,9 @@ sentences, then the question), then on the same loaded weights (fp32 on a CPU, b
 - `switchboard-N`: N requests at once through the same generator (continuous batching);
 - `baseline-N`: the same N requests one after another with bare `generate` (what a one-at-a-time worker
   gives N waiting customers).
-- `switchboard-1-int8`, `switchboard-1-int8-rowwise` (with `--quantize`, CPU): the lossy settings as the
-  runtime loads them (one answer at a time), beside the same fp32 baseline, with how many answers equal
+- `switchboard-1-int8`, `switchboard-1-int8-rowwise`, `switchboard-N-int8-rowwise` (with `--quantize`,
+  CPU): the lossy settings served as the runtime serves them (dynamic int8 one answer at a time without
+  prompt lookup; row-wise int8 with both), beside the same fp32 baseline, with how many answers equal
   fp32's and how many equal bare `generate` on the same int8 weights.
 
 One JSON line per configuration on stdout, each with the baseline's figures beside it: time to first
@@ -107,36 +108,77 @@ def line(
     return json.dumps(result | (extra or {}))
 
 
+async def concurrent(
+    ours: LocalGenerator, prompts: list[list[ChatMessage]], params: GenerationParams, streams: int
+) -> tuple[list[dict[str, Any]], float]:
+    """The prompts in groups of `streams` sent at once; the rows and the summed wall time of the groups."""
+    rows: list[dict[str, Any]] = []
+    wall = 0.0
+    for start in range(0, len(prompts), streams):
+        group = prompts[start : start + streams]
+        started = time.perf_counter()
+        rows += await asyncio.gather(*(served(ours, prompt, params) for prompt in group))
+        wall += time.perf_counter() - started
+    return rows, wall
+
+
+def queued(base: list[dict[str, Any]], streams: int) -> list[dict[str, Any]]:
+    """The baseline for N waiting customers: the same requests one after another; each one's time is its
+    wait behind the ones before it plus its own."""
+    waited = []
+    for start in range(0, len(base), streams):
+        elapsed = 0.0
+        for r in base[start : start + streams]:
+            waited.append(r | {"first_s": elapsed + r["first_s"], "total_s": elapsed + r["total_s"]})
+            elapsed += r["total_s"]
+    return waited
+
+
 async def quantized_rows(
     generator: LocalGenerator,
     prompts: list[list[ChatMessage]],
     params: GenerationParams,
     how: str,
+    streams: int,
+    lookup: int,
     base: list[dict[str, Any]],
     base_wall: float,
-) -> str:
-    """A lossy setting beside the fp32 baseline: Switchboard's generator as the runtime loads it (one answer at
-    a time, no prompt lookup), with how many answers equal fp32's and how many equal bare `generate` on the
-    same int8 weights."""
+) -> list[str]:
+    """A lossy setting beside the fp32 baseline, served as the runtime serves it (`serving_limits`): one
+    stream, then `streams` at once where it batches; with how many answers equal fp32's greedy text and how
+    many equal bare `generate` on the same int8 weights. `peak_rss_mb` is the process's (the fp32 model and
+    its copies included), not the quantized model's alone."""
     import copy
 
     from engine.generation.int8 import quantize_rowwise
-    from engine.generation.local import quantize_int8
+    from engine.generation.local import LoadOptions, quantize_int8, serving_limits
 
-    model = copy.deepcopy(generator.model)
-    model = quantize_int8(model) if how == "int8" else quantize_rowwise(model)
-    ours = LocalGenerator(model, generator.tokenizer, how, "cpu", prompt_lookup=0, max_batch=1)
+    # quantize_dynamic copies the model itself; the row-wise layers replace the copy's in place
+    model = quantize_int8(generator.model) if how == "int8" else quantize_rowwise(copy.deepcopy(generator.model))
+    lookup, batch = serving_limits(how, LoadOptions(prompt_lookup=lookup, max_batch=streams))
+    ours = LocalGenerator(model, generator.tokenizer, how, "cpu", prompt_lookup=lookup, max_batch=batch)
+    lines = []
     try:
         print(f"bench: {how}, bare generate then switchboard", file=sys.stderr)
         own = [bare(ours, prompt, params) for prompt in prompts]
+        extra = {"own_bare_end_to_end_p50_s": p50(own, "total_s")}
+
+        def same(rows: list[dict[str, Any]]) -> dict[str, Any]:
+            equal = sum(r["text"].strip() == o["text"].strip() for r, o in zip(rows, own, strict=True))
+            return extra | {"identical_to_own_bare_generate": equal, "prompt_lookup": lookup}
+
         started = time.perf_counter()
         rows = [await served(ours, prompt, params) for prompt in prompts]
         wall = time.perf_counter() - started
+        lines.append(line(f"switchboard-1-{how}", rows, wall, base, base_wall, dtype=how, extra=same(rows)))
+        if batch > 1:
+            print(f"bench: {how}, {streams} at once", file=sys.stderr)
+            rows, wall = await concurrent(ours, prompts, params, streams)
+            waited = queued(base, streams)
+            lines.append(line(f"switchboard-{streams}-{how}", rows, wall, waited, base_wall, how, same(rows)))
     finally:
         ours.close()
-    same = sum(r["text"].strip() == o["text"].strip() for r, o in zip(rows, own, strict=True))
-    extra = {"identical_to_own_bare_generate": same, "own_bare_end_to_end_p50_s": p50(own, "total_s")}
-    return line(f"switchboard-1-{how}", rows, wall, base, base_wall, dtype=how, extra=extra)
+    return lines
 
 
 async def bench(
@@ -160,25 +202,12 @@ async def bench(
         single = [await served(ours, prompt, params) for prompt in prompts]
         print(line("switchboard-1", single, time.perf_counter() - started, base, base_wall), flush=True)
         print(f"bench: switchboard, {streams} at once", file=sys.stderr)
-        rows: list[dict[str, Any]] = []
-        wall = 0.0
-        for start in range(0, len(prompts), streams):
-            group = prompts[start : start + streams]
-            started = time.perf_counter()
-            rows += await asyncio.gather(*(served(ours, prompt, params) for prompt in group))
-            wall += time.perf_counter() - started
-        # the baseline for N waiting customers: the same requests one after another; each one's time is
-        # its wait behind the ones before it plus its own
-        queued = []
-        for start in range(0, len(base), streams):
-            elapsed = 0.0
-            for r in base[start : start + streams]:
-                queued.append(r | {"first_s": elapsed + r["first_s"], "total_s": elapsed + r["total_s"]})
-                elapsed += r["total_s"]
-        print(line(f"switchboard-{streams}", rows, wall, queued, base_wall), flush=True)
+        rows, wall = await concurrent(ours, prompts, params, streams)
+        print(line(f"switchboard-{streams}", rows, wall, queued(base, streams), base_wall), flush=True)
         ours.close()
         for how in quantize:
-            print(await quantized_rows(loaded, prompts, params, how, base, base_wall), flush=True)
+            for text in await quantized_rows(loaded, prompts, params, how, streams, lookup, base, base_wall):
+                print(text, flush=True)
     finally:
         await runtime.close()
 

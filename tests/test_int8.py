@@ -3,6 +3,9 @@ and a real model (SmolLM2) loaded with them still answers."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+
 import pytest
 import torch
 from torch import nn
@@ -80,7 +83,11 @@ def test_every_linear_of_a_model_is_replaced() -> None:
     assert not any(isinstance(m, nn.Linear) for m in model.modules())
 
 
-async def test_a_real_model_loaded_row_wise_still_answers_one_at_a_time() -> None:
+async def collect(pieces: AsyncIterator[str]) -> str:
+    return "".join([piece async for piece in pieces])
+
+
+async def test_a_real_model_loaded_row_wise_answers_and_keeps_batching() -> None:
     resolved = resolve(TEST_MODEL, model_cache())
     question = [ChatMessage("user", "What is the capital of France?")]
     params = GenerationParams(max_new_tokens=12)
@@ -91,10 +98,14 @@ async def test_a_real_model_loaded_row_wise_still_answers_one_at_a_time() -> Non
             answers.append("".join([piece async for piece in loaded.stream(question, params)]))
             if quantize != "none":
                 assert any(isinstance(m, RowwiseInt8Linear) for m in loaded.model.modules())
-                # one answer at a time, no prompt lookup: the float attention around these layers differs in its
-                # last bits between a padded batch and one answer, and int8 rounding amplifies that
-                assert loaded.prompt_lookup == 0
-                assert loaded._batcher.max_batch == 1
+                # unlike dynamic int8 (one answer at a time, no lookup), row-wise int8 batches and looks up
+                assert loaded.prompt_lookup == LoadOptions().prompt_lookup
+                assert loaded._batcher.max_batch == LoadOptions().max_batch
+                other = [ChatMessage("user", "Which city is the capital of France?")]
+                together = await asyncio.gather(
+                    *(collect(loaded.stream(q, params)) for q in (question, other, question))
+                )
+                assert all("Paris" in text for text in together)  # three answers sharing decoding steps
         finally:
             loaded.close()
     assert "Paris" in answers[0]

@@ -3,9 +3,10 @@
 torch's dynamic quantization picks one activation scale for a layer's whole input (all of a prompt's
 tokens, rounded to 7 bits): one token with large activations coarsens the rounding of every other. Here
 each row (one token) gets its own 8-bit scale and the product is taken in integers, which is exact: a
-layer's output for a row does not depend on the other rows. (The generator still answers one at a time with
-int8: the float attention around these layers differs in its last bits between a padded batch and a single
-answer, and the rounding here amplifies that; see LocalGenerator.load.)
+layer's output for a row does not depend on the other rows, so these weights keep batching and prompt
+lookup. (What can still differ is the float attention around them, in its last bits, between a padded batch
+and a single answer, and the rounding here can amplify that: bench/generate.py counts the demo answers it
+changes; see serving_limits.)
 
 Fast only where oneDNN's int8 product runs (x86 with AVX-512 VNNI); elsewhere torch falls back to a scalar
 loop far slower than fp32, so `rowwise_supported` refuses those CPUs.

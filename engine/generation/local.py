@@ -50,6 +50,19 @@ class LoadOptions:
     max_waiting: int = 32  # answers waiting for a slot; past that GenerationBusy (answered without the model)
 
 
+def serving_limits(quantize: str, options: LoadOptions) -> tuple[int, int]:
+    """Prompt-lookup tokens and batch size for these weights.
+
+    Dynamic int8 scales activations over a whole forward pass: scoring several positions at once, or
+    several customers' rows, changes the rounding and the greedy answers with it, so it answers one at a
+    time without lookup. Row-wise int8 scales each row alone and its products are exact; what still
+    differs is the float attention's last bits (padding, query count), which its rounding can amplify:
+    bench/generate.py counts the demo answers that change, docs/models.md reports them."""
+    if quantize == "int8":
+        return 0, 1
+    return options.prompt_lookup, options.max_batch
+
+
 def pick_device(requested: str) -> str:
     if requested == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
@@ -151,13 +164,7 @@ class LocalGenerator:
         model.to(device)
         if model.generation_config.pad_token_id is None:
             model.generation_config.pad_token_id = tokenizer.eos_token_id
-        # Dynamic int8 scales activations per forward pass: scoring several positions at once changes the
-        # numbers, and greedy answers with them. Prompt lookup is kept for float weights only.
-        # For the same reason a batch's rows would change each other's answers: int8 answers one at a time.
-        # Row-wise int8 keeps each row's products exact, but a row's rounding still amplifies the last-bit
-        # differences padded attention makes (measured: 3 of 8 answers changed in a batch): the same rule.
-        int8 = options.quantize != "none" and device == "cpu"
-        lookup, batch = (0, 1) if int8 else (options.prompt_lookup, options.max_batch)
+        lookup, batch = serving_limits(options.quantize if device == "cpu" else "none", options)
         return cls(model, tokenizer, label, device, lookup, batch, options.max_waiting)
 
     def prompt_ids(
