@@ -38,7 +38,8 @@ import torch
 
 from bench.ask import QUESTIONS, compose_settings, generation_params, run_pipeline
 from bot.settings import FileConfig, Settings
-from engine.generation.local import LocalGenerator
+from engine.generation.int8 import rowwise_supported
+from engine.generation.local import ROWWISE_UNSUPPORTED, LocalGenerator
 from engine.protocols import ChatMessage, GenerationParams
 
 
@@ -230,6 +231,8 @@ def main() -> None:
         parser.error(f"--quantize: unknown {', '.join(sorted(unknown))} (int8, int8-rowwise)")
     if quantize and torch.cuda.is_available():
         parser.error("--quantize: int8 settings are CPU-only")
+    if "int8-rowwise" in quantize and not rowwise_supported():
+        parser.error(f"--quantize: {ROWWISE_UNSUPPORTED}")
     settings, config = compose_settings(args.model)
     asyncio.run(bench(settings, config, QUESTIONS[: args.questions], args.streams, args.lookup, quantize))
 

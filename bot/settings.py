@@ -35,7 +35,8 @@ class Settings(BaseSettings):
     redis_url: SecretStr | None = Field(default=None, validation_alias="REDIS_URL")  # may hold a password
     model: str = "qwen2.5-0.5b"
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    # int8: ~2x faster decode on CPU, fewer right answers; int8-rowwise: per-token scales (docs/models.md)
+    # int8: dynamic, ~3x faster end to end on CPU, fewer right answers; int8-rowwise: per-token scales,
+    # ~2.5x faster with fp32's answers (x86 with AVX-512 VNNI); docs/models.md
     quantize: Literal["int8", "int8-rowwise", "none"] = "none"
     adapter: Path | None = None
     threads: int = Field(default=0, ge=0, le=256)

@@ -2,7 +2,7 @@
 
 torch's dynamic quantization picks one activation scale for a layer's whole input (all of a prompt's
 tokens, rounded to 7 bits): one token with large activations coarsens the rounding of every other. Here
-each row (one token) gets its own 8-bit scale and the product is taken in integers, which is exact: a
+each row (one token) gets its own scale (8-bit values) and the product is taken in integers, which is exact: a
 layer's output for a row does not depend on the other rows, so these weights keep batching and prompt
 lookup. (What can still differ is the float attention around them, in its last bits, between a padded batch
 and a single answer, and the rounding here can amplify that: bench/generate.py counts the demo answers it
@@ -14,6 +14,7 @@ loop far slower than fp32, so `rowwise_supported` refuses those CPUs.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import torch
@@ -59,15 +60,19 @@ class RowwiseInt8Linear(nn.Module):
 
 def rowwise_supported() -> bool:
     """Whether this machine runs torch._int_mm fast: oneDNN on, and a CPU with AVX-512 VNNI (torch's own
-    condition for using oneDNN; otherwise it runs a scalar loop), checked on the layout `forward` uses."""
+    condition for using oneDNN; otherwise it runs a scalar loop), and a product on the layout `forward` uses
+    that neither fails nor warns (torch turns a oneDNN failure into a warning)."""
     try:
         onednn = torch.backends.mkldnn.is_available()  # type: ignore[no-untyped-call]
         if not (onednn and torch.backends.mkldnn.enabled):
             return False
         if not torch.cpu._is_vnni_supported():
             return False
-        a = torch.ones(2, 8, dtype=torch.int8)
-        return bool(torch._int_mm(a, torch.ones(4, 8, dtype=torch.int8).t()).sum().item() == 64)
+        with warnings.catch_warnings(record=True) as warned:
+            warnings.simplefilter("always")
+            a = torch.ones(2, 8, dtype=torch.int8)
+            right = bool(torch._int_mm(a, torch.ones(4, 8, dtype=torch.int8).t()).sum().item() == 64)
+        return right and not warned
     except (RuntimeError, AttributeError):
         return False
 

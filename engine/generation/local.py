@@ -134,6 +134,8 @@ class LocalGenerator:
         if options.quantize not in QUANTIZE:
             raise ValueError(f"quantize: unknown {options.quantize!r} (one of {', '.join(QUANTIZE)})")
         device = pick_device(options.device)
+        if device == "cpu" and options.quantize == "int8-rowwise" and not rowwise_supported():
+            raise ValueError(ROWWISE_UNSUPPORTED)  # before the model is loaded
         if options.threads > 0:
             torch.set_num_threads(options.threads)
         dtype = torch.float32 if device == "cpu" else torch.bfloat16
@@ -158,8 +160,6 @@ class LocalGenerator:
         if device == "cpu" and options.quantize == "int8":
             model = quantize_int8(model)
         elif device == "cpu" and options.quantize == "int8-rowwise":
-            if not rowwise_supported():
-                raise ValueError(ROWWISE_UNSUPPORTED)
             model = quantize_rowwise(model)
         model.to(device)
         if model.generation_config.pad_token_id is None:
