@@ -152,11 +152,11 @@ async def quantized_rows(
     import copy
 
     from engine.generation.int8 import quantize_rowwise
-    from engine.generation.local import LoadOptions, quantize_int8, serving_limits
+    from engine.generation.local import quantize_int8, serving_limits
 
     # quantize_dynamic copies the model itself; the row-wise layers replace the copy's in place
     model = quantize_int8(generator.model) if how == "int8" else quantize_rowwise(copy.deepcopy(generator.model))
-    lookup, batch = serving_limits(how, LoadOptions(prompt_lookup=lookup, max_batch=streams))
+    lookup, batch = serving_limits(how, lookup, streams)
     ours = LocalGenerator(model, generator.tokenizer, how, "cpu", prompt_lookup=lookup, max_batch=batch)
     lines = []
     try:

@@ -21,8 +21,7 @@ from adapters.remote_llm import RemoteGenerator, RemoteSettings
 from bot.settings import FileConfig, Settings, SettingsError
 from bot.tools import ToolKit, build_tools, consent_signer
 from engine import Action, Dispatcher, Engine, LocalReplyBus
-from engine.generation.int8 import rowwise_supported
-from engine.generation.local import ROWWISE_UNSUPPORTED, LoadOptions, LocalGenerator, pick_device
+from engine.generation.local import LoadOptions, LocalGenerator, pick_device
 from engine.generation.models import CATALOG, is_prepared, resolve
 from engine.handover import BackgroundRetries, FailureFollowUp, HandOver
 from engine.judge import FeatureJudge, JudgeModel
@@ -259,19 +258,9 @@ async def load_generator(
             await generator.aclose()
             raise SettingsError(f"generation.remote: {error}") from None
         return generator
-    adapters = segment_adapters(config)
-    if adapters and settings.quantize != "none":
-        raise SettingsError("segments: adapters need float weights (SWITCHBOARD_QUANTIZE=none)")
-    if settings.quantize == "int8-rowwise" and pick_device(settings.device) == "cpu" and not rowwise_supported():
-        raise SettingsError(f"SWITCHBOARD_QUANTIZE: {ROWWISE_UNSUPPORTED}")
-    spec = CATALOG.get(settings.model)
-    if spec is not None and not is_prepared(spec, settings.model_cache):
-        progress(f"preparing the model {settings.model} (first run only, about a minute)")
-    progress(f"loading the model {settings.model}")
-    resolved = await asyncio.to_thread(resolve, settings.model, settings.model_cache)
     reading = ((READER_ADAPTER, str(reader_adapter)),) if reader_adapter else ()
     options = LoadOptions(
-        adapters=adapters + reading,
+        adapters=segment_adapters(config) + reading,
         device=settings.device,
         quantize=settings.quantize,
         adapter=str(settings.adapter) if settings.adapter else None,
@@ -280,6 +269,15 @@ async def load_generator(
         max_batch=config.generation.max_batch,
         max_waiting=config.generation.max_waiting,
     )
+    try:
+        options.check(pick_device(settings.device))  # before the model is prepared and loaded
+    except ValueError as error:
+        raise SettingsError(str(error)) from None
+    spec = CATALOG.get(settings.model)
+    if spec is not None and not is_prepared(spec, settings.model_cache):
+        progress(f"preparing the model {settings.model} (first run only, about a minute)")
+    progress(f"loading the model {settings.model}")
+    resolved = await asyncio.to_thread(resolve, settings.model, settings.model_cache)
     return await asyncio.to_thread(LocalGenerator.load, resolved.source, resolved.label, options)
 
 

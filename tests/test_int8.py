@@ -86,7 +86,7 @@ def test_a_model_with_adapters_kept_apart_is_refused() -> None:
 async def test_a_cpu_without_the_int8_product_is_told_at_start_up(
     settings: Settings, file_config: FileConfig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("bot.runtime.rowwise_supported", lambda: False)
+    monkeypatch.setattr("engine.generation.local.rowwise_supported", lambda: False)
     rowwise = settings.model_copy(update={"quantize": "int8-rowwise", "device": "cpu"})
     with pytest.raises(SettingsError, match=r"SWITCHBOARD_QUANTIZE: int8-rowwise needs oneDNN's int8 product"):
         await load_generator(rowwise, file_config, lambda _: None)

@@ -49,8 +49,17 @@ class LoadOptions:
     max_batch: int = 8  # answers that share one decoding step
     max_waiting: int = 32  # answers waiting for a slot; past that GenerationBusy (answered without the model)
 
+    def check(self, device: str) -> None:
+        """What these options cannot do on `device`, as one line (ValueError), before anything is loaded."""
+        if self.quantize not in QUANTIZE:
+            raise ValueError(f"quantize: unknown {self.quantize!r} (one of {', '.join(QUANTIZE)})")
+        if self.adapters and self.quantize != "none":
+            raise ValueError("segments: adapters need float weights (SWITCHBOARD_QUANTIZE=none)")
+        if device == "cpu" and self.quantize == "int8-rowwise" and not rowwise_supported():
+            raise ValueError(f"SWITCHBOARD_QUANTIZE: {ROWWISE_UNSUPPORTED}")
 
-def serving_limits(quantize: str, options: LoadOptions) -> tuple[int, int]:
+
+def serving_limits(quantize: str, prompt_lookup: int, max_batch: int) -> tuple[int, int]:
     """Prompt-lookup tokens and batch size for these weights.
 
     Dynamic int8 scales activations over a whole forward pass: scoring several positions at once, or
@@ -60,7 +69,7 @@ def serving_limits(quantize: str, options: LoadOptions) -> tuple[int, int]:
     bench/generate.py counts the demo answers that change, docs/models.md reports them."""
     if quantize == "int8":
         return 0, 1
-    return options.prompt_lookup, options.max_batch
+    return prompt_lookup, max_batch
 
 
 def pick_device(requested: str) -> str:
@@ -131,11 +140,8 @@ class LocalGenerator:
 
     @classmethod
     def load(cls, source: str, label: str, options: LoadOptions) -> LocalGenerator:
-        if options.quantize not in QUANTIZE:
-            raise ValueError(f"quantize: unknown {options.quantize!r} (one of {', '.join(QUANTIZE)})")
         device = pick_device(options.device)
-        if device == "cpu" and options.quantize == "int8-rowwise" and not rowwise_supported():
-            raise ValueError(ROWWISE_UNSUPPORTED)  # before the model is loaded
+        options.check(device)
         if options.threads > 0:
             torch.set_num_threads(options.threads)
         dtype = torch.float32 if device == "cpu" else torch.bfloat16
@@ -146,8 +152,6 @@ class LocalGenerator:
 
             model = PeftModel.from_pretrained(model, options.adapter).merge_and_unload()
         if options.adapters:
-            if options.quantize != "none":
-                raise ValueError("segments with adapters need float weights (SWITCHBOARD_QUANTIZE=none)")
             from peft import PeftModel
 
             (first, path), *more = options.adapters
@@ -164,7 +168,8 @@ class LocalGenerator:
         model.to(device)
         if model.generation_config.pad_token_id is None:
             model.generation_config.pad_token_id = tokenizer.eos_token_id
-        lookup, batch = serving_limits(options.quantize if device == "cpu" else "none", options)
+        quantize = options.quantize if device == "cpu" else "none"
+        lookup, batch = serving_limits(quantize, options.prompt_lookup, options.max_batch)
         return cls(model, tokenizer, label, device, lookup, batch, options.max_waiting)
 
     def prompt_ids(
@@ -210,8 +215,7 @@ class LocalGenerator:
         on_stats: Callable[[TokenStats], None] | None = None,
         tools: Sequence[Mapping[str, Any]] | None = None,
     ) -> AsyncIterator[str]:
-        if params.adapter is not None and params.adapter not in (getattr(self.model, "peft_config", None) or {}):
-            raise ValueError(f"no adapter named {params.adapter!r} is loaded")
+        self._check_adapter(params.adapter)
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[object] = asyncio.Queue()
         streamer = _DeltaStreamer(self.tokenizer, loop, queue)
@@ -256,8 +260,7 @@ class LocalGenerator:
     ) -> list[float]:
         """The probability of each choice as the first token of the answer, normalised over the choices
         (one forward pass, nothing written). The system message's tokens are computed once and reused."""
-        if adapter is not None and adapter not in (getattr(self.model, "peft_config", None) or {}):
-            raise ValueError(f"no adapter named {adapter!r} is loaded")
+        self._check_adapter(adapter)
 
         def prepare() -> tuple[torch.Tensor, int]:  # on the model's thread: the tokenizer is not shared
             ids = [self.tokenizer.encode(choice, add_special_tokens=False) for choice in choices]
@@ -289,6 +292,10 @@ class LocalGenerator:
         finally:
             self._batcher.cancel(request)  # a caller that left frees its place in the line
         return request.scores
+
+    def _check_adapter(self, name: str | None) -> None:
+        if name is not None and name not in (getattr(self.model, "peft_config", None) or {}):
+            raise ValueError(f"no adapter named {name!r} is loaded")
 
     def close(self) -> None:
         self._closed = True
