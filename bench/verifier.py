@@ -33,7 +33,7 @@ from tqdm import tqdm
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from bench.answers import ROOT
-from bot.calibration import Example, Plan, collect, fit, load_plan, verdict
+from bot.calibration import Example, Plan, collect, fit, handing_over, load_plan, verdict
 from engine.evidence import choose, compose
 from engine.generation.models import resolve
 from engine.types import Evidence
@@ -117,15 +117,13 @@ def auc(labels: list[bool], scores: np.ndarray) -> float:
 def operating_points(replies: list[dict[str, Any]], scores: np.ndarray) -> dict[str, Any]:
     answerable = [r["answerable"] for r in replies]
     right = [r["right"] for r in replies]
-    unanswerable = np.sort(scores[~np.asarray(answerable)])
+    unanswerable = list(scores[~np.asarray(answerable)])
     figures: dict[str, Any] = {
         "auc_answerable": round(auc(answerable, scores), 3),
         "auc_right": round(auc(right, scores), 3),
     }
     for level in LEVELS:
-        index = min(len(unanswerable) - 1, int(np.ceil(level * len(unanswerable))) - 1)
-        threshold = np.nextafter(unanswerable[index], np.inf)
-        answered = scores >= threshold
+        answered = scores >= handing_over(unanswerable, level)
         figures[f"right_at_{level:.0%}"] = round(float(np.sum(answered & np.asarray(right))) / sum(answerable), 3)
         wrong = answered & np.asarray(answerable) & ~np.asarray(right)
         figures[f"wrong_at_{level:.0%}"] = round(float(np.sum(wrong)) / sum(answerable), 3)
@@ -169,7 +167,7 @@ def main() -> None:
     }
     for name, row in figures.items():
         print(f"{name:>9}: " + "  ".join(f"{k} {v}" for k, v in row.items()), file=sys.stderr)
-    device = "cpu" if not torch.cuda.is_available() else torch.cuda.get_device_name(0)
+    device = torch.cuda.get_device_name(0) if verifier.device == "cuda" else "cpu"
     print(
         json.dumps(
             {

@@ -173,11 +173,15 @@ def out_of_set(examples: list[Example], plan: Plan) -> list[Verdict]:
 
 def choose_threshold(examples: Sequence[Example], verdicts: Sequence[Verdict], target: float) -> float:
     """The lowest threshold at which at least `target` of unanswerable messages are handed over."""
-    unanswerable = sorted(v.answerability for e, v in zip(examples, verdicts, strict=True) if e.item.kind != "in_scope")
-    if not unanswerable:
-        return 0.5
-    index = min(len(unanswerable) - 1, int(np.ceil(target * len(unanswerable))) - 1)
-    return float(np.nextafter(unanswerable[index], 1.0))
+    unanswerable = [v.answerability for e, v in zip(examples, verdicts, strict=True) if e.item.kind != "in_scope"]
+    return handing_over(unanswerable, target) if unanswerable else 0.5
+
+
+def handing_over(unanswerable: Sequence[float], target: float) -> float:
+    """The lowest score threshold below which at least `target` of these (unanswerable) scores fall."""
+    ordered = sorted(unanswerable)
+    index = min(len(ordered) - 1, int(np.ceil(target * len(ordered))) - 1)
+    return float(np.nextafter(ordered[index], np.inf))
 
 
 def choose_suggest_threshold(

