@@ -62,7 +62,15 @@ def bare(generator: LocalGenerator, prompt: list[ChatMessage], params: Generatio
     new = out[0, inputs["input_ids"].shape[-1] :]
     stops = generator.stop_ids  # the same end-of-answer ids the generator stops on
     tokens = [int(t) for t in new if int(t) not in stops]
-    return {"first_s": first, "total_s": total, "tokens": len(tokens), "text": generator.tokenizer.decode(tokens)}
+    # decoding, on the clock: the full run less its prefill (measured alone above)
+    decode = (started + first, started + max(total, first))
+    return {
+        "first_s": first,
+        "total_s": total,
+        "tokens": len(tokens),
+        "text": generator.tokenizer.decode(tokens),
+        "decoding": decode,
+    }
 
 
 async def served(generator: LocalGenerator, prompt: list[ChatMessage], params: GenerationParams) -> dict[str, Any]:
@@ -71,11 +79,31 @@ async def served(generator: LocalGenerator, prompt: list[ChatMessage], params: G
     text = ""
     async for piece in generator.stream(prompt, params):
         if first is None:
-            first = time.perf_counter() - started
+            first = time.perf_counter()
         text += piece
-    total = time.perf_counter() - started
+    ended = time.perf_counter()
+    first = first or ended
     tokens = len(generator.tokenizer(text, add_special_tokens=False)["input_ids"])
-    return {"first_s": first or total, "total_s": total, "tokens": tokens, "text": text}
+    return {
+        "first_s": first - started,
+        "total_s": ended - started,
+        "tokens": tokens,
+        "text": text,
+        "decoding": (first, ended),  # on the clock: overlapping streams' decoding is counted once
+    }
+
+
+def decode_rate(rows: list[dict[str, Any]]) -> float:
+    """Tokens after each answer's first, per second of wall time during which some answer was decoding
+    (the union of the decoding intervals: prefill-only moments are left out, overlapping streams count once)."""
+    spans = sorted(r["decoding"] for r in rows)
+    busy, end = 0.0, float("-inf")
+    for start, stop in spans:
+        if stop > end:
+            busy += stop - max(start, end)
+            end = stop
+    tokens = sum(max(r["tokens"] - 1, 0) for r in rows)
+    return round(tokens / busy, 2) if busy > 0 else 0.0
 
 
 def p50(values: list[dict[str, Any]], key: str) -> float:
@@ -103,6 +131,8 @@ def line(
         "baseline_end_to_end_p50_s": p50(base, "total_s"),
         "tokens_per_s": round(tokens / wall, 2),
         "baseline_tokens_per_s": round(base_tokens / base_wall, 2),
+        "decode_tokens_per_s": decode_rate(rows),
+        "baseline_decode_tokens_per_s": decode_rate(base),
         "identical_answers": sum(r["text"].strip() == b["text"].strip() for r, b in zip(rows, base, strict=True)),
         "peak_rss_mb": peak_rss_mb(),
     }

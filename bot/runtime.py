@@ -133,7 +133,7 @@ def load_redactor(config: FileConfig) -> PresidioRedactor | None:
         return None
     patterns = tuple(PatternEntity(p.name, p.regex, p.score, tuple(p.context)) for p in pii.patterns)
     return PresidioRedactor(
-        PiiSettings(tuple(pii.entities), pii.score_threshold, patterns, tuple(pii.allow), pii.addresses)
+        PiiSettings(tuple(pii.entities), pii.score_threshold, patterns, tuple(pii.allow), pii.addresses, pii.secrets)
     )
 
 

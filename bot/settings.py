@@ -241,6 +241,7 @@ class PiiConfig(_Strict):
     score_threshold: float = Field(ge=0, le=1)
     patterns: list[PiiPatternConfig]
     addresses: bool  # street addresses (a pattern; the small spaCy model does not tag them)
+    secrets: bool = True  # passwords, one-time codes, PINs and API tokens people paste
     allow: list[str]  # the company's own published contacts, never redacted
 
 

