@@ -47,7 +47,7 @@ CHANNEL = "mobile"
 BUSY_TRIES = 24  # with the dispatcher's Retry-After (5 s): two minutes of waiting for a free slot
 IN_PROGRESS = "in-progress"
 APP_HEADER = "X-Switchboard-App"
-_KEY = re.compile(r"^[A-Za-z0-9_.:-]{8,200}$")
+_KEY = re.compile(r"^[A-Za-z0-9_.:-]{8,200}\Z")
 log = logging.getLogger(__name__)
 
 

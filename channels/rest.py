@@ -24,8 +24,8 @@ from engine.text import clean_text
 from engine.types import ConversationRef, EventKind, Message, Reply, ReplyEvent
 
 CHANNEL = "rest"
-IDENTIFIER = re.compile(r"^[A-Za-z0-9_.:@+-]{1,128}$")  # user, conversation and message ids
-_ACTION = re.compile(r"^[a-z0-9_.-]{1,255}$")
+IDENTIFIER = re.compile(r"^[A-Za-z0-9_.:@+-]{1,128}\Z")  # user, conversation and message ids
+_ACTION = re.compile(r"^[a-z0-9_.-]{1,255}\Z")
 MAX_VALUE_CHARS = 2000
 HEARTBEAT_S = 15.0
 
@@ -78,6 +78,8 @@ def json_object(raw: bytes) -> dict[str, Any]:
         raise BadRequest("invalid_json", "the body must be a JSON object") from None
     except RecursionError:
         raise BadRequest("invalid_json", "the body is nested too deeply") from None
+    except ValueError:  # e.g. an integer past Python's digit limit
+        raise BadRequest("invalid_json", "the body holds a value out of range") from None
     if not isinstance(body, dict):
         raise BadRequest("invalid_json", "the body must be a JSON object")
     return body

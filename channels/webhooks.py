@@ -24,7 +24,7 @@ from engine.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 
 log = logging.getLogger(__name__)
 MAX_BODY = 16 * 1024
-_ID = re.compile(r"^[A-Za-z0-9_.:@+#-]{1,128}$")
+_ID = re.compile(r"^[A-Za-z0-9_.:@+#-]{1,128}\Z")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
 
 

@@ -19,7 +19,7 @@ from engine.types import Turn
 
 MAX_VALUE_CHARS = 100
 _TOOL_CALL = re.compile(r"<tool_call>\s*(\{.*?\})\s*</tool_call>", re.DOTALL)
-_PLACEHOLDER = re.compile(r"^<[A-Z][A-Z_]*_\d+>$")
+_PLACEHOLDER = re.compile(r"^<[A-Z][A-Z_]*_\d+>\Z")
 INSTRUCTIONS = (
     "You route customer messages to tools. If the message asks about the customer's own order in a way one "
     "of the tools answers, reply with exactly one tool call and nothing else. Use only values the customer "

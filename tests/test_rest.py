@@ -130,6 +130,9 @@ async def test_conversation_history_is_kept_per_conversation(
         (b'{"user_id": "u", "text": "\\ud800"}', 400, "invalid_field"),
         (b'{"user_id": "u", "text": "\xf3\xa0\x81\x81\xe2\x80\x8b\xc2\xad"}', 400, "invalid_field"),
         (('{"user_id": "u", "text": "' + "\ufdfa" * 300 + '"}').encode(), 413, "text_too_long"),
+        (b'{"user_id": "u", "text": "hi", "n": ' + b"1" * 5000 + b"}", 400, "invalid_json"),  # past the digit limit
+        (b'{"user_id": "alice\\n", "text": "hi"}', 400, "invalid_field"),  # "alice" and "alice\n" are not one user
+        (b'{"user_id": "u", "conversation_id": "c1\\n", "text": "hi"}', 400, "invalid_field"),
     ],
 )
 async def test_bad_input_gets_a_json_4xx(

@@ -135,6 +135,29 @@ async def test_unsigned_or_stale_requests_get_401_and_nothing_runs(server: tuple
     assert posts(fake, channel) == []
 
 
+async def test_malformed_bodies_are_refused_before_anything_parses_them(server: tuple[str, FakeSlack]) -> None:
+    url, _ = server
+
+    async def post(body: bytes, headers: dict[str, str]) -> int:
+        async with ClientSession() as session, session.post(f"{url}/slack/events", data=body, headers=headers) as r:
+            return r.status
+
+    as_json = {"Content-Type": "application/json"}
+    unsigned = [
+        (b"\xff\xfe{}", as_json),
+        (b"{}", {"Content-Type": "application/json; charset=bogus"}),
+        (b"{not json", as_json),
+        (b"{}", as_json | {"X-Slack-Request-Timestamp": "abc", "X-Slack-Signature": "v0=00"}),
+    ]
+    assert [await post(body, headers) for body, headers in unsigned] == [401, 401, 401, 401]
+    # signed, so from Slack (or its secret's holder), yet not a body bolt can read: a clear 400, never a 500
+    for body, content_type in [
+        ("{not json", "application/json"),
+        ("payload=%7Bnot", "application/x-www-form-urlencoded"),
+    ]:
+        assert await post(body.encode(), {"Content-Type": content_type} | signed(body)) == 400
+
+
 def test_a_half_slack_configuration_is_one_line() -> None:
     with pytest.raises(SettingsError, match=r"^SLACK_SIGNING_SECRET: required with SLACK_BOT_TOKEN"):
         slack_status(Settings(slack_bot_token=SecretStr(TOKEN)))

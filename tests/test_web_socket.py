@@ -168,6 +168,8 @@ async def test_bad_frames_get_error_frames_and_the_socket_stays(http: ClientSess
         (json.dumps({"type": "action", "action": "DROP TABLE"}), "invalid_field"),
         (json.dumps({"type": "feedback", "message_id": "x", "value": "meh"}), "invalid_field"),
         (json.dumps({"type": "resume", "after": -1}), "invalid_field"),
+        ('{"type": "resume", "after": ' + "1" * 5000 + "}", "bad_json"),  # past Python's integer digit limit
+        (json.dumps({"type": "message", "text": "hi", "client_id": "abc\n"}), "invalid_field"),
         (json.dumps({"type": "hello", "token": issued["token"]}), "bad_frame"),
         (b"\x00\x01", "bad_frame"),
     ]

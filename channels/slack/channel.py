@@ -15,11 +15,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.signature import SignatureVerifier
 
 from channels.slack.agents import CLAIM, RESOLVE, AgentsChannel
 from channels.slack.blocks import ACTION_PREFIX, FEEDBACK_PREFIX
@@ -86,7 +88,15 @@ class SlackChannel:
 
     async def handle(self, request: web.Request) -> web.Response:
         """POST /slack/events; with OAuth also GET /slack/install and the redirect back from Slack."""
-        bolt_request = await to_bolt_request(request)
+        if request.method == "POST":
+            # checked on the raw bytes before anything parses them: bolt would decode and parse first, so a
+            # malformed unsigned body (bad charset, not JSON, a timestamp that is not a number) was a 500
+            if not signed_by_slack(self.app, request.headers, await request.read()):
+                return web.json_response({"error": "invalid_signature"}, status=401)
+        try:
+            bolt_request = await to_bolt_request(request)
+        except (ValueError, LookupError):  # not UTF-8, an unknown charset, a payload that is not JSON
+            return web.json_response({"error": "invalid_body"}, status=400)
         flow = self.app.oauth_flow
         if request.method == "GET":
             if flow is not None and request.path == flow.install_path:
@@ -211,3 +221,16 @@ def _without_token(body: Any) -> Any:
 def _report_end(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.error("the Slack loop %s stopped: %r", task.get_name(), task.exception())
+
+
+def signed_by_slack(app: AsyncApp, headers: Mapping[str, str], body: bytes) -> bool:
+    """Slack's v0 signature over the raw body, with a numeric timestamp within five minutes; True when the
+    app verifies no requests (Socket Mode, or no signing secret, as start-up allows only without HTTP)."""
+    secret = getattr(app, "_signing_secret", None)
+    if not secret:
+        return True
+    timestamp = headers.get("X-Slack-Request-Timestamp", "")
+    signature = headers.get("X-Slack-Signature", "")
+    if not timestamp.isascii() or not timestamp.isdigit() or len(timestamp) > 12:
+        return False
+    return SignatureVerifier(secret).is_valid(body=body, timestamp=timestamp, signature=signature)

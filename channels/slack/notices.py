@@ -10,7 +10,7 @@ from channels.slack.clients import WorkspaceClients
 from channels.slack.payloads import Workspace
 from engine.types import ConversationRef, Reply
 
-_TS = re.compile(r"^\d+\.\d+$")
+_TS = re.compile(r"^\d+\.\d+\Z")
 
 
 class SlackNotifier:

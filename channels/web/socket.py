@@ -31,7 +31,7 @@ from engine.types import ConversationRef, EventKind, Message, ReplyEvent
 log = logging.getLogger(__name__)
 
 CHANNEL = "web"
-_CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")
 
 # Close codes (RFC 6455 4000-4999 are the application's own).
 CLOSE_BAD_HELLO = 4400  # a hello with a bad field (the conversation id, `after`)
@@ -453,7 +453,7 @@ async def _error(socket: web.WebSocketResponse, bad: BadRequest) -> None:
 def _object(data: str) -> dict[str, Any]:
     try:
         body = json.loads(data)
-    except (json.JSONDecodeError, RecursionError):
+    except (ValueError, RecursionError):  # JSONDecodeError is a ValueError, as is an integer past the digit limit
         raise FrameError("bad_json", "a frame must be one JSON object") from None
     if not isinstance(body, dict):
         raise FrameError("bad_frame", "a frame must be a JSON object")
