@@ -124,8 +124,12 @@ def web_client(settings: Settings, token: str | None = None) -> AsyncWebClient:
     )
 
 
+def _signing_secret(settings: Settings) -> str:
+    return settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
+
+
 def _bolt_app(settings: Settings, mode: SlackMode, runtime: Runtime) -> AsyncApp:
-    secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
+    secret = _signing_secret(settings)
     if not mode.oauth:
         return AsyncApp(
             client=web_client(settings),
@@ -219,6 +223,7 @@ def build_slack(settings: Settings, runtime: Runtime, role: Role = "all") -> Sla
         socket = AsyncSocketModeHandler(app, app_token, web_client=web_client(settings))
     if does_work:
         runtime.notifiers["slack"] = SlackNotifier(clients)
-    channel = SlackChannel(app, queue, threads, work, worker, agents, options, socket)
+    signing_secret = _signing_secret(settings) if mode.transport == "http" else ""
+    channel = SlackChannel(app, queue, threads, work, worker, agents, options, socket, signing_secret)
     channel.start()
     return channel

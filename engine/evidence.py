@@ -60,9 +60,9 @@ def gather(
             continue
         texts, vectors = source.passage_sentences(hit.passage.passage_id)
         for position, sentence in enumerate(texts):
-            if sentence.rstrip().endswith(":") and position + 1 < len(texts):
+            if _introduces(sentence) and position + 1 < len(texts):
                 continue
-            lead = texts[position - 1] if position > 0 and texts[position - 1].rstrip().endswith(":") else ""
+            lead = texts[position - 1] if position > 0 and _introduces(texts[position - 1]) else ""
             similarity = float(vectors[position] @ query) if vectors is not None else hit.score
             text = f"{lead}\n{sentence}" if lead else sentence
             found.append(Evidence(hit.passage, text, similarity, hit.score, rank))
@@ -70,14 +70,19 @@ def gather(
     return found[:max_candidates]
 
 
+def _introduces(sentence: str) -> bool:
+    """A sentence ending in a colon introduces what follows ("You need:", "We accept:")."""
+    return sentence.rstrip().endswith(":")
+
+
 def lead_in(texts: Sequence[str], position: int) -> str:
     """The colon-ended sentence introducing `texts[position]`: the one just before it, or, for a list
     item, the one before its list's first item (an item that ends in a colon leads the items after it)."""
     before = position - 1
     if _MARKER.match(texts[position]):
-        while before >= 0 and _MARKER.match(texts[before]) and not texts[before].rstrip().endswith(":"):
+        while before >= 0 and _MARKER.match(texts[before]) and not _introduces(texts[before]):
             before -= 1
-    return texts[before] if before >= 0 and texts[before].rstrip().endswith(":") else ""
+    return texts[before] if before >= 0 and _introduces(texts[before]) else ""
 
 
 def choose(evidence: Sequence[Evidence], second_within: float, max_sentences: int) -> list[Evidence]:

@@ -84,7 +84,9 @@ class GuardInput:
             return self._settle(turn, reply_text, harm, escalated=True)
         # also under an insult (abuse must not switch this check off), and on the text as written: a
         # placeholder can swallow the keyword ("<NAME_1> Instrucciones Anteriores"); only the rule is logged
-        rule = self.injection.check(text) or self.injection.check(restore(text, turn.vault))
+        rule = self.injection.check(text)
+        if rule is None and turn.vault:
+            rule = self.injection.check(restore(text, turn.vault))
         if rule is not None:
             await self._count("injection")
             log.warning("message %s blocked as a prompt injection (%s)", turn.message.message_id, rule)

@@ -73,7 +73,7 @@ class ToxicityDetector:
 
     def check(self, text: str) -> str | None:
         """ "self_harm", "threat", "abuse" or None."""
-        if SELF_HARM.search(text) or SELF_HARM.search(_plain(text)):
+        if SELF_HARM.search(_plain(text)):
             return "self_harm"
         if THREAT.search(text):
             return "threat"

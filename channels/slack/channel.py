@@ -63,8 +63,10 @@ class SlackChannel:
         agents: AgentsChannel | None = None,
         options: SlackOptions | None = None,
         socket: SocketConnection | None = None,
+        signing_secret: str = "",  # over HTTP: requests are checked before bolt parses them
     ) -> None:
         self.app = app
+        self.verifier = SignatureVerifier(signing_secret) if signing_secret else None
         self.socket = socket
         self.jobs = jobs
         self.threads = threads
@@ -91,7 +93,7 @@ class SlackChannel:
         if request.method == "POST":
             # checked on the raw bytes before anything parses them: bolt would decode and parse first, so a
             # malformed unsigned body (bad charset, not JSON, a timestamp that is not a number) was a 500
-            if not signed_by_slack(self.app, request.headers, await request.read()):
+            if self.verifier is not None and not signed_by_slack(self.verifier, request.headers, await request.read()):
                 return web.json_response({"error": "invalid_signature"}, status=401)
         try:
             bolt_request = await to_bolt_request(request)
@@ -223,14 +225,11 @@ def _report_end(task: asyncio.Task[None]) -> None:
         log.error("the Slack loop %s stopped: %r", task.get_name(), task.exception())
 
 
-def signed_by_slack(app: AsyncApp, headers: Mapping[str, str], body: bytes) -> bool:
-    """Slack's v0 signature over the raw body, with a numeric timestamp within five minutes; True when the
-    app verifies no requests (Socket Mode, or no signing secret, as start-up allows only without HTTP)."""
-    secret = getattr(app, "_signing_secret", None)
-    if not secret:
-        return True
+def signed_by_slack(verifier: SignatureVerifier, headers: Mapping[str, str], body: bytes) -> bool:
+    """Slack's v0 signature over the raw body, with a numeric timestamp within five minutes (the verifier
+    itself would raise on a timestamp that is not a number)."""
     timestamp = headers.get("X-Slack-Request-Timestamp", "")
     signature = headers.get("X-Slack-Signature", "")
     if not timestamp.isascii() or not timestamp.isdigit() or len(timestamp) > 12:
         return False
-    return SignatureVerifier(secret).is_valid(body=body, timestamp=timestamp, signature=signature)
+    return verifier.is_valid(body=body, timestamp=timestamp, signature=signature)
