@@ -18,12 +18,12 @@ from aiohttp.typedefs import Handler
 
 from bot.mobile import Gateways, MobileChannel, app_secrets, build_mobile, gateways
 from bot.runtime import Runtime
-from bot.settings import FileConfig, Settings, is_loopback, load_file_config
+from bot.settings import FileConfig, Settings, load_file_config
 from bot.slack import Role, build_slack, check_slack_config, slack_mode
 from bot.web import build_web, web_policy
 from channels.mobile import add_mobile_routes
 from channels.openapi import add_openapi_route
-from channels.rest import RestLimits, add_rest_routes, authorized, error_response
+from channels.rest import RestLimits, add_rest_routes, addressed_to_loopback, authorized, error_response, is_loopback
 from channels.slack.channel import SlackChannel
 from channels.web.routes import add_web_routes
 from channels.web.socket import WebChannel
@@ -92,6 +92,12 @@ def create_app(settings: Settings, config: FileConfig | None = None, role: Role 
     def current_dispatcher() -> Dispatcher | None:
         return slot.runtime.dispatcher if slot.runtime is not None else None
 
+    def shown_the_error(request: web.Request) -> bool:
+        """The start-up error names files and hosts: only for the machine itself or the API's callers."""
+        if token is not None and authorized(request, token):
+            return True
+        return is_loopback(request.remote or "") and addressed_to_loopback(request)
+
     async def healthz(request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
 
@@ -102,8 +108,7 @@ def create_app(settings: Settings, config: FileConfig | None = None, role: Role 
                 "ready": False,
                 "checks": {"model": False, "index": False, "redis": False},
             }
-            # The start-up error names files and hosts: only for the machine itself or the API's callers.
-            if slot.error and (is_loopback(request.remote or "") or (token and authorized(request, token))):
+            if slot.error and shown_the_error(request):
                 body["error"] = slot.error
             elif slot.error:
                 body["error"] = "start-up failed; details on loopback or with the API token"
@@ -116,7 +121,7 @@ def create_app(settings: Settings, config: FileConfig | None = None, role: Role 
             checks["slack"] = slot.slack is not None and slot.slack.healthy() and slot.slack.connected
         ready = all(checks.values())
         body = {"ready": ready, "checks": checks}
-        if slot.error and (is_loopback(request.remote or "") or (token and authorized(request, token))):
+        if slot.error and shown_the_error(request):
             body["error"] = slot.error
         return web.json_response(body, status=200 if ready else 503)
 

@@ -5,7 +5,6 @@ Every problem becomes a SettingsError whose message is one line naming the key a
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -14,6 +13,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from channels.rest import is_loopback
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULTS_FILE = Path(__file__).with_name("defaults.yaml")
@@ -372,6 +373,10 @@ class WebConfig(_Strict):
     burst: int = Field(ge=1, le=1000)
     anonymous_per_minute: float = Field(gt=0, le=100_000)  # new anonymous sessions per client address
     anonymous_burst: int = Field(ge=1, le=100_000)
+    # per client address, all its anonymous sessions together (each session also has the per-user limit)
+    anonymous_messages_per_minute: float = Field(gt=0, le=1_000_000)
+    anonymous_messages_burst: int = Field(ge=1, le=1_000_000)
+    max_waiting_per_address: int = Field(ge=1, le=100_000)  # sockets from one address yet to say hello
 
     @field_validator("allowed_origins")
     @classmethod
@@ -511,13 +516,13 @@ def load_env_settings(**overrides: Any) -> Settings:
         raise SettingsError(f"{name}: {first['msg']}") from None
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+def serialized_origin(origin: str) -> str:
+    """An origin as a browser sends it in `Origin`: lower case, without the scheme's default port."""
+    origin = origin.lower()
+    for scheme, port in (("https://", ":443"), ("http://", ":80")):
+        if origin.startswith(scheme) and origin.endswith(port):
+            return origin.removesuffix(port)
+    return origin
 
 
 def require_token_off_loopback(settings: Settings, host: str) -> None:

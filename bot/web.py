@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from bot.runtime import Runtime, redacting
-from bot.settings import FileConfig, Settings, is_loopback
+from bot.settings import FileConfig, Settings, serialized_origin
+from channels.rest import is_loopback
 from channels.web.routes import WebPolicy
 from channels.web.sessions import SessionSigner
 from channels.web.socket import WebChannel, WebLimits
@@ -17,11 +18,12 @@ def web_policy(settings: Settings, config: FileConfig) -> WebPolicy:
     anonymous = web.anonymous == "on" or (web.anonymous == "auto" and is_loopback(config.server.host))
     return WebPolicy(
         anonymous=anonymous,
-        allowed_origins=frozenset(web.allowed_origins),
+        allowed_origins=frozenset(serialized_origin(origin) for origin in web.allowed_origins),
         session_ttl_s=web.session_ttl_s,
         max_session_ttl_s=max(web.session_ttl_s, 30 * 86400),
         max_frame_bytes=web.max_frame_bytes,
         max_connections=web.max_connections,
+        max_waiting_per_address=web.max_waiting_per_address,
         demo_page=web.demo_page,
         anonymous_per_minute=web.anonymous_per_minute,
         anonymous_burst=web.anonymous_burst,
@@ -40,6 +42,8 @@ async def build_web(runtime: Runtime) -> WebChannel:
         max_text_chars=config.server.max_text_chars,
         messages_per_minute=config.web.messages_per_minute,
         burst=config.web.burst,
+        anonymous_messages_per_minute=config.web.anonymous_messages_per_minute,
+        anonymous_messages_burst=config.web.anonymous_messages_burst,
         max_frame_bytes=config.web.max_frame_bytes,
     )
     return WebChannel(

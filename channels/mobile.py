@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import re
 import uuid
@@ -46,6 +47,7 @@ from engine.types import ConversationRef, EventKind, Message, Reply
 CHANNEL = "mobile"
 BUSY_TRIES = 24  # with the dispatcher's Retry-After (5 s): two minutes of waiting for a free slot
 IN_PROGRESS = "in-progress"
+REUSED = "reused"
 APP_HEADER = "X-Switchboard-App"
 _KEY = re.compile(r"^[A-Za-z0-9_.:-]{8,200}\Z")
 log = logging.getLogger(__name__)
@@ -56,11 +58,12 @@ class Queue(Protocol):
 
 
 class RequestKeys(Protocol):
-    async def claim(self, app: str, key: str, message_id: str) -> str | None:
-        """None: new (now pending); IN_PROGRESS: another request with it is being queued; else its id."""
+    async def claim(self, app: str, key: str, message_id: str, fingerprint: str) -> str | None:
+        """None: new (now pending); IN_PROGRESS: another request with it is being queued; REUSED: the key
+        was given to a request with another `fingerprint`; else the first request's message id."""
         ...
 
-    async def accepted(self, app: str, key: str, message_id: str) -> None: ...
+    async def accepted(self, app: str, key: str, message_id: str, fingerprint: str) -> None: ...
 
     async def forget(self, app: str, key: str) -> None: ...
 
@@ -141,14 +144,19 @@ def add_mobile_routes(
         return current
 
     async def queued(
-        request: web.Request, app_name: str, message: Message, kind: str, extra: dict[str, str]
+        request: web.Request, raw: bytes, app_name: str, message: Message, kind: str, extra: dict[str, str]
     ) -> web.Response:
         key = request.headers.get("Idempotency-Key", "")
         if not _KEY.match(key):
             raise BadRequest("missing_idempotency_key", "an 'Idempotency-Key' header of 8-200 characters is required")
         current = ready()
         conversation = message.conversation
-        first = await current.keys.claim(app_name, key, message.message_id)
+        # A key names one request: the same key on another body or route is a client bug, never a retry.
+        fingerprint = hashlib.sha256(signed_bytes(request.method, request.path, "", raw)).hexdigest()[:32]
+        first = await current.keys.claim(app_name, key, message.message_id, fingerprint)
+        if first == REUSED:
+            reused = "this Idempotency-Key was used for a different request; use a new key for each request"
+            raise BadRequest("idempotency_key_reused", reused, 422)
         if first == IN_PROGRESS:  # the first request with this key is still being queued
             raise BadRequest("in_progress", "a request with this Idempotency-Key is being accepted; retry shortly", 409)
         if first is not None:  # a retry: the same answer, nothing run again
@@ -172,13 +180,13 @@ def add_mobile_routes(
                 await current.keys.forget(app_name, key)
             raise StoreUnavailable("the request could not be queued") from None
         with contextlib.suppress(StoreUnavailable):  # queued: the pending key still stops retries for a while
-            await current.keys.accepted(app_name, key, message.message_id)
+            await current.keys.accepted(app_name, key, message.message_id, fingerprint)
         return accepted(message.message_id, conversation.conversation_id)
 
     async def post_message(request: web.Request) -> web.Response:
         raw = await body_of(request)
         app_name = verified(request, raw)
-        return await queued(request, app_name, parse_message(raw, limits, CHANNEL, "default"), "message", {})
+        return await queued(request, raw, app_name, parse_message(raw, limits, CHANNEL, "default"), "message", {})
 
     async def post_action(request: web.Request) -> web.Response:
         raw = await body_of(request)
@@ -189,8 +197,8 @@ def add_mobile_routes(
             if vote not in ("up", "down") or not isinstance(message_id, str) or not 1 <= len(message_id) <= 64:
                 raise BadRequest("invalid_field", "feedback needs 'value' up or down and the reply's 'message_id'")
             message = parse_action(raw, CHANNEL, "default")
-            return await queued(request, app_name, message, "feedback", {"replied": message_id, "vote": str(vote)})
-        return await queued(request, app_name, parse_action(raw, CHANNEL, "default"), "action", {})
+            return await queued(request, raw, app_name, message, "feedback", {"replied": message_id, "vote": str(vote)})
+        return await queued(request, raw, app_name, parse_action(raw, CHANNEL, "default"), "action", {})
 
     async def devices(request: web.Request) -> web.Response:
         raw = await body_of(request)

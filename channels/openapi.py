@@ -123,7 +123,7 @@ def _mobile_post(summary: str, schema: dict[str, Any]) -> dict[str, Any]:
         "security": _SIGNED,
         "parameters": [{"name": "Idempotency-Key", "in": "header", "required": True, "schema": {"type": "string"}}],
         "requestBody": _json(schema),
-        "responses": {"202": _ACCEPTED, "400": _ERROR, "401": _ERROR, "409": _ERROR, "503": _ERROR},
+        "responses": {"202": _ACCEPTED, "400": _ERROR, "401": _ERROR, "409": _ERROR, "422": _ERROR, "503": _ERROR},
     }
 
 
@@ -164,6 +164,7 @@ def document(version: str) -> dict[str, Any]:
                         "200": _reply("the reply"),
                         "400": _ERROR,
                         "401": _ERROR,
+                        "403": _ERROR,
                         "413": _ERROR,
                         "429": _ERROR,
                     },
@@ -174,7 +175,7 @@ def document(version: str) -> dict[str, Any]:
                     "summary": "click a reply's button",
                     "security": [{"bearer": []}],
                     "requestBody": _json(_ACTION),
-                    "responses": {"200": _reply("the reply to the click"), "400": _ERROR, "401": _ERROR},
+                    "responses": {"200": _reply("the reply to the click"), "400": _ERROR, "401": _ERROR, "403": _ERROR},
                 }
             },
             "/api/session": {

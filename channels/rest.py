@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import ipaddress
 import json
 import re
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -28,6 +30,8 @@ IDENTIFIER = re.compile(r"^[A-Za-z0-9_.:@+-]{1,128}\Z")  # user, conversation an
 _ACTION = re.compile(r"^[a-z0-9_.-]{1,255}\Z")
 MAX_VALUE_CHARS = 2000
 HEARTBEAT_S = 15.0
+FOREIGN_PAGE = "the REST API is for back ends: pages on other origins may not call it (use the web widget)"
+LOOPBACK_ONLY = "without SWITCHBOARD_API_TOKEN only requests to localhost or a loopback address are answered"
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +41,30 @@ class RestLimits:
     # Callers are trusted back ends that name the user; without a token anyone who can reach the port
     # could speak as any user_id and draw on that user's conversation memory.
     api_token: str | None = None
+
+
+def same_origin(request: web.Request, origin: str) -> bool:
+    """Is `origin` (a browser's `Origin` header) the server's own, as the request addressed it?"""
+    parts = urlsplit(origin)
+    return parts.scheme in ("http", "https") and parts.netloc.lower() == request.host.lower()
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def addressed_to_loopback(request: web.Request) -> bool:
+    """Does the request name a loopback host (`Host`)? A page whose own host name was made to resolve to
+    127.0.0.1 (DNS rebinding) reaches a loopback server, same-origin, under its own name."""
+    try:
+        return is_loopback(urlsplit("//" + request.host).hostname or "")
+    except ValueError:  # e.g. an unclosed "[::1"
+        return False
 
 
 def authorized(request: web.Request, token: str | None) -> bool:
@@ -149,6 +177,14 @@ def add_rest_routes(app: web.Application, dispatcher: Callable[[], Dispatcher | 
         return await answer(request, lambda raw: parse_action(raw))
 
     async def answer(request: web.Request, parse: Callable[[bytes], Message]) -> web.StreamResponse:
+        origin = request.headers.get("Origin")
+        if origin is not None and not same_origin(request, origin):
+            # Browsers name the page behind every cross-site POST, even a "simple" one that skips the CORS
+            # preflight: without a token, any site its user visits could otherwise post as any user_id.
+            return error_response("origin_not_allowed", FOREIGN_PAGE, 403)
+        if limits.api_token is None and not addressed_to_loopback(request):
+            # Without a token the server is loopback-only and trusts whoever reaches it: only under its own name.
+            return error_response("host_not_allowed", LOOPBACK_ONLY, 421)
         if not authorized(request, limits.api_token):
             return error_response(
                 "unauthorized",

@@ -111,7 +111,8 @@ class RedisRequestKeys:
 
     A key is *pending* (for `pending_s`) from the claim until the job is queued, then *accepted*: a key
     whose request could not be queued expires on its own even when Redis could not be told, so a retry
-    is never answered "duplicate" for work that was never queued."""
+    is never answered "duplicate" for work that was never queued. The request's fingerprint is kept with
+    the id (`<fingerprint>/<message id>`): a key sent again with another request is not a retry."""
 
     def __init__(self, client: Redis, prefix: str = "sb", keep_s: int = 86400, pending_s: int = 30) -> None:
         self.client = client
@@ -122,18 +123,24 @@ class RedisRequestKeys:
     def _key(self, app: str, key: str) -> str:
         return f"{self.prefix}:mobile:idempotency:{quote(app, safe='')}:{quote(key, safe='')}"
 
-    async def claim(self, app: str, key: str, message_id: str) -> str | None:
+    async def claim(self, app: str, key: str, message_id: str, fingerprint: str) -> str | None:
         async with unavailable_as_store_error():
-            if await self.client.set(self._key(app, key), PENDING + message_id, nx=True, ex=self.pending_s):
+            claimed = f"{PENDING}{fingerprint}/{message_id}"
+            if await self.client.set(self._key(app, key), claimed, nx=True, ex=self.pending_s):
                 return None
             first = await self.client.get(self._key(app, key))
-        if first is None:
-            return None if await self.claim(app, key, message_id) is None else "in-progress"
-        return "in-progress" if str(first).startswith(PENDING) else str(first)
+        if first is None:  # expired between the two calls
+            return None if await self.claim(app, key, message_id, fingerprint) is None else "in-progress"
+        first = str(first)
+        pending = first.startswith(PENDING)
+        seen, _, first_id = first.removeprefix(PENDING).rpartition("/")
+        if seen and seen != fingerprint:
+            return "reused"
+        return "in-progress" if pending else first_id
 
-    async def accepted(self, app: str, key: str, message_id: str) -> None:
+    async def accepted(self, app: str, key: str, message_id: str, fingerprint: str) -> None:
         async with unavailable_as_store_error():
-            await self.client.set(self._key(app, key), message_id, ex=self.keep_s)
+            await self.client.set(self._key(app, key), f"{fingerprint}/{message_id}", ex=self.keep_s)
 
     async def forget(self, app: str, key: str) -> None:
         """The request could not be queued: a retry must be processed."""

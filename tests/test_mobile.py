@@ -225,6 +225,22 @@ async def test_a_retried_request_is_processed_once_with_the_same_message_id(phon
     assert (status, missing["error"]["code"]) == (400, "missing_idempotency_key")
 
 
+async def test_a_key_sent_again_with_another_request_is_refused_not_taken_for_a_retry(phone: Phone) -> None:
+    user = f"m-{uuid.uuid4().hex[:6]}"
+    first = {"user_id": user, "conversation_id": "reuse", "text": "do you accept paypal"}
+    status, accepted = await call(phone, "POST", "/mobile/v1/messages", first, "key-reuse-1")
+    assert status == 202
+    other = {**first, "text": "where is my parcel"}
+    status, refused = await call(phone, "POST", "/mobile/v1/messages", other, "key-reuse-1")
+    assert (status, refused["error"]["code"]) == (422, "idempotency_key_reused")
+    action = {"user_id": user, "conversation_id": "reuse", "action": "start_return"}
+    status, refused = await call(phone, "POST", "/mobile/v1/actions", action, "key-reuse-1")
+    assert (status, refused["error"]["code"]) == (422, "idempotency_key_reused")  # the same key on another route
+    status, again = await call(phone, "POST", "/mobile/v1/messages", first, "key-reuse-1")
+    assert (status, again["message_id"], again.get("duplicate")) == (202, accepted["message_id"], True)
+    assert len(await replies(phone, user, "reuse")) == 1
+
+
 async def test_a_user_only_ever_reads_their_own_conversation(phone: Phone) -> None:
     owner = f"m-{uuid.uuid4().hex[:6]}"
     await call(

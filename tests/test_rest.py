@@ -237,6 +237,18 @@ async def test_messages_need_the_api_token(http: ClientSession, base_url: str, h
         assert (await r.json())["error"]["code"] == "unauthorized"
 
 
+async def test_pages_on_other_origins_may_not_call_the_api(http: ClientSession, base_url: str) -> None:
+    raw = json.dumps({"user_id": "rest-csrf", "text": "hello"})
+    # A "simple" cross-site POST (text/plain, no preflight) that a page the user visits could send:
+    foreign = AUTH | {"Origin": "https://evil.example", "Content-Type": "text/plain"}
+    async with http.post(f"{base_url}/api/messages", data=raw, headers=foreign) as r:
+        assert (r.status, (await r.json())["error"]["code"]) == (403, "origin_not_allowed")
+    async with http.post(f"{base_url}/api/actions", data=raw, headers=foreign | {"Origin": "null"}) as r:
+        assert r.status == 403  # a sandboxed frame or a file:// page
+    status, reply = await post(http, base_url, data=raw, headers={"Origin": base_url.rstrip("/")})
+    assert status == 200, reply  # the server's own pages, and back ends (no Origin), may
+
+
 async def test_a_redis_that_never_answers_leaves_the_server_unready_with_a_clear_error(
     settings: Settings, file_config: FileConfig, tmp_path: Path
 ) -> None:
@@ -260,6 +272,17 @@ async def test_a_redis_that_never_answers_leaves_the_server_unready_with_a_clear
             async with session.post(server.make_url("/api/messages"), json={"user_id": "u", "text": "hi"}) as r:
                 assert r.status == 503
                 assert r.headers["Retry-After"] == "5"
+            # No token: a loopback-only server. A page whose host name was rebound to 127.0.0.1 reaches it under
+            # that name: it may not speak as a user, nor read the start-up error.
+            rebound = {"Host": f"shop.rebound.example:{server.port}"}
+            async with session.get(server.make_url("/readyz"), headers=rebound) as response:
+                assert (await response.json())["error"] == "start-up failed; details on loopback or with the API token"
+            message = {"user_id": "u", "text": "hi"}
+            async with session.post(server.make_url("/api/messages"), json=message, headers=rebound) as r:
+                assert (r.status, (await r.json())["error"]["code"]) == (421, "host_not_allowed")
+            for host in (f"localhost:{server.port}", f"[::1]:{server.port}", "127.0.0.1"):
+                async with session.post(server.make_url("/api/messages"), json=message, headers={"Host": host}) as r:
+                    assert r.status == 503, host  # addressed to loopback: on to "still loading"
     finally:
         await server.close()
     assert "did not answer within 0.5 s" in body["error"]

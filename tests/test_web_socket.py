@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 from bot.app import create_app
 from bot.settings import FileConfig, Settings
 from channels.web.sessions import SessionRefused, SessionSigner
-from channels.web.socket import RateLimiter
+from channels.web.socket import RateLimiter, client_address
 from memory.privacy import UserData
 from memory.store import shared_secret
 from memory.web import RedisFrameLog
@@ -32,7 +32,15 @@ QUESTION = "how long do refunds take to reach my card?"
 @pytest.fixture(scope="module")
 def config(file_config: FileConfig) -> FileConfig:
     config = own_prefix(file_config, "web")
-    web = config.web.model_copy(update={"allowed_origins": [ALLOWED], "burst": 3, "messages_per_minute": 6})
+    # Every test's sockets come from 127.0.0.1: the per-address limits are tested on a server of their own.
+    update = {
+        "allowed_origins": [ALLOWED],
+        "burst": 3,
+        "messages_per_minute": 6,
+        "anonymous_messages_burst": 1000,
+        "max_waiting_per_address": 100,  # one test opens 26 sockets at once, to test the per-user cap
+    }
+    web = config.web.model_copy(update=update)
     return config.model_copy(update={"web": web})
 
 
@@ -360,6 +368,83 @@ async def test_anonymous_sessions_are_off_off_loopback_unless_enabled(settings: 
                 assert (await response.json())["error"]["code"] == "named_sessions_off"
     finally:
         await server.close()
+
+
+async def test_one_address_cannot_hold_unopened_sockets_or_mint_sessions_for_more_messages(
+    settings: Settings, config: FileConfig
+) -> None:
+    update = {"max_waiting_per_address": 2, "anonymous_messages_burst": 2, "anonymous_messages_per_minute": 1}
+    tight = config.model_copy(update={"web": config.web.model_copy(update=update)})
+    server = await start_ready(create_app(settings.model_copy(update={"api_token": SecretStr(TOKEN)}), tight))
+    base = str(server.make_url("")).rstrip("/")
+    try:
+        async with ClientSession() as http:
+            silent = [await http.ws_connect(f"{base}/ws") for _ in range(2)]  # opened, no hello (yet)
+            with pytest.raises(WSServerHandshakeError) as refused:
+                await http.ws_connect(f"{base}/ws")
+            assert refused.value.status == 429
+            first, second = await session_for(http, base), await session_for(http, base)
+            await silent[0].send_json({"type": "hello", "token": first["token"], "conversation_id": "a"})
+            assert (await receive(silent[0]))["type"] == "ready"
+            third = await http.ws_connect(f"{base}/ws")  # a place was freed by the hello
+            await third.send_json({"type": "hello", "token": second["token"], "conversation_id": "b"})
+            assert (await receive(third))["type"] == "ready"
+            # Two anonymous sessions (two users, per-user burst 3) share their address's bucket of 2.
+            for ws, client_id in ((silent[0], "x1"), (third, "y1")):
+                await ws.send_json({"type": "message", "text": "hello there", "client_id": client_id})
+                assert (await receive(ws))["type"] == "message"  # taken: its echo
+            await silent[0].send_json({"type": "message", "text": "hello again", "client_id": "x2"})
+            frame = await receive(silent[0])
+            while frame["type"] != "error":  # x1's answer may still be streaming
+                frame = await receive(silent[0])
+            assert (frame["code"], frame["client_id"]) == ("rate_limited", "x2")
+            named = await session_for(http, base, "web-named-user")  # a user the site named has only its own
+            ws, _ = await hello(http, base, named["token"], "n")
+            await ws.send_json({"type": "message", "text": "hello there", "client_id": "n1"})
+            assert (await receive(ws))["type"] == "message"  # taken: its echo
+            for socket in (*silent, third, ws):
+                await socket.close()
+    finally:
+        await server.close()
+
+
+def test_per_address_limits_count_an_ipv6_client_as_its_slash_64() -> None:
+    from aiohttp.test_utils import make_mocked_request
+
+    def key(remote: str) -> str:
+        request = make_mocked_request("GET", "/ws")
+        return client_address(request.clone(remote=remote))
+
+    assert key("2001:db8:1:2::1") == key("2001:db8:1:2:ffff:eeee:dddd:cccc") == "2001:db8:1:2::/64"
+    assert key("2001:db8:1:3::1") != key("2001:db8:1:2::1")
+    assert key("::ffff:192.0.2.7") == key("192.0.2.7") == "192.0.2.7"
+    assert key("192.0.2.8") != key("192.0.2.7")
+
+
+def test_allowed_origins_match_as_browsers_send_them(settings: Settings, config: FileConfig) -> None:
+    from aiohttp.test_utils import make_mocked_request
+
+    from bot.web import web_policy
+    from channels.web.routes import origin_allowed
+
+    origins = ["HTTPS://Shop.Example.com:443", "http://Admin.Example.com:8080", "http://plain.example.com:80"]
+    policy = web_policy(
+        settings, config.model_copy(update={"web": config.web.model_copy(update={"allowed_origins": origins})})
+    )
+    assert policy.allowed_origins == {
+        "https://shop.example.com",
+        "http://admin.example.com:8080",
+        "http://plain.example.com",
+    }
+    for origin, allowed in (
+        ("https://shop.example.com", True),
+        ("http://admin.example.com:8080", True),
+        ("http://plain.example.com", True),
+        ("https://shop.example.com.evil.example", False),
+        ("http://admin.example.com", False),
+    ):
+        request = make_mocked_request("GET", "/ws", headers={"Origin": origin, "Host": "switchboard.example"})
+        assert origin_allowed(request, policy) is allowed, origin
 
 
 def test_session_tokens_expire_and_cannot_be_altered() -> None:

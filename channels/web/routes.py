@@ -11,12 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
-from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from channels.rest import IDENTIFIER, BadRequest, authorized, error_response, json_object
-from channels.web.socket import RateLimiter, WebChannel
+from channels.rest import IDENTIFIER, BadRequest, authorized, error_response, json_object, same_origin
+from channels.web.socket import RateLimiter, WebChannel, client_address
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +26,7 @@ class WebPolicy:
     max_session_ttl_s: int = 30 * 86400
     max_frame_bytes: int = 16384
     max_connections: int = 2000
+    max_waiting_per_address: int = 20  # sockets opened that have not said hello yet
     demo_page: bool = True
     anonymous_per_minute: float = 60.0  # new anonymous sessions per client address (a proxy is one address)
     anonymous_burst: int = 120
@@ -39,18 +39,15 @@ def _static(name: str) -> bytes:
 
 def origin_allowed(request: web.Request, policy: WebPolicy) -> bool:
     origin = request.headers.get("Origin")
-    if origin is None:
-        return True
-    if origin in policy.allowed_origins:
-        return True
-    parts = urlsplit(origin)
-    return parts.scheme in ("http", "https") and parts.netloc.lower() == request.host.lower()
+    return origin is None or origin.lower() in policy.allowed_origins or same_origin(request, origin)
 
 
 def add_web_routes(app: web.Application, channel: Callable[[], WebChannel | None], policy: WebPolicy) -> None:
     widget, demo = _static("widget.js"), _static("demo.html")
     # Each anonymous session is a new user with a rate limit of its own: their minting is limited per address.
     minting = RateLimiter(policy.anonymous_per_minute, policy.anonymous_burst)
+    # Sockets that have not said hello yet, per address: one client cannot fill `max_connections` with them.
+    waiting: dict[str, int] = {}
 
     def cors(request: web.Request) -> dict[str, str]:
         origin = request.headers.get("Origin")
@@ -66,15 +63,33 @@ def add_web_routes(app: web.Application, channel: Callable[[], WebChannel | None
             return error_response("starting", "Switchboard is still loading; retry shortly", 503, {"Retry-After": "5"})
         if current.sockets >= policy.max_connections:
             return error_response("busy", "too many chat connections; retry shortly", 503, {"Retry-After": "5"})
+        address = client_address(request)
+        if waiting.get(address, 0) >= policy.max_waiting_per_address:
+            message = "too many sockets from this address have not said hello; retry shortly"
+            return error_response("too_many_connecting", message, 429, {"Retry-After": "5"})
         ws = web.WebSocketResponse(heartbeat=25.0, max_msg_size=policy.max_frame_bytes)
         if not ws.can_prepare(request).ok:
             return error_response("not_websocket", "GET /ws is a WebSocket endpoint (docs/web.md)", 400)
-        current.sockets += 1  # before the first await: concurrent handshakes cannot all pass the cap
+        # Counted before the first await: concurrent handshakes cannot all pass the caps.
+        current.sockets += 1
+        waiting[address] = waiting.get(address, 0) + 1
+        greeted = False
+
+        def said_hello() -> None:
+            nonlocal greeted
+            if not greeted:
+                greeted = True
+                if waiting[address] == 1:
+                    del waiting[address]
+                else:
+                    waiting[address] -= 1
+
         try:
             await ws.prepare(request)
-            await current.serve(request, ws)
+            await current.serve(request, ws, said_hello)
         finally:
             current.sockets -= 1
+            said_hello()
         return ws
 
     async def session(request: web.Request) -> web.Response:
@@ -98,7 +113,7 @@ def add_web_routes(app: web.Application, channel: Callable[[], WebChannel | None
         if user_id is None and not policy.anonymous:
             message = "anonymous sessions are off: your site's back end asks for a session naming the user"
             return error_response("anonymous_off", message, 403, headers)
-        if user_id is None and (wait := minting.wait_s(request.remote or "?")) > 0:
+        if user_id is None and (wait := minting.wait_s(client_address(request))) > 0:
             retry = str(max(1, round(wait)))
             message = "too many new sessions from this address; retry shortly"
             return error_response("rate_limited", message, 429, headers | {"Retry-After": retry})

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import json
 import logging
 import re
@@ -65,10 +66,13 @@ class WebLimits:
     max_text_chars: int = 4000
     messages_per_minute: float = 20.0
     burst: int = 5
-    hello_timeout_s: float = 10.0
+    hello_timeout_s: float = 5.0  # the widget says hello as the socket opens
     max_sockets_per_user: int = 20
     max_frame_bytes: int = 16384  # told to the client in `ready` (the route enforces it)
     send_timeout_s: float = 10.0  # a client that does not read for this long is dropped (it can resume)
+    # Each anonymous session is a new user with buckets of its own: together they share one per address.
+    anonymous_messages_per_minute: float = 120.0
+    anonymous_messages_burst: int = 30
 
 
 class FrameError(BadRequest):
@@ -86,6 +90,20 @@ def _about(client_id: str) -> Iterator[None]:
         yield
     except BadRequest as bad:
         raise FrameError(bad.code, bad.message, client_id=client_id) from None
+
+
+def client_address(request: web.BaseRequest) -> str:
+    """What per-address limits count under: an IPv6 host gets a whole /64 (one subscriber's), so it is one."""
+    remote = request.remote or "?"
+    try:
+        address = ipaddress.ip_address(remote)
+    except ValueError:
+        return remote
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
 
 
 class RateLimiter:
@@ -156,6 +174,7 @@ class WebChannel:
         self.signer = signer
         self.limits = limits
         self.limiter = RateLimiter(limits.messages_per_minute, limits.burst)
+        self.anonymous_limiter = RateLimiter(limits.anonymous_messages_per_minute, limits.anonymous_messages_burst)
         # What the log keeps of a customer's message: with personal data redacted, like every store.
         self.shown_text = shown_text
         self.live: defaultdict[tuple[str, str], set[Connection]] = defaultdict(set)
@@ -165,8 +184,13 @@ class WebChannel:
 
     # --- the socket's life ------------------------------------------------------------------------------
 
-    async def serve(self, request: web.Request, socket: web.WebSocketResponse) -> None:
+    async def serve(
+        self, request: web.Request, socket: web.WebSocketResponse, said_hello: Callable[[], None] | None = None
+    ) -> None:
+        """`said_hello` is called once the first frame is read (or the wait for it ends)."""
         connection = await self._hello(request, socket)
+        if said_hello is not None:
+            said_hello()
         if connection is None:
             return
         try:
@@ -295,6 +319,8 @@ class WebChannel:
     def _limit(self, connection: Connection, client_id: str | None = None, bucket: str = "messages") -> None:
         """Messages and everything else (votes, resumes) have buckets of their own: a vote costs no message."""
         wait = self.limiter.wait_s(f"{connection.session.user_id}\x1f{bucket}")
+        if wait <= 0 and connection.session.anonymous:
+            wait = self.anonymous_limiter.wait_s(f"{client_address(connection.request)}\x1f{bucket}")
         if wait > 0:
             retry = max(1, round(wait))
             extra: dict[str, Any] = {"client_id": client_id} if client_id else {}
