@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 
 from engine.protocols import EventSink, Redactor
 from engine.types import Redacted, Turn
+from safety.recognizers import OWN_ENTITIES, any_case_addresses, dates_of_birth, dotted_cards, spelled_emails
 from safety.secrets import TOKEN, secret_spans
 
 # presidio logs the words around what it finds at DEBUG (raw personal data, never to be logged) and a
@@ -42,6 +43,8 @@ SHORT_NAMES = {
     "IP_ADDRESS": "IP",
     "US_SSN": "SSN",
     "STREET_ADDRESS": "ADDRESS",
+    "DATE_OF_BIRTH": "DOB",
+    "UK_NINO": "NINO",
 }
 # the fallback patterns report under their own names (presidio keeps one finding per span and entity, and
 # would keep its own recognizer's weaker score); they are the same kind of data
@@ -88,7 +91,16 @@ EMAIL_PATTERN = PatternEntity("EMAIL_TYPED", r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+
 
 @dataclass(frozen=True, slots=True)
 class PiiSettings:
-    entities: tuple[str, ...] = ("EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "PERSON", "IP_ADDRESS")
+    entities: tuple[str, ...] = (
+        "EMAIL_ADDRESS",
+        "PHONE_NUMBER",
+        "CREDIT_CARD",
+        "IBAN_CODE",
+        "PERSON",
+        "IP_ADDRESS",
+        "UK_NINO",
+        "DATE_OF_BIRTH",
+    )
     score_threshold: float = 0.5
     patterns: tuple[PatternEntity, ...] = ()
     allow: tuple[str, ...] = ()  # the company's own published contacts: never redacted
@@ -105,11 +117,13 @@ class PresidioRedactor:
     def __post_init__(self) -> None:
         from presidio_analyzer import AnalyzerEngine, Pattern, PatternRecognizer
         from presidio_analyzer.nlp_engine import NlpEngineProvider
+        from presidio_analyzer.predefined_recognizers import UkNinoRecognizer
 
         provider = NlpEngineProvider(
             nlp_configuration={"nlp_engine_name": "spacy", "models": [{"lang_code": "en", "model_name": SPACY_MODEL}]}
         )
         self._analyzer = AnalyzerEngine(nlp_engine=provider.create_engine(), supported_languages=["en"])
+        self._analyzer.registry.add_recognizer(UkNinoRecognizer())  # in presidio, but not in its default registry
         custom = [*self.settings.patterns, *([STREET_ADDRESS] if self.settings.addresses else [])]
         if "PHONE_NUMBER" in self.settings.entities:
             custom.append(PHONE_PATTERN)
@@ -123,7 +137,19 @@ class PresidioRedactor:
                     context=[],  # ours, applied in `_with_context` (presidio's enhancer misses some words)
                 )
             )
-        self._entities = list(dict.fromkeys([*self.settings.entities, *(e.name for e in custom)]))
+        wanted = set(self.settings.entities)
+        self._finders = [
+            finder
+            for entity, finder in (
+                ("EMAIL_ADDRESS", spelled_emails),
+                ("CREDIT_CARD", dotted_cards),
+                ("DATE_OF_BIRTH", dates_of_birth),
+                ("STREET_ADDRESS", any_case_addresses),
+            )
+            if entity in wanted or (entity == "STREET_ADDRESS" and self.settings.addresses)
+        ]
+        entities = dict.fromkeys([*self.settings.entities, *(e.name for e in custom)])
+        self._entities = [e for e in entities if e not in OWN_ENTITIES]
         self._context = {
             e.name: re.compile(r"\b(?:" + "|".join(map(re.escape, e.context)) + r")", re.IGNORECASE)
             for e in custom
@@ -200,6 +226,7 @@ class PresidioRedactor:
         # presidio's phone recognizer (numbers the phonenumbers library validates) scores 0.4 without a phone
         # word nearby; written with a country code ("+44 7911 123456", "0044 …") a valid number is one anyway
         scored = [_with_country_code(text, a, b, kind, score) for a, b, kind, score in scored]
+        scored += [span for finder in self._finders for span in finder(text)]
         if self.settings.secrets:  # tokens anywhere; passwords and codes in messages, not in help pages
             found_secrets = secret_spans(text) if people else [m.span() for m in TOKEN.finditer(text)]
             scored += [(a, b, "SECRET", 1.0) for a, b in found_secrets]

@@ -5,7 +5,7 @@ presidio has no recognizer for them, and a login-trouble conversation is exactly
 replaced like any personal data (`<SECRET_1>`), so history, hand-over records, logs and prompts never hold
 them. Tokens are recognised by shape (vendor prefixes, JWTs) anywhere; a password or code only after a
 word that introduces one, and only when it looks like one (a password has a digit, symbol or inner
-capital: "my password is not working" keeps its words).
+capital: "my password is not working" keeps its words); a card's security code and expiry after theirs.
 """
 
 from __future__ import annotations
@@ -29,6 +29,19 @@ CODE = re.compile(
     r"\b(?P<kind>\w+\s+)?(?:code|otp|pin|passcode)\b\s*(?:is|was|=|:|-|of)?\s*[:=]?\s*(?P<value>\d(?:[\s-]?\d){3,7})\b",
     re.IGNORECASE,
 )
+# a card's security code and expiry: with the number (redacted as a card) they are enough to pay with it
+CARD_CODE = re.compile(
+    r"\b(?:cvv2?|cvc2?|cv2|csc|security\s+code|card\s+code|card\s+verification(?:\s+(?:code|value|number))?"
+    r"|(?:3|three|4|four)\s+digits?(?:\s+code)?)\b(?:\s+(?:on|of|at|the|back|my|card|number))*"
+    r"\s*(?:is|are|was|=|:|-)?\s*[:=]?\s*(?P<value>\d{3,4})\b",
+    re.IGNORECASE,
+)
+CARD_EXPIRY = re.compile(
+    r"\b(?:exp(?:iry|ires|iration)?|valid\s+(?:thru|through|until))\.?(?:\s+date)?\s*(?:is|on|[:=-])?\s*"
+    r"(?P<value>(?:0?[1-9]|1[0-2])\s*[/-]\s*(?:20)?\d{2})(?![\d/])",
+    re.IGNORECASE,
+)
+PAYMENT_CARD = re.compile(r"\b(?:card|visa|mastercard|amex|debit|credit|cvv2?|cvc2?|cv2|csc)\b", re.IGNORECASE)
 # codes that are not secrets: a customer needs them read
 PUBLIC_CODES = {
     "zip", "postal", "post", "postcode", "promo", "discount", "coupon", "voucher", "error", "area", "country",
@@ -48,6 +61,8 @@ def secret_spans(text: str) -> list[tuple[int, int]]:
         value = match.group("value").rstrip(".,;!?)")
         if _looks_like_a_password(value):
             spans.append((match.start("value"), match.start("value") + len(value)))
+    if PAYMENT_CARD.search(text):  # "the offer expires 12/31" is a date
+        spans += [m.span("value") for pattern in (CARD_CODE, CARD_EXPIRY) for m in pattern.finditer(text)]
     for match in CODE.finditer(text):
         kind = (match.group("kind") or "").strip().casefold()
         if kind not in PUBLIC_CODES:

@@ -107,6 +107,15 @@ def test_values_of_one_kind_side_by_side_each_get_their_own_placeholder(
         ("Authorization: Bearer abcdefghijklmnopqrstuvwxyz0123", "Authorization: Bearer <SECRET_1>"),
         ("ring me on 0044 7911 123456", "ring me on <PHONE_1>"),
         ("the courier can use +1 650 253 0000", "the courier can use <PHONE_1>"),
+        ("my email is john dot doe at gmail dot com", "my email is <EMAIL_1>"),
+        ("reach me on sarah_k[at]yahoo[dot]co[dot]uk", "reach me on <EMAIL_1>"),
+        ("its Bob.Jones at outlook dot com", "its <EMAIL_1>"),
+        ("send it to 12 baker street london please", "send it to <ADDRESS_1> london please"),
+        ("dob: 3 march 1987", "dob: <DOB_1>"),
+        ("born 1987-03-14 if that helps", "born <DOB_1> if that helps"),
+        ("national insurance AB123456C", "national insurance <NINO_1>"),
+        ("card 4111.1111.1111.1111 exp 04/27 cvv 123", "card <CARD_1> exp <SECRET_1> cvv <SECRET_2>"),
+        ("the cvc on the back of my card is 737", "the cvc on the back of my card is <SECRET_1>"),
     ],
 )
 def test_secrets_and_international_numbers_are_replaced(redactor: PresidioRedactor, text: str, expected: str) -> None:
@@ -122,6 +131,13 @@ def test_secrets_and_international_numbers_are_replaced(redactor: PresidioRedact
         "error code 1234 at checkout",
         "the verification code never arrives",
         "the +1 adapter costs $12",
+        "2 parcels on the way and 3 more on the road",
+        "i ordered 2 of the road bikes",
+        "logged in at google.com and it failed",
+        "i am at gmail dot com support page lol",
+        "my birthday is next week, born in 1987",
+        "the offer expires 12/31",
+        "the card reader 4.99.12 firmware",
     ],
 )
 def test_words_about_secrets_and_public_codes_stay(redactor: PresidioRedactor, text: str) -> None:
