@@ -47,7 +47,9 @@ def toxicity() -> ToxicityDetector:
 
 
 def test_injection_floors() -> None:
-    # measured 2026-11-28: 50 of 50 messages, 10 of 10 planted in documents
+    # measured 2026-11-28: 76 of 76 messages (26 added evading the rules with look-alike letters, accents,
+    # other languages and paraphrase: 2 of the first 16 and 8 of the next 10 caught before the rules were
+    # widened), 10 of 10 planted in documents
     detector = InjectionDetector()
     messages = texts("injections.jsonl")
     assert sum(detector.check(m["text"]) is not None for m in messages) >= 0.9 * len(messages)

@@ -68,7 +68,7 @@ def test_redaction_floors(redactor: PresidioRedactor, name: str, recall_floor: f
 
 def test_ordinary_messages_keep_their_words(redactor: PresidioRedactor) -> None:
     touched = [case["text"] for case in cases("ordinary_messages.jsonl") if redactor.redact(case["text"])[1]]
-    assert len(touched) <= 3, touched  # measured: 2 of 68 ("Kill Bill", "Best Buy" read as names)
+    assert len(touched) <= 3, touched  # measured: 2 of 81 ("Kill Bill", "Best Buy" read as names)
     for kept in ("I bought 2 lamps for $45 each, can I return just one?", "does the 2024 model fit the old filters"):
         assert redactor.redact(kept) == (kept, ()), "numbers without an order or phone word stay"
 
