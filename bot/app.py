@@ -14,16 +14,17 @@ from dataclasses import dataclass, field
 from importlib import metadata
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
+from aiohttp.typedefs import Handler, Middleware
 
 from bot.mobile import Gateways, MobileChannel, app_secrets, build_mobile, gateways
 from bot.runtime import Runtime
 from bot.settings import FileConfig, Settings, load_file_config
 from bot.slack import Role, build_slack, check_slack_config, slack_mode
 from bot.web import build_web, web_policy
+from channels.addresses import forwarded_for, is_loopback, networks
 from channels.mobile import add_mobile_routes
 from channels.openapi import add_openapi_route
-from channels.rest import RestLimits, add_rest_routes, addressed_to_loopback, authorized, error_response, is_loopback
+from channels.rest import RestLimits, add_rest_routes, addressed_to_loopback, authorized, error_response
 from channels.slack.channel import SlackChannel
 from channels.web.routes import add_web_routes
 from channels.web.socket import WebChannel
@@ -60,7 +61,10 @@ def create_app(settings: Settings, config: FileConfig | None = None, role: Role 
         check_slack_config(slack, config)
     mobile_apps = app_secrets(config)  # a missing app secret is an error here
     push = gateways(config) if mobile_apps and role != "web" else Gateways()  # the web tier never pushes
-    app = web.Application(client_max_size=limits.max_body_bytes, middlewares=[_json_errors])
+    middlewares: list[Middleware] = [_json_errors]
+    if config.server.trusted_proxies:
+        middlewares.append(forwarded_for(networks(config.server.trusted_proxies)))
+    app = web.Application(client_max_size=limits.max_body_bytes, middlewares=middlewares)
     slot = app[SLOT] = RuntimeSlot()
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:

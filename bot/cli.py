@@ -423,7 +423,7 @@ def cmd_demo_backend(config: FileConfig, host: str, port: int) -> int:
     from aiohttp import web
 
     from adapters.demo_orders import DemoOrderSystem
-    from channels.rest import is_loopback
+    from channels.addresses import is_loopback
 
     if not is_loopback(host):
         raise SettingsError(f"demo-backend: {host} is not a loopback address; the demo has no real security")

@@ -14,7 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from channels.rest import is_loopback
+from channels.addresses import is_loopback, networks
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULTS_FILE = Path(__file__).with_name("defaults.yaml")
@@ -183,6 +183,14 @@ class ServerConfig(_Strict):
     reply_deadline_s: float = Field(gt=0, le=3600)
     max_pending: int = Field(ge=1, le=100_000)
     max_body_bytes: int = Field(ge=1024, le=10_000_000)
+    # reverse proxies in front (addresses or networks): per-address limits then count the client behind them
+    trusted_proxies: list[str] = Field(default_factory=list, max_length=100)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: list[str]) -> list[str]:
+        networks(value)
+        return value
 
 
 class ActionConfig(_Strict):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot.runtime import Runtime, redacting
 from bot.settings import FileConfig, Settings, serialized_origin
-from channels.rest import is_loopback
+from channels.addresses import is_loopback
 from channels.web.routes import WebPolicy
 from channels.web.sessions import SessionSigner
 from channels.web.socket import WebChannel, WebLimits

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
 import logging
 import re
 import uuid
@@ -152,7 +153,12 @@ def add_mobile_routes(
         current = ready()
         conversation = message.conversation
         # A key names one request: the same key on another body or route is a client bug, never a retry.
-        fingerprint = hashlib.sha256(signed_bytes(request.method, request.path, "", raw)).hexdigest()[:32]
+        # The body as parsed (keys sorted, no spacing): an app that rebuilds the same JSON on a retry, in
+        # another key order or spacing, is still retrying.
+        canonical = json.dumps(json_object(raw), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        fingerprint = hashlib.sha256(signed_bytes(request.method, request.path, "", canonical.encode())).hexdigest()[
+            :32
+        ]
         first = await current.keys.claim(app_name, key, message.message_id, fingerprint)
         if first == REUSED:
             reused = "this Idempotency-Key was used for a different request; use a new key for each request"

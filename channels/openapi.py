@@ -166,6 +166,7 @@ def document(version: str) -> dict[str, Any]:
                         "401": _ERROR,
                         "403": _ERROR,
                         "413": _ERROR,
+                        "421": _ERROR,
                         "429": _ERROR,
                     },
                 }
@@ -175,7 +176,13 @@ def document(version: str) -> dict[str, Any]:
                     "summary": "click a reply's button",
                     "security": [{"bearer": []}],
                     "requestBody": _json(_ACTION),
-                    "responses": {"200": _reply("the reply to the click"), "400": _ERROR, "401": _ERROR, "403": _ERROR},
+                    "responses": {
+                        "200": _reply("the reply to the click"),
+                        "400": _ERROR,
+                        "401": _ERROR,
+                        "403": _ERROR,
+                        "421": _ERROR,
+                    },
                 }
             },
             "/api/session": {
@@ -203,7 +210,13 @@ def document(version: str) -> dict[str, Any]:
             "/ws": {
                 "get": {
                     "summary": "the widget's WebSocket: hello with a session token, then JSON frames (docs/web.md)",
-                    "responses": {"101": {"description": "switching protocols"}, "403": _ERROR, "503": _ERROR},
+                    "responses": {
+                        "101": {"description": "switching protocols"},
+                        "400": _ERROR,
+                        "403": _ERROR,
+                        "429": _ERROR,
+                        "503": _ERROR,
+                    },
                 }
             },
             "/widget.js": {

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import ipaddress
 import json
 import re
 import uuid
@@ -21,6 +20,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from channels.addresses import is_loopback
 from engine.delivery import Busy, Dispatcher
 from engine.text import clean_text
 from engine.types import ConversationRef, EventKind, Message, Reply, ReplyEvent
@@ -47,15 +47,6 @@ def same_origin(request: web.Request, origin: str) -> bool:
     """Is `origin` (a browser's `Origin` header) the server's own, as the request addressed it?"""
     parts = urlsplit(origin)
     return parts.scheme in ("http", "https") and parts.netloc.lower() == request.host.lower()
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def addressed_to_loopback(request: web.Request) -> bool:

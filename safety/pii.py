@@ -21,7 +21,14 @@ from dataclasses import dataclass, field, replace
 
 from engine.protocols import EventSink, Redactor
 from engine.types import Redacted, Turn
-from safety.recognizers import OWN_ENTITIES, any_case_addresses, dates_of_birth, dotted_cards, spelled_emails
+from safety.recognizers import (
+    OWN_ENTITIES,
+    any_case_addresses,
+    canonical_email,
+    dates_of_birth,
+    dotted_cards,
+    spelled_emails,
+)
 from safety.secrets import TOKEN, secret_spans
 
 # presidio logs the words around what it finds at DEBUG (raw personal data, never to be logged) and a
@@ -155,6 +162,7 @@ class PresidioRedactor:
             for e in custom
             if e.context
         }
+        self._context["UK_NINO"] = NINO_CONTEXT
         self._allow = {value.casefold() for value in self.settings.allow}
         self._proper_nouns: frozenset[str] = frozenset()
         # The same message is redacted by its channel (what its log keeps) and by the engine: once is enough.
@@ -220,8 +228,9 @@ class PresidioRedactor:
         except Exception as error:  # its message may quote the text: never let it reach a log
             raise RedactionFailed(f"personal-data recognition failed ({type(error).__name__})") from None
         scored = [
-            (r.start, r.end, r.entity_type, self._with_context(text, r.start, r.end, r.entity_type, r.score))
+            (r.start, r.end, r.entity_type, self._with_context(text, r.start, r.end, r.entity_type, score))
             for r in found
+            for score in [WITHOUT_CONTEXT.get(r.entity_type, r.score)]
         ]
         # presidio's phone recognizer (numbers the phonenumbers library validates) scores 0.4 without a phone
         # word nearby; written with a country code ("+44 7911 123456", "0044 …") a valid number is one anyway
@@ -244,6 +253,8 @@ class PresidioRedactor:
         for start, end, entity, _ in spans:  # in text order, so placeholders number by appearance
             value = text[start:end]
             if value.casefold() in self._allow or _PLACEHOLDER.fullmatch(value):
+                continue
+            if entity == "EMAIL_ADDRESS" and canonical_email(value) in self._allow:  # "help at shop dot com"
                 continue
             if entity == "PERSON" and not self._is_a_name(text, start, value, people):
                 continue
@@ -286,6 +297,12 @@ def _with_country_code(text: str, start: int, end: int, kind: str, score: float)
 
 
 CONTEXT_BOOST = 0.35  # presidio's own figure for a supporting word nearby
+# presidio's UK_NINO scores 0.5 on its shape alone, which a part or model number has ("PX123456A"): it
+# counts with a context word nearby
+WITHOUT_CONTEXT = {"UK_NINO": 0.3}
+NINO_CONTEXT = re.compile(
+    r"\b(?:national\s+insurance|insurance\s+(?:number|no)|ni\s+(?:number|no)|nino|ni)\b", re.IGNORECASE
+)
 CONTEXT_CHARS = 40
 
 

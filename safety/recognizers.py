@@ -14,29 +14,42 @@ from __future__ import annotations
 
 import re
 
+from safety.secrets import SAID
+
 Span = tuple[int, int, str, float]
 OWN_ENTITIES = frozenset({"DATE_OF_BIRTH"})  # found only here: presidio has no recognizer of that name
 
-_DOT = r"(?:\s*[\(\[\{]\s*dot\s*[\)\]\}]\s*|\s+dot\s+|\.)"
-_AT_BRACKETED = r"\s*[\(\[\{]\s*at\s*[\)\]\}]\s*"
+# Blanks and repetitions are bounded ({0,3}, {0,4}) and word runs atomic ((?>…)): no input makes these
+# slow (a 4,000-character run of blanks, hyphens or "a dot a dot …" is matched in linear time).
+_DOT = r"(?:\s{0,3}[\(\[\{]\s{0,3}dot\s{0,3}[\)\]\}]\s{0,3}|\s{1,3}dot\s{1,3}|\.)"
+_AT_BRACKETED = r"\s{0,3}[\(\[\{]\s{0,3}at\s{0,3}[\)\]\}]\s{0,3}"
 _TLD = r"(?:com|net|org|edu|gov|info|biz|io|co|me|[a-z]{2})\b"
-_LABEL = r"[a-z0-9][a-z0-9-]*"
-_DOMAIN = rf"{_LABEL}(?:{_DOT}{_LABEL})*{_DOT}{_TLD}"
-_LOCAL = rf"[a-z0-9_%+-]+(?:{_DOT}[a-z0-9_%+-]+)*"
-# "(at)" / "[at]" say it is an address; a bare " at " does only when the domain is spelled out too
-# ("john at gmail dot com"): "logged in at google.com" is a place, not an address.
+_LABEL = r"[a-z0-9](?>[a-z0-9-]*)"
+_DOMAIN = rf"{_LABEL}(?:{_DOT}{_LABEL}){{0,4}}{_DOT}{_TLD}"
+_LOCAL = rf"[a-z0-9](?>[a-z0-9_%+-]*)(?:{_DOT}[a-z0-9](?>[a-z0-9_%+-]*)){{0,4}}"
+# "(at)" / "[at]" say it is an address; a bare " at " only with the domain spelled out ("john at gmail dot
+# com") and a local part written like one or an e-mail word before it: "sale at argos dot co dot uk" is a shop.
 SPELLED_EMAIL = re.compile(
-    rf"(?<![\w@.])(?:{_LOCAL}{_AT_BRACKETED}{_DOMAIN}|{_LOCAL}\s+at\s+{_LABEL}(?:{_DOT}{_LABEL})*?\s+dot\s+{_TLD})",
+    rf"(?<![\w@.%+-])(?:{_LOCAL}{_AT_BRACKETED}{_DOMAIN}"
+    rf"|(?P<bare>{_LOCAL})\s{{1,3}}at\s{{1,3}}{_LABEL}(?:{_DOT}{_LABEL}){{0,4}}?\s{{1,3}}dot\s{{1,3}}{_TLD})",
     re.IGNORECASE,
 )
-# one that is a word the sentence needs before "at": "i am at", "logged in at", "we're at"
-_NOT_A_LOCAL_PART = re.compile(r"(?:i|am|are|is|was|were|in|me|us|them|him|her|it|be|been|still|stuck|here|there)\Z")
+_LIKE_A_LOCAL_PART = re.compile(r"[._\d]|\bdot\b", re.IGNORECASE)
+_EMAIL_CUE = re.compile(r"\b(?:e-?mail|mail|address|contact|reach|send)\b", re.IGNORECASE)
+_CANONICAL = (
+    (re.compile(_AT_BRACKETED + r"|\s{1,3}at\s{1,3}", re.IGNORECASE), "@"),
+    (re.compile(_DOT, re.IGNORECASE), "."),
+)
 
 _STREET_WORDS = r"street|st|road|rd|avenue|ave|lane|ln|boulevard|blvd|terrace|crescent|highway|hwy"
 _FUNCTION_WORD = r"(?:of|the|a|an|my|your|our|their|on|in|for|and|or|to|at|by|with|from|more|other)\s"
-# any case: only street words that are not also everyday words ("way", "close", "place", "drive" are)
+# any case: only street words that are not also everyday words ("way", "close", "place", "drive" are), and
+# only after a word that leads to a place ("live at", "send it to", "my address is"): "bought 2 new road
+# bikes", "a 3 bed terrace" are things
 ANY_CASE_ADDRESS = re.compile(
-    rf"(?<![\w.,/-])\d{{1,5}}[a-z]?\s+(?:(?!{_FUNCTION_WORD})[a-z][a-z'-]+\s+){{1,3}}(?:{_STREET_WORDS})\b\.?",
+    r"\b(?:at|to|is|on|address:?|from)\s{1,3}"
+    rf"(?P<address>\d{{1,5}}[a-z]?\s{{1,3}}(?:(?!{_FUNCTION_WORD})[a-z](?>[a-z'-]*)\s{{1,3}}){{1,3}}"
+    rf"(?:{_STREET_WORDS})\b\.?)",
     re.IGNORECASE,
 )
 
@@ -46,12 +59,12 @@ _MONTH = (
 )
 _DATE = (
     rf"(?:\d{{1,2}}[/.-]\d{{1,2}}[/.-](?:19|20)?\d{{2}}|(?:19|20)\d{{2}}[/.-]\d{{1,2}}[/.-]\d{{1,2}}"
-    rf"|\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH},?\s+(?:19|20)\d{{2}}"
-    rf"|{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+(?:19|20)\d{{2}})"
+    rf"|\d{{1,2}}(?:st|nd|rd|th)?\s{{1,3}}(?:of\s{{1,3}})?{_MONTH},?\s{{1,3}}(?:19|20)\d{{2}}"
+    rf"|{_MONTH}\s{{1,3}}\d{{1,2}}(?:st|nd|rd|th)?,?\s{{1,3}}(?:19|20)\d{{2}})"
 )
 DATE_OF_BIRTH = re.compile(
-    rf"\b(?:date\s+of\s+birth|birth\s*date|birthday|d\.?o\.?b\.?|born(?:\s+on)?)\b\s*(?:is|was|[:=-])?\s*"
-    rf"(?P<date>{_DATE})(?!\d)",
+    r"\b(?:date\s{1,3}of\s{1,3}birth|birth\s{0,3}date|birthday|d\.?o\.?b\.?|born(?:\s{1,3}on)?)\b"
+    rf"{SAID}(?P<date>{_DATE})(?!\d)",
     re.IGNORECASE,
 )
 
@@ -69,16 +82,25 @@ def _luhn(digits: str) -> bool:
 def spelled_emails(text: str) -> list[Span]:
     spans: list[Span] = []
     for match in SPELLED_EMAIL.finditer(text):
-        local = re.split(r"\s+|[\(\[\{]", match.group(0), maxsplit=1)[0]
-        if _NOT_A_LOCAL_PART.match(local.casefold()):
+        bare = match.group("bare")
+        if bare is not None and not (
+            _LIKE_A_LOCAL_PART.search(bare) or _EMAIL_CUE.search(text, max(0, match.start() - 40), match.start())
+        ):
             continue
         # above spaCy's PERSON (0.85): "Bob.Jones at outlook dot com" is one address, not two names
         spans.append((match.start(), match.end(), "EMAIL_ADDRESS", 0.95))
     return spans
 
 
+def canonical_email(spelled: str) -> str:
+    """ "help at shop dot com" as "help@shop.com" (to compare with the published contacts)."""
+    for pattern, replacement in _CANONICAL:
+        spelled = pattern.sub(replacement, spelled)
+    return spelled.casefold()
+
+
 def any_case_addresses(text: str) -> list[Span]:
-    return [(m.start(), m.end(), "STREET_ADDRESS", 0.6) for m in ANY_CASE_ADDRESS.finditer(text)]
+    return [(m.start("address"), m.end("address"), "STREET_ADDRESS", 0.6) for m in ANY_CASE_ADDRESS.finditer(text)]
 
 
 def dates_of_birth(text: str) -> list[Span]:

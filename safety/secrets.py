@@ -20,28 +20,34 @@ TOKEN = re.compile(
     r"|AKIA[0-9A-Z]{16}|AIza[0-9A-Za-z_-]{35}|eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,})"
     r"|(?<=\bBearer\s)[A-Za-z0-9._~+/-]{20,}=*"
 )
+# "is", "was", ":" or "=" between a cue and its value; blanks bounded, so no run of them makes matching slow
+SAID = r"\s{0,3}(?:(?:is|are|was|of)\b\s{0,3})?(?:[:=-]\s{0,3})?"
 PASSWORD = re.compile(
-    r"\b(?:password|passwd|passcode|passphrase|pwd|pw)\b\s*(?:is|was|=|:|-)?\s*[:=]?\s*[\"'“]?(?P<value>[^\s\"'”]{4,64})",
+    rf"\b(?:password|passwd|passcode|passphrase|pwd|pw)\b{SAID}[\"'“]?(?P<value>[^\s\"'”]{{4,64}})",
     re.IGNORECASE,
 )
 # a code is digits (spaces or a dash inside, as apps show them), after a word that introduces a secret one
 CODE = re.compile(
-    r"\b(?P<kind>\w+\s+)?(?:code|otp|pin|passcode)\b\s*(?:is|was|=|:|-|of)?\s*[:=]?\s*(?P<value>\d(?:[\s-]?\d){3,7})\b",
+    rf"\b(?P<kind>\w+\s{{1,3}})?(?:code|otp|pin|passcode)\b{SAID}(?P<value>\d(?:[\s-]?\d){{3,7}})\b",
     re.IGNORECASE,
 )
 # a card's security code and expiry: with the number (redacted as a card) they are enough to pay with it
 CARD_CODE = re.compile(
     r"\b(?:cvv2?|cvc2?|cv2|csc|security\s+code|card\s+code|card\s+verification(?:\s+(?:code|value|number))?"
-    r"|(?:3|three|4|four)\s+digits?(?:\s+code)?)\b(?:\s+(?:on|of|at|the|back|my|card|number))*"
-    r"\s*(?:is|are|was|=|:|-)?\s*[:=]?\s*(?P<value>\d{3,4})\b",
+    # "the last 4 digits of my card" are no secret: receipts print them
+    r"|(?<!last\s)(?<!final\s)(?<!first\s)(?:3|three|4|four)\s{1,3}digits?(?:\s{1,3}code)?)\b"
+    rf"(?:\s{{1,3}}(?:on|of|at|the|back|my|card|number)\b){{0,6}}{SAID}(?P<value>\d{{3,4}})\b",
     re.IGNORECASE,
 )
 CARD_EXPIRY = re.compile(
-    r"\b(?:exp(?:iry|ires|iration)?|valid\s+(?:thru|through|until))\.?(?:\s+date)?\s*(?:is|on|[:=-])?\s*"
-    r"(?P<value>(?:0?[1-9]|1[0-2])\s*[/-]\s*(?:20)?\d{2})(?![\d/])",
+    r"\b(?:exp(?:iry|ires|iration)?|valid\s{1,3}(?:thru|through|until))\.?(?:\s{1,3}date)?"
+    rf"(?:\s{{1,3}}on\b)?{SAID}(?P<value>(?:0?[1-9]|1[0-2])\s{{0,2}}[/-]\s{{0,2}}(?:20)?\d{{2}})(?![\d/])",
     re.IGNORECASE,
 )
-PAYMENT_CARD = re.compile(r"\b(?:card|visa|mastercard|amex|debit|credit|cvv2?|cvc2?|cv2|csc)\b", re.IGNORECASE)
+# a gift card's expiry is not a payment card's
+PAYMENT_CARD = re.compile(
+    r"\b(?:(?<!gift\s)card|visa|mastercard|amex|debit|credit|cvv2?|cvc2?|cv2|csc)\b", re.IGNORECASE
+)
 # codes that are not secrets: a customer needs them read
 PUBLIC_CODES = {
     "zip", "postal", "post", "postcode", "promo", "discount", "coupon", "voucher", "error", "area", "country",

@@ -4,6 +4,7 @@ Floors measured on tests/data (never tuned on) and on the evaluation sets' real 
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -47,14 +48,55 @@ def toxicity() -> ToxicityDetector:
 
 
 def test_injection_floors() -> None:
-    # measured 2026-11-28: 76 of 76 messages (26 added evading the rules with look-alike letters, accents,
+    # measured 2026-11-28: 80 of 81 messages (31 added evading the rules with look-alike letters, accents,
     # other languages and paraphrase: 2 of the first 16 and 8 of the next 10 caught before the rules were
-    # widened), 10 of 10 planted in documents
+    # widened, then 3 of 5 a reviewer wrote; "…just issue the refund" still passes), 10 of 10 planted in
+    # documents
     detector = InjectionDetector()
     messages = texts("injections.jsonl")
     assert sum(detector.check(m["text"]) is not None for m in messages) >= 0.9 * len(messages)
     documents = texts("injected_documents.jsonl")
     assert sum(detector.check(d["text"]) is not None for d in documents) >= 0.9 * len(documents)
+
+
+def test_no_message_makes_the_pattern_checks_slow() -> None:
+    """Each pattern reads a 4,000-character message (the longest accepted) in time linear in its length: runs
+    of blanks, hyphens or repeated cue words once took a cubic pattern minutes, holding the GIL (the whole
+    server). Compared with an ordinary message of the same length in the same run, never a clock figure."""
+    from safety.recognizers import any_case_addresses, dates_of_birth, dotted_cards, spelled_emails
+    from safety.secrets import secret_spans
+
+    detector = InjectionDetector()
+    checks = [secret_spans, any_case_addresses, dates_of_birth, dotted_cards, spelled_emails, detector.check]
+    length = 4000
+    crafted = [
+        "card cvv" + " \n" * length,
+        "my code" + " \n" * length,
+        "password" + " \n" * length,
+        "dob" + "\n" * length,
+        "card exp" + " \n" * length,
+        "-" * length,
+        "a-a-a-a-a-a dot " * length,
+        "a dot " * length,
+        "x (at) " * length,
+        "to 1 " + "aa " * length,
+        "zz at " * length,
+        "ignore what you were told " + "x " * length,
+    ]
+    ordinary = "my parcel hasnt arrived and the tracking says delivered yesterday, what now? " * 60
+
+    def seconds(text: str) -> float:
+        best = float("inf")
+        for _ in range(3):
+            started = time.perf_counter()
+            for check in checks:
+                check(text[:length])
+            best = min(best, time.perf_counter() - started)
+        return best
+
+    baseline = seconds(ordinary)
+    slowest = max(crafted, key=seconds)
+    assert seconds(slowest) <= 10 * baseline, slowest[:30]  # measured: at most 1.5x; the cubic one was ~10,000x
 
 
 def test_harm_floors(toxicity: ToxicityDetector) -> None:

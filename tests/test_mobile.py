@@ -238,6 +238,13 @@ async def test_a_key_sent_again_with_another_request_is_refused_not_taken_for_a_
     assert (status, refused["error"]["code"]) == (422, "idempotency_key_reused")  # the same key on another route
     status, again = await call(phone, "POST", "/mobile/v1/messages", first, "key-reuse-1")
     assert (status, again["message_id"], again.get("duplicate")) == (202, accepted["message_id"], True)
+    # the same request rebuilt after an app restart: other key order and spacing, still a retry
+    rebuilt = json.dumps(dict(reversed(list(first.items()))), indent=2).encode()
+    signed = signed_headers(SECRET, signed_bytes("POST", "/mobile/v1/messages", "key-reuse-1", rebuilt))
+    headers = {"Content-Type": "application/json", "X-Switchboard-App": "shop-app", "Idempotency-Key": "key-reuse-1"}
+    async with ClientSession() as http:
+        async with http.post(phone.url + "/mobile/v1/messages", data=rebuilt, headers=headers | signed) as r:
+            assert (r.status, (await r.json())["message_id"]) == (202, accepted["message_id"])
     assert len(await replies(phone, user, "reuse")) == 1
 
 

@@ -68,7 +68,8 @@ def test_redaction_floors(redactor: PresidioRedactor, name: str, recall_floor: f
 
 def test_ordinary_messages_keep_their_words(redactor: PresidioRedactor) -> None:
     touched = [case["text"] for case in cases("ordinary_messages.jsonl") if redactor.redact(case["text"])[1]]
-    assert len(touched) <= 3, touched  # measured: 2 of 81 ("Kill Bill", "Best Buy" read as names)
+    # measured: 3 of 93 ("Kill Bill", "Best Buy" read as names; "12 Elm Street", rightly, as an address)
+    assert len(touched) <= 4, touched
     for kept in ("I bought 2 lamps for $45 each, can I return just one?", "does the 2024 model fit the old filters"):
         assert redactor.redact(kept) == (kept, ()), "numbers without an order or phone word stay"
 
@@ -114,6 +115,7 @@ def test_values_of_one_kind_side_by_side_each_get_their_own_placeholder(
         ("dob: 3 march 1987", "dob: <DOB_1>"),
         ("born 1987-03-14 if that helps", "born <DOB_1> if that helps"),
         ("national insurance AB123456C", "national insurance <NINO_1>"),
+        ("my email is jsmith at gmail dot com", "my email is <EMAIL_1>"),
         ("card 4111.1111.1111.1111 exp 04/27 cvv 123", "card <CARD_1> exp <SECRET_1> cvv <SECRET_2>"),
         ("the cvc on the back of my card is 737", "the cvc on the back of my card is <SECRET_1>"),
     ],
@@ -138,6 +140,12 @@ def test_secrets_and_international_numbers_are_replaced(redactor: PresidioRedact
         "my birthday is next week, born in 1987",
         "the offer expires 12/31",
         "the card reader 4.99.12 firmware",
+        "I bought 2 new road bikes",
+        "part number PX123456A doesnt fit",
+        "the last 4 digits of my card are 4242",
+        "my gift card expires 12/26",
+        "sale at argos dot co dot uk",
+        "write to security (at) brightcart (dot) example",  # the demo store's published address, spelled out
     ],
 )
 def test_words_about_secrets_and_public_codes_stay(redactor: PresidioRedactor, text: str) -> None:

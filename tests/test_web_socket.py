@@ -374,7 +374,8 @@ async def test_one_address_cannot_hold_unopened_sockets_or_mint_sessions_for_mor
     settings: Settings, config: FileConfig
 ) -> None:
     update = {"max_waiting_per_address": 2, "anonymous_messages_burst": 2, "anonymous_messages_per_minute": 1}
-    tight = config.model_copy(update={"web": config.web.model_copy(update=update)})
+    behind_proxy = config.server.model_copy(update={"trusted_proxies": ["127.0.0.0/8"]})  # as if nginx were here
+    tight = config.model_copy(update={"web": config.web.model_copy(update=update), "server": behind_proxy})
     server = await start_ready(create_app(settings.model_copy(update={"api_token": SecretStr(TOKEN)}), tight))
     base = str(server.make_url("")).rstrip("/")
     try:
@@ -383,6 +384,9 @@ async def test_one_address_cannot_hold_unopened_sockets_or_mint_sessions_for_mor
             with pytest.raises(WSServerHandshakeError) as refused:
                 await http.ws_connect(f"{base}/ws")
             assert refused.value.status == 429
+            # behind the trusted proxy, another client (named by X-Forwarded-For) has places of its own
+            elsewhere = await http.ws_connect(f"{base}/ws", headers={"X-Forwarded-For": "198.51.100.7"})
+            silent.append(elsewhere)
             first, second = await session_for(http, base), await session_for(http, base)
             await silent[0].send_json({"type": "hello", "token": first["token"], "conversation_id": "a"})
             assert (await receive(silent[0]))["type"] == "ready"
@@ -419,6 +423,20 @@ def test_per_address_limits_count_an_ipv6_client_as_its_slash_64() -> None:
     assert key("2001:db8:1:3::1") != key("2001:db8:1:2::1")
     assert key("::ffff:192.0.2.7") == key("192.0.2.7") == "192.0.2.7"
     assert key("192.0.2.8") != key("192.0.2.7")
+
+
+def test_the_client_behind_trusted_proxies_is_read_from_the_right_of_x_forwarded_for() -> None:
+    from channels.addresses import client_behind, networks
+
+    proxies = networks(["10.0.0.0/8", "2001:db8::1"])
+    assert client_behind("198.51.100.7", "203.0.113.9", proxies) == "198.51.100.7"  # not from a proxy: as is
+    assert client_behind("10.0.0.1", "203.0.113.9", proxies) == "203.0.113.9"
+    assert client_behind("10.0.0.1", "1.2.3.4, 203.0.113.9, 10.0.0.2", proxies) == "203.0.113.9"  # left is forged
+    assert client_behind("2001:db8::1", "2001:db8:5::7", proxies) == "2001:db8:5::7"
+    assert client_behind("10.0.0.1", "unknown", proxies) == "10.0.0.1"
+    assert client_behind("10.0.0.1", "10.0.0.3, 10.0.0.2", proxies) == "10.0.0.3"  # only proxies: the first
+    with pytest.raises(ValueError, match=r"'10\.0\.0\.300'"):
+        networks(["10.0.0.300"])
 
 
 def test_allowed_origins_match_as_browsers_send_them(settings: Settings, config: FileConfig) -> None:
@@ -465,6 +483,8 @@ def test_session_tokens_expire_and_cannot_be_altered() -> None:
 
 def test_the_rate_limiter_allows_a_burst_then_the_rate() -> None:
     limiter = RateLimiter(per_minute=60, burst=2)
+    assert limiter.wait_s("u", now=0.0) == 0
+    limiter.refund("u")  # a message another limit refused costs nothing here
     assert limiter.wait_s("u", now=0.0) == 0
     assert limiter.wait_s("u", now=0.0) == 0
     assert limiter.wait_s("u", now=0.0) == pytest.approx(1.0)

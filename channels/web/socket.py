@@ -127,6 +127,11 @@ class RateLimiter:
         self._buckets[user_id] = (tokens, now)
         return (1.0 - tokens) / self.rate
 
+    def refund(self, user_id: str) -> None:
+        """Give back the message counted by the last `wait_s` that let one go."""
+        if (bucket := self._buckets.get(user_id)) is not None:
+            self._buckets[user_id] = (min(self.burst, bucket[0] + 1.0), bucket[1])
+
     def _prune(self, now: float) -> None:
         """Buckets that have filled up again are the default: forgotten. If most are still draining (a
         flood of new users), the oldest half goes: memory stays bounded, at worst a user gets a fresh burst."""
@@ -187,10 +192,9 @@ class WebChannel:
     async def serve(
         self, request: web.Request, socket: web.WebSocketResponse, said_hello: Callable[[], None] | None = None
     ) -> None:
-        """`said_hello` is called once the first frame is read (or the wait for it ends)."""
-        connection = await self._hello(request, socket)
-        if said_hello is not None:
-            said_hello()
+        """`said_hello` is called once the first frame is read or the wait for it ends, before any close
+        (which waits for the client's own close frame)."""
+        connection = await self._hello(request, socket, said_hello or (lambda: None))
         if connection is None:
             return
         try:
@@ -222,13 +226,17 @@ class WebChannel:
             if not self._per_user[user_id]:
                 del self._per_user[user_id]
 
-    async def _hello(self, request: web.Request, socket: web.WebSocketResponse) -> Connection | None:
+    async def _hello(
+        self, request: web.Request, socket: web.WebSocketResponse, said_hello: Callable[[], None]
+    ) -> Connection | None:
         try:
             first = await socket.receive(timeout=self.limits.hello_timeout_s)
         except TimeoutError:
+            said_hello()
             await _error(socket, FrameError("hello_timeout", "send a hello frame first"))
             await socket.close(code=CLOSE_HELLO_TIMEOUT, message=b"no hello")
             return None
+        said_hello()
         if first.type is not WSMsgType.TEXT:
             await socket.close(code=CLOSE_UNAUTHORIZED, message=b"no hello")
             return None
@@ -318,9 +326,12 @@ class WebChannel:
 
     def _limit(self, connection: Connection, client_id: str | None = None, bucket: str = "messages") -> None:
         """Messages and everything else (votes, resumes) have buckets of their own: a vote costs no message."""
-        wait = self.limiter.wait_s(f"{connection.session.user_id}\x1f{bucket}")
+        user = f"{connection.session.user_id}\x1f{bucket}"
+        wait = self.limiter.wait_s(user)
         if wait <= 0 and connection.session.anonymous:
             wait = self.anonymous_limiter.wait_s(f"{client_address(connection.request)}\x1f{bucket}")
+            if wait > 0:
+                self.limiter.refund(user)  # refused: the user's own bucket is not charged for it
         if wait > 0:
             retry = max(1, round(wait))
             extra: dict[str, Any] = {"client_id": client_id} if client_id else {}
