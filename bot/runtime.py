@@ -380,7 +380,8 @@ class Runtime:
             progress(f"indexed {len(built.passages)} passages")
         built.lexical_weight = config.retrieval.lexical_weight
         if redactor is not None:
-            await asyncio.to_thread(redactor.known_terms, [passage.text for passage in built.passages])
+            products = [name for p in config.catalogue for name in (p.name, *p.aliases)]
+            await asyncio.to_thread(redactor.known_terms, [passage.text for passage in built.passages], products)
         retriever = LiveIndex(built)
         watcher = IndexWatcher(retriever, config.knowledge.paths, embedder, folder, chunking(config, redactor), device)
         judge_model = await asyncio.to_thread(load_judge_model, config)

@@ -179,11 +179,13 @@ class PresidioRedactor:
         near = text[max(0, start - CONTEXT_CHARS) : start] + " " + text[end : end + CONTEXT_CHARS // 2]
         return min(1.0, score + CONTEXT_BOOST) if words.search(near) else score
 
-    def known_terms(self, texts: Sequence[str]) -> None:
-        """The help centre's proper nouns (product and feature names, capitalised mid-sentence there):
-        a "name" made only of them is a product, not a person. Common words that are also first names
-        ("bill", "mark") are not among them unless the pages capitalise them mid-sentence."""
-        self._proper_nouns = frozenset(m.group(1).casefold() for t in texts for m in _MID_SENTENCE_CAPITAL.finditer(t))
+    def known_terms(self, texts: Sequence[str], products: Sequence[str] = ()) -> None:
+        """The help centre's proper nouns (product and feature names, capitalised mid-sentence there) and
+        the words of the catalogue's product names: a "name" made only of them is a product, not a person
+        ("my Marco Polo kettle"). Common words that are also first names ("bill", "mark") are not among them
+        unless the pages capitalise them mid-sentence or a product is called so."""
+        from_pages = {m.group(1).casefold() for t in texts for m in _MID_SENTENCE_CAPITAL.finditer(t)}
+        self._proper_nouns = frozenset(from_pages | {w.casefold() for name in products for w in _WORDS.findall(name)})
         with self._recent_lock:
             self._recent.clear()
             self._generation += 1

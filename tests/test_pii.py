@@ -277,6 +277,11 @@ def test_product_names_and_lowercase_words_are_not_taken_for_people(redactor: Pr
         page, _ = redactor.redact_document("Zelle and Venmo work with Chime; call 1-844-555-0100.")
         assert page == "Zelle and Venmo work with Chime; call [phone removed].", "pages keep names, not contacts"
         assert redactor.redact("Regards, Mark")[0] == "Regards, <NAME_1>", "a first name is still a name"
+        kettle = "my Marco Polo kettle stopped heating"
+        assert redactor.redact(kettle)[0] == "my <NAME_1> kettle stopped heating", "spaCy reads it as a person"
+        redactor.known_terms([], products=["Marco Polo Kettle"])  # a product of the catalogue
+        assert redactor.redact(kettle) == (kettle, ())
+        assert redactor.redact("Regards, Maria Gonzalez")[0] == "Regards, <NAME_1>"
     finally:
         redactor.known_terms([])
 
