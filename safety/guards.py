@@ -114,7 +114,7 @@ class QuarantinePassages:
 
     def __init__(self, injection: InjectionDetector, remember: int = 4096) -> None:
         # the same passages come back for message after message: each is read once
-        self.check = lru_cache(maxsize=remember)(injection.check)
+        self.check = lru_cache(maxsize=remember)(injection.check_document)
 
     async def __call__(self, turn: Turn, events: EventSink) -> Turn:
         kept = []
@@ -133,7 +133,7 @@ def flag_injected(passages: Sequence[Passage], injection: InjectionDetector) -> 
     """At ingest: names the pages that carry instructions (they are quarantined whenever retrieved)."""
     flagged = 0
     for passage in passages:
-        rule = injection.check(passage.text)
+        rule = injection.check_document(passage.text)
         if rule is not None:
             flagged += 1
             log.warning("%s carries instructions (%s): it will never reach a prompt", passage.url, rule)

@@ -137,7 +137,11 @@ def _without_marks(text: str) -> str:
 def _views(text: str) -> list[tuple[str, bool]]:
     """The text in the forms a filter must read, each with whether it keeps the accents: as written, with
     look-alike letters read as Latin, without combining marks, with leetspeak and spacing undone, comments
-    opened, and base64 payloads decoded."""
+    opened; then base64 payloads decoded."""
+    return [*_written_views(text), *((payload, True) for payload in _decoded(text))]
+
+
+def _written_views(text: str) -> list[tuple[str, bool]]:
     plain = unicodedata.normalize("NFKC", text).casefold().replace("\u2019", "'").replace("\u2018", "'")
     opened = re.sub(r"<!--|-->|```|`", " ", plain)
     views = [(opened, True)]
@@ -148,14 +152,29 @@ def _views(text: str) -> list[tuple[str, bool]]:
     last, accents = views[-1]
     views.append((last.translate(_LEET), accents))
     views.append((_SPACED.sub(lambda m: re.sub(r"[\s._*-]", "", m.group(0)), views[-1][0]), accents))
+    return views
+
+
+def _decoded(text: str) -> list[str]:
+    payloads = []
     for chunk in _BASE64.findall(text):
         try:
             decoded = base64.b64decode(chunk + "=" * (-len(chunk) % 4), validate=True).decode("utf-8")
         except (binascii.Error, UnicodeDecodeError, ValueError):
             continue
         if decoded.isprintable() or "\n" in decoded:
-            views.append((decoded.casefold(), True))
-    return views
+            payloads.append(decoded.casefold())
+    return payloads
+
+
+# Help pages tell the customer to ignore things ("ignore the previous instructions if your router is
+# older"); an override planted in a page is aimed at whoever answers: it names the assistant, speaks of the
+# customer or user in the third person, or asks for a reply.
+AIMED_AT_THE_ASSISTANT = re.compile(
+    r"\b(?:assistant|a\.?i|chat\s*bot|bot|language\s+model|llm|system\s*(?:prompt|message|:)|prompt|the\s+(?:customer|user"
+    r"|client)s?|users?'s?|customers?'s?|respond|answer|reply|say|tell|pretend|act\s+as|approve|approved)\b"
+)
+PAGE_OVERRIDES = frozenset({"override"})
 
 
 class InjectionDetector:
@@ -165,4 +184,17 @@ class InjectionDetector:
             for name, rule in RULES.items():
                 if (accents or name not in ACCENTED_RULES) and rule.search(view):
                     return name
+        return None
+
+    def check_document(self, text: str) -> str | None:
+        """`check` for a help page or another document: an override counts only when aimed at the
+        assistant, or hidden in base64 (the other rules, and hidden comments, count as for messages)."""
+        written = [(view, accents, False) for view, accents in _written_views(text)]
+        for view, accents, hidden in [*written, *((payload, True, True) for payload in _decoded(text))]:
+            for name, rule in RULES.items():
+                if not (accents or name not in ACCENTED_RULES) or not rule.search(view):
+                    continue
+                if name in PAGE_OVERRIDES and not hidden and not AIMED_AT_THE_ASSISTANT.search(view):
+                    continue
+                return name
         return None
