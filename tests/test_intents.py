@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from bot.intent_eval import evaluate_intents
+from bot.runtime import intent_specs
 from bot.settings import FileConfig, SettingsError
 
 DATA = Path(__file__).parent / "data"
@@ -28,12 +30,22 @@ def test_intent_accuracy_floor(file_config: FileConfig) -> None:
 
 def test_requests_for_a_person_in_phrasings_the_patterns_were_not_written_from(file_config: FileConfig) -> None:
     # 57 requests written in three batches, each measured before the patterns were widened from it: 25 of
-    # 30, then 10 of 15, then 8 of 12 caught; after, 55 of 57 ("can support ring me?", a German call-back
-    # request still pass). 10 messages that mention people, bots or calls without asking for one.
+    # 30, then 10 of 15, then 8 of 12 handed over; after, 54 of 57. A reviewer's 21 requests, never tuned
+    # on: 15 (docs/quality.md).
     report = evaluate_intents(file_config, DATA / "person_requests.jsonl")
-    assert report.per_intent["talk_to_human"][0] >= 55
-    named_person = sum(n for (expected, named), n in report.confused.items() if named == "talk_to_human")
-    assert named_person == 0, "a message that only mentions a person, a bot or a call is not handed over"
+    assert report.per_intent["talk_to_human"][0] >= 54
+
+
+def test_no_hand_over_pattern_fires_on_messages_that_only_mention_people_calls_or_bots(
+    file_config: FileConfig,
+) -> None:
+    # 71 look-alikes: money sent to someone, calls forwarded to a manager, "a member of your team called
+    # me", "prove I'm not a robot", "book an appointment with a stylist" (a match hands over at once)
+    specs = {spec.name: spec for spec in intent_specs(file_config)}
+    texts = [json.loads(line)["text"] for line in (DATA / "person_lookalikes.jsonl").read_text().splitlines()]
+    assert len(texts) >= 70
+    fired = [t for t in texts if any(p.search(t) for p in specs["talk_to_human"].patterns)]
+    assert fired == []
 
 
 def test_a_bad_case_file_names_the_line(file_config: FileConfig, tmp_path: Path) -> None:
