@@ -165,6 +165,7 @@ class PresidioRedactor:
         self._context["UK_NINO"] = NINO_CONTEXT
         self._allow = {value.casefold() for value in self.settings.allow}
         self._proper_nouns: frozenset[str] = frozenset()
+        self._products: re.Pattern[str] | None = None
         # The same message is redacted by its channel (what its log keeps) and by the engine: once is enough.
         # Messages only (not pages), for RECENT_S: personal data is not kept in memory longer than that.
         self._recent: OrderedDict[str, tuple[float, tuple[str, tuple[Redacted, ...]]]] = OrderedDict()
@@ -180,12 +181,21 @@ class PresidioRedactor:
         return min(1.0, score + CONTEXT_BOOST) if words.search(near) else score
 
     def known_terms(self, texts: Sequence[str], products: Sequence[str] = ()) -> None:
-        """The help centre's proper nouns (product and feature names, capitalised mid-sentence there) and
-        the words of the catalogue's product names: a "name" made only of them is a product, not a person
-        ("my Marco Polo kettle"). Common words that are also first names ("bill", "mark") are not among them
-        unless the pages capitalise them mid-sentence or a product is called so."""
-        from_pages = {m.group(1).casefold() for t in texts for m in _MID_SENTENCE_CAPITAL.finditer(t)}
-        self._proper_nouns = frozenset(from_pages | {w.casefold() for name in products for w in _WORDS.findall(name)})
+        """The help centre's proper nouns (product and feature names, capitalised mid-sentence there): a
+        "name" made only of them is a product, not a person. Common words that are also first names
+        ("bill", "mark") are not among them unless the pages capitalise them mid-sentence. And the
+        catalogue's product names of two words or more, as whole phrases: a "name" inside one, where the
+        message writes it, is part of a product ("my Marco Polo kettle"); the same words elsewhere ("send it
+        to Marco Polo", "my daughter Mia") are still a person's."""
+        self._proper_nouns = frozenset(m.group(1).casefold() for t in texts for m in _MID_SENTENCE_CAPITAL.finditer(t))
+        phrases = sorted({p.strip() for p in products if len(p.split()) >= 2}, key=len, reverse=True)
+        self._products = (
+            re.compile(
+                r"(?<!\w)(?:" + "|".join(r"\s+".join(map(re.escape, p.split())) for p in phrases) + r")(?!\w)", re.I
+            )
+            if phrases
+            else None
+        )
         with self._recent_lock:
             self._recent.clear()
             self._generation += 1
@@ -195,6 +205,11 @@ class PresidioRedactor:
         when written like a name (capitalised) or introduced as one, and not the help centre's own noun."""
         words = [w.casefold() for w in _WORDS.findall(value)]
         if not people or (words and all(w in self._proper_nouns for w in words)):
+            return False
+        end = start + len(value)
+        if self._products is not None and any(
+            m.start() <= start and end <= m.end() for m in self._products.finditer(text, max(0, start - 200), end + 200)
+        ):
             return False
         capitalised = all(word[:1].isupper() for word in value.split())
         return capitalised or bool(_NAME_CUE.search(text[max(0, start - 24) : start]))
