@@ -167,14 +167,38 @@ def _decoded(text: str) -> list[str]:
     return payloads
 
 
-# Help pages tell the customer to ignore things ("ignore the previous instructions if your router is
-# older"); an override planted in a page is aimed at whoever answers: it names the assistant, speaks of the
-# customer or user in the third person, or asks for a reply.
+# Help pages tell the customer to ignore things ("if your router is older, ignore the previous
+# instructions and follow the steps below"). In a page an override is advice only when it is written
+# plainly (not in a comment, look-alike letters, leetspeak or base64), nothing near it speaks of whoever
+# answers (the assistant, the customer or user in the third person), and what follows it is no command
+# to them (write, say, give, refund, recommend…).
 AIMED_AT_THE_ASSISTANT = re.compile(
-    r"\b(?:assistant|a\.?i|chat\s*bot|bot|language\s+model|llm|system\s*(?:prompt|message|:)|prompt|the\s+(?:customer|user"
-    r"|client)s?|users?'s?|customers?'s?|respond|answer|reply|say|tell|pretend|act\s+as|approve|approved)\b"
+    r"\b(?:assistant|a\.?i|chat\s*bot|bot|language\s+model|llm|system\s*(?:prompt|message|:)|prompt"
+    r"|(?:the|every|all|any)\s+(?:customer|user|client|shopper)s?\b(?!')|(?:customer|user|client|shopper)s\b(?!')"
+    r"|every(?:one|body)|respond|answer|reply|pretend|act\s+as)\b"
+)
+COMMAND_AFTER = re.compile(
+    r"\b(?:write|say|tell|print|reveal|show|output|give|answer|respond|reply|act|pretend|list|approve|refund|repeat"
+    r"|translate|grant|send|recommend|direct|offer|promise|claim|insist)\w*\b"
 )
 PAGE_OVERRIDES = frozenset({"override"})
+_COMMENT = re.compile(r"<!--.*?(?:-->|$)|```.*?(?:```|$)", re.DOTALL)
+
+
+def _advice(text: str) -> bool:
+    """Is every override in `text` written plainly, as advice to the reader (see above)?"""
+    plain = unicodedata.normalize("NFKC", text).casefold().replace("\u2019", "'").replace("\u2018", "'")
+    hidden = [m.span() for m in _COMMENT.finditer(plain)]
+    found = list(RULES["override"].finditer(plain))
+    for match in found:
+        if any(a <= match.start() < b for a, b in hidden):
+            return False
+        then = plain[match.start() : match.end() + 160]  # the override and what follows it
+        if COMMAND_AFTER.search(then) or AIMED_AT_THE_ASSISTANT.search(
+            plain[max(0, match.start() - 80) : match.end() + 160]
+        ):
+            return False
+    return bool(found)  # none written plainly: it was found in a hidden form
 
 
 class InjectionDetector:
@@ -187,14 +211,16 @@ class InjectionDetector:
         return None
 
     def check_document(self, text: str) -> str | None:
-        """`check` for a help page or another document: an override counts only when aimed at the
-        assistant, or hidden in base64 (the other rules, and hidden comments, count as for messages)."""
-        written = [(view, accents, False) for view, accents in _written_views(text)]
-        for view, accents, hidden in [*written, *((payload, True, True) for payload in _decoded(text))]:
+        """`check` for a help page or another document: an override written plainly as advice to the
+        reader does not count (see `_advice`); every other rule, and every hidden form, counts."""
+        advice = None
+        for view, accents in _views(text):
             for name, rule in RULES.items():
                 if not (accents or name not in ACCENTED_RULES) or not rule.search(view):
                     continue
-                if name in PAGE_OVERRIDES and not hidden and not AIMED_AT_THE_ASSISTANT.search(view):
-                    continue
+                if name in PAGE_OVERRIDES:
+                    advice = _advice(text) if advice is None else advice
+                    if advice:
+                        continue
                 return name
         return None
