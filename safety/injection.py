@@ -169,36 +169,48 @@ def _decoded(text: str) -> list[str]:
 
 # Help pages tell the customer to ignore things ("if your router is older, ignore the previous
 # instructions and follow the steps below"). In a page an override is advice only when it is written
-# plainly (not in a comment, look-alike letters, leetspeak or base64), nothing near it speaks of whoever
-# answers (the assistant, the customer or user in the third person), and what follows it is no command
-# to them (write, say, give, refund, recommend…).
+# plainly (found in no other form: comment, look-alike letters, leetspeak, spacing, base64), sits in a
+# sentence that puts a condition to the reader ("if you…", "when your…"), nothing near it speaks of whoever
+# answers (the assistant, the customer or user in the third person), and no instruction to a writer
+# follows it (write, say, praise, recommend…). An override with none of that is a planted one.
 AIMED_AT_THE_ASSISTANT = re.compile(
     r"\b(?:assistant|a\.?i|chat\s*bot|bot|language\s+model|llm|system\s*(?:prompt|message|:)|prompt"
     r"|(?:the|every|all|any)\s+(?:customer|user|client|shopper)s?\b(?!')|(?:customer|user|client|shopper)s\b(?!')"
-    r"|every(?:one|body)|respond|answer|reply|pretend|act\s+as)\b"
+    r"|every(?:one|body)|respond|reply|pretend|act\s+as)\b"
 )
-COMMAND_AFTER = re.compile(
-    r"\b(?:write|say|tell|print|reveal|show|output|give|answer|respond|reply|act|pretend|list|approve|refund|repeat"
-    r"|translate|grant|send|recommend|direct|offer|promise|claim|insist)\w*\b"
+TO_A_WRITER = re.compile(
+    r"\b(?:write|say|print|reveal|output|respond|reply|pretend|approve|grant|recommend|praise|mention|promote|repeat"
+    r"|translate|suggest|include|insist|claim|speak|talk\s+like)\w*\b"
 )
+_CONDITION = re.compile(r"\b(?:if|when|whenever|once|unless|for|after|before)\b[^.;!?]{0,80}?\b(?:you|your)\b")
 PAGE_OVERRIDES = frozenset({"override"})
 _COMMENT = re.compile(r"<!--.*?(?:-->|$)|```.*?(?:```|$)", re.DOTALL)
+
+
+def _sentence_around(text: str, start: int, end: int) -> str:
+    begin = max(text.rfind(mark, 0, start) for mark in ".!?\n")
+    stops = [i for i in (text.find(mark, end) for mark in ".!?\n") if i >= 0]
+    return text[begin + 1 : min(stops) if stops else len(text)]
 
 
 def _advice(text: str) -> bool:
     """Is every override in `text` written plainly, as advice to the reader (see above)?"""
     plain = unicodedata.normalize("NFKC", text).casefold().replace("\u2019", "'").replace("\u2018", "'")
+    for view, _ in _views(text)[1:]:  # an override in any other form than as written counts
+        if any(m.group(0) not in plain for m in RULES["override"].finditer(view)):
+            return False
     hidden = [m.span() for m in _COMMENT.finditer(plain)]
     found = list(RULES["override"].finditer(plain))
     for match in found:
-        if any(a <= match.start() < b for a, b in hidden):
-            return False
-        then = plain[match.start() : match.end() + 160]  # the override and what follows it
-        if COMMAND_AFTER.search(then) or AIMED_AT_THE_ASSISTANT.search(
-            plain[max(0, match.start() - 80) : match.end() + 160]
+        sentence = _sentence_around(plain, match.start(), match.end())
+        if (
+            any(a <= match.start() < b for a, b in hidden)
+            or not _CONDITION.search(sentence)
+            or TO_A_WRITER.search(plain, match.start(), match.end() + 160)
+            or AIMED_AT_THE_ASSISTANT.search(plain, max(0, match.start() - 80), match.end() + 160)
         ):
             return False
-    return bool(found)  # none written plainly: it was found in a hidden form
+    return bool(found)
 
 
 class InjectionDetector:

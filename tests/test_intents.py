@@ -39,7 +39,7 @@ def test_requests_for_a_person_in_phrasings_the_patterns_were_not_written_from(f
 def test_no_hand_over_pattern_fires_on_messages_that_only_mention_people_calls_or_bots(
     file_config: FileConfig,
 ) -> None:
-    # 71 look-alikes: money sent to someone, calls forwarded to a manager, "a member of your team called
+    # 84 look-alikes: money sent to someone, calls forwarded to a manager, "a member of your team called
     # me", "prove I'm not a robot", "book an appointment with a stylist" (a match hands over at once)
     specs = {spec.name: spec for spec in intent_specs(file_config)}
     texts = [json.loads(line)["text"] for line in (DATA / "person_lookalikes.jsonl").read_text().splitlines()]

@@ -284,6 +284,10 @@ def test_product_names_and_lowercase_words_are_not_taken_for_people(redactor: Pr
         for person in ("please send it to Marco Polo at the office", "Hi, this is Grace Harper", "Regards, Marco"):
             assert "<NAME_1>" in redactor.redact(person)[0], person  # the same words, not in the product's phrase
         assert redactor.redact("my daughter Mia ordered it")[0] == "my daughter <NAME_1> ordered it"
+        redactor.known_terms([], products=["Grace Harper Sofa", "Calvin Klein"])
+        broken = redactor.redact("Hi, this is Grace Harper\nSofa arrived broken")[0]
+        assert broken.startswith("Hi, this is <NAME_1>"), "a phrase across a line break is no product"
+        assert redactor.redact("My name is Calvin Klein")[0] == "My name is <NAME_1>", "introduced as a name"
     finally:
         redactor.known_terms([])
 
