@@ -27,6 +27,20 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def client_address(request: web.BaseRequest) -> str:
+    """What per-address limits count under: an IPv6 host gets a whole /64 (one subscriber's), so it is one."""
+    remote = request.remote or "?"
+    try:
+        address = ipaddress.ip_address(remote)
+    except ValueError:
+        return remote
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
+
+
 def networks(entries: Sequence[str]) -> tuple[Network, ...]:
     """ "10.0.0.5" or "10.0.0.0/8" entries as networks (ValueError names a bad one)."""
     parsed = []

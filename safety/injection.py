@@ -13,6 +13,7 @@ import base64
 import binascii
 import re
 import unicodedata
+from collections.abc import Iterator
 
 _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i"})
 _BASE64 = re.compile(r"[A-Za-z0-9+/]{16,}={0,2}")
@@ -193,10 +194,10 @@ def _sentence_around(text: str, start: int, end: int) -> str:
     return text[begin + 1 : min(stops) if stops else len(text)]
 
 
-def _advice(text: str) -> bool:
-    """Is every override in `text` written plainly, as advice to the reader (see above)?"""
+def _advice(text: str, views: list[tuple[str, bool]]) -> bool:
+    """Is every override in `text` (read in `views`) written plainly, as advice to the reader (see above)?"""
     plain = unicodedata.normalize("NFKC", text).casefold().replace("\u2019", "'").replace("\u2018", "'")
-    for view, _ in _views(text)[1:]:  # an override in any other form than as written counts
+    for view, _ in views[1:]:  # an override in any other form than as written counts
         if any(m.group(0) not in plain for m in RULES["override"].finditer(view)):
             return False
     hidden = [m.span() for m in _COMMENT.finditer(plain)]
@@ -213,26 +214,28 @@ def _advice(text: str) -> bool:
     return bool(found)
 
 
+def _tripped(views: list[tuple[str, bool]]) -> Iterator[str]:
+    """The rules the views trip, view by view, in rule order."""
+    for view, accents in views:
+        for name, rule in RULES.items():
+            if (accents or name not in ACCENTED_RULES) and rule.search(view):
+                yield name
+
+
 class InjectionDetector:
     def check(self, text: str) -> str | None:
         """The name of the first rule the text trips, or None."""
-        for view, accents in _views(text):
-            for name, rule in RULES.items():
-                if (accents or name not in ACCENTED_RULES) and rule.search(view):
-                    return name
-        return None
+        return next(_tripped(_views(text)), None)
 
     def check_document(self, text: str) -> str | None:
         """`check` for a help page or another document: an override written plainly as advice to the
         reader does not count (see `_advice`); every other rule, and every hidden form, counts."""
-        advice = None
-        for view, accents in _views(text):
-            for name, rule in RULES.items():
-                if not (accents or name not in ACCENTED_RULES) or not rule.search(view):
+        views = _views(text)
+        advice: bool | None = None
+        for name in _tripped(views):
+            if name in PAGE_OVERRIDES:
+                advice = _advice(text, views) if advice is None else advice
+                if advice:
                     continue
-                if name in PAGE_OVERRIDES:
-                    advice = _advice(text) if advice is None else advice
-                    if advice:
-                        continue
-                return name
+            return name
         return None

@@ -92,6 +92,15 @@ PHONE_PATTERN = PatternEntity(
 )
 
 
+def uk_nino_pattern() -> PatternEntity:
+    """UK National Insurance numbers in presidio's shape. Its recognizer is not in the default registry and
+    scores the shape alone 0.5, which a part or model number has ("PX123456A"): here it needs a context word."""
+    from presidio_analyzer.predefined_recognizers import UkNinoRecognizer
+
+    words = ("national insurance", "insurance number", "insurance no", "ni number", "ni no", "nino", "ni ", "ni:")
+    return PatternEntity("UK_NINO", UkNinoRecognizer.PATTERNS[0].regex, 0.3, words)
+
+
 # any address-shaped e-mail: presidio's own recognizer also wants a top-level domain it knows
 EMAIL_PATTERN = PatternEntity("EMAIL_TYPED", r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+\b", 0.6)
 
@@ -124,18 +133,18 @@ class PresidioRedactor:
     def __post_init__(self) -> None:
         from presidio_analyzer import AnalyzerEngine, Pattern, PatternRecognizer
         from presidio_analyzer.nlp_engine import NlpEngineProvider
-        from presidio_analyzer.predefined_recognizers import UkNinoRecognizer
 
         provider = NlpEngineProvider(
             nlp_configuration={"nlp_engine_name": "spacy", "models": [{"lang_code": "en", "model_name": SPACY_MODEL}]}
         )
         self._analyzer = AnalyzerEngine(nlp_engine=provider.create_engine(), supported_languages=["en"])
-        self._analyzer.registry.add_recognizer(UkNinoRecognizer())  # in presidio, but not in its default registry
         custom = [*self.settings.patterns, *([STREET_ADDRESS] if self.settings.addresses else [])]
         if "PHONE_NUMBER" in self.settings.entities:
             custom.append(PHONE_PATTERN)
         if "EMAIL_ADDRESS" in self.settings.entities:
             custom.append(EMAIL_PATTERN)
+        if "UK_NINO" in self.settings.entities:
+            custom.append(uk_nino_pattern())
         for entity in custom:
             self._analyzer.registry.add_recognizer(
                 PatternRecognizer(
@@ -162,7 +171,6 @@ class PresidioRedactor:
             for e in custom
             if e.context
         }
-        self._context["UK_NINO"] = NINO_CONTEXT
         self._allow = {value.casefold() for value in self.settings.allow}
         self._proper_nouns: frozenset[str] = frozenset()
         self._products: frozenset[tuple[str, ...]] = frozenset()  # product phrases, as casefolded words
@@ -258,9 +266,8 @@ class PresidioRedactor:
         except Exception as error:  # its message may quote the text: never let it reach a log
             raise RedactionFailed(f"personal-data recognition failed ({type(error).__name__})") from None
         scored = [
-            (r.start, r.end, r.entity_type, self._with_context(text, r.start, r.end, r.entity_type, score))
+            (r.start, r.end, r.entity_type, self._with_context(text, r.start, r.end, r.entity_type, r.score))
             for r in found
-            for score in [WITHOUT_CONTEXT.get(r.entity_type, r.score)]
         ]
         # presidio's phone recognizer (numbers the phonenumbers library validates) scores 0.4 without a phone
         # word nearby; written with a country code ("+44 7911 123456", "0044 …") a valid number is one anyway
@@ -327,12 +334,6 @@ def _with_country_code(text: str, start: int, end: int, kind: str, score: float)
 
 
 CONTEXT_BOOST = 0.35  # presidio's own figure for a supporting word nearby
-# presidio's UK_NINO scores 0.5 on its shape alone, which a part or model number has ("PX123456A"): it
-# counts with a context word nearby
-WITHOUT_CONTEXT = {"UK_NINO": 0.3}
-NINO_CONTEXT = re.compile(
-    r"\b(?:national\s+insurance|insurance\s+(?:number|no)|ni\s+(?:number|no)|nino|ni)\b", re.IGNORECASE
-)
 CONTEXT_CHARS = 40
 
 

@@ -16,8 +16,9 @@ from redis.asyncio import Redis
 
 from bot.app import create_app
 from bot.settings import FileConfig, Settings
+from channels.addresses import client_address
 from channels.web.sessions import SessionRefused, SessionSigner
-from channels.web.socket import RateLimiter, client_address
+from channels.web.socket import RateLimiter
 from memory.privacy import UserData
 from memory.store import shared_secret
 from memory.web import RedisFrameLog

@@ -14,8 +14,9 @@ from importlib import resources
 
 from aiohttp import web
 
+from channels.addresses import client_address
 from channels.rest import IDENTIFIER, BadRequest, authorized, error_response, json_object, same_origin
-from channels.web.socket import RateLimiter, WebChannel, client_address
+from channels.web.socket import RateLimiter, WebChannel
 
 
 @dataclass(frozen=True, slots=True)

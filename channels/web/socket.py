@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import json
 import logging
 import re
@@ -23,6 +22,7 @@ from typing import Any, Protocol
 
 from aiohttp import WSMsgType, web
 
+from channels.addresses import client_address
 from channels.rest import IDENTIFIER, BadRequest, action_fields, identifier, message_text
 from channels.web.sessions import Session, SessionRefused, SessionSigner
 from engine.delivery import BUSY_TEXT, Busy, Dispatcher
@@ -90,20 +90,6 @@ def _about(client_id: str) -> Iterator[None]:
         yield
     except BadRequest as bad:
         raise FrameError(bad.code, bad.message, client_id=client_id) from None
-
-
-def client_address(request: web.BaseRequest) -> str:
-    """What per-address limits count under: an IPv6 host gets a whole /64 (one subscriber's), so it is one."""
-    remote = request.remote or "?"
-    try:
-        address = ipaddress.ip_address(remote)
-    except ValueError:
-        return remote
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return str(address.ipv4_mapped)
-        return str(ipaddress.IPv6Network((address, 64), strict=False))
-    return str(address)
 
 
 class RateLimiter:
