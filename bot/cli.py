@@ -134,6 +134,9 @@ def _parser() -> argparse.ArgumentParser:
     combine.add_argument("--adapter", type=Path, required=True, help="the reader adapter (switchboard finetune)")
     combine.add_argument("--fit-on", required=True, help="comma-separated sets the adapter was not trained on")
     combine.add_argument("--out", type=Path, required=True, help="where to write the combiner (JSON)")
+    person = what.add_parser("person-detector", help="fit the detector of requests for a person, report held-out")
+    person.add_argument("plan", type=Path, help="YAML: what to fit on and hold out (eval/person-detector.yaml)")
+    person.add_argument("--out", type=Path, required=True, help="where to write the detector (JSON)")
     training = what.add_parser("training-set", help="the reader adapter's training examples (docs/finetune.md)")
     training.add_argument("plan", type=Path, help="YAML: the labelled sets to build from (see eval/reader-train.yaml)")
     training.add_argument("--out", type=Path, required=True, help="where to write the examples (JSON lines)")
@@ -502,6 +505,26 @@ def cmd_calibrate(config: FileConfig, plan_path: Path, out: Path) -> int:
     return 0
 
 
+def cmd_person_detector(config: FileConfig, plan_path: Path, out: Path) -> int:
+    from bot.person_detector import fit_detector, load_detector_plan
+    from bot.runtime import intent_specs
+    from retrieval.embeddings import SentenceEmbedder
+
+    plan = load_detector_plan(plan_path)
+    embedder = SentenceEmbedder(config.retrieval.embedder)
+    model, report = fit_detector(
+        plan, intent_specs(config), embedder, config.retrieval.embedder, config.policy.intent_threshold, _progress
+    )
+    model.save(out)
+    budget = f"at most {plan.max_false_alarms:.0%} of other messages flagged, out of fold"
+    print(f"threshold {report['threshold']} ({budget})")
+    print(f"out of fold: {json.dumps(report['out_of_fold'])}")
+    for name, figures in report["heldout"].items():
+        print(f"held out {name}: {json.dumps(figures)}")
+    print(f"wrote {out}")
+    return 0
+
+
 def _leave_now(code: int) -> None:
     """Ctrl-C at the prompt: everything is closed, but a daemon thread is still blocked in input(), and
     interpreter shutdown would abort on the stdin lock it holds. Leave without that finalisation."""
@@ -542,6 +565,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_calibrate(config, args.plan, args.out)
         if args.command == "eval" and args.eval_command == "calibrate-reader":
             return cmd_calibrate_reader(settings, config, args)
+        if args.command == "eval" and args.eval_command == "person-detector":
+            return cmd_person_detector(config, args.plan, args.out)
         if args.command == "eval" and args.eval_command == "training-set":
             return cmd_training_set(config, args.plan, args.out)
         if args.command == "eval":

@@ -8,7 +8,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.runtime import intent_specs
+from bot.runtime import intent_specs, load_person_detector
 from bot.settings import FileConfig, SettingsError
 from engine.stages.understand import FALLBACK_INTENT, IntentIndex
 from retrieval.embeddings import SentenceEmbedder
@@ -78,11 +78,11 @@ def evaluate_intents(config: FileConfig, path: Path) -> IntentReport:
     specs = intent_specs(config)
     cases = read_cases(path, {s.name for s in specs} | {FALLBACK_INTENT})
     embedder = SentenceEmbedder(config.retrieval.embedder)
-    index = IntentIndex(embedder, specs)
+    index = IntentIndex(embedder, specs, load_person_detector(config))
     vectors = embedder.embed([text for text, _ in cases])
     report = IntentReport()
     for (text, expected), vector in zip(cases, vectors, strict=True):
-        pattern = index.by_pattern(text)
+        pattern = index.named_outright(text, vector)
         named = pattern or index.classify(vector, config.policy.intent_threshold)[0]
         nearest, probability = index.confidence(vector)
         stated = 1.0 if pattern else (probability if nearest == named else 1.0 - probability)

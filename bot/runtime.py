@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import re
@@ -26,6 +27,7 @@ from engine.generation.models import CATALOG, is_prepared, resolve
 from engine.handover import BackgroundRetries, FailureFollowUp, HandOver
 from engine.judge import FeatureJudge, JudgeModel
 from engine.notices import NoteAddress, Notices, Notifier
+from engine.person_request import PersonModelError, PersonRequestModel
 from engine.policy import IntentSpec, PolicyConfig
 from engine.protocols import GenerationParams, GenerationUnavailable, Redactor, Stage
 from engine.reader import READER_FEATURES, Reader
@@ -81,6 +83,35 @@ DEFAULT_JUDGE = DATA / "evidence-judge.json"
 
 def load_judge_model(config: FileConfig) -> JudgeModel:
     return JudgeModel.load(config.policy.judge or DEFAULT_JUDGE)
+
+
+DEFAULT_PERSON_DETECTOR = DATA / "person-detector.json"
+
+
+def load_person_detector(config: FileConfig) -> PersonRequestModel | None:
+    """The person-request detector `policy.person_detector` names (the shipped one by default); a file that
+    cannot be used, or one fitted on another embedder, is a start-up error naming the key."""
+    chosen, embedder = config.policy.person_detector, config.retrieval.embedder
+    if chosen == "off":
+        return None
+    path = chosen or DEFAULT_PERSON_DETECTOR
+    try:
+        model = PersonRequestModel.load(path)
+    except PersonModelError as error:
+        raise SettingsError(f"policy.person_detector: {error}") from None
+    if model.embedder != embedder:
+        if chosen is None:  # a deployment with its own embedder still starts, on patterns and examples
+            log.warning(
+                "policy.person_detector: the shipped detector was fitted on the %s embedder, not %s; requests for "
+                "a person are found by the patterns and examples alone (fit one: switchboard eval person-detector)",
+                model.embedder,
+                embedder,
+            )
+            return None
+        fitted = f"{path} was fitted on the {model.embedder} embedder, not {embedder}"
+        raise SettingsError(f"policy.person_detector: {fitted}")
+    threshold = config.policy.person_threshold
+    return model if threshold is None else dataclasses.replace(model, threshold=threshold)
 
 
 READER_ADAPTER = "switchboard-reader"  # the reader's adapter name beside segments' adapters
@@ -427,7 +458,8 @@ class Runtime:
             proposer=generator if config.generation.tool_calls and isinstance(generator, LocalGenerator) else None,
         )
         intents = intent_specs(config)
-        intent_index = await asyncio.to_thread(IntentIndex, embedder, intents)
+        person = await asyncio.to_thread(load_person_detector, config)
+        intent_index = await asyncio.to_thread(IntentIndex, embedder, intents, person)
         policy = policy_config(config, combiner or judge_model)
         stack = (
             ReaderStack(

@@ -157,6 +157,10 @@ class PolicySettings(_Strict):
     # `switchboard eval training-set`, and `switchboard eval calibrate-reader`
     reader_adapter: Path | None = None
     reader_combiner: Path | None = None
+    # asks for a person (engine/person_request.py): null, the detector shipped for the minilm embedder; "off",
+    # the hand-over patterns and examples alone; or a file from `switchboard eval person-detector`
+    person_detector: Literal["off"] | Path | None = None
+    person_threshold: float | None = Field(default=None, gt=0.0, lt=1.0)  # None: the detector's own
     min_relevance: float = Field(ge=-1.0, le=1.0)
     follow_up_below: float = Field(ge=-1.0, le=1.0)
     second_within: float = Field(ge=0.0, le=1.0)
@@ -487,8 +491,10 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> None:
     if isinstance(knowledge, dict) and isinstance(knowledge.get("paths"), list):
         knowledge["paths"] = [resolved(p) for p in knowledge["paths"]]
     policy = data.get("policy")
-    if isinstance(policy, dict) and policy.get("judge"):
-        policy["judge"] = resolved(policy["judge"])
+    if isinstance(policy, dict):
+        for key in ("judge", "reader_adapter", "reader_combiner", "person_detector"):
+            if policy.get(key) and policy[key] != "off":
+                policy[key] = resolved(policy[key])
     for segment in data.get("segments") or ():
         if isinstance(segment, dict) and segment.get("adapter"):
             segment["adapter"] = resolved(segment["adapter"])

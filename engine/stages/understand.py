@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from engine.person_request import PersonRequestModel
 from engine.policy import IntentSpec
 from engine.protocols import Embedder, EventSink, Vectors
 from engine.types import Turn
@@ -17,8 +18,13 @@ FALLBACK_INTENT = "general_question"
 class IntentIndex:
     """Nearest-example intent classifier over sentence embeddings; intents live in configuration."""
 
-    def __init__(self, embedder: Embedder, intents: Sequence[IntentSpec]) -> None:
+    def __init__(
+        self, embedder: Embedder, intents: Sequence[IntentSpec], person: PersonRequestModel | None = None
+    ) -> None:
         self.intents = {spec.name: spec for spec in intents}
+        # the detector names the first hand-over intent; with none configured there is nothing to name
+        self.handover = next((spec.name for spec in intents if spec.escalate), None)
+        self.person = person if self.handover is not None else None
         self._labels: list[str] = [spec.name for spec in intents for _ in spec.examples]
         examples = [example for spec in intents for example in spec.examples]
         self._vectors: Vectors = (
@@ -56,6 +62,16 @@ class IntentIndex:
             if any(pattern.search(text) for pattern in spec.patterns):
                 return spec.name
         return None
+
+    def named_outright(self, text: str, vector: Vectors) -> str | None:
+        """The intent the message names without doubt: a hand-over pattern, then the person-request
+        detector (what the patterns miss), then another intent's pattern."""
+        named = self.by_pattern(text)
+        if named is not None and self.intents[named].escalate:
+            return named
+        if self.person is not None and self.person.asks_for_person(text, vector):
+            return self.handover
+        return named
 
     def classify(self, vector: Vectors, threshold: float) -> tuple[str, float]:
         if not self._labels:
@@ -106,9 +122,10 @@ class Understand:
     async def __call__(self, turn: Turn, events: EventSink) -> Turn:
         vector = (await asyncio.to_thread(self.embedder.embed, [turn.message.text]))[0]
         clicked = self.intents.by_action(turn.message.action) if turn.message.action else None
-        named = clicked or self.intents.by_pattern(turn.message.text)
+        named = clicked or self.intents.named_outright(turn.message.text, vector)
         intent = named or self.intents.classify(vector, self.threshold)[0]
         nearest, probability = self.intents.confidence(vector)
-        # a click or a pattern names the intent outright; otherwise how sure the nearest example is
+        # a click, a pattern or the person-request detector names the intent outright; otherwise how sure
+        # the nearest example is
         sure = 1.0 if named else (probability if nearest == intent else 1.0 - probability)
         return turn.evolve(intent=intent, intent_confidence=sure, query_vector=tuple(float(x) for x in vector))

@@ -1,0 +1,238 @@
+"""The person-request detector: what it catches beyond the patterns, what it leaves alone, how it is made."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bot.evaluation import EvalError
+from bot.person_detector import (
+    engine_rates,
+    fit_detector,
+    load_detector_plan,
+    read_labelled,
+    threshold_for,
+    training_digest,
+)
+from bot.runtime import DEFAULT_PERSON_DETECTOR, Runtime, intent_specs, load_person_detector
+from bot.settings import FileConfig, SettingsError
+from channels.terminal import terminal_message
+from engine.person_request import MAX_CHARS, PersonModelError, PersonRequestModel, ngram_indices
+from engine.stages.understand import IntentIndex
+from retrieval.embeddings import SentenceEmbedder
+
+EVAL = Path(__file__).resolve().parent.parent / "eval"
+PLAN = EVAL / "person-detector.yaml"
+
+
+@pytest.fixture(scope="module")
+def embedder() -> SentenceEmbedder:
+    return SentenceEmbedder()
+
+
+def test_letter_ngrams_are_stable_unit_length_and_bounded() -> None:
+    grams = ngram_indices("Quiero hablar con alguien", 4096)
+    assert grams == ngram_indices("quiero   HABLAR con\nalguien", 4096), "case and blanks do not matter"
+    assert abs(sum(v * v for v in grams.values()) - 1.0) < 1e-9
+    assert all(0 <= i < 4096 for i in grams)
+    assert ngram_indices("", 4096) == {}
+    long = "word " * 100_000
+    assert ngram_indices(long, 4096) == ngram_indices(long[:MAX_CHARS], 4096), "only the first 2,000 characters"
+
+
+def test_the_shipped_detector_hands_over_held_out_requests_the_patterns_miss(
+    file_config: FileConfig, embedder: SentenceEmbedder
+) -> None:
+    # 250 messages by a writer who saw none of the training data, never fitted on. Measured 2026-11-28:
+    # requests handed over 62 % without the detector, 97 % with it; other messages (110 of the 150 near
+    # misses: "how do I add a team member", "is phone support in the pro plan") 1.3 % and 4.0 %.
+    specs = intent_specs(file_config)
+    rows = read_labelled(EVAL / "person" / "heldout.jsonl", {"talk_to_human"})
+    vectors = embedder.embed([row.text for row in rows])
+    without = engine_rates(IntentIndex(embedder, specs), rows, vectors, file_config.policy.intent_threshold)
+    detector = load_person_detector(file_config)
+    assert detector is not None
+    with_it = engine_rates(IntentIndex(embedder, specs, detector), rows, vectors, file_config.policy.intent_threshold)
+    assert (with_it["requests"], with_it["others"]) == (100, 150)
+    assert with_it["requests_handed_over"] >= 0.93
+    assert with_it["requests_handed_over"] >= without["requests_handed_over"] + 0.25
+    assert with_it["others_handed_over"] <= 0.06
+
+
+def test_the_shipped_detector_leaves_the_answer_quality_test_splits_alone(
+    file_config: FileConfig, embedder: SentenceEmbedder
+) -> None:
+    # 215 answerable and unanswerable customer messages of four domains, none fitted on: none handed over
+    # as a request for a person; the 24 requests among them all are
+    detector = load_person_detector(file_config)
+    assert detector is not None
+    index = IntentIndex(embedder, intent_specs(file_config), detector)
+    rows = [row for split in sorted(EVAL.glob("*/test.jsonl")) for row in read_labelled(split, {"talk_to_human"})]
+    rates = engine_rates(index, rows, embedder.embed([r.text for r in rows]), file_config.policy.intent_threshold)
+    assert rates["requests"] == 24
+    assert rates["requests_handed_over"] == 1.0
+    assert rates["others"] >= 200
+    assert rates["others_handed_over"] == 0.0
+
+
+def test_the_shipped_detector_was_fitted_on_what_its_plan_names(file_config: FileConfig) -> None:
+    model = PersonRequestModel.load(DEFAULT_PERSON_DETECTOR)
+    plan = load_detector_plan(PLAN)
+    train = [row for path in plan.train for row in read_labelled(path, {"talk_to_human"})]
+    assert model.provenance["train"]["sha256"] == training_digest(train), "refit after changing the training files"
+    assert model.provenance["train"]["requests"] == sum(row.person for row in train) >= 300
+    assert model.embedder == file_config.retrieval.embedder
+    held = {path.resolve() for path in plan.heldout}
+    assert held
+    assert not held & {path.resolve() for path in plan.train}
+    assert not any("test.jsonl" in path.name for path in plan.train), "the answer-quality test splits stay unread"
+
+
+def test_fitting_a_detector_end_to_end(file_config: FileConfig, embedder: SentenceEmbedder, tmp_path: Path) -> None:
+    requests = [
+        "can i talk to a real person",
+        "get me a human please",
+        "i want an agent",
+        "is there someone i can call",
+        "put me through to your staff",
+        "i'd like a manager to look at this",
+        "stop the bot and get me a person",
+        "quiero hablar con una persona",
+    ]
+    others = [
+        "how do i reset my password",
+        "where is my parcel",
+        "can i add a team member to my plan",
+        "my manager needs the invoice",
+        "how do i transfer money to someone",
+        "what are your opening hours",
+        "is the phone plan unlimited",
+        "refund for a broken kettle",
+        "change my delivery address",
+        "do you ship to canada",
+    ]
+    train = tmp_path / "train.jsonl"
+    train.write_text(
+        "".join(json.dumps({"text": t, "label": "person"}) + "\n" for t in requests)
+        + "".join(json.dumps({"question": t, "kind": "out_of_scope"}) + "\n" for t in others)
+    )
+    held = tmp_path / "held.jsonl"
+    held.write_text(json.dumps({"text": "connect me with a person", "intent": "talk_to_human"}) + "\n")
+    plan_file = tmp_path / "plan.yaml"
+    plan_file.write_text(
+        "c: 4\nbuckets: 1024\nmax_false_alarms: 0.1\nfolds: 2\ntrain: [train.jsonl]\nheldout: [held.jsonl]\n"
+    )
+    notes: list[str] = []
+    model, report = fit_detector(
+        load_detector_plan(plan_file), intent_specs(file_config), embedder, "minilm", 0.55, notes.append
+    )
+    assert report["train"] == {"messages": 18, "requests": 8, "sha256": model.provenance["train"]["sha256"]}
+    assert report["out_of_fold"]["others_flagged"] <= 0.1, "the threshold keeps to the false-alarm budget"
+    assert set(report["heldout"]["held.jsonl"]) == {"without_detector", "with_detector"}
+    assert any("embedding 18 training messages" in note for note in notes)
+    vectors = embedder.embed(requests + others)
+    scores = [model.probability(t, v) for t, v in zip(requests + others, vectors, strict=True)]
+    assert min(scores[: len(requests)]) > max(scores[len(requests) :]), "it separates what it was fitted on"
+    saved = tmp_path / "detector.json"
+    model.save(saved)
+    loaded = PersonRequestModel.load(saved)
+    assert abs(loaded.probability(requests[0], vectors[0]) - scores[0]) < 1e-3
+    assert loaded.provenance["heldout"] == json.loads(json.dumps(report["heldout"]))
+
+
+def test_threshold_for_keeps_to_the_false_alarm_budget() -> None:
+    rng = np.random.default_rng(1)
+    predictions = rng.random(400)
+    labels = rng.random(400) < 0.3
+    for budget in (0.01, 0.05, 0.2):
+        threshold = threshold_for(predictions, labels, budget)
+        assert (predictions[~labels] >= threshold).mean() <= budget
+        # a little lower would break it: it is the lowest threshold that keeps to the budget
+        assert (predictions[~labels] >= threshold - 1e-3).mean() > budget
+
+
+def test_bad_plans_and_files_are_named(file_config: FileConfig, tmp_path: Path) -> None:
+    plan = tmp_path / "plan.yaml"
+    plan.write_text("train: []\n")
+    with pytest.raises(EvalError, match="non-empty 'train'"):
+        load_detector_plan(plan)
+    plan.write_text("train: [a.jsonl]\nheldout: [a.jsonl]\n")
+    with pytest.raises(EvalError, match="both trained on and held out"):
+        load_detector_plan(plan)
+    plan.write_text("train: [a.jsonl]\nmax_false_alarms: 0.7\n")
+    with pytest.raises(EvalError, match="max_false_alarms"):
+        load_detector_plan(plan)
+    data = tmp_path / "a.jsonl"
+    data.write_text('{"text": "hi", "label": "person"}\n{"text": "hello"}\n')
+    with pytest.raises(EvalError, match=r"a.jsonl:2: needs 'label'"):
+        read_labelled(data, {"talk_to_human"})
+    data.write_text("[1]\n")
+    with pytest.raises(EvalError, match=r"a.jsonl:1: each line must be a JSON object"):
+        read_labelled(data, {"talk_to_human"})
+    for broken, reason in (
+        ("not json", "not a usable"),
+        ('{"embedder": "minilm"}', "not a usable"),
+        (
+            '{"embedder": "minilm", "dimension": 2, "buckets": 2, "ngram_sizes": [3, 4, 5], "bias": 0,'
+            ' "threshold": 0.5, "weights": [1, 2, 3]}',
+            "made for other features",
+        ),
+        (
+            '{"embedder": "minilm", "dimension": 1, "buckets": 1, "ngram_sizes": [3, 4, 5], "bias": 0,'
+            ' "threshold": 1.5, "weights": [1, 2]}',
+            "not a probability",
+        ),
+    ):
+        path = tmp_path / "detector.json"
+        path.write_text(broken)
+        with pytest.raises(PersonModelError, match=reason):
+            PersonRequestModel.load(path)
+        with pytest.raises(SettingsError, match=r"policy\.person_detector: .*detector\.json"):
+            load_person_detector(_with_policy(file_config, person_detector=path))
+
+
+def test_choosing_the_detector_in_settings(
+    file_config: FileConfig, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert load_person_detector(_with_policy(file_config, person_detector="off")) is None
+    shipped = load_person_detector(file_config)
+    assert shipped is not None
+    assert 0 < shipped.threshold < 1
+    lowered = load_person_detector(_with_policy(file_config, person_threshold=0.3))
+    assert lowered is not None
+    assert lowered.threshold == 0.3
+    # a deployment with another embedder still starts on the shipped defaults, without the detector
+    other = file_config.model_copy(
+        update={"retrieval": file_config.retrieval.model_copy(update={"embedder": str(tmp_path)})}
+    )
+    with caplog.at_level(logging.WARNING):
+        assert load_person_detector(other) is None
+    assert "fitted on the minilm embedder" in caplog.text
+    # but a detector it names for itself must match its embedder
+    own = tmp_path / "own.json"
+    dataclasses.replace(shipped, provenance={}).save(own)
+    with pytest.raises(SettingsError, match="fitted on the minilm embedder, not"):
+        load_person_detector(
+            other.model_copy(update={"policy": other.policy.model_copy(update={"person_detector": own})})
+        )
+
+
+async def test_a_request_only_the_detector_names_is_handed_over_through_the_engine(runtime: Runtime) -> None:
+    text = "ok this is going nowhere. who at your company can I explain this to"
+    assert runtime.engine is not None
+    message = terminal_message("person-user", "person-conv", text)
+    reply = [event async for event in runtime.engine.handle(message)][-1].reply
+    assert reply is not None
+    assert reply.escalated
+    assert any(a.action == "escalate" for a in reply.actions)
+    specs = {spec.name: spec for spec in intent_specs(runtime.config)}
+    assert not any(p.search(text) for p in specs["talk_to_human"].patterns), "no pattern names this one"
+
+
+def _with_policy(config: FileConfig, **values: object) -> FileConfig:
+    return config.model_copy(update={"policy": config.policy.model_copy(update=values)})
