@@ -161,6 +161,11 @@ class PolicySettings(_Strict):
     # the hand-over patterns and examples alone; or a file from `switchboard eval person-detector`
     person_detector: Literal["off"] | Path | None = None
     person_threshold: float | None = Field(default=None, gt=0.0, lt=1.0)  # None: the detector's own
+
+    @field_validator("person_detector", mode="before")
+    @classmethod
+    def _off(cls, value: object) -> object:
+        return "off" if value is False else value  # YAML reads a bare `off` as false
     min_relevance: float = Field(ge=-1.0, le=1.0)
     follow_up_below: float = Field(ge=-1.0, le=1.0)
     second_within: float = Field(ge=0.0, le=1.0)

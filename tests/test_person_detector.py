@@ -236,3 +236,16 @@ async def test_a_request_only_the_detector_names_is_handed_over_through_the_engi
 
 def _with_policy(config: FileConfig, **values: object) -> FileConfig:
     return config.model_copy(update={"policy": config.policy.model_copy(update=values)})
+
+
+def test_a_detector_named_in_a_yaml_is_read_relative_to_it(tmp_path: Path) -> None:
+    from bot.settings import load_file_config
+
+    folder = tmp_path / "deploy"
+    folder.mkdir()
+    (folder / "switchboard.yaml").write_text("policy:\n  person_detector: models/person.json\n")
+    config, _ = load_file_config(folder / "switchboard.yaml")
+    assert config.policy.person_detector == folder / "models" / "person.json"
+    for written in ("off", "'off'"):  # YAML reads a bare off as false
+        (folder / "switchboard.yaml").write_text(f"policy:\n  person_detector: {written}\n")
+        assert load_file_config(folder / "switchboard.yaml")[0].policy.person_detector == "off"
