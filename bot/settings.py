@@ -166,6 +166,7 @@ class PolicySettings(_Strict):
     @classmethod
     def _off(cls, value: object) -> object:
         return "off" if value is False else value  # YAML reads a bare `off` as false
+
     min_relevance: float = Field(ge=-1.0, le=1.0)
     follow_up_below: float = Field(ge=-1.0, le=1.0)
     second_within: float = Field(ge=0.0, le=1.0)
