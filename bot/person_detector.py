@@ -22,7 +22,7 @@ import numpy as np
 import yaml
 
 from bot.evaluation import EvalError
-from engine.person_request import PersonRequestModel, ngram_indices
+from engine.person_request import PersonRequestModel, ngram_indices, sentences
 from engine.policy import IntentSpec
 from engine.protocols import Embedder, Vectors
 from engine.stages.understand import IntentIndex
@@ -133,14 +133,47 @@ def _fit(rows: Any, labels: np.ndarray, c: float) -> Any:
     return LogisticRegression(C=c, max_iter=5000, class_weight="balanced").fit(rows, labels)
 
 
-def out_of_fold(rows: Any, labels: np.ndarray, plan: DetectorPlan) -> np.ndarray:
+@dataclass(frozen=True, slots=True)
+class Units:
+    """Every message and each of its sentences, as the engine scores them (the highest counts). A request's
+    sentences are scored but not fitted on (its story is not a request); another message's are fitted on as
+    not being requests, so that a sentence alone ("pls", "urgent") does not pass for one."""
+
+    texts: list[str]
+    owners: np.ndarray  # the message each unit belongs to
+    labels: np.ndarray  # the unit is a request for a person (a whole request only)
+    fitted: np.ndarray  # the unit is fitted on
+
+
+def units_of(messages: Sequence[Labelled]) -> Units:
+    texts, owners, labels, fitted = [], [], [], []
+    for number, message in enumerate(messages):
+        for position, text in enumerate([message.text, *sentences(message.text)]):
+            texts.append(text)
+            owners.append(number)
+            labels.append(message.person and position == 0)
+            fitted.append(position == 0 or not message.person)
+    return Units(texts, np.asarray(owners), np.asarray(labels), np.asarray(fitted))
+
+
+def message_scores(unit_scores: np.ndarray, owners: np.ndarray, count: int) -> np.ndarray:
+    scores = np.zeros(count)
+    np.maximum.at(scores, owners, unit_scores)
+    return scores
+
+
+def out_of_fold(rows: Any, units: Units, labels: np.ndarray, plan: DetectorPlan) -> np.ndarray:
+    """Each message's score from a model fitted on the other folds' messages (their sentences with them)."""
     from sklearn.model_selection import StratifiedKFold  # type: ignore[import-untyped]
 
-    predictions = np.zeros(len(labels))
-    for fitted_on, scored in StratifiedKFold(plan.folds, shuffle=True, random_state=0).split(rows, labels):
-        model = _fit(rows[fitted_on], labels[fitted_on], plan.c)
-        predictions[scored] = model.predict_proba(rows[scored])[:, 1]
-    return predictions
+    unit_scores = np.zeros(len(units.texts))
+    folds = StratifiedKFold(plan.folds, shuffle=True, random_state=0).split(np.zeros(len(labels)), labels)
+    for fitted_on, _ in folds:
+        train = np.isin(units.owners, fitted_on) & units.fitted
+        scored = ~np.isin(units.owners, fitted_on)
+        model = _fit(rows[train], units.labels[train], plan.c)
+        unit_scores[scored] = model.predict_proba(rows[scored])[:, 1]
+    return message_scores(unit_scores, units.owners, len(labels))
 
 
 def threshold_for(predictions: np.ndarray, labels: np.ndarray, max_false_alarms: float) -> float:
@@ -173,6 +206,15 @@ def engine_rates(index: IntentIndex, rows: Sequence[Labelled], vectors: Vectors,
     }
 
 
+def training_messages(plan: DetectorPlan, intents: Sequence[IntentSpec]) -> list[Labelled]:
+    """The plan's train files, then every configured intent example (a hand-over intent's are requests)."""
+    handover_intents = {spec.name for spec in intents if spec.escalate}
+    if not handover_intents:
+        raise EvalError("no hand-over intent is configured (an intent with escalate: true): nothing to detect")
+    messages = [row for path in plan.train for row in read_labelled(path, handover_intents)]
+    return messages + [Labelled(example, spec.escalate) for spec in intents for example in spec.examples]
+
+
 def fit_detector(
     plan: DetectorPlan,
     intents: Sequence[IntentSpec],
@@ -181,21 +223,19 @@ def fit_detector(
     intent_threshold: float,
     progress: Callable[[str], None],
 ) -> tuple[PersonRequestModel, dict[str, Any]]:
-    handover_intents = {spec.name for spec in intents if spec.escalate}
-    if not handover_intents:
-        raise EvalError("no hand-over intent is configured (an intent with escalate: true): nothing to detect")
-    train = [row for path in plan.train for row in read_labelled(path, handover_intents)]
+    train = training_messages(plan, intents)
     labels = np.asarray([row.person for row in train])
     if labels.sum() < plan.folds or (~labels).sum() < plan.folds:
         raise EvalError(f"the train files need at least {plan.folds} messages of each label")
-    progress(f"embedding {len(train)} training messages ({int(labels.sum())} ask for a person)")
-    vectors = embedder.embed([row.text for row in train])
-    rows = design([row.text for row in train], vectors, plan.buckets)
+    units = units_of(train)
+    progress(f"embedding {len(train)} training messages ({int(labels.sum())} ask for a person) and their sentences")
+    vectors = embedder.embed(units.texts)
+    rows = design(units.texts, vectors, plan.buckets)
     progress(f"{plan.folds}-fold out-of-fold predictions")
-    predictions = out_of_fold(rows, labels, plan)
+    predictions = out_of_fold(rows, units, labels, plan)
     threshold = threshold_for(predictions, labels, plan.max_false_alarms)
     progress("fitting on all training messages")
-    fitted = _fit(rows, labels, plan.c)
+    fitted = _fit(rows[units.fitted], units.labels[units.fitted], plan.c)
     model = PersonRequestModel(
         embedder=embedder_name,
         dimension=int(vectors.shape[1]),
@@ -206,7 +246,12 @@ def fit_detector(
     )
     flagged = predictions >= threshold
     report: dict[str, Any] = {
-        "train": {"messages": len(train), "requests": int(labels.sum()), "sha256": training_digest(train)},
+        "train": {
+            "messages": len(train),
+            "requests": int(labels.sum()),
+            "sentences": int(len(units.texts) - len(train)),
+            "sha256": training_digest(train),
+        },
         "c": plan.c,
         "max_false_alarms": plan.max_false_alarms,
         "threshold": round(threshold, 4),
@@ -217,6 +262,7 @@ def fit_detector(
         },
         "heldout": {},
     }
+    handover_intents = {spec.name for spec in intents if spec.escalate}
     for path in plan.heldout:
         rows_held = read_labelled(path, handover_intents)
         held_vectors = embedder.embed([row.text for row in rows_held])

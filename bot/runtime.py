@@ -459,6 +459,11 @@ class Runtime:
         )
         intents = intent_specs(config)
         person = await asyncio.to_thread(load_person_detector, config)
+        if person is not None and person.dimension != embedder.dimension:  # refused here, not on every message
+            raise SettingsError(
+                f"policy.person_detector: fitted on {person.dimension}-dimensional embeddings; "
+                f"{config.retrieval.embedder} gives {embedder.dimension}"
+            )
         intent_index = await asyncio.to_thread(IntentIndex, embedder, intents, person)
         policy = policy_config(config, combiner or judge_model)
         stack = (

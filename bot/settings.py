@@ -165,7 +165,9 @@ class PolicySettings(_Strict):
     @field_validator("person_detector", mode="before")
     @classmethod
     def _off(cls, value: object) -> object:
-        return "off" if value is False else value  # YAML reads a bare `off` as false
+        if value is True:  # YAML reads a bare `on` or `yes` as true
+            raise ValueError("null for the shipped detector, off, or the path of a detector file")
+        return "off" if value is False else value  # and a bare `off` or `no` as false
 
     min_relevance: float = Field(ge=-1.0, le=1.0)
     follow_up_below: float = Field(ge=-1.0, le=1.0)
@@ -499,7 +501,7 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> None:
     policy = data.get("policy")
     if isinstance(policy, dict):
         for key in ("judge", "reader_adapter", "reader_combiner", "person_detector"):
-            if policy.get(key) and policy[key] != "off":
+            if isinstance(policy.get(key), str) and policy[key] not in ("", "off"):
                 policy[key] = resolved(policy[key])
     for segment in data.get("segments") or ():
         if isinstance(segment, dict) and segment.get("adapter"):

@@ -22,7 +22,19 @@ from engine.protocols import Vectors
 
 NGRAM_SIZES = (3, 4, 5)
 _BLANKS = re.compile(r"\s+")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 MAX_CHARS = 2000  # a long message is judged on its first 2,000 characters: bounded work per message
+MAX_SENTENCES = 8  # and on at most its first and last four sentences besides the whole
+
+
+def sentences(text: str) -> list[str]:
+    """The sentences a request for a person may hide in ("…four lines of story. Can someone call me?"):
+    averaged over a whole message, one sentence is diluted by the rest. Empty for a one-sentence message."""
+    parts = [part.strip() for part in _SENTENCE_END.split(text[:MAX_CHARS]) if part.strip()]
+    if len(parts) < 2:
+        return []
+    half = MAX_SENTENCES // 2
+    return parts if len(parts) <= MAX_SENTENCES else parts[:half] + parts[-half:]
 
 
 class PersonModelError(ValueError):
@@ -74,8 +86,8 @@ class PersonRequestModel:
             "dimension": self.dimension,
             "buckets": self.buckets,
             "ngram_sizes": list(NGRAM_SIZES),
-            "bias": round(self.bias, 6),
-            "threshold": round(self.threshold, 6),
+            "bias": self.bias,
+            "threshold": self.threshold,  # unrounded: rounding down would flag more than it was chosen for
             "provenance": self.provenance,
             "weights": [round(float(w), 5) for w in self.weights],
         }
@@ -99,6 +111,8 @@ class PersonRequestModel:
             raise PersonModelError(f"{path}: not a usable person-request detector ({error})") from None
         if sizes != NGRAM_SIZES or model.buckets < 1 or model.weights.shape[0] != model.dimension + model.buckets:
             raise PersonModelError(f"{path}: made for other features; refit with `switchboard eval person-detector`")
+        if not (np.isfinite(model.weights).all() and np.isfinite(model.bias)):
+            raise PersonModelError(f"{path}: weights that are not finite numbers")
         if not 0.0 < model.threshold < 1.0:
             raise PersonModelError(f"{path}: threshold {model.threshold} is not a probability")
         return model

@@ -18,11 +18,19 @@ from bot.person_detector import (
     read_labelled,
     threshold_for,
     training_digest,
+    training_messages,
 )
 from bot.runtime import DEFAULT_PERSON_DETECTOR, Runtime, intent_specs, load_person_detector
 from bot.settings import FileConfig, SettingsError
 from channels.terminal import terminal_message
-from engine.person_request import MAX_CHARS, PersonModelError, PersonRequestModel, ngram_indices
+from engine.person_request import (
+    MAX_CHARS,
+    MAX_SENTENCES,
+    PersonModelError,
+    PersonRequestModel,
+    ngram_indices,
+    sentences,
+)
 from engine.stages.understand import IntentIndex
 from retrieval.embeddings import SentenceEmbedder
 
@@ -41,8 +49,14 @@ def test_letter_ngrams_are_stable_unit_length_and_bounded() -> None:
     assert abs(sum(v * v for v in grams.values()) - 1.0) < 1e-9
     assert all(0 <= i < 4096 for i in grams)
     assert ngram_indices("", 4096) == {}
-    long = "word " * 100_000
-    assert ngram_indices(long, 4096) == ngram_indices(long[:MAX_CHARS], 4096), "only the first 2,000 characters"
+    long = "a " * MAX_CHARS + "zebra"
+    assert ngram_indices(long, 4096) == ngram_indices("a " * MAX_CHARS, 4096), "only the first 2,000 characters"
+    assert sentences("Where is my order") == []
+    story = " ".join(f"Line {n} of the story." for n in range(20)) + " Can someone call me?"
+    parts = sentences(story)
+    assert len(parts) == MAX_SENTENCES
+    assert parts[0] == "Line 0 of the story."
+    assert parts[-1] == "Can someone call me?", "the first and the last sentences are kept"
 
 
 def test_the_shipped_detector_hands_over_held_out_requests_the_patterns_miss(
@@ -83,8 +97,14 @@ def test_the_shipped_detector_leaves_the_answer_quality_test_splits_alone(
 def test_the_shipped_detector_was_fitted_on_what_its_plan_names(file_config: FileConfig) -> None:
     model = PersonRequestModel.load(DEFAULT_PERSON_DETECTOR)
     plan = load_detector_plan(PLAN)
-    train = [row for path in plan.train for row in read_labelled(path, {"talk_to_human"})]
+    train = training_messages(plan, intent_specs(file_config))
     assert model.provenance["train"]["sha256"] == training_digest(train), "refit after changing the training files"
+    assert (model.provenance["c"], model.buckets, model.provenance["max_false_alarms"]) == (
+        plan.c,
+        plan.buckets,
+        plan.max_false_alarms,
+    )
+    assert abs(model.provenance["threshold"] - model.threshold) < 1e-4
     assert model.provenance["train"]["requests"] == sum(row.person for row in train) >= 300
     assert model.embedder == file_config.retrieval.embedder
     held = {path.resolve() for path in plan.heldout}
@@ -131,10 +151,13 @@ def test_fitting_a_detector_end_to_end(file_config: FileConfig, embedder: Senten
     model, report = fit_detector(
         load_detector_plan(plan_file), intent_specs(file_config), embedder, "minilm", 0.55, notes.append
     )
-    assert report["train"] == {"messages": 18, "requests": 8, "sha256": model.provenance["train"]["sha256"]}
-    assert report["out_of_fold"]["others_flagged"] <= 0.1, "the threshold keeps to the false-alarm budget"
+    specs = intent_specs(file_config)
+    configured = sum(len(spec.examples) for spec in specs)
+    assert report["train"]["messages"] == 18 + configured, "the configured intent examples are fitted on too"
+    assert report["train"]["requests"] == 8 + sum(len(spec.examples) for spec in specs if spec.escalate)
+    assert report["train"]["sentences"] == 0, "one-sentence messages have no sentences of their own"
     assert set(report["heldout"]["held.jsonl"]) == {"without_detector", "with_detector"}
-    assert any("embedding 18 training messages" in note for note in notes)
+    assert any(f"embedding {18 + configured} training messages" in note for note in notes)
     vectors = embedder.embed(requests + others)
     scores = [model.probability(t, v) for t, v in zip(requests + others, vectors, strict=True)]
     assert min(scores[: len(requests)]) > max(scores[len(requests) :]), "it separates what it was fitted on"
@@ -249,3 +272,30 @@ def test_a_detector_named_in_a_yaml_is_read_relative_to_it(tmp_path: Path) -> No
     for written in ("off", "'off'"):  # YAML reads a bare off as false
         (folder / "switchboard.yaml").write_text(f"policy:\n  person_detector: {written}\n")
         assert load_file_config(folder / "switchboard.yaml")[0].policy.person_detector == "off"
+    (folder / "switchboard.yaml").write_text("policy:\n  person_detector: yes\n")
+    with pytest.raises(SettingsError, match="null for the shipped detector, off, or the path"):
+        load_file_config(folder / "switchboard.yaml")
+
+
+def test_a_negation_right_before_a_hand_over_pattern_turns_it_around(file_config: FileConfig) -> None:
+    index = IntentIndex(SentenceEmbedder(), intent_specs(file_config))
+    for kept in ("no, I want a human", "no i want a human", "I dont want the bot, get me a human", "transfer me"):
+        assert index.by_pattern(kept) == "talk_to_human", kept
+    for negated in ("no I don't need an agent, thanks", "don't transfer me, I'm fine with the bot"):
+        assert index.by_pattern(negated) is None, negated
+
+
+def test_a_sentence_deep_in_a_long_message_is_heard(file_config: FileConfig, embedder: SentenceEmbedder) -> None:
+    detector = load_person_detector(file_config)
+    assert detector is not None
+    index = IntentIndex(embedder, intent_specs(file_config), detector)
+    story = (
+        "I ordered a set of knives on the 3rd and tracking said the 8th. It is now the 15th. "
+        "My neighbours have not seen it and the courier site says in transit. I paid for express shipping. "
+    )
+    request = "Please have someone from your billing team look at this and get in touch."
+    whole = story + request
+    vector = embedder.embed([whole])[0]
+    assert not detector.asks_for_person(whole, vector), "averaged over the story, the request is diluted"
+    assert index.asks_for_person(whole, vector), "its own sentence is scored too"
+    assert not index.asks_for_person(story, embedder.embed([story])[0])

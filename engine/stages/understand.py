@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Sequence
 
 import numpy as np
 
-from engine.person_request import PersonRequestModel
+from engine.person_request import PersonRequestModel, sentences
 from engine.policy import IntentSpec
 from engine.protocols import Embedder, EventSink, Vectors
 from engine.types import Turn
 
 FALLBACK_INTENT = "general_question"
+NEAR_EXACT = 0.9  # cosine at which a message repeats a configured example
 
 
 class IntentIndex:
@@ -22,6 +24,7 @@ class IntentIndex:
         self, embedder: Embedder, intents: Sequence[IntentSpec], person: PersonRequestModel | None = None
     ) -> None:
         self.intents = {spec.name: spec for spec in intents}
+        self._embedder = embedder
         # the detector names the first hand-over intent; with none configured there is nothing to name
         self.handover = next((spec.name for spec in intents if spec.escalate), None)
         self.person = person if self.handover is not None else None
@@ -59,19 +62,41 @@ class IntentIndex:
         """An intent whose patterns match the text; hand-over intents first, since they must never be missed."""
         ordered = sorted(self.intents.values(), key=lambda spec: not spec.escalate)
         for spec in ordered:
-            if any(pattern.search(text) for pattern in spec.patterns):
+            if any(_affirmed(text, match) for pattern in spec.patterns for match in pattern.finditer(text)):
                 return spec.name
         return None
 
     def named_outright(self, text: str, vector: Vectors) -> str | None:
         """The intent the message names without doubt: a hand-over pattern, then the person-request
-        detector (what the patterns miss), then another intent's pattern."""
+        detector (what the patterns miss), then another intent's pattern. Blocking: it may embed the
+        message's sentences."""
         named = self.by_pattern(text)
         if named is not None and self.intents[named].escalate:
             return named
-        if self.person is not None and self.person.asks_for_person(text, vector):
+        if self.person is not None and not self._echoes_another_intent(vector) and self.asks_for_person(text, vector):
             return self.handover
         return named
+
+    def asks_for_person(self, text: str, vector: Vectors) -> bool:
+        """The detector on the whole message, then on each of its sentences (blocking: embeds them)."""
+        if self.person is None:
+            return False
+        if self.person.asks_for_person(text, vector):
+            return True
+        parts = sentences(text)
+        if not parts:
+            return False
+        vectors = self._embedder.embed(parts)
+        return any(self.person.asks_for_person(part, v) for part, v in zip(parts, vectors, strict=True))
+
+    def _echoes_another_intent(self, vector: Vectors) -> bool:
+        """Nearly word for word an example of an intent that is not a hand-over ("hi, anyone there?" is a
+        greeting): the configuration says what it is, the detector does not overrule it."""
+        if not self._labels:
+            return False
+        scores = self._vectors @ vector.reshape(-1)
+        best = int(np.argmax(scores))
+        return float(scores[best]) >= NEAR_EXACT and not self.intents[self._labels[best]].escalate
 
     def classify(self, vector: Vectors, threshold: float) -> tuple[str, float]:
         if not self._labels:
@@ -80,6 +105,19 @@ class IntentIndex:
         best = int(np.argmax(scores))
         score = float(scores[best])
         return (self._labels[best], score) if score >= threshold else (FALLBACK_INTENT, score)
+
+
+# "I don't need an agent", "no need to transfer me", "do not want to speak to a manager": said right before
+# the words a pattern names, a negation turns the request around ("no, I want a human" keeps it)
+_NEGATED = re.compile(
+    r"\b(don'?t|do\s+not|doesn'?t|didn'?t|never|not|no\s+need\s+(to|for)|without)\s+"
+    r"((really|even|ever|want|need|wish|have)\s+(to\s+)?){0,2}$",
+    re.IGNORECASE,
+)
+
+
+def _affirmed(text: str, match: re.Match[str]) -> bool:
+    return _NEGATED.search(text[max(0, match.start() - 40) : match.start()]) is None
 
 
 def _probability(weights: Vectors, score: float, lead: float) -> float:
@@ -119,10 +157,13 @@ class Understand:
         self.intents = intents
         self.threshold = threshold
 
+    def _read(self, text: str, clicked: str | None) -> tuple[Vectors, str | None]:
+        vector = self.embedder.embed([text])[0]
+        return vector, clicked or self.intents.named_outright(text, vector)
+
     async def __call__(self, turn: Turn, events: EventSink) -> Turn:
-        vector = (await asyncio.to_thread(self.embedder.embed, [turn.message.text]))[0]
         clicked = self.intents.by_action(turn.message.action) if turn.message.action else None
-        named = clicked or self.intents.named_outright(turn.message.text, vector)
+        vector, named = await asyncio.to_thread(self._read, turn.message.text, clicked)
         intent = named or self.intents.classify(vector, self.threshold)[0]
         nearest, probability = self.intents.confidence(vector)
         # a click, a pattern or the person-request detector names the intent outright; otherwise how sure
