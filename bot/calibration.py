@@ -19,9 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
-from bot.evaluation import EvalError, QAItem, load_qa, normalise, page_urls, source_url
+from bot.evaluation import EvalError, QAItem, load_qa, normalise, page_urls, source_url, yaml_plan
 from engine.evidence import choose, compose, gather
 from engine.judge import FEATURES, JudgeModel, feature_rows
 from engine.types import Evidence
@@ -61,11 +60,8 @@ class Example:
 
 
 def load_plan(path: Path) -> Plan:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as error:
-        raise EvalError(f"{path}: cannot read the calibration plan ({error})") from None
-    if not isinstance(data, dict) or not isinstance(data.get("sets"), list) or not data["sets"]:
+    data = yaml_plan(path, "the calibration plan")
+    if not isinstance(data.get("sets"), list) or not data["sets"]:
         raise EvalError(f"{path}: needs a non-empty 'sets' list")
     base = path.resolve().parent
     sets = []

@@ -17,10 +17,12 @@ import tempfile
 import time
 import unicodedata
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import yaml
 
 from bot.settings import FileConfig, Settings
 from engine.types import ConversationRef, EventKind, Message, Reply
@@ -126,12 +128,12 @@ def _same_page(expected: str, cited: str) -> bool:
     return expected.rstrip("/") == cited.rstrip("/")
 
 
-def load_qa(path: Path) -> list[QAItem]:
+def json_lines(path: Path) -> Iterator[tuple[int, str, dict[str, Any]]]:
+    """(line number, "file:line" for messages, object) for each non-blank line of a JSON-lines file."""
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as error:
         raise EvalError(f"{path}: cannot read ({error.strerror})") from None
-    items: list[QAItem] = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -142,6 +144,21 @@ def load_qa(path: Path) -> list[QAItem]:
             raise EvalError(f"{where}: not valid JSON ({error.msg})") from None
         if not isinstance(data, dict):
             raise EvalError(f"{where}: each line must be a JSON object")
+        yield number, where, data
+
+
+def yaml_plan(path: Path, what: str) -> dict[str, Any]:
+    """A YAML plan file's mapping (its contents checked by the caller)."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as error:
+        raise EvalError(f"{path}: cannot read {what} ({error})") from None
+    return data if isinstance(data, dict) else {}
+
+
+def load_qa(path: Path) -> list[QAItem]:
+    items: list[QAItem] = []
+    for number, where, data in json_lines(path):
         question, kind = data.get("question"), data.get("kind")
         if not isinstance(question, str) or not question.strip():
             raise EvalError(f"{where}: 'question' must be a non-empty string")

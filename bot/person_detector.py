@@ -19,9 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
-from bot.evaluation import EvalError
+from bot.evaluation import EvalError, json_lines, yaml_plan
 from engine.person_request import PersonRequestModel, ngram_indices, sentences
 from engine.policy import IntentSpec
 from engine.protocols import Embedder, Vectors
@@ -45,11 +44,8 @@ class Labelled:
 
 
 def load_detector_plan(path: Path) -> DetectorPlan:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as error:
-        raise EvalError(f"{path}: cannot read the plan ({error})") from None
-    if not isinstance(data, dict) or not isinstance(data.get("train"), list) or not data["train"]:
+    data = yaml_plan(path, "the plan")
+    if not isinstance(data.get("train"), list) or not data["train"]:
         raise EvalError(f"{path}: needs a non-empty 'train' list of labelled files")
     base = path.resolve().parent
     heldout = data.get("heldout") or []
@@ -74,23 +70,11 @@ def read_labelled(path: Path, handover_intents: Collection[str]) -> list[Labelle
     """Messages labelled as asking for a person or not, in any of the project's three formats:
     {"text", "label": "person" | "other"}, the answer sets' {"question", "kind"} and the intent sets'
     {"text", "intent"} (a hand-over intent means a person)."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as error:
-        raise EvalError(f"{path}: cannot read ({error.strerror})") from None
     rows: list[Labelled] = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            data = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise EvalError(f"{path}:{number}: not valid JSON ({error.msg})") from None
-        if not isinstance(data, dict):
-            raise EvalError(f"{path}:{number}: each line must be a JSON object")
+    for _, where, data in json_lines(path):
         text = data.get("text", data.get("question"))
         if not isinstance(text, str) or not text.strip():
-            raise EvalError(f"{path}:{number}: needs a non-empty 'text' (or 'question')")
+            raise EvalError(f"{where}: needs a non-empty 'text' (or 'question')")
         if data.get("label") in ("person", "other"):
             person = data["label"] == "person"
         elif "kind" in data:
@@ -98,7 +82,7 @@ def read_labelled(path: Path, handover_intents: Collection[str]) -> list[Labelle
         elif "intent" in data:
             person = data["intent"] in handover_intents
         else:
-            raise EvalError(f"{path}:{number}: needs 'label' (person or other), 'kind' or 'intent'")
+            raise EvalError(f"{where}: needs 'label' (person or other), 'kind' or 'intent'")
         rows.append(Labelled(text, person))
     if not rows:
         raise EvalError(f"{path}: no messages")
@@ -263,11 +247,11 @@ def fit_detector(
         "heldout": {},
     }
     handover_intents = {spec.name for spec in intents if spec.escalate}
+    if plan.heldout:
+        without, with_detector = IntentIndex(embedder, intents), IntentIndex(embedder, intents, model)
     for path in plan.heldout:
         rows_held = read_labelled(path, handover_intents)
         held_vectors = embedder.embed([row.text for row in rows_held])
-        without = IntentIndex(embedder, intents)
-        with_detector = IntentIndex(embedder, intents, model)
         report["heldout"][path.name] = {
             "without_detector": engine_rates(without, rows_held, held_vectors, intent_threshold),
             "with_detector": engine_rates(with_detector, rows_held, held_vectors, intent_threshold),
