@@ -82,10 +82,9 @@ def evaluate_intents(config: FileConfig, path: Path) -> IntentReport:
     vectors = embedder.embed([text for text, _ in cases])
     report = IntentReport()
     for (text, expected), vector in zip(cases, vectors, strict=True):
-        pattern = index.named_outright(text, vector)
-        named = pattern or index.classify(vector, config.policy.intent_threshold)[0]
+        named, outright = index.decide(text, vector, config.policy.intent_threshold)
         nearest, probability = index.confidence(vector)
-        stated = 1.0 if pattern else (probability if nearest == named else 1.0 - probability)
+        stated = 1.0 if outright else (probability if nearest == named else 1.0 - probability)
         report.calibration.append((stated, named == expected))
         report.total += 1
         tally = report.per_intent.setdefault(expected, [0, 0])

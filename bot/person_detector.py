@@ -179,8 +179,7 @@ def engine_rates(index: IntentIndex, rows: Sequence[Labelled], vectors: Vectors,
     handover = {name for name, spec in index.intents.items() if spec.escalate}
     decided = []
     for row, vector in zip(rows, vectors, strict=True):
-        named = index.named_outright(row.text, vector) or index.classify(vector, threshold)[0]
-        decided.append(named in handover)
+        decided.append(index.decide(row.text, vector, threshold)[0] in handover)
     flags, labels = np.asarray(decided), np.asarray([r.person for r in rows])
     return {
         "requests": int(labels.sum()),

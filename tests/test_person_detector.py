@@ -31,7 +31,7 @@ from engine.person_request import (
     ngram_indices,
     sentences,
 )
-from engine.stages.understand import IntentIndex
+from engine.stages.understand import IntentIndex, without_declined
 from retrieval.embeddings import SentenceEmbedder
 
 EVAL = Path(__file__).resolve().parent.parent / "eval"
@@ -299,3 +299,44 @@ def test_a_sentence_deep_in_a_long_message_is_heard(file_config: FileConfig, emb
     assert not detector.asks_for_person(whole, vector), "averaged over the story, the request is diluted"
     assert index.asks_for_person(whole, vector), "its own sentence is scored too"
     assert not index.asks_for_person(story, embedder.embed([story])[0])
+
+
+def test_a_declined_request_for_a_person_is_not_a_hand_over(
+    file_config: FileConfig, embedder: SentenceEmbedder
+) -> None:
+    # written for this test before running it; the detector and the nearest example see "agent", "call",
+    # "manager", not the "don't" in front of them
+    detector = load_person_detector(file_config)
+    index = IntentIndex(embedder, intent_specs(file_config), detector)
+    threshold = file_config.policy.intent_threshold
+    declined = [
+        "no I don't need an agent, thanks",
+        "I do not want to speak to a manager, I just want my refund status",
+        "nah don't bother escalating it, the parcel turned up",
+        "please don't call me, I'm at work all day. just email",
+        "I never asked for a call back??",
+        "without having to phone anyone, how do I change my billing address",
+        "i dont need a human for this, whats the returns window",
+        "no need to get a supervisor involved, it was my mistake",
+    ]
+    asks = [
+        "I don't want a bot, get me a real person",
+        "i do NOT want to talk to the chatbot anymore. human please",
+        "not a bot. a human. now.",
+        "I didn't get any call back, I want to speak to a manager today",
+        "no, I want a human",
+    ]
+    vectors = embedder.embed(declined + asks)
+    for text, vector in zip(declined, vectors[: len(declined)], strict=True):
+        assert index.decide(text, vector, threshold)[0] != "talk_to_human", text
+    for text, vector in zip(asks, vectors[len(declined) :], strict=True):
+        assert index.decide(text, vector, threshold) == ("talk_to_human", True), text
+
+
+def test_without_declined_drops_only_the_declining_clause() -> None:
+    assert without_declined("no need for a manager, what's the refund time") == ", what's the refund time"
+    assert without_declined("I'm not asking for a human, I just want the tracking link").endswith("tracking link")
+    assert without_declined("no I don't need an agent, thanks") == ""
+    assert without_declined("I don\u2019t need an agent, thanks") == ""
+    for kept in ("I don't know how to reach a human", "I don't want to talk to a bot, get me someone", "agent pls"):
+        assert without_declined(kept) == kept

@@ -77,6 +77,30 @@ class IntentIndex:
             return self.handover
         return named
 
+    def decide(self, text: str, vector: Vectors, threshold: float) -> tuple[str, bool]:
+        """The message's intent, and whether it was named outright (a pattern or the detector) rather than
+        by the nearest example. A hand-over that no pattern affirms is decided again without the requests
+        the customer declines ("no I don't need an agent, thanks": the detector and the nearest example
+        see the words agent and need, not the "don't"). Blocking: it may embed."""
+        intent, outright = self._decide(text, vector, threshold)
+        by_pattern = self.by_pattern(text)
+        if not self.escalates(intent) or (by_pattern is not None and self.escalates(by_pattern)):
+            return intent, outright
+        kept = without_declined(text)
+        if kept == text:
+            return intent, outright
+        if not _WORDS.search(kept):
+            return FALLBACK_INTENT, False
+        return self._decide(kept, self._embedder.embed([kept])[0], threshold)
+
+    def _decide(self, text: str, vector: Vectors, threshold: float) -> tuple[str, bool]:
+        named = self.named_outright(text, vector)
+        return (named, True) if named is not None else (self.classify(vector, threshold)[0], False)
+
+    def escalates(self, intent: str) -> bool:
+        spec = self.intents.get(intent)
+        return spec is not None and spec.escalate
+
     def asks_for_person(self, text: str, vector: Vectors) -> bool:
         """The detector on the whole message, then on each of its sentences (blocking: embeds them)."""
         if self.person is None:
@@ -110,14 +134,58 @@ class IntentIndex:
 # "I don't need an agent", "no need to transfer me", "do not want to speak to a manager": said right before
 # the words a pattern names, a negation turns the request around ("no, I want a human" keeps it)
 _NEGATED = re.compile(
-    r"\b(don'?t|do\s+not|doesn'?t|didn'?t|never|not|no\s+need\s+(to|for)|without)\s+"
-    r"((really|even|ever|want|need|wish|have)\s+(to\s+)?){0,2}$",
+    r"\b(don['\u2019]?t|do\s+not|doesn['\u2019]?t|didn['\u2019]?t|never|not|no\s+need\s+(to|for)|without)\s+"
+    r"((really|even|ever|want|need|wish|have)\s+(to\s+)?){0,2}((a|an|the|any|some)\s+)?$",
     re.IGNORECASE,
 )
 
 
 def _affirmed(text: str, match: re.Match[str]) -> bool:
-    return _NEGATED.search(text[max(0, match.start() - 40) : match.start()]) is None
+    before = text[max(0, match.start() - 40) : match.start()]
+    # "no need for a rep": the pattern's match starts at "need", so its "no" is all that comes before
+    if match.group(0)[:4].lower() == "need" and re.search(r"\bno\s+$", before, re.IGNORECASE):
+        return False
+    return _NEGATED.search(before) is None
+
+
+# A declined request for a person: a negation, a verb of wanting, asking or reaching (or an article), then
+# the rest of the clause, up to ten words, naming a person or a way to reach one ("don't need an agent",
+# "never asked for a call back", "without talking to anyone"). "I don't know how to reach a human" declines
+# nothing, and declining a bot is no refusal of a person ("I don't want a bot, get me someone").
+_DECLINED = re.compile(
+    r"\b(?:don['\u2019]?t|do\s+not|doesn['\u2019]?t|does\s+not|didn['\u2019]?t|did\s+not|won['\u2019]?t|will\s+not|"
+    r"never|not|"
+    r"no\s+need|without)(?:\s+(?:really|even|ever|actually|necessarily))?"
+    r"(?P<clause>\s+(?:want|wanna|need|needs|wish|care|require|have\s+to|ask\w*|request\w*|mean|expect|"
+    r"like|talk\w*|speak\w*|chat\w*|call\w*|ring|phone|transfer\w*|escalat\w*|connect\w*|put|pass|hand|"
+    r"bring|involve|get|send|a|an|the|any|to|for)\b"
+    r"(?:\s+(?!(?:but|just|so|though|however|please|pls|instead|rather)\b)[\w'\u2019-]+){0,10})",
+    re.IGNORECASE,
+)
+_PERSON_WORD = re.compile(
+    r"\b(?:agents?|humans?|person|people|someone|somebody|anyone|anybody|representatives?|reps?|managers?|"
+    r"supervisors?|staff|operators?|specialists?|advis[eo]rs?|colleagues?|calls?|callbacks?|phone|ring|"
+    r"transfer(?:red)?|escalat\w*|talk(?:ing)?|speak(?:ing)?)\b",
+    re.IGNORECASE,
+)
+_MACHINE_WORD = re.compile(r"\b(?:bots?|chatbots?|robots?|machines?|automated|ai|computers?|scripts?)\b", re.I)
+_WORDS = re.compile(r"[^\W\d_]{2,}")
+_NOISE = re.compile(r"^(?:\s*\b(?:no|nope|nah|ok|okay|thanks|thank you|thx|i|i'm|im)\b[\s,.!?]*)+$", re.I)
+
+
+def without_declined(text: str) -> str:
+    """The message without the clauses that decline a person; "" when nothing else but filler remains."""
+
+    def drop(match: re.Match[str]) -> str:
+        clause = match.group("clause")
+        declines = _PERSON_WORD.search(clause) and not _MACHINE_WORD.search(clause)
+        return " " if declines else match.group(0)
+
+    kept = _DECLINED.sub(drop, text)
+    if kept == text:
+        return text
+    kept = re.sub(r"\s+", " ", kept).strip()
+    return "" if _NOISE.match(kept) or not kept.strip(" ,.!?;:-") else kept
 
 
 def _probability(weights: Vectors, score: float, lead: float) -> float:
@@ -157,14 +225,15 @@ class Understand:
         self.intents = intents
         self.threshold = threshold
 
-    def _read(self, text: str, clicked: str | None) -> tuple[Vectors, str | None]:
+    def _read(self, text: str, clicked: str | None) -> tuple[Vectors, str, bool]:
         vector = self.embedder.embed([text])[0]
-        return vector, clicked or self.intents.named_outright(text, vector)
+        if clicked is not None:
+            return vector, clicked, True
+        return vector, *self.intents.decide(text, vector, self.threshold)
 
     async def __call__(self, turn: Turn, events: EventSink) -> Turn:
         clicked = self.intents.by_action(turn.message.action) if turn.message.action else None
-        vector, named = await asyncio.to_thread(self._read, turn.message.text, clicked)
-        intent = named or self.intents.classify(vector, self.threshold)[0]
+        vector, intent, named = await asyncio.to_thread(self._read, turn.message.text, clicked)
         nearest, probability = self.intents.confidence(vector)
         # a click, a pattern or the person-request detector names the intent outright; otherwise how sure
         # the nearest example is
