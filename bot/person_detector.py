@@ -1,6 +1,6 @@
 """`switchboard eval person-detector PLAN --out FILE`: fit the person-request detector and report it honestly.
 
-A logistic model over each message's embedding and its letter n-grams (engine/person_request.py), fitted
+A logistic model over each message's embedding and its letter n-grams (engine/detector.py), fitted
 on the plan's `train` files. Its threshold is chosen on out-of-fold predictions for a stated budget: at
 most `max_false_alarms` of the messages that do not ask for a person may be flagged. The plan's `heldout`
 files, written by someone who never saw the training data, are never fitted on: they are scored through
@@ -11,7 +11,6 @@ detector, and the figures travel in the file's provenance.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
@@ -20,8 +19,9 @@ from typing import Any
 
 import numpy as np
 
+from bot.detector_fit import Labelled, fit_message_detector
 from bot.evaluation import EvalError, json_lines, yaml_plan
-from engine.person_request import PersonRequestModel, ngram_indices, sentences
+from engine.detector import MessageDetector
 from engine.policy import IntentSpec
 from engine.protocols import Embedder, Vectors
 from engine.stages.understand import IntentIndex
@@ -35,12 +35,6 @@ class DetectorPlan:
     buckets: int = 16384
     max_false_alarms: float = 0.02
     folds: int = 5
-
-
-@dataclass(frozen=True, slots=True)
-class Labelled:
-    text: str
-    person: bool
 
 
 def load_detector_plan(path: Path) -> DetectorPlan:
@@ -83,95 +77,10 @@ def read_labelled(path: Path, handover_intents: Collection[str]) -> list[Labelle
             person = data["intent"] in handover_intents
         else:
             raise EvalError(f"{where}: needs 'label' (person or other), 'kind' or 'intent'")
-        rows.append(Labelled(text, person))
+        rows.append(Labelled(text, positive=person))
     if not rows:
         raise EvalError(f"{path}: no messages")
     return rows
-
-
-def training_digest(rows: Sequence[Labelled]) -> str:
-    """What the detector was fitted on, as one hash: a shipped file can be checked against its plan."""
-    digest = hashlib.sha256()
-    for row in rows:
-        digest.update(f"{int(row.person)}\t{row.text}\n".encode())
-    return digest.hexdigest()
-
-
-def design(texts: Sequence[str], vectors: Vectors, buckets: int) -> Any:
-    """Rows of [embedding | hashed letter n-grams], sparse (scipy, as scikit-learn fits it)."""
-    from scipy.sparse import csr_matrix, hstack  # type: ignore[import-untyped]
-
-    indptr, indices, values = [0], [], []
-    for text in texts:
-        grams = ngram_indices(text, buckets)
-        indices += list(grams)
-        values += list(grams.values())
-        indptr.append(len(indices))
-    grams_matrix = csr_matrix((values, indices, indptr), shape=(len(texts), buckets), dtype=np.float32)
-    return hstack([csr_matrix(np.asarray(vectors, dtype=np.float32)), grams_matrix]).tocsr()
-
-
-def _fit(rows: Any, labels: np.ndarray, c: float) -> Any:
-    from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
-
-    return LogisticRegression(C=c, max_iter=5000, class_weight="balanced").fit(rows, labels)
-
-
-@dataclass(frozen=True, slots=True)
-class Units:
-    """Every message and each of its sentences, as the engine scores them (the highest counts). A request's
-    sentences are scored but not fitted on (its story is not a request); another message's are fitted on as
-    not being requests, so that a sentence alone ("pls", "urgent") does not pass for one."""
-
-    texts: list[str]
-    owners: np.ndarray  # the message each unit belongs to
-    labels: np.ndarray  # the unit is a request for a person (a whole request only)
-    fitted: np.ndarray  # the unit is fitted on
-
-
-def units_of(messages: Sequence[Labelled]) -> Units:
-    texts, owners, labels, fitted = [], [], [], []
-    for number, message in enumerate(messages):
-        for position, text in enumerate([message.text, *sentences(message.text)]):
-            texts.append(text)
-            owners.append(number)
-            labels.append(message.person and position == 0)
-            fitted.append(position == 0 or not message.person)
-    return Units(texts, np.asarray(owners), np.asarray(labels), np.asarray(fitted))
-
-
-def message_scores(unit_scores: np.ndarray, owners: np.ndarray, count: int) -> np.ndarray:
-    scores = np.zeros(count)
-    np.maximum.at(scores, owners, unit_scores)
-    return scores
-
-
-def out_of_fold(rows: Any, units: Units, labels: np.ndarray, plan: DetectorPlan) -> np.ndarray:
-    """Each message's score from a model fitted on the other folds' messages (their sentences with them)."""
-    from sklearn.model_selection import StratifiedKFold  # type: ignore[import-untyped]
-
-    unit_scores = np.zeros(len(units.texts))
-    folds = StratifiedKFold(plan.folds, shuffle=True, random_state=0).split(np.zeros(len(labels)), labels)
-    for fitted_on, _ in folds:
-        train = np.isin(units.owners, fitted_on) & units.fitted
-        scored = ~np.isin(units.owners, fitted_on)
-        model = _fit(rows[train], units.labels[train], plan.c)
-        unit_scores[scored] = model.predict_proba(rows[scored])[:, 1]
-    return message_scores(unit_scores, units.owners, len(labels))
-
-
-def threshold_for(predictions: np.ndarray, labels: np.ndarray, max_false_alarms: float) -> float:
-    """The lowest threshold at which at most `max_false_alarms` of the other messages are flagged."""
-    others = np.sort(predictions[~labels])[::-1]
-    allowed = int(np.floor(max_false_alarms * len(others)))
-    above = others[allowed] if allowed < len(others) else 0.0  # the first one that must not be flagged
-    return float(min(max(np.nextafter(above, 1.0), 1e-6), 1.0 - 1e-6))  # a probability strictly inside (0, 1)
-
-
-def _auc(scores: np.ndarray, labels: np.ndarray) -> float:
-    ranks = np.argsort(np.argsort(scores)) + 1.0
-    positives, negatives = int(labels.sum()), int((~labels).sum())
-    return float((ranks[labels].sum() - positives * (positives + 1) / 2) / (positives * negatives))
 
 
 def engine_rates(index: IntentIndex, rows: Sequence[Labelled], vectors: Vectors, threshold: float) -> dict[str, Any]:
@@ -180,7 +89,7 @@ def engine_rates(index: IntentIndex, rows: Sequence[Labelled], vectors: Vectors,
     decided = []
     for row, vector in zip(rows, vectors, strict=True):
         decided.append(index.decide(row.text, vector, threshold)[0] in handover)
-    flags, labels = np.asarray(decided), np.asarray([r.person for r in rows])
+    flags, labels = np.asarray(decided), np.asarray([r.positive for r in rows])
     return {
         "requests": int(labels.sum()),
         "requests_handed_over": round(float(flags[labels].mean()), 3) if labels.any() else None,
@@ -205,46 +114,26 @@ def fit_detector(
     embedder_name: str,
     intent_threshold: float,
     progress: Callable[[str], None],
-) -> tuple[PersonRequestModel, dict[str, Any]]:
+) -> tuple[MessageDetector, dict[str, Any]]:
     train = training_messages(plan, intents)
-    labels = np.asarray([row.person for row in train])
-    if labels.sum() < plan.folds or (~labels).sum() < plan.folds:
-        raise EvalError(f"the train files need at least {plan.folds} messages of each label")
-    units = units_of(train)
-    progress(f"embedding {len(train)} training messages ({int(labels.sum())} ask for a person) and their sentences")
-    vectors = embedder.embed(units.texts)
-    rows = design(units.texts, vectors, plan.buckets)
-    progress(f"{plan.folds}-fold out-of-fold predictions")
-    predictions = out_of_fold(rows, units, labels, plan)
-    threshold = threshold_for(predictions, labels, plan.max_false_alarms)
-    progress("fitting on all training messages")
-    fitted = _fit(rows[units.fitted], units.labels[units.fitted], plan.c)
-    model = PersonRequestModel(
-        embedder=embedder_name,
-        dimension=int(vectors.shape[1]),
-        buckets=plan.buckets,
-        weights=np.asarray(fitted.coef_[0], dtype=np.float32),
-        bias=float(fitted.intercept_[0]),
-        threshold=threshold,
-    )
-    flagged = predictions >= threshold
-    report: dict[str, Any] = {
-        "train": {
-            "messages": len(train),
-            "requests": int(labels.sum()),
-            "sentences": int(len(units.texts) - len(train)),
-            "sha256": training_digest(train),
-        },
-        "c": plan.c,
-        "max_false_alarms": plan.max_false_alarms,
-        "threshold": round(threshold, 4),
-        "out_of_fold": {
-            "auc": round(_auc(predictions, labels), 4),
-            "requests_flagged": round(float(flagged[labels].mean()), 3),
-            "others_flagged": round(float(flagged[~labels].mean()), 3),
-        },
-        "heldout": {},
-    }
+    try:
+        model, report = fit_message_detector(
+            train,
+            embedder,
+            embedder_name,
+            c=plan.c,
+            buckets=plan.buckets,
+            folds=plan.folds,
+            max_false_alarms=plan.max_false_alarms,
+            progress=progress,
+        )
+    except ValueError as error:
+        raise EvalError(f"the train files: {error}") from None
+    # the words of this detector's provenance since it first shipped
+    report["train"]["requests"] = report["train"].pop("positive")
+    report["out_of_fold"]["requests_flagged"] = report["out_of_fold"].pop("positive_flagged")
+    report["out_of_fold"]["others_flagged"] = report["out_of_fold"].pop("others_flagged")
+    report["heldout"] = {}
     handover_intents = {spec.name for spec in intents if spec.escalate}
     if plan.heldout:
         without, with_detector = IntentIndex(embedder, intents), IntentIndex(embedder, intents, model)

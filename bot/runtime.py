@@ -22,12 +22,12 @@ from adapters.remote_llm import RemoteGenerator, RemoteSettings
 from bot.settings import FileConfig, Settings, SettingsError
 from bot.tools import ToolKit, build_tools, consent_signer
 from engine import Action, Dispatcher, Engine, LocalReplyBus
+from engine.detector import DetectorError, MessageDetector
 from engine.generation.local import LoadOptions, LocalGenerator, pick_device
 from engine.generation.models import CATALOG, is_prepared, resolve
 from engine.handover import BackgroundRetries, FailureFollowUp, HandOver
 from engine.judge import FeatureJudge, JudgeModel
 from engine.notices import NoteAddress, Notices, Notifier
-from engine.person_request import PersonModelError, PersonRequestModel
 from engine.policy import IntentSpec, PolicyConfig
 from engine.protocols import GenerationParams, GenerationUnavailable, Redactor, Stage
 from engine.reader import READER_FEATURES, Reader
@@ -88,7 +88,7 @@ def load_judge_model(config: FileConfig) -> JudgeModel:
 DEFAULT_PERSON_DETECTOR = DATA / "person-detector.json"
 
 
-def load_person_detector(config: FileConfig) -> PersonRequestModel | None:
+def load_person_detector(config: FileConfig) -> MessageDetector | None:
     """The person-request detector `policy.person_detector` names (the shipped one by default); a file that
     cannot be used, or one fitted on another embedder, is a start-up error naming the key."""
     chosen, embedder = config.policy.person_detector, config.retrieval.embedder
@@ -96,8 +96,8 @@ def load_person_detector(config: FileConfig) -> PersonRequestModel | None:
         return None
     path = chosen or DEFAULT_PERSON_DETECTOR
     try:
-        model = PersonRequestModel.load(path)
-    except PersonModelError as error:
+        model = MessageDetector.load(path)
+    except DetectorError as error:
         raise SettingsError(f"policy.person_detector: {error}") from None
     if model.embedder != embedder:
         if chosen is None:  # a deployment with its own embedder still starts, on patterns and examples

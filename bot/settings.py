@@ -157,7 +157,7 @@ class PolicySettings(_Strict):
     # `switchboard eval training-set`, and `switchboard eval calibrate-reader`
     reader_adapter: Path | None = None
     reader_combiner: Path | None = None
-    # asks for a person (engine/person_request.py): null, the detector shipped for the minilm embedder; "off",
+    # asks for a person (engine/detector.py): null, the detector shipped for the minilm embedder; "off",
     # the hand-over patterns and examples alone; or a file from `switchboard eval person-detector`
     person_detector: Literal["off"] | Path | None = None
     person_threshold: float | None = Field(default=None, gt=0.0, lt=1.0)  # None: the detector's own

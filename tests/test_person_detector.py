@@ -10,24 +10,23 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bot.detector_fit import threshold_for, training_digest
 from bot.evaluation import EvalError
 from bot.person_detector import (
     engine_rates,
     fit_detector,
     load_detector_plan,
     read_labelled,
-    threshold_for,
-    training_digest,
     training_messages,
 )
 from bot.runtime import DEFAULT_PERSON_DETECTOR, Runtime, intent_specs, load_person_detector
 from bot.settings import FileConfig, SettingsError
 from channels.terminal import terminal_message
-from engine.person_request import (
+from engine.detector import (
     MAX_CHARS,
     MAX_SENTENCES,
-    PersonModelError,
-    PersonRequestModel,
+    DetectorError,
+    MessageDetector,
     ngram_indices,
     sentences,
 )
@@ -95,7 +94,7 @@ def test_the_shipped_detector_leaves_the_answer_quality_test_splits_alone(
 
 
 def test_the_shipped_detector_was_fitted_on_what_its_plan_names(file_config: FileConfig) -> None:
-    model = PersonRequestModel.load(DEFAULT_PERSON_DETECTOR)
+    model = MessageDetector.load(DEFAULT_PERSON_DETECTOR)
     plan = load_detector_plan(PLAN)
     train = training_messages(plan, intent_specs(file_config))
     assert model.provenance["train"]["sha256"] == training_digest(train), "refit after changing the training files"
@@ -105,7 +104,7 @@ def test_the_shipped_detector_was_fitted_on_what_its_plan_names(file_config: Fil
         plan.max_false_alarms,
     )
     assert abs(model.provenance["threshold"] - model.threshold) < 1e-4
-    assert model.provenance["train"]["requests"] == sum(row.person for row in train) >= 300
+    assert model.provenance["train"]["requests"] == sum(row.positive for row in train) >= 300
     assert model.embedder == file_config.retrieval.embedder
     held = {path.resolve() for path in plan.heldout}
     assert held
@@ -163,7 +162,7 @@ def test_fitting_a_detector_end_to_end(file_config: FileConfig, embedder: Senten
     assert min(scores[: len(requests)]) > max(scores[len(requests) :]), "it separates what it was fitted on"
     saved = tmp_path / "detector.json"
     model.save(saved)
-    loaded = PersonRequestModel.load(saved)
+    loaded = MessageDetector.load(saved)
     assert abs(loaded.probability(requests[0], vectors[0]) - scores[0]) < 1e-3
     assert loaded.provenance["heldout"] == json.loads(json.dumps(report["heldout"]))
 
@@ -213,8 +212,8 @@ def test_bad_plans_and_files_are_named(file_config: FileConfig, tmp_path: Path) 
     ):
         path = tmp_path / "detector.json"
         path.write_text(broken)
-        with pytest.raises(PersonModelError, match=reason):
-            PersonRequestModel.load(path)
+        with pytest.raises(DetectorError, match=reason):
+            MessageDetector.load(path)
         with pytest.raises(SettingsError, match=r"policy\.person_detector: .*detector\.json"):
             load_person_detector(_with_policy(file_config, person_detector=path))
 
@@ -296,7 +295,7 @@ def test_a_sentence_deep_in_a_long_message_is_heard(file_config: FileConfig, emb
     request = "Please have someone from your billing team look at this and get in touch."
     whole = story + request
     vector = embedder.embed([whole])[0]
-    assert not detector.asks_for_person(whole, vector), "averaged over the story, the request is diluted"
+    assert not detector.flags(whole, vector), "averaged over the story, the request is diluted"
     assert index.asks_for_person(whole, vector), "its own sentence is scored too"
     assert not index.asks_for_person(story, embedder.embed([story])[0])
 

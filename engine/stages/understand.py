@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from engine.person_request import PersonRequestModel, sentences
+from engine.detector import MessageDetector, flagged_anywhere
 from engine.policy import IntentSpec
 from engine.protocols import Embedder, EventSink, Vectors
 from engine.types import Turn
@@ -21,7 +21,7 @@ class IntentIndex:
     """Nearest-example intent classifier over sentence embeddings; intents live in configuration."""
 
     def __init__(
-        self, embedder: Embedder, intents: Sequence[IntentSpec], person: PersonRequestModel | None = None
+        self, embedder: Embedder, intents: Sequence[IntentSpec], person: MessageDetector | None = None
     ) -> None:
         self.intents = {spec.name: spec for spec in intents}
         self._embedder = embedder
@@ -105,13 +105,7 @@ class IntentIndex:
         """The detector on the whole message, then on each of its sentences (blocking: embeds them)."""
         if self.person is None:
             return False
-        if self.person.asks_for_person(text, vector):
-            return True
-        parts = sentences(text)
-        if not parts:
-            return False
-        vectors = self._embedder.embed(parts)
-        return any(self.person.asks_for_person(part, v) for part, v in zip(parts, vectors, strict=True))
+        return flagged_anywhere([self.person], text, vector, self._embedder.embed)[0]
 
     def _echoes_another_intent(self, vector: Vectors) -> bool:
         """Nearly word for word an example of an intent that is not a hand-over ("hi, anyone there?" is a

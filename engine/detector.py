@@ -1,10 +1,12 @@
-"""Does the customer ask for a person? A linear model over the message's embedding and its letter n-grams.
+"""A message detector: a linear model over a message's embedding and its letter n-grams.
 
-The hand-over patterns name the forms they were written from; customers find others ("is there anyone I
-can actually explain this to", "quiero hablar con alguien de verdad"). This model, fitted by `switchboard
-eval person-detector` on a thousand-odd labelled messages in several languages (eval/person/), catches
-what the patterns miss. The embedding carries the meaning; letter n-grams carry the words MiniLM barely
-knows (other languages, misspellings). Weights, threshold and provenance travel in one JSON file.
+Used where fixed patterns name only the forms they were written from and customers (or attackers) find
+others: requests for a person ("is there anyone I can actually explain this to", "quiero hablar con alguien
+de verdad"), prompt injections, self-harm and threats. The embedding carries the meaning; letter n-grams
+carry the words MiniLM barely knows (other languages, misspellings, look-alike spellings). A message is
+scored whole and sentence by sentence (one sentence of a long story is diluted in the whole). Each
+detector is fitted by a `switchboard eval` command on labelled messages and travels as one JSON file:
+weights, threshold and provenance (what it was fitted on, held-out figures).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 import zlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,8 +31,8 @@ MAX_SENTENCES = 8  # and on at most its first and last four sentences besides th
 
 
 def sentences(text: str) -> list[str]:
-    """The sentences a request for a person may hide in ("…four lines of story. Can someone call me?"):
-    averaged over a whole message, one sentence is diluted by the rest. Empty for a one-sentence message."""
+    """The sentences a request may hide in ("…four lines of story. Can someone call me?"): averaged over a
+    whole message, one sentence is diluted by the rest. Empty for a one-sentence message."""
     parts = [part.strip() for part in _SENTENCE_END.split(text[:MAX_CHARS]) if part.strip()]
     if len(parts) < 2:
         return []
@@ -37,7 +40,7 @@ def sentences(text: str) -> list[str]:
     return parts if len(parts) <= MAX_SENTENCES else parts[:half] + parts[-half:]
 
 
-class PersonModelError(ValueError):
+class DetectorError(ValueError):
     """A detector file that cannot be used; the message names the file and what is wrong."""
 
 
@@ -59,7 +62,7 @@ def ngram_indices(text: str, buckets: int) -> dict[int, float]:
 
 
 @dataclass(frozen=True, slots=True)
-class PersonRequestModel:
+class MessageDetector:
     embedder: str  # the embedder whose vectors it was fitted on: others give meaningless scores
     dimension: int
     buckets: int
@@ -71,13 +74,13 @@ class PersonRequestModel:
     def probability(self, text: str, vector: Vectors) -> float:
         vector = np.asarray(vector, dtype=np.float32).reshape(-1)
         if vector.shape[0] != self.dimension:
-            raise PersonModelError(f"expected a {self.dimension}-dimensional embedding, got {vector.shape[0]}")
+            raise DetectorError(f"expected a {self.dimension}-dimensional embedding, got {vector.shape[0]}")
         z = float(vector @ self.weights[: self.dimension]) + self.bias
         for index, value in ngram_indices(text, self.buckets).items():
             z += value * float(self.weights[self.dimension + index])
         return float(1.0 / (1.0 + np.exp(-z)))
 
-    def asks_for_person(self, text: str, vector: Vectors) -> bool:
+    def flags(self, text: str, vector: Vectors) -> bool:
         return self.probability(text, vector) >= self.threshold
 
     def save(self, path: Path) -> None:
@@ -94,7 +97,7 @@ class PersonRequestModel:
         path.write_text(json.dumps(data, separators=(",", ":")) + "\n", encoding="utf-8")
 
     @classmethod
-    def load(cls, path: Path) -> PersonRequestModel:
+    def load(cls, path: Path) -> MessageDetector:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
             model = cls(
@@ -108,11 +111,25 @@ class PersonRequestModel:
             )
             sizes = tuple(int(n) for n in data["ngram_sizes"])
         except (OSError, ValueError, KeyError, TypeError) as error:
-            raise PersonModelError(f"{path}: not a usable person-request detector ({error})") from None
+            raise DetectorError(f"{path}: not a usable detector ({error})") from None
         if sizes != NGRAM_SIZES or model.buckets < 1 or model.weights.shape[0] != model.dimension + model.buckets:
-            raise PersonModelError(f"{path}: made for other features; refit with `switchboard eval person-detector`")
+            raise DetectorError(f"{path}: made for other features; refit it with the `switchboard eval` that made it")
         if not (np.isfinite(model.weights).all() and np.isfinite(model.bias)):
-            raise PersonModelError(f"{path}: weights that are not finite numbers")
+            raise DetectorError(f"{path}: weights that are not finite numbers")
         if not 0.0 < model.threshold < 1.0:
-            raise PersonModelError(f"{path}: threshold {model.threshold} is not a probability")
+            raise DetectorError(f"{path}: threshold {model.threshold} is not a probability")
         return model
+
+
+def flagged_anywhere(
+    detectors: Sequence[MessageDetector], text: str, vector: Vectors, embed: Callable[[list[str]], Vectors]
+) -> list[bool]:
+    """For each detector, whether it flags the whole message or any of its sentences; the sentences are
+    embedded (blocking, one batch) only when some detector has not flagged the whole message."""
+    found = [detector.flags(text, vector) for detector in detectors]
+    parts = sentences(text) if not all(found) else []
+    if parts:
+        vectors = embed(parts)
+        for n, detector in enumerate(detectors):
+            found[n] = found[n] or any(detector.flags(p, v) for p, v in zip(parts, vectors, strict=True))
+    return found
