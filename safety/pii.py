@@ -21,6 +21,13 @@ from dataclasses import dataclass, field, replace
 
 from engine.protocols import EventSink, Redactor
 from engine.types import Redacted, Turn
+from safety.identifiers import (
+    bank_and_id_numbers,
+    foreign_addresses,
+    foreign_phones,
+    grouped_cards,
+    introduced_names,
+)
 from safety.recognizers import (
     OWN_ENTITIES,
     any_case_addresses,
@@ -52,6 +59,8 @@ SHORT_NAMES = {
     "STREET_ADDRESS": "ADDRESS",
     "DATE_OF_BIRTH": "DOB",
     "UK_NINO": "NINO",
+    "BANK_ACCOUNT": "BANK",
+    "ID_NUMBER": "ID",
 }
 # the fallback patterns report under their own names (presidio keeps one finding per span and entity, and
 # would keep its own recognizer's weaker score); they are the same kind of data
@@ -116,6 +125,8 @@ class PiiSettings:
         "IP_ADDRESS",
         "UK_NINO",
         "DATE_OF_BIRTH",
+        "BANK_ACCOUNT",
+        "ID_NUMBER",
     )
     score_threshold: float = 0.5
     patterns: tuple[PatternEntity, ...] = ()
@@ -164,6 +175,15 @@ class PresidioRedactor:
             )
             if entity in wanted or (entity == "STREET_ADDRESS" and self.settings.addresses)
         ]
+        if wanted & {"BANK_ACCOUNT", "ID_NUMBER", "US_SSN"}:
+            self._finders.append(lambda text: [s for s in bank_and_id_numbers(text) if s[2] in wanted])
+        if "PHONE_NUMBER" in wanted:
+            self._finders.append(foreign_phones)
+        if "CREDIT_CARD" in wanted:
+            self._finders.append(grouped_cards)
+        if self.settings.addresses:
+            self._finders.append(foreign_addresses)
+        self._names = "PERSON" in wanted
         entities = dict.fromkeys([*self.settings.entities, *(e.name for e in custom)])
         self._entities = [e for e in entities if e not in OWN_ENTITIES]
         self._context = {
@@ -273,14 +293,20 @@ class PresidioRedactor:
         # word nearby; written with a country code ("+44 7911 123456", "0044 …") a valid number is one anyway
         scored = [_with_country_code(text, a, b, kind, score) for a, b, kind, score in scored]
         scored += [span for finder in self._finders for span in finder(text)]
+        introduced = introduced_names(text) if people and self._names else []
+        scored += introduced
+        named = {(a, b) for a, b, _, _ in introduced}  # introduced as a name: kept one in any case
         if self.settings.secrets:  # tokens anywhere; passwords and codes in messages, not in help pages
             found_secrets = secret_spans(text) if people else [m.span() for m in TOKEN.finditer(text)]
             scored += [(a, b, "SECRET", 1.0) for a, b in found_secrets]
+        # a "person" that is no name is dropped before overlaps are settled: spaCy calls "Lindenstraße" a
+        # person, and that must not hide the address found in the same words
         spans = _without_overlaps(
             [
                 (a, b, SAME_AS.get(kind, kind), score)
                 for a, b, kind, score in scored
                 if score >= self.settings.score_threshold
+                and (kind != "PERSON" or (a, b) in named or self._is_a_name(text, a, text[a:b], people))
             ]
         )
         numbers: dict[str, int] = {}
@@ -292,8 +318,6 @@ class PresidioRedactor:
             if value.casefold() in self._allow or _PLACEHOLDER.fullmatch(value):
                 continue
             if entity == "EMAIL_ADDRESS" and canonical_email(value) in self._allow:  # "help at shop dot com"
-                continue
-            if entity == "PERSON" and not self._is_a_name(text, start, value, people):
                 continue
             if (entity, value) not in by_value:
                 name = SHORT_NAMES.get(entity, entity)
