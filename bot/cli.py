@@ -137,6 +137,11 @@ def _parser() -> argparse.ArgumentParser:
     person = what.add_parser("person-detector", help="fit the detector of requests for a person, report held-out")
     person.add_argument("plan", type=Path, help="YAML: what to fit on and hold out (eval/person-detector.yaml)")
     person.add_argument("--out", type=Path, required=True, help="where to write the detector (JSON)")
+    guard = what.add_parser(
+        "guard-detectors", help="fit the self-harm, threat and injection detectors, report held-out"
+    )
+    guard.add_argument("plan", type=Path, help="YAML: what to fit on and hold out (eval/guard-detectors.yaml)")
+    guard.add_argument("--out-dir", type=Path, required=True, help="where to write the detectors (safety/data)")
     training = what.add_parser("training-set", help="the reader adapter's training examples (docs/finetune.md)")
     training.add_argument("plan", type=Path, help="YAML: the labelled sets to build from (see eval/reader-train.yaml)")
     training.add_argument("--out", type=Path, required=True, help="where to write the examples (JSON lines)")
@@ -525,6 +530,26 @@ def cmd_person_detector(config: FileConfig, plan_path: Path, out: Path) -> int:
     return 0
 
 
+def cmd_guard_detectors(config: FileConfig, plan_path: Path, out_dir: Path) -> int:
+    from bot.guard_detectors import fit_guard_detectors, load_guard_plan
+    from retrieval.embeddings import SentenceEmbedder
+    from safety.detectors import shipped_path
+
+    plan = load_guard_plan(plan_path)
+    embedder = SentenceEmbedder(config.retrieval.embedder)
+    fitted = fit_guard_detectors(plan, embedder, config.retrieval.embedder, _progress)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for kind, (model, report) in fitted.items():
+        out = out_dir / shipped_path(kind).name
+        model.save(out)
+        budget = f"at most {report['max_false_alarms']:.0%} of other messages flagged, out of fold"
+        print(f"{kind}: threshold {report['threshold']} ({budget}); out of fold {json.dumps(report['out_of_fold'])}")
+        for name, figures in report["heldout"].items():
+            print(f"  held out {name}: {json.dumps(figures)}")
+        print(f"  wrote {out}")
+    return 0
+
+
 def _leave_now(code: int) -> None:
     """Ctrl-C at the prompt: everything is closed, but a daemon thread is still blocked in input(), and
     interpreter shutdown would abort on the stdin lock it holds. Leave without that finalisation."""
@@ -567,6 +592,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_calibrate_reader(settings, config, args)
         if args.command == "eval" and args.eval_command == "person-detector":
             return cmd_person_detector(config, args.plan, args.out)
+        if args.command == "eval" and args.eval_command == "guard-detectors":
+            return cmd_guard_detectors(config, args.plan, args.out_dir)
         if args.command == "eval" and args.eval_command == "training-set":
             return cmd_training_set(config, args.plan, args.out)
         if args.command == "eval":

@@ -82,8 +82,8 @@ def evaluate_intents(config: FileConfig, path: Path) -> IntentReport:
     vectors = embedder.embed([text for text, _ in cases])
     report = IntentReport()
     for (text, expected), vector in zip(cases, vectors, strict=True):
-        named, outright = index.decide(text, vector, config.policy.intent_threshold)
-        nearest, probability = index.confidence(vector)
+        named, outright, decided_on = index.decide(text, vector, config.policy.intent_threshold)
+        nearest, probability = index.confidence(decided_on)
         stated = 1.0 if outright else (probability if nearest == named else 1.0 - probability)
         report.calibration.append((stated, named == expected))
         report.total += 1

@@ -47,6 +47,7 @@ from memory.store import RedisMemoryStore, RedisUnavailableError
 from retrieval.embeddings import SentenceEmbedder
 from retrieval.ingest import Chunking, ensure_index
 from retrieval.live import IndexWatcher, LiveIndex
+from safety.detectors import GuardDetectors, load_shipped
 from safety.entities import EntityExtractor, ExtractEntities, Product
 from safety.guards import GuardInput, GuardOutput, QuarantinePassages, flag_injected
 from safety.injection import InjectionDetector
@@ -112,6 +113,17 @@ def load_person_detector(config: FileConfig) -> MessageDetector | None:
         raise SettingsError(f"policy.person_detector: {fitted}")
     threshold = config.policy.person_threshold
     return model if threshold is None else dataclasses.replace(model, threshold=threshold)
+
+
+def load_guard_detectors(config: FileConfig, embedder: SentenceEmbedder) -> GuardDetectors | None:
+    """The shipped self-harm, threat and injection detectors (`safety.detectors`), for this embedder."""
+    if not config.safety.detectors:
+        return None
+    try:
+        found = load_shipped(config.retrieval.embedder)
+        return GuardDetectors(embedder, found) if found else None
+    except DetectorError as error:
+        raise SettingsError(f"safety.detectors: {error}") from None
 
 
 READER_ADAPTER = "switchboard-reader"  # the reader's adapter name beside segments' adapters
@@ -428,6 +440,7 @@ class Runtime:
         if guards:
             await asyncio.to_thread(flag_injected, built.passages, injection)
         output_guard = GuardOutput(toxicity) if toxicity is not None else None
+        guard_detectors = await asyncio.to_thread(load_guard_detectors, config, embedder) if guards else None
         wants_model = config.generation.mode == "compose" or reader is not None
         generator = (
             await load_generator(settings, config, progress, reader[0] if reader else None) if wants_model else None
@@ -482,7 +495,15 @@ class Runtime:
             SanitizeInput(),
             *([RedactPII(redactor)] if redactor is not None else []),
             *(
-                [GuardInput(injection, toxicity, RedisSafetyCounter(redis, config.memory.prefix), config.company.name)]
+                [
+                    GuardInput(
+                        injection,
+                        toxicity,
+                        RedisSafetyCounter(redis, config.memory.prefix),
+                        config.company.name,
+                        guard_detectors,
+                    )
+                ]
                 if toxicity is not None
                 else []
             ),

@@ -269,6 +269,7 @@ class PiiConfig(_Strict):
 class SafetyConfig(_Strict):
     pii: PiiConfig
     guards: bool  # prompt injection, abuse, threats, self-harm on input; unsafe text on output
+    detectors: bool = True  # with the guards: the learned self-harm, threat and injection detectors too
     profanity_threshold: float = Field(gt=0, le=1)
 
 

@@ -16,6 +16,7 @@ import re
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,12 @@ def ngram_indices(text: str, buckets: int) -> dict[int, float]:
     return {i: c / norm for i, c in counts.items()} if norm else {}
 
 
+@lru_cache(maxsize=512)
+def _cached_ngrams(text: str, buckets: int) -> tuple[tuple[int, float], ...]:
+    """Several detectors score the same texts (the guards: self-harm, threat, injection): hashed once."""
+    return tuple(ngram_indices(text, buckets).items())
+
+
 @dataclass(frozen=True, slots=True)
 class MessageDetector:
     embedder: str  # the embedder whose vectors it was fitted on: others give meaningless scores
@@ -68,7 +75,7 @@ class MessageDetector:
     buckets: int
     weights: Vectors  # dimension embedding weights, then one per n-gram bucket
     bias: float
-    threshold: float  # a message is a request for a person when its probability reaches this
+    threshold: float  # a message is flagged when its probability reaches this
     provenance: dict[str, Any] = field(default_factory=dict)
 
     def probability(self, text: str, vector: Vectors) -> float:
@@ -76,7 +83,7 @@ class MessageDetector:
         if vector.shape[0] != self.dimension:
             raise DetectorError(f"expected a {self.dimension}-dimensional embedding, got {vector.shape[0]}")
         z = float(vector @ self.weights[: self.dimension]) + self.bias
-        for index, value in ngram_indices(text, self.buckets).items():
+        for index, value in _cached_ngrams(text, self.buckets):
             z += value * float(self.weights[self.dimension + index])
         return float(1.0 / (1.0 + np.exp(-z)))
 

@@ -225,6 +225,8 @@ class Turn:
     intent: str = "general_question"
     intent_confidence: float = 0.0  # calibrated probability that `intent` is right
     query_vector: tuple[float, ...] = ()
+    # a stage before Understand that embedded the message (the guards): the text it embedded, and the vector
+    embedded: tuple[str, tuple[float, ...]] | None = None
     retrieved: tuple[Retrieved, ...] = ()
     follows_up: str = ""  # the earlier question this message was read with, when Retrieve needed it
     evidence: tuple[Evidence, ...] = ()  # judged sentences, best first

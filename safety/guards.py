@@ -3,7 +3,8 @@ may not say.
 
 - `GuardInput` (after redaction): a prompt injection gets a polite refusal with "Talk to a human";
   self-harm gets a caring reply and a person; a threat is handed to people; all three settle the reply
-  (the answering stages are skipped) and are counted. Abuse is only flagged: an answer found is still
+  (the answering stages are skipped) and are counted. Each is found by its rules or by its learned
+  detector (`detectors.py`), whichever fires. Abuse is only flagged: an answer found is still
   given, and a hand-over is worded calmly (`GuardOutput`).
 - `QuarantinePassages` (after retrieval): passages carrying instructions never reach the prompt.
 - `GuardOutput` (after the reply is decided): a reply that is profane or shows the system prompt or a
@@ -13,6 +14,7 @@ may not say.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Sequence
@@ -23,6 +25,7 @@ from typing import Protocol
 from engine.generation.prompts import SYSTEM_PROMPT
 from engine.protocols import EventSink, StoreUnavailable
 from engine.types import ESCALATE_ACTION, Passage, Reply, Turn
+from safety.detectors import GuardDetectors
 from safety.injection import InjectionDetector
 from safety.pii import restore
 from safety.toxicity import ToxicityDetector
@@ -72,12 +75,21 @@ class GuardInput:
         toxicity: ToxicityDetector,
         counter: SafetyCounter | None = None,
         company: str = "our store",
+        detectors: GuardDetectors | None = None,
     ) -> None:
         self.injection, self.toxicity, self.counter, self.company = injection, toxicity, counter, company
+        self.detectors = detectors
 
     async def __call__(self, turn: Turn, events: EventSink) -> Turn:
         text = turn.message.text
         harm = self.toxicity.check(text)
+        learned: str | None = None
+        if harm not in ("self_harm", "threat") and self.detectors is not None:
+            learned, vector = await asyncio.to_thread(self.detectors.check, text)
+            turn = turn.evolve(embedded=(text, tuple(float(x) for x in vector)))  # Understand reuses it
+            if learned in ("self_harm", "threat"):
+                harm = learned
+                log.info("message %s: %s found by its detector", turn.message.message_id, learned)
         if harm in ("self_harm", "threat"):
             await self._count(harm)
             reply_text = SELF_HARM_TEXT if harm == "self_harm" else THREAT_TEXT
@@ -87,6 +99,8 @@ class GuardInput:
         rule = self.injection.check(text)
         if rule is None and turn.vault:
             rule = self.injection.check(restore(text, turn.vault))
+        if rule is None and learned == "injection":
+            rule = "detector"
         if rule is not None:
             await self._count("injection")
             log.warning("message %s blocked as a prompt injection (%s)", turn.message.message_id, rule)

@@ -29,6 +29,11 @@ _ACCOUNT = re.compile(
     rf"{_SAID}(?P<v>\d(?:[\s-]?\d){{5,17}})(?![\d-])",
     re.I,
 )
+_BANK_WORDS = re.compile(
+    r"\b(?:bank\w*|sort|routing|aba|iban|bsb|transit|payee|direct\s{1,3}deposit|wire|transfer|refund\s{1,3}(?:to|into)"
+    r"|acct|a/c|konto\w*|rekening\w*|compte|conta|cuenta|banque|banco|banca)\b",
+    re.I,
+)
 _ROUTING = re.compile(rf"\b(?:routing|aba|transit)\b{_SAID}(?P<v>\d{{9}})(?!\d)", re.I)
 _SSN = re.compile(
     rf"\b(?:ssn|social\s{{1,3}}security(?:\s{{1,3}}number)?)\b{_SAID}(?P<v>\d{{3}}[-\s]?\d{{2}}[-\s]?\d{{4}})(?!\d)",
@@ -67,14 +72,15 @@ _ADDRESSES = (
     ),
     # "Calle Mayor 5", "Rua das Laranjeiras, 455", "Via Roma 21", "ul. Długa 17/4"
     re.compile(
-        r"\b(?:calle|c/|avenida|avda\.|rua|travessa|via|viale|piazza|corso|ul\.|ulica|al\.|aleja|sokak|sok\.)"
+        # "via", "corso", "piazza" are words of English and Italian too ("paid via PayPal 2 times"): capitalised
+        r"\b(?:calle|c/|avenida|avda\.|rua|travessa|(?-i:Via|Viale|Piazza|Corso)|ul\.|ulica|al\.|aleja|sokak|sok\.)"
         r"\s{1,2}(?:(?!\d)[\w'\u2019.-]{1,30}\s{1,2}){0,3}(?!\d)[\w'\u2019.-]{2,30},?\s{1,2}"
         rf"(?:n[°º.]?\s{{0,2}})?{_NUMBER}\b",
         re.I,
     ),
     # "Hauptstraße 12a", "Keizersgracht 312-II", "Storgatan 4"
     re.compile(
-        r"\b[A-ZÄÖÜÅ][\wäöüßåé-]{1,30}(?:stra(?:ß|ss)e|str\.|weg|gasse|platz|allee|ring|damm|gracht|straat|laan"
+        r"\b[A-ZÄÖÜÅ][\wäöüßåé-]{1,30}(?:stra(?:ß|ss)e|str\.|weg|gasse|platz|allee|damm|gracht|straat|laan"
         rf"|plein|kade|singel|gatan|gata|vej|veien)\s{{1,2}}{_NUMBER}\b",
     ),
     # "House No. 221, Sector 15"
@@ -93,10 +99,11 @@ _NAMED = re.compile(
     re.I,
 )
 _NAMED_CJK = re.compile(r"我叫(?P<v>[\u4e00-\u9fff]{2,4})|(?P<w>[\u4e00-\u9fff]{2,5})と申します")
-# "hi its rachel goldberg, …", "this is carlos mendoza, my email…": two words introduced at the start of
-# a message, before a comma or "again"/"here" (spaCy's small model finds capitalised names, not these)
+# "hi its rachel goldberg, …", "hey this is carlos mendoza, my email…": two words introduced after a greeting
+# at the start of a message, before a comma or "again"/"here" (spaCy's small model finds capitalised names,
+# not these; without the greeting, "it's arrived damaged!" and "this is taking forever." are no names)
 _GREETED = re.compile(
-    r"^\s{0,3}(?:(?:hi|hey|hello|yo)[\s,!]{1,3})?(?:it'?s|its|this\s{1,3}is)\s{1,3}"
+    r"^\s{0,3}(?:hi|hey|hello|yo|hiya)[\s,!]{1,3}(?:it'?s|its|this\s{1,3}is)\s{1,3}"
     r"(?!(?:on|in|an?|the|at|from|for|not|so|just|really|very|still|also|about|my|your|our|me|us|urgent|about)\b)"
     r"(?P<v>[a-z][a-z'-]{1,20}\s{1,2}(?!(?:again|here|there|now|today|please|pls)\b)[a-z][a-z'-]{1,20})"
     r"(?=\s{0,2}(?:[,.!-]|again\b|here\b))",
@@ -106,6 +113,12 @@ _GREETED = re.compile(
 
 # a national number with its trunk 0, grouped ("0131 496 0912", "(022) 2658 4412"): order numbers are not
 _TRUNK_PHONE = re.compile(r"(?<![\w.+(-])(?:\(0\d{1,4}\)|0\d{1,4})[\s.-]\d{2,4}(?:[\s.-]\d{2,4}){1,3}(?![\w.-])")
+# what an order, ticket or parcel number follows ("order #0012 3456 789"): such a number is no phone
+_REFERENCE_BEFORE = re.compile(
+    r"(?:#|\b(?:order|invoice|ticket|case|ref|reference|tracking|parcel|po|sku|item|model|serial|booking"
+    r"|confirmation|bestellnummer|commande|pedido|ordine|zamówienia|sipariş)\b)[^\n]{0,12}$",
+    re.I,
+)
 # sixteen digits in fours after a card word, Luhn or not (a mistyped card number is still one)
 _CARD_GROUPS = re.compile(r"\bcard\b[^\d\n]{0,40}?(?P<v>(?<!\d)\d{4}(?:[\s-]\d{4}){3}(?![\d-]))", re.I)
 _PARTICLE = r"(?:de|da|di|do|dos|del|van|von|der|den|le|la|n[ií]|[oó]|mac|al|bin|ibn)"
@@ -113,7 +126,8 @@ _CAPITALISED = rf"(?-i:[A-Z][\w'\u2019-]{{0,30}}(?:\s{{1,2}}(?:{_PARTICLE}\s{{1,
 # a title, a relative, or "in the name of" before capitalised words: "Mr R Patel", "my partner Sinéad Ní
 # Bhriain", "op naam van Pieter de Vries"
 _CUED_NAME = re.compile(
-    r"(?-i:\b(?:Mr|Mrs|Ms|Mx|Miss|Dr|Herr|Frau|Mme|Mlle|Sr|Sra|Sig|Sig\.ra)\.?)\s{1,2}"
+    # "my Dr Martens", "my Mr Coffee": a title after "my" is a product's name
+    r"(?<!\bmy\s)(?-i:\b(?:Mr|Mrs|Ms|Mx|Miss|Dr|Herr|Frau|Mme|Mlle|Sr|Sra|Sig|Sig\.ra)\.?)\s{1,2}"
     rf"(?P<v>{_CAPITALISED})"
     r"|\bmy\s{1,2}(?:sister|brother|partner|husband|wife|son|daughter|mum|mom|mother|dad|father|neighbou?r|friend"
     r"|colleague|boss|flatmate|roommate|lodger|tenant|landlord|fianc[ée]e?|grandma|grandmother|grandad|grandfather"
@@ -126,9 +140,11 @@ _CUED_NAME = re.compile(
 
 def bank_and_id_numbers(text: str) -> list[Span]:
     spans: list[Span] = []
+    # "my account number is 12345678" is a shop account unless the message is about a bank
+    banking = _BANK_WORDS.search(text) is not None
     for pattern, entity in (
         (_SORT_CODE, "BANK_ACCOUNT"),
-        (_ACCOUNT, "BANK_ACCOUNT"),
+        *([(_ACCOUNT, "BANK_ACCOUNT")] if banking else []),
         (_ROUTING, "BANK_ACCOUNT"),
         (_SSN, "US_SSN"),
         (_DOCUMENT, "ID_NUMBER"),
@@ -140,6 +156,8 @@ def bank_and_id_numbers(text: str) -> list[Span]:
 def foreign_phones(text: str) -> list[Span]:
     spans = [(m.start(), m.end(), "PHONE_NUMBER", 0.7) for m in _PAIRED_PHONE.finditer(text)]
     for match in _TRUNK_PHONE.finditer(text):
+        if _REFERENCE_BEFORE.search(text[max(0, match.start() - 24) : match.start()]):
+            continue
         if 9 <= sum(c.isdigit() for c in match.group(0)) <= 12:
             spans.append((match.start(), match.end(), "PHONE_NUMBER", 0.6))
     for match in _CUED_PHONE.finditer(text):

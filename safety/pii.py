@@ -224,17 +224,18 @@ class PresidioRedactor:
             self._recent.clear()
             self._generation += 1
 
-    def _is_a_name(self, text: str, start: int, value: str, people: bool) -> bool:
+    def _is_a_name(self, text: str, start: int, value: str, people: bool, introduced: bool = False) -> bool:
         """spaCy's small model calls many product names and lowercase words people: a name is kept as one
-        when written like a name (capitalised) or introduced as one, and not the help centre's own noun."""
+        when written like a name (capitalised) or introduced as one (here, or by safety/identifiers.py), and
+        not the help centre's own noun nor inside a catalogue product's name."""
         words = [w.casefold() for w in _WORDS.findall(value)]
         if not people or (words and all(w in self._proper_nouns for w in words)):
             return False
-        introduced = bool(_NAME_CUE.search(text[max(0, start - 24) : start]))
-        if not introduced and self._in_a_product(text, start, start + len(value)):
+        said = bool(_NAME_CUE.search(text[max(0, start - 24) : start]))  # "my name is …" outranks a product
+        if not said and self._in_a_product(text, start, start + len(value)):
             return False
         capitalised = all(word[:1].isupper() for word in value.split())
-        return capitalised or introduced
+        return capitalised or introduced or said
 
     def _in_a_product(self, text: str, start: int, end: int) -> bool:
         """Is text[start:end] inside a catalogue product's phrase, written on one line? (A set lookup of the
@@ -295,7 +296,7 @@ class PresidioRedactor:
         scored += [span for finder in self._finders for span in finder(text)]
         introduced = introduced_names(text) if people and self._names else []
         scored += introduced
-        named = {(a, b) for a, b, _, _ in introduced}  # introduced as a name: kept one in any case
+        named = {(a, b) for a, b, _, _ in introduced}  # introduced as a name: one unless a product's
         if self.settings.secrets:  # tokens anywhere; passwords and codes in messages, not in help pages
             found_secrets = secret_spans(text) if people else [m.span() for m in TOKEN.finditer(text)]
             scored += [(a, b, "SECRET", 1.0) for a, b in found_secrets]
@@ -306,7 +307,7 @@ class PresidioRedactor:
                 (a, b, SAME_AS.get(kind, kind), score)
                 for a, b, kind, score in scored
                 if score >= self.settings.score_threshold
-                and (kind != "PERSON" or (a, b) in named or self._is_a_name(text, a, text[a:b], people))
+                and (kind != "PERSON" or self._is_a_name(text, a, text[a:b], people, introduced=(a, b) in named))
             ]
         )
         numbers: dict[str, int] = {}

@@ -64,11 +64,15 @@ _DATE = (
     rf"|{_MONTH}\s{{1,3}}\d{{1,2}}(?:st|nd|rd|th)?,?\s{{1,3}}(?:19|20)\d{{2}})"
 )
 DATE_OF_BIRTH = re.compile(
-    r"\b(?:date\s{1,3}of\s{1,3}birth|birth\s{0,3}date|birthday|d\.?o\.?b\.?|born(?:\s{1,3}on)?|geburtsdatum|geboren"
-    r"|date\s{1,3}de\s{1,3}naissance|n[ée]e?\s{1,3}le|fecha\s{1,3}de\s{1,3}nacimiento|data\s{1,3}di\s{1,3}nascita"
-    r"|data\s{1,3}de\s{1,3}nascimento|geboortedatum|data\s{1,3}urodzenia)\b"
-    # "date of birth on the account should be 14/03/1987": up to six words between
-    rf"(?:\s{{1,3}}(?!\d)[\w']{{1,15}}){{0,6}}?{SAID}(?P<date>{_DATE})(?!\d)",
+    # the words for it in English and seven more languages: up to five words may come between ("date of birth
+    # on the account should be 14/03/1987")
+    r"\b(?:date\s{1,3}of\s{1,3}birth|birth\s{0,3}date|d\.?o\.?b\.?|geburtsdatum|date\s{1,3}de\s{1,3}naissance"
+    r"|fecha\s{1,3}de\s{1,3}nacimiento|data\s{1,3}di\s{1,3}nascita|data\s{1,3}de\s{1,3}nascimento|geboortedatum"
+    r"|data\s{1,3}urodzenia)\b"
+    rf"(?:\s{{1,3}}(?!\d)[\w']{{1,15}}){{0,5}}?{SAID}(?P<date>{_DATE})(?!\d)"
+    # words that are about birth only right before a date ("born on 3 March 1987"; "birthday gift ordered
+    # on 02/11" is an order date)
+    rf"|\b(?:birthday|born(?:\s{{1,3}}on)?|geboren(?:\s{{1,3}}am)?|n[ée]e?\s{{1,3}}le)\b{SAID}(?P<born>{_DATE})(?!\d)",
     re.IGNORECASE,
 )
 
@@ -108,7 +112,11 @@ def any_case_addresses(text: str) -> list[Span]:
 
 
 def dates_of_birth(text: str) -> list[Span]:
-    return [(m.start("date"), m.end("date"), "DATE_OF_BIRTH", 0.8) for m in DATE_OF_BIRTH.finditer(text)]
+    spans: list[Span] = []
+    for match in DATE_OF_BIRTH.finditer(text):
+        group = "date" if match.group("date") else "born"
+        spans.append((match.start(group), match.end(group), "DATE_OF_BIRTH", 0.8))
+    return spans
 
 
 def dotted_cards(text: str) -> list[Span]:

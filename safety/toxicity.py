@@ -73,10 +73,18 @@ class ToxicityDetector:
 
     def check(self, text: str) -> str | None:
         """ "self_harm", "threat", "abuse" or None."""
-        if SELF_HARM.search(_plain(text)):
-            return "self_harm"
-        if THREAT.search(text):
-            return "threat"
+        named = phrase_kind(text)
+        if named is not None:
+            return named
         if AT_US.search(text) and self.profane(text):
             return "abuse"
         return None
+
+
+def phrase_kind(text: str) -> str | None:
+    """ "self_harm" or "threat" when a phrase rule names it, else None."""
+    if SELF_HARM.search(_plain(text)):
+        return "self_harm"
+    if THREAT.search(text):
+        return "threat"
+    return None

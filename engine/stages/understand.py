@@ -77,21 +77,23 @@ class IntentIndex:
             return self.handover
         return named
 
-    def decide(self, text: str, vector: Vectors, threshold: float) -> tuple[str, bool]:
-        """The message's intent, and whether it was named outright (a pattern or the detector) rather than
-        by the nearest example. A hand-over that no pattern affirms is decided again without the requests
-        the customer declines ("no I don't need an agent, thanks": the detector and the nearest example
-        see the words agent and need, not the "don't"). Blocking: it may embed."""
+    def decide(self, text: str, vector: Vectors, threshold: float) -> tuple[str, bool, Vectors]:
+        """The message's intent; whether it was named outright (a pattern or the detector) rather than by
+        the nearest example; and the vector it was decided on (for its confidence). A hand-over that no
+        pattern affirms is decided again without the requests the customer declines ("no I don't need an
+        agent, thanks": the detector and the nearest example see the words agent and need, not the
+        "don't"). Blocking: it may embed."""
         intent, outright = self._decide(text, vector, threshold)
         by_pattern = self.by_pattern(text)
         if not self.escalates(intent) or (by_pattern is not None and self.escalates(by_pattern)):
-            return intent, outright
+            return intent, outright, vector
         kept = without_declined(text)
         if kept == text:
-            return intent, outright
+            return intent, outright, vector
         if not _WORDS.search(kept):
-            return FALLBACK_INTENT, False
-        return self._decide(kept, self._embedder.embed([kept])[0], threshold)
+            return FALLBACK_INTENT, False, vector
+        kept_vector = self._embedder.embed([kept])[0]
+        return *self._decide(kept, kept_vector, threshold), kept_vector
 
     def _decide(self, text: str, vector: Vectors, threshold: float) -> tuple[str, bool]:
         named = self.named_outright(text, vector)
@@ -142,18 +144,31 @@ def _affirmed(text: str, match: re.Match[str]) -> bool:
     return _NEGATED.search(before) is None
 
 
-# A declined request for a person: a negation, a verb of wanting, asking or reaching (or an article), then
-# the rest of the clause, up to ten words, naming a person or a way to reach one ("don't need an agent",
-# "never asked for a call back", "without talking to anyone"). "I don't know how to reach a human" declines
-# nothing, and declining a bot is no refusal of a person ("I don't want a bot, get me someone").
+# A declined request for a person: the customer (or an imperative) saying no to being passed on, then the
+# rest of the clause, up to ten words, naming a person or a way to reach one ("I don't need an agent", "please
+# don't call me", "I never asked for a call back", "no need to get a supervisor involved", "without talking
+# to anyone"). Not a question ("why can I not speak to someone", "will you not put me through"), not a
+# complaint about what did not happen ("I did not get a call back"), not what the customer dislikes or waits
+# for ("I don't like the agent I had", "I don't want to wait for an agent"): those still ask for a person.
+# Declining a bot is no refusal of a person ("I don't want a bot, get me someone").
+_WHO = r"(?:^|[.!?,;:]\s*|\b(?:i|we|you|please|pls|no|nah|so|and)\s+|\bi(?=['\u2019]m))"
+_NO = (
+    r"(?:don['\u2019]?t|do\s+not|didn['\u2019]?t|did\s+not|won['\u2019]?t|will\s+not|never|"
+    r"(?:['\u2019]m|am)\s+not|no\s+need|without)"
+)
+_WANTING = (
+    r"(?:want|wanna|need|wish|care|require|hav(?:e|ing)\s+to|ask(?:ed|ing)?\s+for|request(?:ed|ing)?|mean)\s+(?:to\s+)?"
+)
+_REACHING = (
+    r"(?:talk\w*|speak\w*|chat\w*|call\w*|ring|phone|transfer\w*|escalat\w*|connect\w*|put\w*|pass\w*|hand\w*"
+    r"|bring\w*|involv\w*|send\w*|be\s+(?:transferred|called|contacted|put|passed))"
+)
 _DECLINED = re.compile(
-    r"\b(?:don['\u2019]?t|do\s+not|doesn['\u2019]?t|does\s+not|didn['\u2019]?t|did\s+not|won['\u2019]?t|will\s+not|"
-    r"never|not|"
-    r"no\s+need|without)(?:\s+(?:really|even|ever|actually|necessarily))?"
-    r"(?P<clause>\s+(?:want|wanna|need|needs|wish|care|require|have\s+to|ask\w*|request\w*|mean|expect|"
-    r"like|talk\w*|speak\w*|chat\w*|call\w*|ring|phone|transfer\w*|escalat\w*|connect\w*|put|pass|hand|"
-    r"bring|involve|get|send|a|an|the|any|to|for)\b"
-    r"(?:\s+(?!(?:but|just|so|though|however|please|pls|instead|rather)\b)[\w'\u2019-]+){0,10})",
+    rf"{_WHO}{_NO}(?:\s+(?:really|even|ever|actually|necessarily))?"
+    rf"(?P<clause>(?:\s+(?:{_WANTING}(?:{_REACHING}|get|have|a|an|the|any|some\w*)|(?:to\s+)?{_REACHING}|for)"
+    r"|(?<=need)\s+(?:to\s+)?(?:get|have|a|an|the|any|some\w*))\b"
+    r"(?:\s+(?!(?:but|just|so|though|however|please|pls|instead|rather|i|i['\u2019]m|im|we|can|could|what|how"
+    r"|when|where|why)\b)[\w'\u2019-]+){0,10})",
     re.IGNORECASE,
 )
 _PERSON_WORD = re.compile(
@@ -164,7 +179,7 @@ _PERSON_WORD = re.compile(
 )
 _MACHINE_WORD = re.compile(r"\b(?:bots?|chatbots?|robots?|machines?|automated|ai|computers?|scripts?)\b", re.I)
 _WORDS = re.compile(r"[^\W\d_]{2,}")
-_NOISE = re.compile(r"^(?:\s*\b(?:no|nope|nah|ok|okay|thanks|thank you|thx|i|i'm|im)\b[\s,.!?]*)+$", re.I)
+_FILLER = frozenset({"no", "nope", "nah", "ok", "okay", "thanks", "thank", "you", "thx", "i", "i'm", "im", "so"})
 
 
 def without_declined(text: str) -> str:
@@ -179,7 +194,8 @@ def without_declined(text: str) -> str:
     if kept == text:
         return text
     kept = re.sub(r"\s+", " ", kept).strip()
-    return "" if _NOISE.match(kept) or not kept.strip(" ,.!?;:-") else kept
+    words = re.findall(r"[\w'\u2019]+", kept.lower())  # a word set, not a regex: no input can make it slow
+    return "" if all(word in _FILLER for word in words) else kept
 
 
 def _probability(weights: Vectors, score: float, lead: float) -> float:
@@ -219,16 +235,20 @@ class Understand:
         self.intents = intents
         self.threshold = threshold
 
-    def _read(self, text: str, clicked: str | None) -> tuple[Vectors, str, bool]:
-        vector = self.embedder.embed([text])[0]
+    def _read(self, turn: Turn, clicked: str | None) -> tuple[Vectors, str, bool, Vectors]:
+        text = turn.message.text
+        if turn.embedded is not None and turn.embedded[0] == text:  # a guard embedded this very text already
+            vector = np.asarray(turn.embedded[1], dtype=np.float32)
+        else:
+            vector = self.embedder.embed([text])[0]
         if clicked is not None:
-            return vector, clicked, True
+            return vector, clicked, True, vector
         return vector, *self.intents.decide(text, vector, self.threshold)
 
     async def __call__(self, turn: Turn, events: EventSink) -> Turn:
         clicked = self.intents.by_action(turn.message.action) if turn.message.action else None
-        vector, intent, named = await asyncio.to_thread(self._read, turn.message.text, clicked)
-        nearest, probability = self.intents.confidence(vector)
+        vector, intent, named, decided_on = await asyncio.to_thread(self._read, turn, clicked)
+        nearest, probability = self.intents.confidence(decided_on)
         # a click, a pattern or the person-request detector names the intent outright; otherwise how sure
         # the nearest example is
         sure = 1.0 if named else (probability if nearest == intent else 1.0 - probability)
