@@ -1,7 +1,8 @@
 """The guard stages: what a message may not do, what a retrieved page may not carry, and what a reply
 may not say.
 
-- `GuardInput` (after redaction): a prompt injection gets a polite refusal with "Talk to a human";
+- `GuardInput` (after redaction): a prompt injection a rule names gets a polite refusal with "Talk to a
+  human" (one only the learned detector finds is handed to a person unanswered: it is less certain);
   self-harm gets a caring reply and a person; a threat is handed to people; all three settle the reply
   (the answering stages are skipped) and are counted. Each is found by its rules or by its learned
   detector (`detectors.py`), whichever fires. Abuse is only flagged: an answer found is still
@@ -35,6 +36,9 @@ log = logging.getLogger(__name__)
 INJECTION_TEXT = (
     "I can only help with questions about {company}'s products, orders and services, so I won't follow "
     "that request. Ask me anything about your order or our policies, or talk to a person."
+)
+LIKELY_INJECTION_TEXT = (
+    "I can't act on that message myself, so I've passed it to a member of our support team, who will follow up here."
 )
 SELF_HARM_TEXT = (
     "I'm really sorry you're feeling this way, and I'm glad you told me. You don't have to face this alone: "
@@ -99,12 +103,17 @@ class GuardInput:
         rule = self.injection.check(text)
         if rule is None and turn.vault:
             rule = self.injection.check(restore(text, turn.vault))
-        if rule is None and learned == "injection":
-            rule = "detector"
         if rule is not None:
             await self._count("injection")
             log.warning("message %s blocked as a prompt injection (%s)", turn.message.message_id, rule)
             return self._settle(turn, INJECTION_TEXT.format(company=self.company), "injection", escalated=False)
+        if learned == "injection":
+            # only the detector: likely an attack, but it also takes some pasted configs, forwarded e-mails and
+            # questions about a product's own AI feature for one. Nothing of it reaches a model or a tool, and
+            # a person reads it: an attacker gains nothing, a customer still gets an answer.
+            await self._count("injection")
+            log.warning("message %s held for a person as a likely prompt injection (detector)", turn.message.message_id)
+            return self._settle(turn, LIKELY_INJECTION_TEXT, "injection", escalated=True)
         if harm == "abuse":
             await self._count("abuse")
             return turn.evolve(flags=(*turn.flags, "abuse"))
