@@ -24,7 +24,7 @@ from bot.detector_fit import Labelled, fit_message_detector
 from bot.evaluation import EvalError, json_lines, yaml_plan
 from engine.detector import MessageDetector, flagged_anywhere
 from engine.protocols import Embedder
-from safety.detectors import GUARD_KINDS
+from safety.detectors import GUARD_KINDS, too_short_for_injection
 from safety.injection import InjectionDetector
 from safety.toxicity import phrase_kind
 
@@ -132,7 +132,11 @@ def heldout_rates(kind: str, detector: MessageDetector, rows: Sequence[Labelled]
     texts = [row.text for row in rows]
     vectors = embedder.embed(texts)
     learned = np.asarray(
-        [flagged_anywhere([detector], t, v, embedder.embed)[0] for t, v in zip(texts, vectors, strict=True)]
+        [
+            flagged_anywhere([detector], t, v, embedder.embed)[0]
+            and (kind != "injection" or not too_short_for_injection(t))  # as the guard applies it
+            for t, v in zip(texts, vectors, strict=True)
+        ]
     )
     rules = rule_flags(kind, texts)
     labels = np.asarray([row.positive for row in rows])

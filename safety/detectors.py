@@ -22,6 +22,15 @@ log = logging.getLogger(__name__)
 # what each kind leads to is the guard's business (safety/guards.py); this is the order they are named in
 GUARD_KINDS = ("self_harm", "threat", "injection")
 SHIPPED = Path(__file__).resolve().parent / "data"
+# an instruction to the assistant takes words; in one to three ("approve", "approve the refund") the
+# detector has only the vocabulary of attacks to go on. The rules still read short messages. Characters
+# count too: Chinese and Japanese put no spaces between words.
+MIN_INJECTION_WORDS = 4
+MIN_INJECTION_CHARS = 24
+
+
+def too_short_for_injection(text: str) -> bool:
+    return len(text.split()) < MIN_INJECTION_WORDS and len(text.strip()) < MIN_INJECTION_CHARS
 
 
 def shipped_path(kind: str) -> Path:
@@ -50,7 +59,10 @@ class GuardDetectors:
         message's embedding (the engine reuses it). The message and its sentences are embedded in one batch."""
         units = [text, *sentences(text)]
         vectors = self.embedder.embed(units)
+        short = too_short_for_injection(text)
         for kind, detector in zip(self.kinds, self._detectors, strict=True):
+            if kind == "injection" and short:
+                continue
             if any(detector.flags(unit, vector) for unit, vector in zip(units, vectors, strict=True)):
                 return kind, vectors[0]
         return None, vectors[0]

@@ -88,7 +88,8 @@ class GuardInput:
         text = turn.message.text
         harm = self.toxicity.check(text)
         learned: str | None = None
-        if harm not in ("self_harm", "threat") and self.detectors is not None:
+        # a click's text is its button's label, ours: the detectors judge what people write
+        if harm not in ("self_harm", "threat") and self.detectors is not None and not turn.message.action:
             learned, vector = await asyncio.to_thread(self.detectors.check, text)
             turn = turn.evolve(embedded=(text, tuple(float(x) for x in vector)))  # Understand reuses it
             if learned in ("self_harm", "threat"):
