@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from bot.evaluation import EvalError
 from engine.detector import MessageDetector, ngram_indices, sentences
 from engine.protocols import Embedder, Vectors
 
@@ -125,7 +126,7 @@ def fit_message_detector(
     """The detector fitted on every message, its threshold from out-of-fold scores, and a report."""
     labels = np.asarray([row.positive for row in messages])
     if labels.sum() < folds or (~labels).sum() < folds:
-        raise ValueError(f"needs at least {folds} messages of each label")
+        raise EvalError(f"the train files need at least {folds} messages of each label")
     units = units_of(messages)
     progress(f"embedding {len(messages)} training messages ({int(labels.sum())} to flag) and their sentences")
     vectors = embedder.embed(units.texts)

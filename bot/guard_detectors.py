@@ -22,9 +22,9 @@ import numpy as np
 
 from bot.detector_fit import Labelled, fit_message_detector
 from bot.evaluation import EvalError, json_lines, yaml_plan
-from engine.detector import MessageDetector, flagged_anywhere
+from engine.detector import MessageDetector
 from engine.protocols import Embedder
-from safety.detectors import GUARD_KINDS, too_short_for_injection
+from safety.detectors import GUARD_KINDS, GuardDetectors
 from safety.injection import InjectionDetector
 from safety.toxicity import phrase_kind
 
@@ -130,14 +130,8 @@ def rule_flags(kind: str, texts: Sequence[str]) -> np.ndarray:
 
 def heldout_rates(kind: str, detector: MessageDetector, rows: Sequence[Labelled], embedder: Embedder) -> dict[str, Any]:
     texts = [row.text for row in rows]
-    vectors = embedder.embed(texts)
-    learned = np.asarray(
-        [
-            flagged_anywhere([detector], t, v, embedder.embed)[0]
-            and (kind != "injection" or not too_short_for_injection(t))  # as the guard applies it
-            for t, v in zip(texts, vectors, strict=True)
-        ]
-    )
+    guard = GuardDetectors(embedder, {kind: detector})  # judged exactly as the guard judges
+    learned = np.asarray([guard.check(text)[0] == kind for text in texts])
     rules = rule_flags(kind, texts)
     labels = np.asarray([row.positive for row in rows])
 
@@ -164,19 +158,16 @@ def fit_guard_detectors(
         kind = kind_plan.kind
         progress(f"{kind}:")
         train = [row for source in kind_plan.train for row in read_labelled(source, kind)]
-        try:
-            model, report = fit_message_detector(
-                train,
-                embedder,
-                embedder_name,
-                c=plan.c,
-                buckets=plan.buckets,
-                folds=plan.folds,
-                max_false_alarms=kind_plan.max_false_alarms,
-                progress=progress,
-            )
-        except ValueError as error:
-            raise EvalError(f"{kind}: the train files: {error}") from None
+        model, report = fit_message_detector(
+            train,
+            embedder,
+            embedder_name,
+            c=plan.c,
+            buckets=plan.buckets,
+            folds=plan.folds,
+            max_false_alarms=kind_plan.max_false_alarms,
+            progress=progress,
+        )
         report["kind"] = kind
         report["heldout"] = {}
         for source in kind_plan.heldout:

@@ -115,24 +115,19 @@ def fit_detector(
     intent_threshold: float,
     progress: Callable[[str], None],
 ) -> tuple[MessageDetector, dict[str, Any]]:
-    train = training_messages(plan, intents)
-    try:
-        model, report = fit_message_detector(
-            train,
-            embedder,
-            embedder_name,
-            c=plan.c,
-            buckets=plan.buckets,
-            folds=plan.folds,
-            max_false_alarms=plan.max_false_alarms,
-            progress=progress,
-        )
-    except ValueError as error:
-        raise EvalError(f"the train files: {error}") from None
+    model, report = fit_message_detector(
+        training_messages(plan, intents),
+        embedder,
+        embedder_name,
+        c=plan.c,
+        buckets=plan.buckets,
+        folds=plan.folds,
+        max_false_alarms=plan.max_false_alarms,
+        progress=progress,
+    )
     # the words of this detector's provenance since it first shipped
     report["train"]["requests"] = report["train"].pop("positive")
     report["out_of_fold"]["requests_flagged"] = report["out_of_fold"].pop("positive_flagged")
-    report["out_of_fold"]["others_flagged"] = report["out_of_fold"].pop("others_flagged")
     report["heldout"] = {}
     handover_intents = {spec.name for spec in intents if spec.escalate}
     if plan.heldout:

@@ -104,7 +104,7 @@ _NAMED_CJK = re.compile(r"我叫(?P<v>[\u4e00-\u9fff]{2,4})|(?P<w>[\u4e00-\u9fff
 # not these; without the greeting, "it's arrived damaged!" and "this is taking forever." are no names)
 _GREETED = re.compile(
     r"^\s{0,3}(?:hi|hey|hello|yo|hiya)[\s,!]{1,3}(?:it'?s|its|this\s{1,3}is)\s{1,3}"
-    r"(?!(?:on|in|an?|the|at|from|for|not|so|just|really|very|still|also|about|my|your|our|me|us|urgent|about)\b)"
+    r"(?!(?:on|in|an?|the|at|from|for|not|so|just|really|very|still|also|about|my|your|our|me|us|urgent)\b)"
     r"(?P<v>[a-z][a-z'-]{1,20}\s{1,2}(?!(?:again|here|there|now|today|please|pls)\b)[a-z][a-z'-]{1,20})"
     r"(?=\s{0,2}(?:[,.!-]|again\b|here\b))",
     re.I,
