@@ -2,6 +2,8 @@
 
     .venv/bin/python -m bench.generate [--model qwen2.5-0.5b] [--questions 16] [--streams 8]
                                        [--quantize int8,int8-rowwise]
+    .venv/bin/python -m bench.generate --save-prompts prompts.json      # collect the prompts, then stop
+    python3 -m bench.generate --prompts prompts.json --model FOLDER     # elsewhere: no pipeline needed
 
 Collects the pipeline's own prompts for the demo questions (compose mode: the chosen help-centre
 sentences, then the question), then on the same loaded weights (fp32 on a CPU, bf16 on CUDA; greedy):
@@ -20,7 +22,9 @@ sentences, then the question), then on the same loaded weights (fp32 on a CPU, b
 One JSON line per configuration on stdout, each with the baseline's figures beside it: time to first
 token and end-to-end p50, decode tokens/s (aggregate for N streams), peak RSS of the process so far,
 and how many answers are identical to the baseline's greedy text. The device is reported, so the same
-script runs unchanged on a CUDA machine.
+script runs unchanged on a CUDA machine. `--save-prompts` / `--prompts` split the two halves: the prompts
+are collected where the whole pipeline is installed, then measured on a machine that has only torch,
+transformers and a model folder (a lent GPU that reaches no package registry).
 """
 
 from __future__ import annotations
@@ -32,15 +36,17 @@ import resource
 import statistics
 import sys
 import time
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import torch
 
-from bench.ask import QUESTIONS, compose_settings, generation_params, run_pipeline
-from bot.settings import FileConfig, Settings
 from engine.generation.int8 import rowwise_supported
-from engine.generation.local import ROWWISE_UNSUPPORTED, LocalGenerator
+from engine.generation.local import ROWWISE_UNSUPPORTED, LoadOptions, LocalGenerator
 from engine.protocols import ChatMessage, GenerationParams
+
+if TYPE_CHECKING:
+    from bot.settings import FileConfig, Settings
 
 
 def peak_rss_mb() -> float:
@@ -140,29 +146,42 @@ def line(
 
 
 async def concurrent(
-    ours: LocalGenerator, prompts: list[list[ChatMessage]], params: GenerationParams, streams: int
+    ours: LocalGenerator, prompts: list[list[ChatMessage]], params: GenerationParams, streams: int, rounds: int
 ) -> tuple[list[dict[str, Any]], float]:
-    """The prompts in groups of `streams` sent at once; the rows and the summed wall time of the groups."""
-    rows: list[dict[str, Any]] = []
-    wall = 0.0
-    for start in range(0, len(prompts), streams):
-        group = prompts[start : start + streams]
-        started = time.perf_counter()
-        rows += await asyncio.gather(*(served(ours, prompt, params) for prompt in group))
-        wall += time.perf_counter() - started
-    return rows, wall
+    """`streams` clients at once, each sending its next request as soon as its answer ends (a closed loop,
+    so the batch stays full as answers of different lengths end), over the prompts `rounds` times; the rows
+    in request order, each with its prompt's index, and the wall time."""
+    jobs = [index for _ in range(rounds) for index in range(len(prompts))]
+    rows: list[dict[str, Any]] = [{} for _ in jobs]
+    pending = iter(range(len(jobs)))  # shared by the clients: each request is taken once
+
+    async def client() -> None:
+        for job in pending:
+            rows[job] = await served(ours, prompts[jobs[job]], params) | {"prompt": jobs[job]}
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(streams)))
+    return rows, time.perf_counter() - started
 
 
-def queued(base: list[dict[str, Any]], streams: int) -> list[dict[str, Any]]:
-    """The baseline for N waiting customers: the same requests one after another; each one's time is its
-    wait behind the ones before it plus its own."""
-    waited = []
-    for start in range(0, len(base), streams):
-        elapsed = 0.0
-        for r in base[start : start + streams]:
-            waited.append(r | {"first_s": elapsed + r["first_s"], "total_s": elapsed + r["total_s"]})
-            elapsed += r["total_s"]
-    return waited
+def queued(base: list[dict[str, Any]], streams: int, rounds: int) -> tuple[list[dict[str, Any]], float]:
+    """The baseline for the same `streams` clients served one request at a time (first come, first served,
+    so the clients take turns): each request's time is its wait for the server plus its own bare run, its
+    decoding placed on that simulated clock. The rows in request order and the server's busy time."""
+    ready = [0.0] * streams  # when each client sends its next request
+    clock, rows = 0.0, []
+    for job, index in enumerate(index for _ in range(rounds) for index in range(len(base))):
+        r, client = base[index], job % streams
+        start = max(clock, ready[client])
+        wait = start - ready[client]
+        prefill_end, end = start + r["first_s"], start + max(r["total_s"], r["first_s"])
+        rows.append(
+            r
+            | {"first_s": wait + r["first_s"], "total_s": wait + r["total_s"], "decoding": (prefill_end, end)}
+            | {"prompt": index}
+        )
+        clock = ready[client] = start + r["total_s"]
+    return rows, clock
 
 
 async def quantized_rows(
@@ -171,6 +190,7 @@ async def quantized_rows(
     params: GenerationParams,
     how: str,
     streams: int,
+    rounds: int,
     lookup: int,
     base: list[dict[str, Any]],
     base_wall: float,
@@ -195,7 +215,7 @@ async def quantized_rows(
         extra = {"own_bare_end_to_end_p50_s": p50(own, "total_s")}
 
         def same(rows: list[dict[str, Any]]) -> dict[str, Any]:
-            equal = sum(r["text"].strip() == o["text"].strip() for r, o in zip(rows, own, strict=True))
+            equal = sum(r["text"].strip() == own[r.get("prompt", i)]["text"].strip() for i, r in enumerate(rows))
             return extra | {"identical_to_own_bare_generate": equal, "prompt_lookup": lookup}
 
         started = time.perf_counter()
@@ -204,27 +224,27 @@ async def quantized_rows(
         lines.append(line(f"switchboard-1-{how}", rows, wall, base, base_wall, dtype=how, extra=same(rows)))
         if batch > 1:
             print(f"bench: {how}, {streams} at once", file=sys.stderr)
-            rows, wall = await concurrent(ours, prompts, params, streams)
-            waited = queued(base, streams)
-            lines.append(line(f"switchboard-{streams}-{how}", rows, wall, waited, base_wall, how, same(rows)))
+            rows, wall = await concurrent(ours, prompts, params, streams, rounds)
+            waited, waited_wall = queued(base, streams, rounds)
+            lines.append(line(f"switchboard-{streams}-{how}", rows, wall, waited, waited_wall, how, same(rows)))
     finally:
         ours.close()
     return lines
 
 
-async def bench(
-    settings: Settings, config: FileConfig, questions: list[str], streams: int, lookup: int, quantize: list[str]
+async def measure(
+    loaded: LocalGenerator,
+    prompts: list[list[ChatMessage]],
+    params: GenerationParams,
+    streams: int,
+    rounds: int,
+    lookup: int,
+    quantize: list[str],
 ) -> None:
-    from bot.runtime import Runtime
-
-    runtime = await Runtime.start(settings, config, lambda text: print(f"bench: {text}", file=sys.stderr))
+    """Every configuration on `loaded`'s weights, one JSON line each."""
+    model, tokenizer, device = loaded.model, loaded.tokenizer, loaded.device
+    ours = LocalGenerator(model, tokenizer, "switchboard", device, prompt_lookup=lookup, max_batch=streams)
     try:
-        _, prompts = await run_pipeline(runtime, questions)
-        loaded = runtime.generator
-        assert isinstance(loaded, LocalGenerator), "compose mode with the local model"
-        params = generation_params(runtime)
-        model, tokenizer, device = loaded.model, loaded.tokenizer, loaded.device
-        ours = LocalGenerator(model, tokenizer, "switchboard", device, prompt_lookup=lookup, max_batch=streams)
         print(f"bench: {len(prompts)} prompts; baseline one at a time", file=sys.stderr)
         base = [bare(loaded, prompt, params) for prompt in prompts]
         base_wall = sum(r["total_s"] for r in base)
@@ -233,21 +253,87 @@ async def bench(
         single = [await served(ours, prompt, params) for prompt in prompts]
         print(line("switchboard-1", single, time.perf_counter() - started, base, base_wall), flush=True)
         print(f"bench: switchboard, {streams} at once", file=sys.stderr)
-        rows, wall = await concurrent(ours, prompts, params, streams)
-        print(line(f"switchboard-{streams}", rows, wall, queued(base, streams), base_wall), flush=True)
+        rows, wall = await concurrent(ours, prompts, params, streams, rounds)
+        waited, waited_wall = queued(base, streams, rounds)
+        print(line(f"switchboard-{streams}", rows, wall, waited, waited_wall), flush=True)
+    finally:
         ours.close()
-        for how in quantize:
-            for text in await quantized_rows(loaded, prompts, params, how, streams, lookup, base, base_wall):
-                print(text, flush=True)
+    for how in quantize:
+        for text in await quantized_rows(loaded, prompts, params, how, streams, rounds, lookup, base, base_wall):
+            print(text, flush=True)
+
+
+async def collect(settings: Settings, config: FileConfig, questions: list[str]) -> tuple[Any, list[Any], Any]:
+    """The runtime (started; the caller closes it), the prompts its pipeline builds, and its generation
+    parameters."""
+    from bench.ask import generation_params, run_pipeline
+    from bot.runtime import Runtime
+
+    runtime = await Runtime.start(settings, config, lambda text: print(f"bench: {text}", file=sys.stderr))
+    try:
+        _, prompts = await run_pipeline(runtime, questions)
+    except BaseException:
+        await runtime.close()
+        raise
+    return runtime, prompts, generation_params(runtime)
+
+
+async def bench(
+    settings: Settings,
+    config: FileConfig,
+    questions: list[str],
+    streams: int,
+    rounds: int,
+    lookup: int,
+    quantize: list[str],
+) -> None:
+    runtime, prompts, params = await collect(settings, config, questions)
+    try:
+        loaded = runtime.generator
+        assert isinstance(loaded, LocalGenerator), "compose mode with the local model"
+        await measure(loaded, prompts, params, streams, rounds, lookup, quantize)
     finally:
         await runtime.close()
 
 
+async def prompts_to_save(settings: Settings, config: FileConfig, questions: list[str]) -> dict[str, Any]:
+    runtime, prompts, params = await collect(settings, config, questions)
+    await runtime.close()
+    return {
+        "params": {
+            "max_new_tokens": params.max_new_tokens,
+            "temperature": params.temperature,
+            "top_p": params.top_p,
+            "repetition_penalty": params.repetition_penalty,
+        },
+        "prompts": [[{"role": m.role, "content": m.content} for m in prompt] for prompt in prompts],
+    }
+
+
+def load_prompts(path: Path) -> tuple[list[list[ChatMessage]], GenerationParams]:
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    prompts = [[ChatMessage(m["role"], m["content"]) for m in prompt] for prompt in saved["prompts"]]
+    return prompts, GenerationParams(**saved["params"])
+
+
+async def bench_saved(path: Path, folder: str, streams: int, rounds: int, lookup: int) -> None:
+    """The saved prompts on a model folder: nothing of the pipeline is loaded."""
+    prompts, params = load_prompts(path)
+    loaded = LocalGenerator.load(folder, "bench", LoadOptions(prompt_lookup=lookup, max_batch=streams))
+    try:
+        await measure(loaded, prompts, params, streams, rounds, lookup, [])
+    finally:
+        loaded.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--model", default=None)
+    parser.add_argument("--model", default=None, help="a catalogue name; with --prompts, a model folder")
+    parser.add_argument("--save-prompts", type=Path, help="write the pipeline's prompts here and stop")
+    parser.add_argument("--prompts", type=Path, help="measure prompts saved by --save-prompts (no pipeline)")
     parser.add_argument("--questions", type=int, default=16)
     parser.add_argument("--streams", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=3, help="the N streams send the prompts this many times")
     parser.add_argument("--lookup", type=int, default=10)
     parser.add_argument(
         "--quantize",
@@ -263,8 +349,21 @@ def main() -> None:
         parser.error("--quantize: int8 settings are CPU-only")
     if "int8-rowwise" in quantize and not rowwise_supported():
         parser.error(f"--quantize: {ROWWISE_UNSUPPORTED}")
+    if args.prompts:
+        if not args.model or quantize:
+            parser.error("--prompts needs --model FOLDER (a transformers model folder) and no --quantize")
+        asyncio.run(bench_saved(args.prompts, args.model, args.streams, args.rounds, args.lookup))
+        return
+    from bench.ask import QUESTIONS, compose_settings
+
     settings, config = compose_settings(args.model)
-    asyncio.run(bench(settings, config, QUESTIONS[: args.questions], args.streams, args.lookup, quantize))
+    questions = QUESTIONS[: args.questions]
+    if args.save_prompts:
+        saved = asyncio.run(prompts_to_save(settings, config, questions))
+        args.save_prompts.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
+        print(f"bench: {len(saved['prompts'])} prompts saved to {args.save_prompts}", file=sys.stderr)
+        return
+    asyncio.run(bench(settings, config, questions, args.streams, args.rounds, args.lookup, quantize))
 
 
 if __name__ == "__main__":
