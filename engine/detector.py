@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -126,6 +126,17 @@ class MessageDetector:
         if not 0.0 < model.threshold < 1.0:
             raise DetectorError(f"{path}: threshold {model.threshold} is not a probability")
         return model
+
+
+def reusing(known: Mapping[str, Vectors], embed: Callable[[list[str]], Vectors]) -> Callable[[list[str]], Vectors]:
+    """`embed`, answering the texts another stage already embedded from `known` (one batch for the rest)."""
+
+    def embed_missing(texts: list[str]) -> Vectors:
+        missing = [text for text in texts if text not in known]
+        fresh = dict(zip(missing, embed(missing), strict=True)) if missing else {}
+        return np.stack([known[text] if text in known else fresh[text] for text in texts]).astype(np.float32)
+
+    return embed_missing
 
 
 def flagged_anywhere(

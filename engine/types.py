@@ -227,6 +227,8 @@ class Turn:
     query_vector: tuple[float, ...] = ()
     # a stage before Understand that embedded the message (the guards): the text it embedded, and the vector
     embedded: tuple[str, tuple[float, ...]] | None = None
+    # ... and each of that text's sentences with its vector (the person-request detector reads them too)
+    embedded_sentences: tuple[tuple[str, tuple[float, ...]], ...] = ()
     retrieved: tuple[Retrieved, ...] = ()
     follows_up: str = ""  # the earlier question this message was read with, when Retrieve needed it
     evidence: tuple[Evidence, ...] = ()  # judged sentences, best first

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from pathlib import Path
+from typing import NamedTuple
 
 from engine.detector import DetectorError, MessageDetector, sentences
 from engine.protocols import Embedder, Vectors
@@ -37,6 +38,12 @@ def shipped_path(kind: str) -> Path:
     return SHIPPED / f"{kind.replace('_', '-')}-detector.json"
 
 
+class GuardVerdict(NamedTuple):
+    kind: str | None  # the first kind flagged, or None
+    vector: Vectors  # the message's embedding
+    sentences: list[tuple[str, Vectors]]  # each sentence of the message with its embedding
+
+
 class GuardDetectors:
     """The fitted detectors of each guard kind, over one embedder (blocking: callers run it off the loop)."""
 
@@ -54,18 +61,20 @@ class GuardDetectors:
         self.kinds = [kind for kind in GUARD_KINDS if kind in detectors]
         self._detectors = [detectors[kind] for kind in self.kinds]
 
-    def check(self, text: str) -> tuple[str | None, Vectors]:
-        """The first kind a detector flags on the message or one of its sentences (or None), and the
-        message's embedding (the engine reuses it). The message and its sentences are embedded in one batch."""
-        units = [text, *sentences(text)]
-        vectors = self.embedder.embed(units)
+    def check(self, text: str) -> GuardVerdict:
+        """The first kind a detector flags on the message or one of its sentences (or None), with the
+        embeddings of the message and its sentences (the engine reuses them); all in one batch."""
+        parts = sentences(text)
+        vectors = self.embedder.embed([text, *parts])
+        verdict = GuardVerdict(None, vectors[0], list(zip(parts, vectors[1:], strict=True)))
         short = too_short_for_injection(text)
         for kind, detector in zip(self.kinds, self._detectors, strict=True):
             if kind == "injection" and short:
                 continue
-            if any(detector.flags(unit, vector) for unit, vector in zip(units, vectors, strict=True)):
-                return kind, vectors[0]
-        return None, vectors[0]
+            units = [(text, vectors[0]), *verdict.sentences]
+            if any(detector.flags(unit, vector) for unit, vector in units):
+                return verdict._replace(kind=kind)
+        return verdict
 
 
 def load_shipped(embedder_name: str) -> dict[str, MessageDetector]:

@@ -90,8 +90,11 @@ class GuardInput:
         learned: str | None = None
         # a click's text is its button's label, ours: the detectors judge what people write
         if harm not in ("self_harm", "threat") and self.detectors is not None and not turn.message.action:
-            learned, vector = await asyncio.to_thread(self.detectors.check, text)
-            turn = turn.evolve(embedded=(text, tuple(float(x) for x in vector)))  # Understand reuses it
+            learned, vector, parts = await asyncio.to_thread(self.detectors.check, text)
+            turn = turn.evolve(  # Understand reuses them
+                embedded=(text, tuple(float(x) for x in vector)),
+                embedded_sentences=tuple((part, tuple(float(x) for x in v)) for part, v in parts),
+            )
             if learned in ("self_harm", "threat"):
                 harm = learned
                 log.info("message %s: %s found by its detector", turn.message.message_id, learned)

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from engine.detector import MessageDetector, flagged_anywhere
+from engine.detector import MessageDetector, flagged_anywhere, reusing
 from engine.policy import IntentSpec
 from engine.protocols import Embedder, EventSink, Vectors
 from engine.types import Turn
 
 FALLBACK_INTENT = "general_question"
 NEAR_EXACT = 0.9  # cosine at which a message repeats a configured example
+Embed = Callable[[list[str]], Vectors]  # texts to their embeddings, one batch
 
 
 class IntentIndex:
@@ -66,24 +67,30 @@ class IntentIndex:
                 return spec.name
         return None
 
-    def named_outright(self, text: str, vector: Vectors) -> str | None:
+    def named_outright(self, text: str, vector: Vectors, embed: Embed | None = None) -> str | None:
         """The intent the message names without doubt: a hand-over pattern, then the person-request
         detector (what the patterns miss), then another intent's pattern. Blocking: it may embed the
-        message's sentences."""
+        message's sentences (with `embed` when given: one that knows some of them already)."""
         named = self.by_pattern(text)
         if named is not None and self.intents[named].escalate:
             return named
-        if self.person is not None and not self._echoes_another_intent(vector) and self.asks_for_person(text, vector):
+        if (
+            self.person is not None
+            and not self._echoes_another_intent(vector)
+            and self.asks_for_person(text, vector, embed)
+        ):
             return self.handover
         return named
 
-    def decide(self, text: str, vector: Vectors, threshold: float) -> tuple[str, bool, Vectors]:
+    def decide(
+        self, text: str, vector: Vectors, threshold: float, embed: Embed | None = None
+    ) -> tuple[str, bool, Vectors]:
         """The message's intent; whether it was named outright (a pattern or the detector) rather than by
         the nearest example; and the vector it was decided on (for its confidence). A hand-over that no
         pattern affirms is decided again without the requests the customer declines ("no I don't need an
         agent, thanks": the detector and the nearest example see the words agent and need, not the
         "don't"). Blocking: it may embed."""
-        intent, outright = self._decide(text, vector, threshold)
+        intent, outright = self._decide(text, vector, threshold, embed)
         by_pattern = self.by_pattern(text)
         if not self.escalates(intent) or (by_pattern is not None and self.escalates(by_pattern)):
             return intent, outright, vector
@@ -93,21 +100,21 @@ class IntentIndex:
         if not _WORDS.search(kept):
             return FALLBACK_INTENT, False, vector
         kept_vector = self._embedder.embed([kept])[0]
-        return *self._decide(kept, kept_vector, threshold), kept_vector
+        return *self._decide(kept, kept_vector, threshold, embed), kept_vector
 
-    def _decide(self, text: str, vector: Vectors, threshold: float) -> tuple[str, bool]:
-        named = self.named_outright(text, vector)
+    def _decide(self, text: str, vector: Vectors, threshold: float, embed: Embed | None) -> tuple[str, bool]:
+        named = self.named_outright(text, vector, embed)
         return (named, True) if named is not None else (self.classify(vector, threshold)[0], False)
 
     def escalates(self, intent: str) -> bool:
         spec = self.intents.get(intent)
         return spec is not None and spec.escalate
 
-    def asks_for_person(self, text: str, vector: Vectors) -> bool:
+    def asks_for_person(self, text: str, vector: Vectors, embed: Embed | None = None) -> bool:
         """The detector on the whole message, then on each of its sentences (blocking: embeds them)."""
         if self.person is None:
             return False
-        return flagged_anywhere([self.person], text, vector, self._embedder.embed)[0]
+        return flagged_anywhere([self.person], text, vector, embed or self._embedder.embed)[0]
 
     def _echoes_another_intent(self, vector: Vectors) -> bool:
         """Nearly word for word an example of an intent that is not a hand-over ("hi, anyone there?" is a
@@ -237,13 +244,16 @@ class Understand:
 
     def _read(self, turn: Turn, clicked: str | None) -> tuple[Vectors, str, bool, Vectors]:
         text = turn.message.text
+        embed: Embed | None = None
         if turn.embedded is not None and turn.embedded[0] == text:  # a guard embedded this very text already
             vector = np.asarray(turn.embedded[1], dtype=np.float32)
+            known = {part: np.asarray(v, dtype=np.float32) for part, v in turn.embedded_sentences}
+            embed = reusing(known, self.embedder.embed)  # and its sentences
         else:
             vector = self.embedder.embed([text])[0]
         if clicked is not None:
             return vector, clicked, True, vector
-        return vector, *self.intents.decide(text, vector, self.threshold)
+        return vector, *self.intents.decide(text, vector, self.threshold, embed)
 
     async def __call__(self, turn: Turn, events: EventSink) -> Turn:
         clicked = self.intents.by_action(turn.message.action) if turn.message.action else None
