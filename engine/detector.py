@@ -132,6 +132,8 @@ def reusing(known: Mapping[str, Vectors], embed: Callable[[list[str]], Vectors])
     """`embed`, answering the texts another stage already embedded from `known` (one batch for the rest)."""
 
     def embed_missing(texts: list[str]) -> Vectors:
+        if not texts:
+            return embed(texts)
         missing = [text for text in texts if text not in known]
         fresh = dict(zip(missing, embed(missing), strict=True)) if missing else {}
         return np.stack([known[text] if text in known else fresh[text] for text in texts]).astype(np.float32)

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bot.detector_fit import training_digest
@@ -21,7 +22,7 @@ from bot.guard_detectors import (
 from bot.runtime import Runtime, intent_specs, load_guard_detectors, load_person_detector
 from bot.settings import FileConfig
 from channels.terminal import terminal_message
-from engine.detector import MessageDetector, flagged_anywhere
+from engine.detector import MessageDetector, flagged_anywhere, reusing
 from engine.protocols import Vectors
 from engine.stages.understand import IntentIndex, Understand
 from engine.types import Turn
@@ -305,3 +306,18 @@ async def test_understand_embeds_nothing_the_guard_embedded(
     assert counting.texts == [], "the guard's embeddings of the message and its sentences are reused"
     assert after.intent == alone.intent == "talk_to_human"
     assert after.query_vector == pytest.approx(alone.query_vector, abs=1e-5)
+
+
+def test_reusing_embeds_only_what_is_not_known_in_one_batch_and_keeps_the_order() -> None:
+    batches: list[list[str]] = []
+
+    def embed(texts: list[str]) -> Vectors:
+        batches.append(list(texts))
+        return np.asarray([[float(len(t)), 1.0] for t in texts], dtype=np.float32).reshape(len(texts), 2)
+
+    known = {"b": np.asarray([9.0, 9.0], dtype=np.float32)}
+    vectors = reusing(known, embed)(["aaa", "b", "cc"])
+    assert batches == [["aaa", "cc"]]
+    assert vectors.tolist() == [[3.0, 1.0], [9.0, 9.0], [2.0, 1.0]]
+    assert reusing(known, embed)(["b"]).tolist() == [[9.0, 9.0]]
+    assert batches == [["aaa", "cc"]], "everything known: nothing embedded"
