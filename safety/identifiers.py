@@ -2,8 +2,8 @@
 
 - bank details after the word that names them: sort codes, account and routing numbers ("sort 40-47-84,
   acct 70872490", "routing # 026009593");
-- identity documents and numbers after their name: passports, driving licences, social security numbers
-  written without dashes ("passport no J8369854", "SSN 219098765");
+- US social security numbers written without dashes ("SSN 219098765"; passports, licences and other
+  countries' identity numbers are in safety/national_ids.py);
 - phone numbers in other countries' groupings ("06 12 34 56 78", "06.45.78.12.90") and after a phone word in
   other languages ("telefonum 0532 123 45 67", "meine Nummer ist 0151 23456789");
 - street addresses in the forms of other countries ("14 rue des Lilas", "Hauptstraße 12a", "ul. Długa
@@ -39,18 +39,11 @@ _SSN = re.compile(
     rf"\b(?:ssn|social\s{{1,3}}security(?:\s{{1,3}}number)?)\b{_SAID}(?P<v>\d{{3}}[-\s]?\d{{2}}[-\s]?\d{{4}})(?!\d)",
     re.I,
 )
-# a document number holds a digit and is 6 to 18 letters and digits ("J8369854", "WOODC802113JA9AB")
-_DOCUMENT = re.compile(
-    r"\b(?:passport|passeport|pasaporte|passaporte|reisepass|paszport|pasaport"
-    r"|(?:driver'?s?|driving)\s{1,3}licen[cs]e|licen[cs]e|permis|f[üu]hrerschein|dl)\b"
-    rf"{_SAID}(?P<v>(?=[A-Z]{{0,17}}\d)[A-Z0-9]{{6,18}})(?![A-Z0-9])",
-    re.I,
-)
 
 # groupings no order number has: pairs after a leading 0 or country code (France, Belgium, Morocco…)
 _PAIRED_PHONE = re.compile(r"(?<![\w.+-])(?:\+\d{2,3}[\s.]?\d|0\d)(?:[\s.]\d{2}){4}(?![\w.-])")
 _PHONE_WORD = (
-    r"(?:telefon\w{0,4}|t[ée]l[ée]phone|tel[ée]fono|telefone|handy|mobil\w{0,3}|portable|numer\w{0,2}|nummer"
+    r"(?:telefon\w{0,6}|t[ée]l[ée]phone|tel[ée]fono|telefone|handy\w{0,6}|mobil\w{0,6}|rufnummer|portable|numer\w{0,2}|nummer"
     r"|n[úu]mero|celular|m[óo]vil|cell|whatsapp|joindre|anrufen|llamar|ligar|chiamare|bellen|aray\u0131n|phone|tel)"
 )
 _CUED_PHONE = re.compile(
@@ -147,7 +140,6 @@ def bank_and_id_numbers(text: str) -> list[Span]:
         *([(_ACCOUNT, "BANK_ACCOUNT")] if banking else []),
         (_ROUTING, "BANK_ACCOUNT"),
         (_SSN, "US_SSN"),
-        (_DOCUMENT, "ID_NUMBER"),
     ):
         spans += [(m.start("v"), m.end("v"), entity, 0.8) for m in pattern.finditer(text)]
     return spans

@@ -28,6 +28,7 @@ from safety.identifiers import (
     grouped_cards,
     introduced_names,
 )
+from safety.national_ids import find_national_ids
 from safety.recognizers import (
     OWN_ENTITIES,
     any_case_addresses,
@@ -68,6 +69,8 @@ SAME_AS = {"PHONE_TYPED": "PHONE_NUMBER", "EMAIL_TYPED": "EMAIL_ADDRESS"}
 _PLACEHOLDER = re.compile(r"<([A-Z][A-Z_]*)_(\d+)>")
 _WORDS = re.compile(r"[\w'-]+")
 _MID_SENTENCE_CAPITAL = re.compile(r"(?<=[a-z,;:)] )([A-Z][\w'-]+)")
+# a word naming a kind of data ("Handynummer", "Reisepassnummer", "E-Mail-Adresse"), no person's name
+_LABEL_NOUN = re.compile(r"(?:nummer|number|adresse|ausweis|konto|karte)$")
 _NAME_CUE = re.compile(r"\b(?:name\s+is|name:|i\s+am|i'?m|this\s+is|regards,?|from|signed,?)\s*$", re.IGNORECASE)
 
 
@@ -123,6 +126,7 @@ class PiiSettings:
         "IBAN_CODE",
         "PERSON",
         "IP_ADDRESS",
+        "US_SSN",
         "UK_NINO",
         "DATE_OF_BIRTH",
         "BANK_ACCOUNT",
@@ -177,6 +181,8 @@ class PresidioRedactor:
         ]
         if wanted & {"BANK_ACCOUNT", "ID_NUMBER", "US_SSN"}:
             self._finders.append(lambda text: [s for s in bank_and_id_numbers(text) if s[2] in wanted])
+        if wanted & {"BANK_ACCOUNT", "ID_NUMBER", "UK_NINO", "US_SSN"}:
+            self._finders.append(lambda text: [s for s in find_national_ids(text) if s[2] in wanted])
         if "PHONE_NUMBER" in wanted:
             self._finders.append(foreign_phones)
         if "CREDIT_CARD" in wanted:
@@ -230,6 +236,8 @@ class PresidioRedactor:
         not the help centre's own noun nor inside a catalogue product's name."""
         words = [w.casefold() for w in _WORDS.findall(value)]
         if not people or (words and all(w in self._proper_nouns for w in words)):
+            return False
+        if words and _LABEL_NOUN.search(words[-1]):  # spaCy tags German "(Meine) Handynummer" as a person
             return False
         said = bool(_NAME_CUE.search(text[max(0, start - 24) : start]))  # "my name is …" outranks a product
         if not said and self._in_a_product(text, start, start + len(value)):

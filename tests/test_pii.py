@@ -33,6 +33,7 @@ from tests.conftest import ask
 from tests.test_decide import EVIDENCE, INTENTS, POLICY, Given, ScriptedModel
 
 DATA = Path(__file__).parent / "data"
+EVAL = Path(__file__).parent.parent / "eval" / "safety"
 
 
 @pytest.fixture(scope="module")
@@ -133,6 +134,8 @@ def test_values_of_one_kind_side_by_side_each_get_their_own_placeholder(
         ("livrez au 8 rue Victor Hugo svp", "livrez au <ADDRESS_1> svp"),
         ("neue Adresse: Lindenstraße 45b, bitte ändern", "neue Adresse: <ADDRESS_1>, bitte ändern"),
         ("card no 4000 1234 5678 9010 was charged twice", "card no <CARD_1> was charged twice"),
+        ("Meine Handynummer ist 0171 2345678, danke", "Meine Handynummer ist <PHONE_1>, danke"),
+        ("Mi DNI es 12345678Z y el NIE de mi marido X1234567L", "Mi DNI es <ID_1> y el NIE de mi marido <ID_2>"),
     ],
 )
 def test_secrets_and_international_numbers_are_replaced(redactor: PresidioRedactor, text: str, expected: str) -> None:
@@ -377,6 +380,21 @@ def test_a_message_is_redacted_once_for_a_minute_and_pages_never_cached(
     redactor.known_terms(["A page naming Whitfield Blenders mid sentence."])
     redactor.redact(text)
     assert len(calls) == 5  # the terms changed: redacted afresh
+
+
+def test_identity_numbers_of_many_countries_held_out(redactor: PresidioRedactor) -> None:
+    """eval/safety/pii-ids-heldout.jsonl: 100 messages with identity, tax and bank numbers of 29 countries (10
+    with a deliberately wrong check digit) and 60 look-alikes, by a writer who saw none of safety/. First run
+    (2026-11-29): 122 of 140 values hidden (72 before safety/national_ids.py), 8 of 60 look-alikes changed
+    (as before: order numbers the demo's ORDER_ID pattern takes, spaCy names); 134 of 140 after its misses
+    were read, so the floor is set under the first run."""
+    rows = [json.loads(line) for line in (EVAL / "pii-ids-heldout.jsonl").read_text().splitlines() if line.strip()]
+    values = [(redactor.redact(row["text"])[0], value) for row in rows for value in row["pii"]]
+    hidden = sum(value not in text for text, value in values)
+    changed = sum(bool(redactor.redact(row["text"])[1]) for row in rows if not row["pii"])
+    assert len(values) == 140
+    assert hidden >= 0.85 * len(values)
+    assert changed <= 10
 
 
 def test_an_account_number_is_a_bank_detail_only_in_a_message_about_a_bank() -> None:
