@@ -366,3 +366,37 @@ def test_without_declined_stays_fast_on_long_filler() -> None:
     assert without_declined("ok " * 5000 + "I don't need an agent, x").endswith(", x")
     assert without_declined("ok " * 5000 + "I don't need an agent") == ""
     assert time.perf_counter() - started < 1.0
+
+
+def test_a_request_declined_in_another_language_is_not_a_hand_over(
+    file_config: FileConfig, embedder: SentenceEmbedder
+) -> None:
+    # written for this test: before the change, the hand-over patterns or the detector handed over the first
+    # five (the patterns read "hablar con un agente", not the "no necesito" before it)
+    detector = load_person_detector(file_config)
+    index = IntentIndex(embedder, intent_specs(file_config), detector)
+    threshold = file_config.policy.intent_threshold
+    declined = [
+        "no necesito hablar con un agente, solo quiero saber dónde está mi pedido",
+        "non ho bisogno di parlare con un operatore, dov'è il mio ordine?",
+        "não preciso falar com um atendente, só quero o código de rastreio",
+        "por favor no me llamen, gracias",
+        "ich brauche keinen Rückruf, nur die Sendungsnummer bitte",
+        "pas besoin de m'appeler, un e-mail suffit",
+        "ik hoef geen medewerker te spreken, waar blijft mijn pakket",
+    ]
+    asks = [
+        "quiero hablar con una persona",
+        "no quiero hablar con el bot, quiero una persona",
+        "je veux parler à un conseiller, pas besoin de chatbot",
+        "ich möchte mit einem Mitarbeiter sprechen",
+    ]
+    vectors = embedder.embed(declined + asks)
+    for text, vector in zip(declined, vectors[: len(declined)], strict=True):
+        assert index.decide(text, vector, threshold)[0] != "talk_to_human", text
+    for text, vector in zip(asks, vectors[len(declined) :], strict=True):
+        assert index.decide(text, vector, threshold)[0] == "talk_to_human", text
+    # a question about a call that did not come still asks for one
+    for text in ("¿por qué no me llaman?", "pourquoi ne m'appelez-vous pas ?"):
+        assert without_declined(text) == text
+    assert without_declined("por favor no me llamen, gracias") == ""

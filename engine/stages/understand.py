@@ -143,12 +143,27 @@ _NEGATED = re.compile(
 )
 
 
+# the same in the other languages the hand-over patterns speak: "no necesito hablar con un agente", "não preciso
+# falar com um atendente", "non ho bisogno di parlare con un operatore", "je n'ai pas besoin de parler à un
+# conseiller", "ich möchte nicht mit einem Mitarbeiter sprechen", "ik hoef niet met een medewerker te spreken"
+_NO_ELSEWHERE = (
+    r"(?:no\s+(?:necesito|quiero|hace\s+falta|me\s+hace\s+falta|es\s+necesario)|n[ãa]o\s+(?:preciso|quero|precisa|é\s+preciso)"
+    r"|non\s+(?:ho\s+bisogno|voglio|serve|c['\u2019]è\s+bisogno)|n['\u2019]ai\s+pas\s+besoin|pas\s+besoin"
+    r"|ne\s+veux\s+pas|(?:brauche|möchte|will|muss)\s+(?:keinen?|nicht)|kein(?:en)?\s+bedarf|nicht\s+nötig"
+    r"|(?:hoef|wil)\s+(?:geen|niet)|nie\s+(?:potrzebuj[eę]|chc[eę]))"
+)
+_NEGATED_ELSEWHERE = re.compile(
+    rf"\b{_NO_ELSEWHERE}(?:\s+(?:de|d['\u2019]|di|que|zu|te|mit|met|con|com|a|à|um|uma|un|una|une|ein\w*|een))*\s*$",
+    re.IGNORECASE,
+)
+
+
 def _affirmed(text: str, match: re.Match[str]) -> bool:
     before = text[max(0, match.start() - 40) : match.start()]
     # "no need for a rep": the pattern's match starts at "need", so its "no" is all that comes before
     if match.group(0)[:4].lower() == "need" and re.search(r"\bno\s+$", before, re.IGNORECASE):
         return False
-    return _NEGATED.search(before) is None
+    return _NEGATED.search(before) is None and _NEGATED_ELSEWHERE.search(before) is None
 
 
 # A declined request for a person: the customer (or an imperative) saying no to being passed on, then the
@@ -184,9 +199,36 @@ _PERSON_WORD = re.compile(
     r"transfer(?:red)?|escalat\w*|talk(?:ing)?|speak(?:ing)?)\b",
     re.IGNORECASE,
 )
+# The same in other languages: a negation of needing or wanting, or an imperative not to call, then the rest of
+# the clause ("ich brauche keinen Rückruf", "por favor no me llamen", "bitte rufen Sie mich nicht an", "pas
+# besoin de m'appeler", "bel me niet"); it declines a person when the clause names one or a call
+_DECLINED_ELSEWHERE = re.compile(
+    rf"(?P<clause>\b(?:{_NO_ELSEWHERE}|no\s+me\s+(?:llam\w*|transfi\w*|pas\w*)|n[ãa]o\s+me\s+(?:lig\w*|transfi\w*|pass\w*)"
+    r"|non\s+(?:mi\s+)?(?:chiam\w*|passat\w*)|ne\s+m['\u2019](?:appel\w*|transf\w*)\s+pas|ne\s+me\s+rappel\w*\s+pas"
+    r"|(?:rufen\s+sie|ruft|ruf)\s+mich\s+(?:bitte\s+)?nicht|bel\s+me\s+(?:alsjeblieft\s+|aub\s+)?niet|niet\s+bellen"
+    r"|nie\s+dzwo[nń]\w*)"
+    r"(?:\s+(?!(?:pero|mais|aber|ma|mas|maar|ale|sólo|solo|só|nur|juste|seulement|alleen|tylko)\b)[^\s.,!?;:]+){0,10})",
+    re.IGNORECASE,
+)
+_PERSON_WORD_ELSEWHERE = re.compile(
+    r"\b(?:agentes?|asesor\w*|operador\w*|personas?|alguien|humanos?|representante\w*|llam\w*|hablar|conseill\w*"
+    r"|quelqu['\u2019]un|humain\w*|appel\w*|rappel\w*|parler|mitarbeiter\w*|berater\w*|rückruf\w*|anruf\w*|menschen?"
+    r"|jemand\w*|sprechen|medewerker\w*|iemand|mens|bellen|spreken|operator\w*|operatore|persona|qualcuno|umano"
+    r"|parlare|chiam\w*|atendente\w*|pessoa\w*|algu[ée]m|falar|lig\w*|konsultant\w*|człowiek\w*|rozmaw\w*|dzwo\w*"
+    r"|transf\w*|m['\u2019]appeler|agent|ruf\w*|bel)\b|m['\u2019]appel",
+    re.IGNORECASE,
+)
+_WHY_ELSEWHERE = re.compile(
+    r"\b(?:por\s*qu[ée]|pourquoi|warum|wieso|perch[ée]|por\s*que|waarom|dlaczego)\b\W*\w*\W*$", re.I
+)
 _MACHINE_WORD = re.compile(r"\b(?:bots?|chatbots?|robots?|machines?|automated|ai|computers?|scripts?)\b", re.I)
 _WORDS = re.compile(r"[^\W\d_]{2,}")
-_FILLER = frozenset({"no", "nope", "nah", "ok", "okay", "thanks", "thank", "you", "thx", "i", "i'm", "im", "so"})
+_FILLER = frozenset(
+    {"no", "nope", "nah", "ok", "okay", "thanks", "thank", "you", "thx", "i", "i'm", "im", "so"}
+    # the same said in the other languages a decline is read in
+    | {"gracias", "merci", "danke", "grazie", "obrigado", "obrigada", "bedankt", "dank", "dzięki", "dziękuję"}
+    | {"non", "nein", "nee", "nie", "não", "nao", "bitte", "por", "favor", "svp", "per", "piacere", "alsjeblieft"}
+)
 
 
 def without_declined(text: str) -> str:
@@ -197,7 +239,13 @@ def without_declined(text: str) -> str:
         declines = _PERSON_WORD.search(clause) and not _MACHINE_WORD.search(clause)
         return " " if declines else match.group(0)
 
-    kept = _DECLINED.sub(drop, text)
+    def drop_elsewhere(match: re.Match[str]) -> str:
+        clause = match.group("clause")
+        asked = _WHY_ELSEWHERE.search(text, max(0, match.start() - 25), match.start())  # "¿por qué no me llaman?"
+        declines = _PERSON_WORD_ELSEWHERE.search(clause) and not _MACHINE_WORD.search(clause) and not asked
+        return " " if declines else match.group(0)
+
+    kept = _DECLINED_ELSEWHERE.sub(drop_elsewhere, _DECLINED.sub(drop, text))
     if kept == text:
         return text
     kept = re.sub(r"\s+", " ", kept).strip()
