@@ -27,6 +27,7 @@ from engine.generation.prompts import SYSTEM_PROMPT
 from engine.protocols import EventSink, StoreUnavailable
 from engine.types import ESCALATE_ACTION, Passage, Reply, Turn
 from safety.detectors import GuardDetectors
+from safety.harm_languages import caring_reply
 from safety.injection import InjectionDetector
 from safety.pii import restore
 from safety.toxicity import ToxicityDetector
@@ -100,7 +101,7 @@ class GuardInput:
                 log.info("message %s: %s found by its detector", turn.message.message_id, learned)
         if harm in ("self_harm", "threat"):
             await self._count(harm)
-            reply_text = SELF_HARM_TEXT if harm == "self_harm" else THREAT_TEXT
+            reply_text = caring_reply(text, SELF_HARM_TEXT) if harm == "self_harm" else THREAT_TEXT
             return self._settle(turn, reply_text, harm, escalated=True)
         # also under an insult (abuse must not switch this check off), and on the text as written: a
         # placeholder can swallow the keyword ("<NAME_1> Instrucciones Anteriores"); only the rule is logged

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from safety.harm_languages import self_harm_language
+
 # first person, intent, and a way of ending or harming oneself; read on a normalised view (see _plain)
 SELF_HARM = re.compile(
     r"\b(?:kill|hurt|harm|cut|hang|shoot)\s+myself\b|\b(?:end|take)\s+my\s+(?:own\s+)?life\b|\bsuicid(?:e|al)\b"
@@ -83,7 +85,7 @@ class ToxicityDetector:
 
 def phrase_kind(text: str) -> str | None:
     """ "self_harm" or "threat" when a phrase rule names it, else None."""
-    if SELF_HARM.search(_plain(text)):
+    if SELF_HARM.search(_plain(text)) or self_harm_language(text) is not None:
         return "self_harm"
     if THREAT.search(text):
         return "threat"
