@@ -12,6 +12,7 @@ boundaries.
 from __future__ import annotations
 
 import re
+import unicodedata
 
 _PHRASES: dict[str, str] = {
     "zh": (
@@ -91,11 +92,15 @@ _PHRASES: dict[str, str] = {
         r"|tirar\s+(?:a\s+)?minha\s+(?:própria\s+)?vida)"
     ),
 }
-PHRASES: dict[str, re.Pattern[str]] = {lang: re.compile(rx, re.IGNORECASE) for lang, rx in _PHRASES.items()}
+# messages reach the guards NFKC-normalised (engine/text.py), which splits Thai's "ำ" in two: so are the rules
+PHRASES: dict[str, re.Pattern[str]] = {
+    lang: re.compile(unicodedata.normalize("NFKC", rx), re.IGNORECASE) for lang, rx in _PHRASES.items()
+}
 
 
 def self_harm_language(text: str) -> str | None:
     """The language whose self-harm phrase the text holds, or None."""
+    text = unicodedata.normalize("NFKC", text)
     for lang, pattern in PHRASES.items():
         if pattern.search(text):
             return lang
