@@ -21,7 +21,6 @@ from engine.stages import Decide, Generate
 from engine.stages.generate import Persona
 from engine.types import Passage, Redacted, Retrieved
 from memory.escalations import RedisEscalationStore
-from safety.harm_languages import CARING_REPLIES
 from safety.guards import (
     INJECTION_TEXT,
     SELF_HARM_TEXT,
@@ -30,6 +29,7 @@ from safety.guards import (
     GuardOutput,
     QuarantinePassages,
 )
+from safety.harm_languages import CARING_REPLIES
 from safety.injection import InjectionDetector
 from safety.toxicity import ToxicityDetector
 from tests.conftest import ask

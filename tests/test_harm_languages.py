@@ -101,7 +101,9 @@ def test_rules_read_the_text_as_the_engine_cleans_it() -> None:
 
 def test_every_language_with_phrases_has_a_reply() -> None:
     assert set(PHRASES) <= set(CARING_REPLIES)
-    assert all("112" not in reply and "911" not in reply for reply in CARING_REPLIES.values()), "no one country's number"
+    assert all("112" not in reply and "911" not in reply for reply in CARING_REPLIES.values()), (
+        "no one country's number"
+    )
 
 
 def test_floors_on_messages_in_twelve_languages() -> None:

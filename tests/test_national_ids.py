@@ -57,13 +57,19 @@ def found(text: str) -> list[tuple[str, str]]:
         ("aadhar no 4991 1866 5246 linked already", [("4991 1866 5246", "ID_NUMBER")]),
         ("BSN: 111222333 staat op mijn pas", [("111222333", "ID_NUMBER")]),
         ("Steuer-ID 12 345 678 901 für die Rechnung", [("12 345 678 901", "ID_NUMBER")]),
-        ("je vous donne mon numéro de sécurité sociale : 2 69 05 49 588 157 80", [("2 69 05 49 588 157 80", "ID_NUMBER")]),
+        (
+            "je vous donne mon numéro de sécurité sociale : 2 69 05 49 588 157 80",
+            [("2 69 05 49 588 157 80", "ID_NUMBER")],
+        ),
         ("身份证号码：11010519491231002X", [("11010519491231002X", "ID_NUMBER")]),
         ("TC kimlik numarası 10000000146", [("10000000146", "ID_NUMBER")]),
         ("my SIN # is 046-454-286", [("046-454-286", "ID_NUMBER")]),
         ("NI number is AB 12 34 56 C", [("AB 12 34 56 C", "UK_NINO")]),
         ("bsb 062 000 acct below", [("062 000", "BANK_ACCOUNT")]),
-        ("passports: P1234567, P7654321 and P1112223", [("P1234567", "ID_NUMBER"), ("P7654321", "ID_NUMBER"), ("P1112223", "ID_NUMBER")]),
+        (
+            "passports: P1234567, P7654321 and P1112223",
+            [("P1234567", "ID_NUMBER"), ("P7654321", "ID_NUMBER"), ("P1112223", "ID_NUMBER")],
+        ),
         ("ABCPE1234F is my pan card", [("ABCPE1234F", "ID_NUMBER")]),
         ("123-45-6789 thats my ssn", [("123-45-6789", "US_SSN")]),
         # no name needed: shapes only these numbers have, with a right check digit
