@@ -11,9 +11,10 @@ sentences, then the question), then on the same loaded weights (fp32 on a CPU, b
 - `baseline`: bare `model.generate`, one request at a time (time to first token is a separate one-token
   `generate`, i.e. the prompt's prefill);
 - `switchboard-1`: Switchboard's generator, one request at a time (prompt-lookup decoding while alone);
-- `switchboard-N`: N requests at once through the same generator (continuous batching);
-- `baseline-N`: the same N requests one after another with bare `generate` (what a one-at-a-time worker
-  gives N waiting customers).
+- `switchboard-N`: N clients in a closed loop through the same generator (continuous batching), each
+  sending its next prompt when its answer ends, over the prompts `--rounds` times; beside it (`baseline_*`
+  fields) the same clients served one request at a time with bare `generate`, simulated from the baseline's
+  own runs (what a one-at-a-time worker gives N waiting customers).
 - `switchboard-1-int8`, `switchboard-1-int8-rowwise`, `switchboard-N-int8-rowwise` (with `--quantize`,
   CPU): the lossy settings served as the runtime serves them (dynamic int8 one answer at a time without
   prompt lookup; row-wise int8 with both), beside the same fp32 baseline, with how many answers equal
@@ -174,7 +175,8 @@ def queued(base: list[dict[str, Any]], streams: int, rounds: int) -> tuple[list[
         r, client = base[index], job % streams
         start = max(clock, ready[client])
         wait = start - ready[client]
-        prefill_end, end = start + r["first_s"], start + max(r["total_s"], r["first_s"])
+        end = start + r["total_s"]  # one end for the decoding and the clock, even if noise put first_s past it
+        prefill_end = min(start + r["first_s"], end)
         rows.append(
             r
             | {"first_s": wait + r["first_s"], "total_s": wait + r["total_s"], "decoding": (prefill_end, end)}
@@ -341,6 +343,8 @@ def main() -> None:
         help="comma-separated lossy settings to measure too, beside the fp32 baseline (CPU): int8,int8-rowwise",
     )
     args = parser.parse_args()
+    if args.streams < 1 or args.rounds < 1:
+        parser.error("--streams and --rounds must be at least 1")
     quantize = [q for q in args.quantize.split(",") if q]
     unknown = set(quantize) - {"int8", "int8-rowwise"}
     if unknown:

@@ -1,10 +1,11 @@
 """The checks of a lent CUDA machine that reaches no package registry, in one run.
 
-    python3 -m bench.gpu_run --gguf-parts '.gpu/gguf.*' --sha256 HEX --prompts .gpu/prompts.json \\
+    python3 -m bench.gpu_run --gguf-parts '.gpu/gguf.*' --prompts .gpu/prompts.json \\
         --train-file .gpu/reader-train.jsonl --out-dir "$OUT"
 
 The default model's GGUF file travels in pieces (a call carries at most 64 MiB): they are joined in
-name order and the result must have the catalogue's sha256 before anything runs on it. Then, each step
+name order and the result must have the catalogue's sha256 (the `--model` entry's) before anything runs
+on it. Then, each step
 on its own so that one failure leaves the others' figures:
 
 1. the GGUF file converted into a transformers folder (as `switchboard` does on first start);
@@ -60,12 +61,27 @@ def join_parts(pattern: str, expected: str, target: Path) -> dict[str, Any]:
     return {"parts": len(parts), "bytes": target.stat().st_size, "sha256_ok": True}
 
 
+def _version(package: str) -> str:
+    """The installed version, or "absent" (a generation-only run needs no peft)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "absent"
+
+
 def run_generate(prompts: Path, folder: Path, out_dir: Path, streams: int) -> dict[str, Any]:
     """bench/generate.py in a child process (its own peak memory), lines kept in OUT/generate.jsonl."""
     command = [sys.executable, "-m", "bench.generate", "--prompts", str(prompts), "--model", str(folder)]
-    done = subprocess.run(  # noqa: S603 - our own module, arguments we built
-        [*command, "--streams", str(streams)], capture_output=True, text=True, timeout=420, check=False
-    )
+    try:
+        done = subprocess.run(  # noqa: S603 - our own module, arguments we built
+            [*command, "--streams", str(streams)], capture_output=True, text=True, timeout=420, check=False
+        )
+    except subprocess.TimeoutExpired as expired:  # keep the configurations it had printed
+        printed = expired.stdout.decode() if isinstance(expired.stdout, bytes) else expired.stdout or ""
+        (out_dir / "generate.jsonl").write_text(printed, encoding="utf-8")
+        raise
     (out_dir / "generate.jsonl").write_text(done.stdout, encoding="utf-8")
     rows = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode != 0:
@@ -130,7 +146,7 @@ def main() -> None:
         "name": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
         "torch": torch.__version__,
         "transformers": __import__("transformers").__version__,
-        "peft": __import__("peft").__version__,
+        "peft": _version("peft"),
     }
     record.append({"step": "device", "ok": True, "result": device})
     print(json.dumps(record[-1]), flush=True)
@@ -141,7 +157,9 @@ def main() -> None:
         step("generate", record, lambda: run_generate(args.prompts, folder, args.out_dir, args.streams))
         names = [] if args.no_finetune else args.variant or list(VARIANTS)
         step("finetune", record, lambda: train_variants(folder, args.train_file, names, args.out_dir))
-    (args.out_dir / "gpu_run.jsonl").write_text("".join(json.dumps(r, default=str) + "\n" for r in record))
+    (args.out_dir / "gpu_run.jsonl").write_text(
+        "".join(json.dumps(r, default=str) + "\n" for r in record), encoding="utf-8"
+    )
 
 
 if __name__ == "__main__":

@@ -99,7 +99,7 @@ class IntentIndex:
             return intent, outright, vector
         if not _WORDS.search(kept):
             return FALLBACK_INTENT, False, vector
-        kept_vector = self._embedder.embed([kept])[0]
+        kept_vector = (embed or self._embedder.embed)([kept])[0]  # it may be one of the guard's sentences
         return *self._decide(kept, kept_vector, threshold, embed), kept_vector
 
     def _decide(self, text: str, vector: Vectors, threshold: float, embed: Embed | None) -> tuple[str, bool]:
