@@ -8,6 +8,7 @@ import logging
 import os
 import re
 import time
+import unicodedata
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,7 +73,10 @@ def intent_specs(config: FileConfig) -> list[IntentSpec]:
             actions=tuple(Action(label=a.label, action=a.action) for a in spec.actions),
             escalate=spec.escalate,
             response=spec.response,
-            patterns=tuple(re.compile(pattern, re.IGNORECASE) for pattern in spec.patterns),
+            # messages are read NFKC-normalised (engine/text.py): so are the patterns (Thai "ำ", full-width forms)
+            patterns=tuple(
+                re.compile(unicodedata.normalize("NFKC", pattern), re.IGNORECASE) for pattern in spec.patterns
+            ),
         )
         for name, spec in config.intents.items()
     ]

@@ -157,13 +157,34 @@ _NEGATED_ELSEWHERE = re.compile(
     re.IGNORECASE,
 )
 
+# Chinese, written without blanks: "不用转人工了", "不需要人工客服"
+_NEGATED_CJK = re.compile(
+    r"(?:不用|不需要|不要|别|別|无需|無需|不必|没必要|沒必要)(?:再)?(?:帮我|幫我|给我|給我)?\s*$"
+    # Thai, Vietnamese and Indonesian, said before too: "ไม่ต้องโอนสาย…", "Không cần gặp nhân viên", "tidak perlu …"
+    r"|(?:ไม่ต้อง|\bkhông(?:\s+cần)?|\b(?:tidak|gak|ga|nggak)\s+(?:perlu|usah))\s*$",
+    re.IGNORECASE,
+)
+# the languages that say no after the person: "Temsilciye gerek yok", "オペレーターは不要です", "Оператор не нужен",
+# "상담원 연결 안 해도 돼요"; and, said before it, Thai and Vietnamese ("ไม่ต้องโอนสาย…", "Không cần gặp nhân viên nữa")
+_DECLINED_AFTER = re.compile(
+    r"(?:gerek\s+yok|gerekmez|lazım\s+değil|不要です|いりません|いらない|結構です|필요\s?없|안\s?해도|не\s+нужен|не\s+нужно|не\s+надо"
+    r"|ไม่ต้อง|không\s+cần|tidak\s+perlu|gak\s+perlu|ga\s+usah|nggak\s+usah|ضرورة|داعي|مش\s+محتاج|ज़रूरत\s+नहीं|zarurat\s+nahi"
+    r"|nahi\s+chahiye|不用|不需要)",
+    re.IGNORECASE,
+)
+_PERSON_WORD_AFTER = re.compile(
+    r"temsilci|yetkili|オペレーター|担当者|有人|人工|客服|상담원|상담사|직원|연결|оператор|сотрудник|человек|เจ้าหน้าที่|พนักงาน|โอนสาย"
+    r"|nhân\s+viên|người\s+thật|petugas|agen|manusia|\bcs\b|موظف|ممثل|एजेंट|प्रतिनिधि|\bagent\b|insaan",
+    re.IGNORECASE,
+)
+
 
 def _affirmed(text: str, match: re.Match[str]) -> bool:
     before = text[max(0, match.start() - 40) : match.start()]
     # "no need for a rep": the pattern's match starts at "need", so its "no" is all that comes before
     if match.group(0)[:4].lower() == "need" and re.search(r"\bno\s+$", before, re.IGNORECASE):
         return False
-    return _NEGATED.search(before) is None and _NEGATED_ELSEWHERE.search(before) is None
+    return not any(rule.search(before) for rule in (_NEGATED, _NEGATED_ELSEWHERE, _NEGATED_CJK))
 
 
 # A declined request for a person: the customer (or an imperative) saying no to being passed on, then the
@@ -246,11 +267,24 @@ def without_declined(text: str) -> str:
         return " " if declines else match.group(0)
 
     kept = _DECLINED_ELSEWHERE.sub(drop_elsewhere, _DECLINED.sub(drop, text))
+    kept = _declined_after(kept)
     if kept == text:
         return text
     kept = re.sub(r"\s+", " ", kept).strip()
     words = re.findall(r"[\w'\u2019]+", kept.lower())  # a word set, not a regex: no input can make it slow
     return "" if all(word in _FILLER for word in words) else kept
+
+
+def _declined_after(text: str) -> str:
+    """The sentences that decline a person in the languages that say no around the person ("Temsilciye gerek
+    yok", "オペレーターは不要です"): dropped when they name one and no bot."""
+    parts = re.split(r"(?<=[.!?。！？,，、])\s*", text)
+    kept = [
+        part
+        for part in parts
+        if not (_DECLINED_AFTER.search(part) and _PERSON_WORD_AFTER.search(part) and not _MACHINE_WORD.search(part))
+    ]
+    return text if len(kept) == len(parts) else " ".join(kept)
 
 
 def _probability(weights: Vectors, score: float, lead: float) -> float:
