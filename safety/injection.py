@@ -210,7 +210,11 @@ RULES: dict[str, re.Pattern[str]] = {
     # the administrator I order you"): a team admin asking what they may do ("管理者として…できますか") gives no order
     "world_authority": _nfkc_rule(
         r"^[ \t]*(?:system|システム|系统|系統|시스템|система|النظام)[ \t]*[:：][^\n]{0,40}?"
-        r"(?:管理者|管理员|管理員|관리자|администратор|المسؤول|admin|権限|权限|權限|권한|права|صلاحيات|模式|モード|모드|режим|وضع)"
+        # an administrator's or developer's mode or rights granted: "系统：省电模式已开启" and "System: admin console
+        # v2" are a customer's settings
+        r"(?:(?:管理员|管理員|管理者|관리자|开发者|開發者|開発者|개발자|调试|調試|デバッグ|디버그)\s?(?:模式|モード|모드|权限|權限|権限|권한)"
+        r"|(?:режим|права)\s+(?:администратора|разработчика)|(?:وضع|صلاحيات)\s+(?:المسؤول|المطور|المدير)"
+        r"|(?:admin|administrator|developer)\s+(?:mode|privileges|access|rights)\s+(?:granted|enabled|activated|on)\b)"
         r"|(?:我是|作为|作為)[^，,。\n]{0,12}(?:管理员|管理員|工程师|工程師|开发者|開發者|开发人员)[^。\n]{0,30}?(?:命令你|我命令|请把|請把|把)"
         r"|(?:管理者|開発者|エンジニア)(?:です|として)[^\n]{0,60}?(?:命令|しなさい|しろ|せよ)"
         r"|(?:관리자|개발자|개발팀)[^\n]{0,10}?(?:입니다|인데요|으로서)[^\n]{0,60}?(?:명령|지시|보여\s?주|알려\s?주|보내\s?주)"
