@@ -253,7 +253,6 @@ _LIST = r"\s{0,2}(?:,|;|/|&|and|y|et|und|e|en|och|og|i|oraz|и|和|、)\s{0,2}"
 class _Compiled:
     form: IdForm
     named: re.Pattern[str] | None
-    value: re.Pattern[str]
     more: re.Pattern[str]
     bare: re.Pattern[str] | None
     trailing: re.Pattern[str] | None  # the value before the name: "307353341 thats my ssn"
@@ -268,7 +267,6 @@ def _compile(form: IdForm) -> _Compiled:
     return _Compiled(
         form,
         named,
-        re.compile(value, re.I),
         re.compile(rf"{_LIST}{value}", re.I),
         re.compile(value, re.I) if form.bare else None,
         trailing,

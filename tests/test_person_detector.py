@@ -368,14 +368,19 @@ def test_without_declined_stays_fast_on_long_filler() -> None:
     assert time.perf_counter() - started < 1.0
 
 
+def decided_intents(file_config: FileConfig, embedder: SentenceEmbedder, texts: list[str]) -> list[str]:
+    """The intent the engine's index decides for each text, with the shipped person detector."""
+    index = IntentIndex(embedder, intent_specs(file_config), load_person_detector(file_config))
+    vectors = embedder.embed(texts)
+    threshold = file_config.policy.intent_threshold
+    return [index.decide(text, vector, threshold)[0] for text, vector in zip(texts, vectors, strict=True)]
+
+
 def test_a_request_declined_in_another_language_is_not_a_hand_over(
     file_config: FileConfig, embedder: SentenceEmbedder
 ) -> None:
     # written for this test: before the change, the hand-over patterns or the detector handed over the first
     # five (the patterns read "hablar con un agente", not the "no necesito" before it)
-    detector = load_person_detector(file_config)
-    index = IntentIndex(embedder, intent_specs(file_config), detector)
-    threshold = file_config.policy.intent_threshold
     declined = [
         "no necesito hablar con un agente, solo quiero saber dónde está mi pedido",
         "non ho bisogno di parlare con un operatore, dov'è il mio ordine?",
@@ -391,11 +396,11 @@ def test_a_request_declined_in_another_language_is_not_a_hand_over(
         "je veux parler à un conseiller, pas besoin de chatbot",
         "ich möchte mit einem Mitarbeiter sprechen",
     ]
-    vectors = embedder.embed(declined + asks)
-    for text, vector in zip(declined, vectors[: len(declined)], strict=True):
-        assert index.decide(text, vector, threshold)[0] != "talk_to_human", text
-    for text, vector in zip(asks, vectors[len(declined) :], strict=True):
-        assert index.decide(text, vector, threshold)[0] == "talk_to_human", text
+    decided = decided_intents(file_config, embedder, declined + asks)
+    for text, intent in zip(declined, decided[: len(declined)], strict=True):
+        assert intent != "talk_to_human", text
+    for text, intent in zip(asks, decided[len(declined) :], strict=True):
+        assert intent == "talk_to_human", text
     # a question about a call that did not come still asks for one
     for text in ("¿por qué no me llaman?", "pourquoi ne m'appelez-vous pas ?"):
         assert without_declined(text) == text
@@ -406,9 +411,6 @@ def test_requests_for_a_person_in_other_scripts_are_handed_over(
     file_config: FileConfig, embedder: SentenceEmbedder
 ) -> None:
     # written for the patterns (before them, 18 of these 21 requests were answered as questions)
-    detector = load_person_detector(file_config)
-    index = IntentIndex(embedder, intent_specs(file_config), detector)
-    threshold = file_config.policy.intent_threshold
     asks = [
         "转人工",
         "我要找人工客服，机器人听不懂",
@@ -435,11 +437,11 @@ def test_requests_for_a_person_in_other_scripts_are_handed_over(
         "配送状況を確認したい",
         "Không cần gặp nhân viên nữa, mình tự xử lý được rồi",
     ]
-    vectors = embedder.embed(asks + others)
-    for text, vector in zip(asks, vectors[: len(asks)], strict=True):
-        assert index.decide(text, vector, threshold)[0] == "talk_to_human", text
-    for text, vector in zip(others, vectors[len(asks) :], strict=True):
-        assert index.decide(text, vector, threshold)[0] != "talk_to_human", text
+    decided = decided_intents(file_config, embedder, asks + others)
+    for text, intent in zip(asks, decided[: len(asks)], strict=True):
+        assert intent == "talk_to_human", text
+    for text, intent in zip(others, decided[len(asks) :], strict=True):
+        assert intent != "talk_to_human", text
 
 
 def test_floors_on_requests_in_ten_more_languages(file_config: FileConfig, embedder: SentenceEmbedder) -> None:
@@ -449,13 +451,8 @@ def test_floors_on_requests_in_ten_more_languages(file_config: FileConfig, embed
     these patterns), 8 of 84 others; after its misses were read: 63 of 66 and 3 of 84 (the floors sit under
     that: the file is no longer unseen)."""
     rows = [json.loads(line) for line in (EVAL / "person" / "world-heldout.jsonl").read_text().splitlines() if line]
-    detector = load_person_detector(file_config)
-    index = IntentIndex(embedder, intent_specs(file_config), detector)
-    threshold = file_config.policy.intent_threshold
-    vectors = embedder.embed([row["text"] for row in rows])
-    handed = [
-        index.decide(row["text"], v, threshold)[0] == "talk_to_human" for row, v in zip(rows, vectors, strict=True)
-    ]
+    decided = decided_intents(file_config, embedder, [row["text"] for row in rows])
+    handed = [intent == "talk_to_human" for intent in decided]
     asked = [h for h, row in zip(handed, rows, strict=True) if row["label"] == "person"]
     other = [h for h, row in zip(handed, rows, strict=True) if row["label"] == "other"]
     assert (len(asked), len(other)) == (66, 84)

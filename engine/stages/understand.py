@@ -255,18 +255,17 @@ _FILLER = frozenset(
 def without_declined(text: str) -> str:
     """The message without the clauses that decline a person; "" when nothing else but filler remains."""
 
-    def drop(match: re.Match[str]) -> str:
-        clause = match.group("clause")
-        declines = _PERSON_WORD.search(clause) and not _MACHINE_WORD.search(clause)
-        return " " if declines else match.group(0)
+    def dropping(person: re.Pattern[str], why: re.Pattern[str] | None) -> Callable[[re.Match[str]], str]:
+        def drop(match: re.Match[str]) -> str:
+            clause, before = match.group("clause"), match.string[max(0, match.start() - 25) : match.start()]
+            asked = why is not None and why.search(before)  # "¿por qué no me llaman?" still asks
+            declines = person.search(clause) and not _MACHINE_WORD.search(clause) and not asked
+            return " " if declines else match.group(0)
 
-    def drop_elsewhere(match: re.Match[str]) -> str:
-        clause = match.group("clause")
-        asked = _WHY_ELSEWHERE.search(text, max(0, match.start() - 25), match.start())  # "¿por qué no me llaman?"
-        declines = _PERSON_WORD_ELSEWHERE.search(clause) and not _MACHINE_WORD.search(clause) and not asked
-        return " " if declines else match.group(0)
+        return drop
 
-    kept = _DECLINED_ELSEWHERE.sub(drop_elsewhere, _DECLINED.sub(drop, text))
+    kept = _DECLINED.sub(dropping(_PERSON_WORD, None), text)
+    kept = _DECLINED_ELSEWHERE.sub(dropping(_PERSON_WORD_ELSEWHERE, _WHY_ELSEWHERE), kept)
     kept = _declined_after(kept)
     if kept == text:
         return text
