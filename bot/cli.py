@@ -521,7 +521,7 @@ def cmd_person_detector(config: FileConfig, plan_path: Path, out: Path) -> int:
         plan, intent_specs(config), embedder, config.retrieval.embedder, config.policy.intent_threshold, _progress
     )
     model.save(out)
-    budget = f"at most {plan.max_false_alarms:.0%} of other messages flagged, out of fold"
+    budget = f"at most {plan.max_false_alarms:.1%} of other messages flagged, out of fold"
     print(f"threshold {report['threshold']} ({budget})")
     print(f"out of fold: {json.dumps(report['out_of_fold'])}")
     for name, figures in report["heldout"].items():
@@ -542,7 +542,7 @@ def cmd_guard_detectors(config: FileConfig, plan_path: Path, out_dir: Path) -> i
     for kind, (model, report) in fitted.items():
         out = out_dir / shipped_path(kind).name
         model.save(out)
-        budget = f"at most {report['max_false_alarms']:.0%} of other messages flagged, out of fold"
+        budget = f"at most {report['max_false_alarms']:.1%} of other messages flagged, out of fold"
         print(f"{kind}: threshold {report['threshold']} ({budget}); out of fold {json.dumps(report['out_of_fold'])}")
         for name, figures in report["heldout"].items():
             print(f"  held out {name}: {json.dumps(figures)}")

@@ -32,6 +32,7 @@ from engine.detector import (
     sentences,
 )
 from engine.stages.understand import IntentIndex, without_declined
+from engine.text import clean_text
 from retrieval.embeddings import SentenceEmbedder
 
 EVAL = Path(__file__).resolve().parent.parent / "eval"
@@ -426,6 +427,14 @@ def test_requests_for_a_person_in_other_scripts_are_handed_over(
         "tôi muốn nói chuyện với nhân viên",
         "ขอคุยกับพนักงานค่ะ",
         "请让工作人员给我回个电话",
+        # forms a first run of eval/safety/world-traffic-heldout.jsonl missed (2026-11-29; these phrasings are new)
+        "cho em gặp tư vấn viên với",
+        "переключите на живого специалиста",
+        "bir yetkili beni arasın lütfen",
+        "niech konsultant do mnie oddzwoni",
+        "proszę o oddzwonienie",
+        "¿me pueden llamar al fijo? no tengo línea",
+        "koi real insaan se baat karwao",
     ]
     others = [
         "不用转人工了，问题解决了",
@@ -436,12 +445,22 @@ def test_requests_for_a_person_in_other_scripts_are_handed_over(
         "退货要多久？",
         "配送状況を確認したい",
         "Không cần gặp nhân viên nữa, mình tự xử lý được rồi",
+        "niech kurier zadzwoni przed dostawą",
+        "me pueden llamar cuando llegue el técnico?",
+        "parayı hesabıma aktarın lütfen",
+        "cho mình hỏi phí chuyển khoản",
+        "no callback please, I'm at work. how do I change my plan?",
+        "no human needed, just the refund status please",
     ]
     decided = decided_intents(file_config, embedder, asks + others)
     for text, intent in zip(asks, decided[: len(asks)], strict=True):
         assert intent == "talk_to_human", text
     for text, intent in zip(others, decided[len(asks) :], strict=True):
         assert intent != "talk_to_human", text
+    # the courier calling is no request for staff: the patterns ask for the plural "you" (the person-request
+    # detector still takes this one for a request)
+    index = IntentIndex(embedder, intent_specs(file_config), load_person_detector(file_config))
+    assert index.by_pattern(clean_text("el repartidor me puede llamar al llegar?")) is None
 
 
 def test_floors_on_requests_in_ten_more_languages(file_config: FileConfig, embedder: SentenceEmbedder) -> None:

@@ -214,6 +214,13 @@ _DECLINED = re.compile(
     r"|when|where|why)\b)[\w'\u2019-]+){0,10})",
     re.IGNORECASE,
 )
+# the same said with a noun: "no callback please", "no human needed, thanks", "not a call, an email"
+_DECLINED_NOUN = re.compile(
+    r"(?:^|[.!?,;:]\s*|\b(?:so|and|but)\s+)(?:no|not\s+an?)\s+(?:human|agent|person|callback|call\s*back|phone\s+call"
+    r"|call|rep|representative|manager|supervisor|operator)s?\b(?:\s+(?:is\s+|are\s+)?(?:needed|necessary|required))?"
+    r"(?=\s*(?:[.!,;:]|$|please|pls|thanks|thank\s+you|for\s+now|needed|necessary|required|,?\s*(?:just|only)\b))",
+    re.IGNORECASE,
+)
 _PERSON_WORD = re.compile(
     r"\b(?:agents?|humans?|person|people|someone|somebody|anyone|anybody|representatives?|reps?|managers?|"
     r"supervisors?|staff|operators?|specialists?|advis[eo]rs?|colleagues?|calls?|callbacks?|phone|ring|"
@@ -264,7 +271,7 @@ def without_declined(text: str) -> str:
 
         return drop
 
-    kept = _DECLINED.sub(dropping(_PERSON_WORD, None), text)
+    kept = _DECLINED_NOUN.sub(" ", _DECLINED.sub(dropping(_PERSON_WORD, None), text))
     kept = _DECLINED_ELSEWHERE.sub(dropping(_PERSON_WORD_ELSEWHERE, _WHY_ELSEWHERE), kept)
     kept = _declined_after(kept)
     if kept == text:
