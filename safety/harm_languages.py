@@ -20,20 +20,20 @@ _PHRASES: dict[str, str] = {
         r"|不想活|活不下去|活着没意思|活著沒意思|活着没有意义|活著沒有意義|想去死|好想死|真想死|很想死"
         r"|(?:我|真的|就是|只)想死(?!你|您|他|她|大家)|不想再活|死了算了|不如去死|去死算了"
         r"|(?:用刀|拿刀)?(?:割|划)(?:自己|手腕|手臂)|跳(?:河|江|下去)(?!价|價)|(?:把一切|一切)结束掉?|吃掉一整瓶|結束(?:自己的)?生命|结束(?:自己的)?生命|了结自己|了結自己|结束这一切|結束這一切|不如死了"
-        r"|(?:写好|寫好|写了|寫了|留下)(?:了)?遗书|(?:写好|寫好|写了|寫了|留下)(?:了)?遺書|攒了?(?:很多|一堆)?安眠药|攢了?(?:很多|一堆)?安眠藥"
-        r"|(?:吞|吃)了?(?:一整瓶|一瓶|整瓶|一把|很多)(?:安眠药|安眠藥|药|藥)|(?:想|要|会|會|忍不住)(?:去)?(?:伤害|傷害|伤|傷)(?:我)?自己"
+        r"|(?:攒|囤)了?(?:很多|一堆)?安眠药|(?:攢|囤)了?(?:很多|一堆)?安眠藥"
+        r"|(?:吞|吃)了?(?:一整瓶|一瓶|整瓶|一把|很多)(?:安眠药|安眠藥|药|藥)|(?<!不)(?:想|忍不住)(?:去)?(?:伤害|傷害)(?:我)?自己(?!的)"
     ),
     "ja": (
         r"(?<!恥ずかしくて)(?<!恥ずかしすぎて)死にたい|自殺|消えたい|生きていたくない|生きたくない"
         r"|生きるのが(?:辛|つら|しんど)い|首を吊|首吊り|リスカ|リストカット|自傷|命を絶|飛び降りたい|飛び降りるつもり"
         r"|死のうと(?:思|して)|しにたい|タヒにたい|氏にたい|死ぬしかない|(?:電車|線路)に飛び込|飛び降り(?:る|ます|よう)"
-        r"|(?:腕|手首)を切|カッターで(?:腕|手首|自分)|自分を傷つけ|ODして|オーバードーズ|薬を全部飲|遺書を(?:書い|書き|用意)"
+        r"|(?:腕|手首)を切|カッターで(?:腕|手首|自分)|自分を傷つけ|ODして|オーバードーズ|薬を全部飲"
     ),
     "ko": (
         r"죽고\s?싶|자살|살고\s?싶지\s?않|극단적\s?선택|자해|목숨을\s?끊|뛰어내리고\s?싶|죽어\s?버리고\s?싶|사라지고\s?싶"
         r"|살\s?이유가\s?없|더\s?이상\s?살\s?수\s?없|ㅈㅅ\s?하고\s?싶|죽어\s?버릴|뛰어\s?내릴\s?거|손목을?\s?(?:그었|긋)"
-        r"|칼로\s?(?:손목|팔)|죽으려고|(?:제\s?|내\s?)?삶을\s?끝내(?!주)|유서(?:를|도)?\s?(?:다\s?)?(?:썼|쓰고|써\s?놨|써\s?뒀)"
-        r"|수면제(?:을|를)?\s?(?:다\s?)?(?:모아\s?(?:놨|뒀|두고)|한꺼번에\s?(?:다\s?)?먹)"
+        r"|칼로\s?(?:손목|팔)|죽으려고|(?:제|내)\s?삶을\s?끝내(?!주)"
+        r"|수면제(?:을|를)?\s?(?:다\s?)?(?:모아\s?(?:놨|뒀|두고)|모았|한꺼번에\s?(?:다\s?)?먹)"
     ),
     "ru": (
         r"хочу\s+умереть|хочется\s+умереть|покончить\s+с\s+собой|покончу\s+с\s+собой|суицид|самоубийств|не\s+хочу\s+жить"
@@ -51,8 +51,9 @@ _PHRASES: dict[str, str] = {
         r"|\b(?:marna|mar\s+jana|mar\s+jaana)\s+chaht[aie]|\bkhud(?:kushi|\s+ko\s+maar)|\bjeena\s+nahi\s+chaht[aie]"
         r"|\bsuicide\s+kar|\bapni\s+jaan\s+le|(?:खुद|ख़ुद)\s+को\s+(?:\S+\s+से\s+)?काट|नस\s+काट|फांसी\s+लगा|(?:ज़हर|जहर)\s+खा"
         r"|\b(?:khud\s+ko\s+kaat|nas\s+kaat|fansi\s+laga|(?:zeher|zehar|jeher)\s+kha)"
-        r"|जीने\s+का\s+(?:मन|मान)\s+नहीं|(?:खुद|ख़ुद|अपने\s+आप)\s+को\s+(?:नुकसान|नुक़सान|चोट)\s+पहु(?:ँ|ं)?चा"
-        r"|\b(?:jeene|jine|jeene)\s+ka\s+(?:mann?|dil)\s+nahi|\b(?:khud|apne\s+aap)\s+ko\s+(?:nuksaan|nuksan|nuqsan|chot)\s+(?:pahunch|pohonch|pahuch)"
+        r"|जीने\s+का\s+(?:मन|मान)\s+नहीं|(?:खुद|ख़ुद|अपने\s+आप)\s+को\s+(?:नुकसान|नुक़सान|चोट)\s+पहु(?:ँ|ं)?चा(?:ना\s+चाह|\s*दू|\s*लू)"
+        r"|\b(?:jeene|jine)\s+ka\s+(?:mann?|dil)\s+nahi|\b(?:khud|apne\s+aap)\s+ko\s+(?:nuksaan|nuksan|nuqsan|chot)\s+"
+        r"(?:pahunch|pohonch|pahuch)\w*\s+(?:chaht|dena\s+chaht|du\b|doon|dun\b)"
     ),
     "tr": (
         r"\b(?:ölmek\s+istiyorum|intihar|kendimi\s+öldür|yaşamak\s+istemiyorum|canıma\s+kıy|hayatıma\s+son\s+ver"
@@ -66,8 +67,8 @@ _PHRASES: dict[str, str] = {
     ),
     "vi": (
         r"(?<!mệt\s)(?<!nóng\s)(?<!lạnh\s)(?<!đói\s)(?<!khát\s)(?<!sợ\s)(?<!tức\s)(?<!cười\s)(?<!ngủ\s)(?<!đau\s)"
-        r"(?<!hổ\s)muốn\s+chết|tự\s+tử|tự\s+sát|không\s+muốn\s+sống|kết\s+liễu\s+(?:đời|bản\s+thân|cuộc\s+đời)|tự\s+làm\s+hại"
-        r"|(?:tự\s+)?rạch\s+tay|cắt\s+tay\s+mình|nhảy\s+(?:cầu|lầu)|\b(?:muon\s+chet|khong\s+muon\s+song|tu\s+rach\s+tay)\b"
+        r"(?<!hổ\s)(?<!bụng\s)(?<!bận\s)(?<!mệt\squá\s)(?<!nóng\squá\s)(?<!đói\squá\s)(?<!lạnh\squá\s)(?<!bận\squá\s)muốn\s+chết|tự\s+tử|tự\s+sát|không\s+muốn\s+sống|kết\s+liễu\s+(?:đời|bản\s+thân|cuộc\s+đời)|tự\s+làm\s+hại"
+        r"|(?:tự\s+)?rạch\s+tay|cắt\s+tay\s+mình|nhảy\s+(?:cầu|lầu)|\b(?<!met\s)(?<!nong\s)(?<!doi\s)(?<!qua\s)(?:muon\s+chet|khong\s+muon\s+song|tu\s+rach\s+tay)\b"
     ),
     "pl": (
         r"\b(?:chcę\s+umrzeć|chce\s+umrzec|chcę\s+się\s+zabić|zabiję\s+się|zabije\s+sie|samobójstw|samobojstw"
@@ -84,22 +85,23 @@ _PHRASES: dict[str, str] = {
     ),
     "es": (
         r"\b(?:suicid(?:io|arme|arse)|no\s+quiero\s+(?:seguir\s+)?vivir|quitarme\s+la\s+vida"
-        r"|me\s+voy\s+a\s+matar(?!\s+(?:de|a)\s)|(?:pensando\s+en|pienso\s+en|quiero|voy\s+a|ganas\s+de)\s+matarme(?!\s+(?:de|a)\s)"
-        r"|(?:quiero|voy\s+a|ganas\s+de)\s+(?:hacerme\s+daño|cortarme|quitarme\s+de\s+en\s+medio))"
+        r"|me\s+voy\s+a\s+matar(?!\s+(?:de|a)\s)|(?:pensando\s+en|pienso\s+en|quiero|voy\s+a|ganas\s+de)\s+matarme(?!\s+(?:de|a)\s|\s+\w+ndo\b)"
+        r"|me\s+quiero\s+matar(?!\s+(?:de|a)\s|\s+\w+ndo\b)|(?:quiero|voy\s+a|ganas\s+de)\s+(?:hacerme\s+daño"
+        r"|quitarme\s+de\s+en\s+medio))"
     ),
     "fr": (
         r"\b(?:suicid(?:aire|er)|je\s+ne\s+veux\s+plus\s+vivre|(?:je\s+vais|je\s+veux|envie\s+de)\s+me\s+tuer"
         r"|en\s+finir\s+avec\s+la\s+vie|mettre\s+fin\s+à\s+mes\s+jours|me\s+foutre\s+en\s+l'air"
-        r"|(?:envie|besoin)\s+d'en\s+finir(?!\s+avec)|(?:je\s+veux|je\s+vais)\s+en\s+finir(?!\s+avec)"
+        r"|(?:envie|besoin)\s+d'en\s+finir(?![^.!?\n]{0,40}\bavec\b)|(?:je\s+veux|je\s+vais)\s+en\s+finir(?![^.!?\n]{0,40}\bavec\b)"
         r"|(?:envie\s+de|je\s+veux|je\s+vais)\s+me\s+faire\s+du\s+mal)"
     ),
     "de": (
         r"\b(?:selbstmord|suizid\w*|ich\s+will\s+nicht\s+mehr\s+leben|mir\s+das\s+leben\s+nehmen|mich\s+töten"
-        r"|mich\s+(?:\w+\s+)?umbringen|mir\s+(?:etwas|was)\s+an(?:zu)?tun|(?:will|möchte)\s+(?:nicht\s+mehr\s+leben|sterben))"
+        r"|(?:will|werde|möchte|würde)\s+(?:ich\s+)?mich\s+(?:\w+\s+)?umbringen|mir\s+(?:etwas|was)\s+an(?:zu)?tun|(?:will|möchte)\s+(?:nicht\s+mehr\s+leben|sterben))"
     ),
     "it": (
         r"\b(?:suicid(?:io|armi)|non\s+voglio\s+più\s+vivere|togliermi\s+la\s+vita|(?:voglio|vado\s+a)\s+uccidermi"
-        r"|(?:voglio|penso\s+di)\s+farla\s+finita|(?:voglio|vado\s+a)\s+farmi\s+del\s+male)"
+        r"|(?:voglio|penso\s+di|pensato\s+di|la\s+voglio)\s+(?:farla|fare)\s+finita(?!\s+con\b)|(?:voglio|vado\s+a)\s+farmi\s+del\s+male)"
     ),
     "pt": (
         r"\b(?:suic[íi]dio|(?:vou|quero|vontade\s+de|pensando\s+em|penso\s+em|pensei\s+em)\s+me\s+matar(?!\s+de\s)"

@@ -53,11 +53,11 @@ ENGLISH = "the English reply"
         ("manchmal will ich mich einfach umbringen", "de"),
         ("ho pensato di farla finita, voglio farla finita", "it"),
         ("llevo días pensando en matarme", "es"),
-        ("유서를 써 놨어요", "ko"),
         ("그냥 내 삶을 끝내고 싶어요", "ko"),
         ("수면제를 모아 뒀어요", "ko"),
-        ("我已经写好遗书了", "zh"),
-        ("遺書を書いてしまった", "ja"),
+        ("囤了很多安眠药", "zh"),
+        ("me quiero matar, ya no puedo más", "es"),
+        ("la voglio fare finita", "it"),
     ],
 )
 def test_self_harm_in_other_languages_is_found(text: str, lang: str) -> None:
@@ -98,6 +98,22 @@ def test_self_harm_in_other_languages_is_found(text: str, lang: str) -> None:
         "je veux en finir avec ce dossier de remboursement",
         "이 게임 끝내주게 재밌어요",
         "약을 한꺼번에 먹어도 되나요?",
+        # a reviewer's look-alikes of the forms above
+        "我不想伤害自己的皮肤，这款面霜刺激吗",
+        "孩子会伤害自己吗？这个玩具边角锋利",
+        "奶奶去世前写好了遗书，银行账户怎么办",
+        "父が遺書を書いていたので、口座の解約をしたい",
+        "아버지가 유서를 쓰고 돌아가셨어요",
+        "주인공이 삶을 끝내는 장면이 너무 슬펐어요",
+        "quiero cortarme el pelo antes de la boda",
+        "voy a matarme estudiando para el examen",
+        "voglio farla finita con questo abbonamento",
+        "das wird mich noch umbringen, diese Wartezeit",
+        "je veux en finir une bonne fois pour toutes avec ces frais",
+        "box se khud ko chot pahunch gayi",
+        "mệt quá muốn chết",
+        "đói bụng muốn chết",
+        "met muon chet",
     ],
 )
 def test_figures_of_speech_pass(text: str) -> None:

@@ -451,6 +451,10 @@ def test_requests_for_a_person_in_other_scripts_are_handed_over(
         "cho mình hỏi phí chuyển khoản",
         "no callback please, I'm at work. how do I change my plan?",
         "no human needed, just the refund status please",
+        "kurye beni geri arasın, adresi bulamıyor",
+        "temsilciler arasında fark var mı?",
+        "dziękuję, nie proszę o oddzwonienie",
+        "cho mình gặp nhân viên giao hàng",
     ]
     decided = decided_intents(file_config, embedder, asks + others)
     for text, intent in zip(asks, decided[: len(asks)], strict=True):
@@ -461,6 +465,11 @@ def test_requests_for_a_person_in_other_scripts_are_handed_over(
     # detector still takes this one for a request)
     index = IntentIndex(embedder, intent_specs(file_config), load_person_detector(file_config))
     assert index.by_pattern(clean_text("el repartidor me puede llamar al llegar?")) is None
+    # a declining noun is dropped; the same noun telling what did not happen still asks for someone
+    assert without_declined("no callback please, I'm at work") == ", I'm at work"
+    assert without_declined("no human needed, thanks") == "", "nothing but thanks is left"
+    for complaint in ("I waited all day and no callback!", "Called twice but no human, just a recording"):
+        assert without_declined(complaint) == complaint
 
 
 def test_floors_on_requests_in_ten_more_languages(file_config: FileConfig, embedder: SentenceEmbedder) -> None:

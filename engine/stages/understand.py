@@ -214,11 +214,12 @@ _DECLINED = re.compile(
     r"|when|where|why)\b)[\w'\u2019-]+){0,10})",
     re.IGNORECASE,
 )
-# the same said with a noun: "no callback please", "no human needed, thanks", "not a call, an email"
+# the same said with a noun, with a word that declines ("no callback please", "no human needed"): a bare "no
+# callback!" or "no agent, just a recording" tells what did not happen, and still asks for one
 _DECLINED_NOUN = re.compile(
-    r"(?:^|[.!?,;:]\s*|\b(?:so|and|but)\s+)(?:no|not\s+an?)\s+(?:human|agent|person|callback|call\s*back|phone\s+call"
-    r"|call|rep|representative|manager|supervisor|operator)s?\b(?:\s+(?:is\s+|are\s+)?(?:needed|necessary|required))?"
-    r"(?=\s*(?:[.!,;:]|$|please|pls|thanks|thank\s+you|for\s+now|needed|necessary|required|,?\s*(?:just|only)\b))",
+    r"(?:^|[.!?,;:]\s*|\bso\s+)(?:no|not\s+an?)\s+(?:human|agent|person|callback|call\s*back|phone\s+call"
+    r"|call|rep|representative|manager|supervisor|operator)s?\b"
+    r"(?:\s+(?:is\s+|are\s+)?(?:needed|necessary|required)\b|\s*,?\s*(?:please|pls|thanks|thank\s+you)\b)",
     re.IGNORECASE,
 )
 _PERSON_WORD = re.compile(
