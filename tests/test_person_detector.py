@@ -377,6 +377,15 @@ def decided_intents(file_config: FileConfig, embedder: SentenceEmbedder, texts: 
     return [index.decide(text, vector, threshold)[0] for text, vector in zip(texts, vectors, strict=True)]
 
 
+def assert_handed_over(file_config: FileConfig, embedder: SentenceEmbedder, asks: list[str], others: list[str]) -> None:
+    """Every one of `asks` is handed over, none of `others`."""
+    decided = decided_intents(file_config, embedder, asks + others)
+    for text, intent in zip(asks, decided[: len(asks)], strict=True):
+        assert intent == "talk_to_human", text
+    for text, intent in zip(others, decided[len(asks) :], strict=True):
+        assert intent != "talk_to_human", text
+
+
 def test_a_request_declined_in_another_language_is_not_a_hand_over(
     file_config: FileConfig, embedder: SentenceEmbedder
 ) -> None:
@@ -397,11 +406,7 @@ def test_a_request_declined_in_another_language_is_not_a_hand_over(
         "je veux parler à un conseiller, pas besoin de chatbot",
         "ich möchte mit einem Mitarbeiter sprechen",
     ]
-    decided = decided_intents(file_config, embedder, declined + asks)
-    for text, intent in zip(declined, decided[: len(declined)], strict=True):
-        assert intent != "talk_to_human", text
-    for text, intent in zip(asks, decided[len(declined) :], strict=True):
-        assert intent == "talk_to_human", text
+    assert_handed_over(file_config, embedder, asks, declined)
     # a question about a call that did not come still asks for one
     for text in ("¿por qué no me llaman?", "pourquoi ne m'appelez-vous pas ?"):
         assert without_declined(text) == text
@@ -456,11 +461,7 @@ def test_requests_for_a_person_in_other_scripts_are_handed_over(
         "dziękuję, nie proszę o oddzwonienie",
         "cho mình gặp nhân viên giao hàng",
     ]
-    decided = decided_intents(file_config, embedder, asks + others)
-    for text, intent in zip(asks, decided[: len(asks)], strict=True):
-        assert intent == "talk_to_human", text
-    for text, intent in zip(others, decided[len(asks) :], strict=True):
-        assert intent != "talk_to_human", text
+    assert_handed_over(file_config, embedder, asks, others)
     # the courier calling is no request for staff: the patterns ask for the plural "you" (the person-request
     # detector still takes this one for a request)
     index = IntentIndex(embedder, intent_specs(file_config), load_person_detector(file_config))

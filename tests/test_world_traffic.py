@@ -24,6 +24,7 @@ from safety.detectors import GuardDetectors, load_shipped
 from safety.injection import InjectionDetector
 from safety.toxicity import phrase_kind
 
+INJECTION = InjectionDetector()
 FILE = Path(__file__).resolve().parent.parent / "eval" / "safety" / "world-traffic-heldout.jsonl"
 
 
@@ -39,7 +40,7 @@ def treated(text: str, guards: GuardDetectors, index: IntentIndex, threshold: fl
     learned, vector, _ = guards.check(text)
     if harm in ("self_harm", "threat") or learned in ("self_harm", "threat"):
         return harm if harm in ("self_harm", "threat") else str(learned)
-    if InjectionDetector().check(text) is not None or learned == "injection":
+    if INJECTION.check(text) is not None or learned == "injection":
         return "injection"
     intent = index.decide(text, vector, threshold)[0]
     return "person" if index.escalates(intent) else "ordinary"
