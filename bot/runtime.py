@@ -551,6 +551,7 @@ class Runtime:
             stages,
             deadline_s=config.server.reply_deadline_s,
             on_failure=FailureFollowUp(memory, escalations, retries, redactor),
+            reply_language=config.company.reply_language,
         )
         bus = LocalReplyBus()
         return cls(

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from channels.addresses import is_loopback, networks
+from engine.language import LANGUAGES
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULTS_FILE = Path(__file__).with_name("defaults.yaml")
@@ -91,6 +92,15 @@ class _Strict(BaseModel):
 class CompanyConfig(_Strict):
     name: str = Field(min_length=1, max_length=100)
     assistant_name: str = Field(min_length=1, max_length=100)
+    # the language of fixed replies (hand-overs, refusals, "busy"): auto = the customer's, when it can be told
+    reply_language: str = "auto"
+
+    @field_validator("reply_language")
+    @classmethod
+    def _known_language(cls, value: str) -> str:
+        if value != "auto" and value not in LANGUAGES:
+            raise ValueError(f"must be auto or one of {', '.join(LANGUAGES)}")
+        return value
 
 
 class KnowledgeConfig(_Strict):

@@ -51,6 +51,11 @@ _REPLY = {
                 "intent": {"type": "string"},
                 "user_role": {"type": "string"},
                 "escalated": {"type": "boolean"},
+                "language": {
+                    "type": ["string", "null"],
+                    "description": "the language of our own wording (hand-overs, refusals); null for the help "
+                    "centre's or the operator's text",
+                },
                 "segment": {"type": "string", "description": "with segments configured"},
                 "adapter": {"type": ["string", "null"], "description": "with segments: the adapter that wrote it"},
                 "generation": {

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import TextIO
 
-from engine.delivery import BUSY_TEXT, Busy, Dispatcher
+from engine.delivery import Busy, Dispatcher
 from engine.types import Action, ConversationRef, EventKind, Message, Reply
 
 CHANNEL = "terminal"
@@ -139,8 +139,8 @@ async def chat(
         message = terminal_message(user_id, conversation_id, text, clicked_button(text, shown))
         try:
             shown = await _stream_reply(dispatcher, message, out)
-        except Busy:
-            out.write(BUSY_TEXT + "\n")
+        except Busy as busy:
+            out.write(busy.text + "\n")
             out.flush()
 
 

@@ -16,6 +16,7 @@ from typing import Protocol
 
 from engine.pipeline import Engine
 from engine.protocols import ReplyPublisher
+from engine.replies import reply_text
 from engine.types import ConversationRef, EventKind, Message, ReplyEvent
 
 log = logging.getLogger(__name__)
@@ -31,16 +32,17 @@ class ReplyBus(ReplyPublisher, ReplySubscriber, Protocol):
     """What the Dispatcher delivers through: in-process here, Redis Streams / pub-sub across processes."""
 
 
-BUSY_TEXT = "I'm answering a lot of messages right now; please send yours again in a few seconds."
+BUSY_TEXT = reply_text("busy")
 
 
 class Busy(Exception):
     """More messages are waiting than `max_pending`; the caller should ask the customer to retry
-    (channels that talk to people say BUSY_TEXT; REST answers 429)."""
+    (channels that talk to people say `text`, in the customer's language; REST answers 429)."""
 
-    def __init__(self, pending: int, retry_after_s: int = 5) -> None:
+    def __init__(self, pending: int, retry_after_s: int = 5, text: str = BUSY_TEXT) -> None:
         super().__init__(f"{pending} messages are already waiting for a reply")
         self.retry_after_s = retry_after_s
+        self.text = text
 
 
 class LocalReplyBus:
@@ -89,9 +91,16 @@ class Dispatcher:
     def pending(self) -> int:
         return len(self._tasks)
 
+    def busy_text(self, text: str) -> str:
+        """What a customer who sent `text` is told when too many messages wait: come back, in their language."""
+        return reply_text("busy", self.engine.language_of(text))
+
+    def _busy(self, message: Message) -> Busy:
+        return Busy(len(self._tasks), text=self.busy_text(message.text))
+
     def submit(self, message: Message) -> asyncio.Task[None]:
         if len(self._tasks) >= self.max_pending:
-            raise Busy(len(self._tasks))
+            raise self._busy(message)
         task = asyncio.create_task(self._run(message), name=f"dispatch:{message.message_id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -108,7 +117,7 @@ class Dispatcher:
         while it still waits for the model never reaches it.
         """
         if len(self._tasks) >= self.max_pending:
-            raise Busy(len(self._tasks))
+            raise self._busy(message)
         async with self.bus.subscribe(message.conversation) as queue:
             task = self.submit(message)
             finished = False

@@ -6,18 +6,13 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
+from engine.language import LANGUAGES, reply_language
 from engine.protocols import EventSink, Stage
-from engine.types import ESCALATE_ACTION, EventKind, Message, Reply, ReplyEvent, Turn
+from engine.replies import escalate_action, reply_text
+from engine.types import EventKind, Message, Reply, ReplyEvent, Turn
 
 log = logging.getLogger(__name__)
 
-FAILURE_TEXT = (
-    "Sorry, something went wrong on our side while answering. I have passed your message to a human agent, "
-    "who will follow up here."
-)
-DEADLINE_TEXT = (
-    "Sorry, this is taking longer than it should. I have passed your message to a human agent, who will follow up here."
-)
 FailureHandler = Callable[[Message, Reply], Awaitable[None]]
 
 
@@ -49,21 +44,36 @@ class Engine:
 
     `deadline_s` bounds one message end to end: past it the customer gets the hand-over reply instead of
     silence. `on_failure` runs after a failed or timed-out pipeline (history, escalation record).
+    `reply_language` is what fixed replies are written in: "auto" (the customer's, when it can be told) or
+    one of `engine.language.LANGUAGES`.
     """
 
     def __init__(
-        self, stages: Sequence[Stage], deadline_s: float | None = None, on_failure: FailureHandler | None = None
+        self,
+        stages: Sequence[Stage],
+        deadline_s: float | None = None,
+        on_failure: FailureHandler | None = None,
+        reply_language: str = "auto",
     ) -> None:
         if not stages:
             raise ValueError("an engine needs at least one stage")
         if deadline_s is not None and deadline_s <= 0:
             raise ValueError("deadline_s must be positive")
+        if reply_language != "auto" and reply_language not in LANGUAGES:
+            raise ValueError(f"reply_language must be 'auto' or one of {', '.join(LANGUAGES)}")
         self.stages = tuple(stages)
         self.deadline_s = deadline_s
         self.on_failure = on_failure
+        self.reply_language = reply_language
+
+    def language_of(self, text: str) -> str:
+        """The language fixed replies to a message of this text are written in."""
+        return reply_language(text, self.reply_language)
 
     async def run(self, message: Message, events: EventSink) -> Reply:
-        turn = Turn(message=message)
+        # untold ("ok", "agente por favor"), Recall may still tell it from the customer's earlier messages
+        told = self.reply_language if self.reply_language != "auto" else reply_language(message.text, default="")
+        turn = Turn(message=message, language=told)
         for stage in self.stages:
             if turn.settled and not getattr(stage, "after_reply", False):
                 continue  # a guard answered: understanding and answering are skipped, recording is not
@@ -86,15 +96,15 @@ class Engine:
             except TimeoutError:
                 if not limit.expired():
                     log.exception("pipeline failed for message %s", message.message_id)
-                    failed = failure_reply(message)
+                    failed = failure_reply(message, self.language_of(message.text))
                 else:
                     log.error("message %s passed its %.1f s deadline", message.message_id, self.deadline_s)
-                    failed = failure_reply(message, DEADLINE_TEXT, "deadline")
+                    failed = failure_reply(message, self.language_of(message.text), "deadline")
             except Exception:
                 # Never leave a user without an answer: log (without the text, which may hold PII) and
                 # hand over to a person.
                 log.exception("pipeline failed for message %s", message.message_id)
-                failed = failure_reply(message)
+                failed = failure_reply(message, self.language_of(message.text))
             if failed is not None:
                 reply = failed
                 # recorded before the final event: a consumer that stops after it cancels this task
@@ -122,14 +132,16 @@ class Engine:
             log.exception("could not record the failed message %s", message.message_id)
 
 
-def failure_reply(message: Message, text: str = FAILURE_TEXT, reason: str = "error") -> Reply:
+def failure_reply(message: Message, language: str = "en", reason: str = "error") -> Reply:
+    """The hand-over a customer gets when answering failed (`reason` "error") or took too long ("deadline")."""
     return Reply(
-        text=text,
+        text=reply_text("deadline" if reason == "deadline" else "failure", language),
         citations=(),
-        actions=(ESCALATE_ACTION,),
+        actions=(escalate_action(language),),
         confidence=0.0,
         intent="error",
         user_role=message.user_role,
         escalated=True,
         reason=reason,
+        language=language,
     )

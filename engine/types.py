@@ -115,6 +115,9 @@ class Reply:
     segment: str = ""  # with segments configured: the user's segment and the adapter that answered
     adapter: str = ""
     token_stats: TokenStats | None = None  # how sure the model was of its words, when it wrote the answer
+    # the language of the reply's wording when it is ours (hand-overs, refusals: engine/language.py); "" when the
+    # reply is the help centre's or the operator's own text, whatever language that is in
+    language: str = ""
 
     @property
     def sources(self) -> list[str]:
@@ -137,6 +140,7 @@ class Reply:
                 "intent": self.intent,
                 "user_role": self.user_role,
                 "escalated": self.escalated,
+                "language": self.language or None,
             }
             | ({"segment": self.segment, "adapter": self.adapter or None} if self.segment else {})
             | ({"generation": self.token_stats.to_json()} if self.token_stats else {}),
@@ -221,6 +225,9 @@ class Turn:
     """Everything the pipeline knows about one message so far; each stage returns an updated copy."""
 
     message: Message
+    # the language fixed replies are written in (engine/language.py): set, or told from this message or the
+    # customer's earlier ones; "" while it cannot be told (then `speaks` is English)
+    language: str = ""
     history: tuple[HistoryEntry, ...] = ()
     intent: str = "general_question"
     intent_confidence: float = 0.0  # calibrated probability that `intent` is right
@@ -246,3 +253,8 @@ class Turn:
 
     def evolve(self, **changes: Any) -> Turn:
         return replace(self, **changes)
+
+    @property
+    def speaks(self) -> str:
+        """The language of this turn's fixed replies."""
+        return self.language or "en"

@@ -25,36 +25,28 @@ from typing import Protocol
 
 from engine.generation.prompts import SYSTEM_PROMPT
 from engine.protocols import EventSink, StoreUnavailable
-from engine.types import ESCALATE_ACTION, Passage, Reply, Turn
+from engine.replies import escalate_action, reply_text
+from engine.types import Passage, Reply, Turn
 from safety.detectors import GuardDetectors
-from safety.harm_languages import caring_reply
+from safety.harm_languages import caring_language, caring_reply
 from safety.injection import InjectionDetector
 from safety.pii import restore
 from safety.toxicity import ToxicityDetector
 
 log = logging.getLogger(__name__)
 
-INJECTION_TEXT = (
-    "I can only help with questions about {company}'s products, orders and services, so I won't follow "
-    "that request. Ask me anything about your order or our policies, or talk to a person."
-)
-LIKELY_INJECTION_TEXT = (
-    "I can't act on that message myself, so I've passed it to a member of our support team, who will follow up here."
-)
+# the fixed replies' English; each is also written in the other languages of engine/data/replies.json
+INJECTION_TEXT = reply_text("injection", company="{company}")
+LIKELY_INJECTION_TEXT = reply_text("likely_injection")
 SELF_HARM_TEXT = (
     "I'm really sorry you're feeling this way, and I'm glad you told me. You don't have to face this alone: "
     "if you might act on these thoughts, please call your local emergency number now, or reach a crisis line "
     "(in the US and Canada call or text 988; in the UK and Ireland call Samaritans on 116 123). "
     "I've also asked a member of our team to reach out to you here."
 )
-THREAT_TEXT = "I can't continue with messages like this. I've passed this conversation to our team."
-CALM_HANDOVER_TEXT = (
-    "I understand you're frustrated, and I want to get this sorted. I've passed your message to a member of "
-    "our support team, who will follow up here."
-)
-UNSAFE_OUTPUT_TEXT = (
-    "Sorry, I couldn't put together a proper answer to that. I've asked a member of our support team to follow up here."
-)
+THREAT_TEXT = reply_text("threat")
+CALM_HANDOVER_TEXT = reply_text("calm_handover")
+UNSAFE_OUTPUT_TEXT = reply_text("unsafe_output")
 SECRETS = re.compile(r"xox[abpr]-|xapp-|SWITCHBOARD_[A-Z_]+|SLACK_[A-Z_]+|REDIS_URL|api_token|BEGIN [A-Z ]*KEY")
 _WORD = re.compile(r"[a-z']+")
 _SENTENCES = re.compile(r"(?<=[.!?\n])\s+")
@@ -101,8 +93,10 @@ class GuardInput:
                 log.info("message %s: %s found by its detector", turn.message.message_id, learned)
         if harm in ("self_harm", "threat"):
             await self._count(harm)
-            reply_text = caring_reply(text, SELF_HARM_TEXT) if harm == "self_harm" else THREAT_TEXT
-            return self._settle(turn, reply_text, harm, escalated=True)
+            if harm == "self_harm":
+                cared_in = caring_language(text) or "en"
+                return self._settle(turn, caring_reply(text, SELF_HARM_TEXT), harm, escalated=True, language=cared_in)
+            return self._settle(turn, reply_text("threat", turn.speaks), harm, escalated=True)
         # also under an insult (abuse must not switch this check off), and on the text as written: a
         # placeholder can swallow the keyword ("<NAME_1> Instrucciones Anteriores"); only the rule is logged
         rule = self.injection.check(text)
@@ -111,21 +105,33 @@ class GuardInput:
         if rule is not None:
             await self._count("injection")
             log.warning("message %s blocked as a prompt injection (%s)", turn.message.message_id, rule)
-            return self._settle(turn, INJECTION_TEXT.format(company=self.company), "injection", escalated=False)
+            refusal = reply_text("injection", turn.speaks, company=self.company)
+            return self._settle(turn, refusal, "injection", escalated=False)
         if learned == "injection":
             # only the detector: likely an attack, but it also takes some pasted configs, forwarded e-mails and
             # questions about a product's own AI feature for one. Nothing of it reaches a model or a tool, and
             # a person reads it: an attacker gains nothing, a customer still gets an answer.
             await self._count("injection")
             log.warning("message %s held for a person as a likely prompt injection (detector)", turn.message.message_id)
-            return self._settle(turn, LIKELY_INJECTION_TEXT, "injection", escalated=True)
+            return self._settle(turn, reply_text("likely_injection", turn.speaks), "injection", escalated=True)
         if harm == "abuse":
             await self._count("abuse")
             return turn.evolve(flags=(*turn.flags, "abuse"))
         return turn
 
-    def _settle(self, turn: Turn, text: str, kind: str, escalated: bool) -> Turn:
-        reply = Reply(text, (), (ESCALATE_ACTION,), 1.0, kind, turn.message.user_role, escalated, reason=kind)
+    def _settle(self, turn: Turn, text: str, kind: str, escalated: bool, language: str = "") -> Turn:
+        language = language or turn.speaks
+        reply = Reply(
+            text,
+            (),
+            (escalate_action(language),),
+            1.0,
+            kind,
+            turn.message.user_role,
+            escalated,
+            reason=kind,
+            language=language,
+        )
         return turn.evolve(reply=reply, settled=True, flags=(*turn.flags, kind))
 
     async def _count(self, kind: str) -> None:
@@ -185,10 +191,19 @@ class GuardOutput:
             return turn
         if not self.screen(reply.text):
             log.warning("the reply to message %s failed the output check; a person takes over", turn.message.message_id)
+            language = turn.speaks
             unsafe = Reply(
-                UNSAFE_OUTPUT_TEXT, (), (ESCALATE_ACTION,), 0.0, reply.intent, reply.user_role, True, "unsafe_output"
+                reply_text("unsafe_output", language),
+                (),
+                (escalate_action(language),),
+                0.0,
+                reply.intent,
+                reply.user_role,
+                True,
+                "unsafe_output",
+                language=language,
             )
             return turn.evolve(reply=unsafe)
         if "abuse" in turn.flags and reply.escalated:
-            return turn.evolve(reply=replace(reply, text=CALM_HANDOVER_TEXT))
+            return turn.evolve(reply=replace(reply, text=reply_text("calm_handover", turn.speaks)))
         return turn

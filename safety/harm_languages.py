@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from engine.language import detect_language
+
 _PHRASES: dict[str, str] = {
     "zh": (
         r"自杀(?!门)|自殺(?!門)|紫砂|轻生|輕生|寻死|尋死|自尽|自盡|割腕|自残|自殘|自伤|自傷|跳楼(?!价|價|大甩卖|甩卖)|跳樓(?!價|大拍賣)"
@@ -184,21 +186,16 @@ CARING_REPLIES: dict[str, str] = {
     "ou para uma linha de apoio em crise. Também pedi a uma pessoa da nossa equipe que entre em contato com você aqui.",
 }
 
-# a script only one of these languages writes: the language of a message a detector (not a phrase) flagged
-_SCRIPTS = (
-    ("ja", re.compile(r"[\u3040-\u30ff]")),  # kana before Han: Japanese writes both
-    ("ko", re.compile(r"[\uac00-\ud7af]")),
-    ("zh", re.compile(r"[\u4e00-\u9fff]")),
-    ("ru", re.compile(r"[\u0400-\u04ff]")),
-    ("ar", re.compile(r"[\u0600-\u06ff]")),
-    ("hi", re.compile(r"[\u0900-\u097f]")),
-    ("th", re.compile(r"[\u0e00-\u0e7f]")),
-)
+
+def caring_language(text: str) -> str | None:
+    """The language to care for the customer in: that of the message's self-harm phrase, else the
+    message's own (even where fixed replies are set to one language: someone in crisis is answered in the
+    language they wrote), else None (English)."""
+    lang = self_harm_language(text) or detect_language(text)
+    return lang if lang in CARING_REPLIES else None
 
 
 def caring_reply(text: str, english: str) -> str:
-    """The caring reply in the language of the message's self-harm phrase, else of its script, else English."""
-    lang = self_harm_language(text)
-    if lang is None:
-        lang = next((name for name, script in _SCRIPTS if script.search(text)), None)
-    return CARING_REPLIES.get(lang, english) if lang is not None else english
+    """The caring reply in the customer's language (`caring_language`), else `english`."""
+    lang = caring_language(text)
+    return CARING_REPLIES[lang] if lang is not None else english

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 
 from safety.harm_languages import self_harm_language
+from safety.threat_languages import threat_language
 
 # first person, intent, and a way of ending or harming oneself; read on a normalised view (see _plain)
 SELF_HARM = re.compile(
@@ -87,6 +88,6 @@ def phrase_kind(text: str) -> str | None:
     """ "self_harm" or "threat" when a phrase rule names it, else None."""
     if SELF_HARM.search(_plain(text)) or self_harm_language(text) is not None:
         return "self_harm"
-    if THREAT.search(text):
+    if THREAT.search(text) or threat_language(text) is not None:
         return "threat"
     return None

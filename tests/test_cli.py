@@ -43,7 +43,7 @@ def test_ask_prints_one_reply_object_using_the_embedded_redis(tmp_path: Path) ->
     assert result.returncode == 0, result.stderr
     reply = json.loads(result.stdout)  # stdout is exactly one JSON object; progress goes to stderr
     assert set(reply) == {"response", "sources", "actions", "metadata"}
-    assert set(reply["metadata"]) == {"confidence", "intent", "user_role", "escalated"}
+    assert set(reply["metadata"]) == {"confidence", "intent", "user_role", "escalated", "language"}
     assert reply["metadata"]["intent"] == "return_item"
     assert reply["metadata"]["escalated"] is False
     assert "30 days" in reply["response"]

@@ -7,8 +7,9 @@ from pathlib import Path
 
 from redis.asyncio import Redis
 
+from engine.handover import WITHHELD
 from engine.pipeline import NoEvents
-from engine.stages.recall import Recall
+from engine.stages.recall import WITHHELD_INJECTION, Recall
 from engine.types import ConversationRef, HistoryEntry, Message, Turn
 from memory.embedded import EmbeddedRedis
 from memory.store import RedisMemoryStore
@@ -70,6 +71,28 @@ async def test_a_conversation_left_idle_starts_afresh(memory: RedisMemoryStore) 
         message = Message(conversation(conv=conv), "and for holiday purchases?", message_id=f"m-{conv}")
         turn = await recall(Turn(message=message), NoEvents())
         assert tuple(e.text for e in turn.history) == expected
+
+
+async def test_a_message_too_short_to_tell_is_answered_in_the_customers_earlier_language(
+    memory: RedisMemoryStore,
+) -> None:
+    spanish = "hola, mi pedido llegó roto y nadie me contesta"
+    await memory.append(
+        conversation(conv="es"),
+        [
+            HistoryEntry("user", spanish),
+            HistoryEntry("assistant", "You have 30 days to return an item."),  # the help centre's English
+            HistoryEntry("user", WITHHELD_INJECTION),  # our markers are not the customer's language
+            HistoryEntry("user", WITHHELD),
+        ],
+    )
+    recall = Recall(memory, read_entries=8)
+    short = Message(conversation(conv="es"), "agente por favor", message_id="m-es")
+    assert (await recall(Turn(message=short), NoEvents())).speaks == "es"
+    told = Message(conversation(conv="es"), "I need to speak to someone about the refund", message_id="m-en")
+    assert (await recall(Turn(message=told, language="en"), NoEvents())).speaks == "en", "what the message tells wins"
+    fresh = Message(conversation(conv="none"), "agente por favor", message_id="m-none")
+    assert (await recall(Turn(message=fresh), NoEvents())).speaks == "en"
 
 
 async def test_ping_tells_up_from_down(memory: RedisMemoryStore) -> None:

@@ -62,7 +62,7 @@ async def test_a_question_gets_the_reply_shape_with_sources(http: ClientSession,
     assert status == 200
     assert set(body) == {"response", "sources", "actions", "metadata", "conversation_id", "message_id"}
     assert "30 days" in body["response"]
-    assert set(body["metadata"]) == {"confidence", "intent", "user_role", "escalated"}
+    assert set(body["metadata"]) == {"confidence", "intent", "user_role", "escalated", "language"}
     assert 0.0 <= body["metadata"]["confidence"] <= 1.0
     assert body["metadata"]["intent"] == "return_item"
     assert body["metadata"]["user_role"] == "customer"

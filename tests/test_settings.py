@@ -43,6 +43,7 @@ def test_the_committed_example_is_valid() -> None:
         ("retrieval:\n  topk: 3\n", "retrieval.topk: Extra inputs are not permitted"),
         ("knowledge:\n  max_words: 50\n  overlap: 60\n", "knowledge: Value error, overlap must be smaller"),
         ("server:\n  port: http\n", "server.port: Input should be a valid integer"),
+        ("company:\n  reply_language: klingon\n", "company.reply_language: Value error, must be auto or one of en, es"),
         ("retrieval: [1, 2\n", "not valid YAML at line 2"),
         ("- just a list\n", "the top level must be a mapping"),
     ],

@@ -8,8 +8,9 @@ import pytest
 from bot.runtime import Runtime
 from channels.terminal import Emphasis, chat, clicked_button
 from engine import Action, ConversationRef, Dispatcher, Engine, LocalReplyBus, Message, Reply, Turn
-from engine.delivery import BUSY_TEXT
+from engine.delivery import BUSY_TEXT, Busy
 from engine.protocols import EventSink
+from engine.replies import reply_text
 
 
 @pytest.mark.parametrize(
@@ -55,6 +56,27 @@ async def test_a_full_dispatcher_gets_the_busy_reply_and_the_chat_goes_on() -> N
     assert BUSY_TEXT in out.getvalue()
     slow.release.set()
     await holding
+
+
+@pytest.mark.parametrize("setting", ["auto", "en"])
+async def test_the_busy_reply_speaks_the_customers_language_unless_one_is_set(setting: str) -> None:
+    slow = Slow()
+    dispatcher = Dispatcher(Engine([slow], reply_language=setting), LocalReplyBus(), max_pending=1)
+    holding = dispatcher.submit(Message(ConversationRef("other", "c", "u"), "first", message_id="m0"))
+    lines = iter(["注文した商品がまだ届きません、どうなっていますか", "exit"])
+    out = io.StringIO()
+    await chat(dispatcher, "u1", "c1", read_line=lambda _: next(lines), out=out)
+    assert (reply_text("busy", "ja") if setting == "auto" else BUSY_TEXT) in out.getvalue()
+    with pytest.raises(Busy) as refused:
+        dispatcher.submit(Message(ConversationRef("web", "c", "u"), "¿dónde está mi pedido?", message_id="m1"))
+    assert refused.value.text == (reply_text("busy", "es") if setting == "auto" else BUSY_TEXT)
+    slow.release.set()
+    await holding
+
+
+def test_an_unknown_reply_language_is_refused() -> None:
+    with pytest.raises(ValueError, match="reply_language"):
+        Engine([Slow()], reply_language="xx")
 
 
 def test_typing_a_buttons_label_clicks_it() -> None:

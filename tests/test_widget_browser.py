@@ -236,6 +236,21 @@ async def test_markup_from_the_model_or_the_pages_is_never_html(
     await expect(bubble.locator(".sources li")).to_have_text(["javascript:alert(1)", "<b>Refunds</b>"])
     await expect(bubble.locator(".actions button")).to_have_text("<i>Talk</i>")
     await expect(bubble.locator(".handover")).to_contain_text("Connecting you with a person")
+    assert await bubble.locator(".text").get_attribute("lang") is None, "no language given: the page's"
+    # a hand-over in the customer's language already says so: no English line under it, read aloud in Spanish
+    spanish = reply | {"response": "Le pondré en contacto con un miembro de nuestro equipo."}
+    spanish["metadata"] = {
+        "confidence": 1.0,
+        "intent": "x",
+        "user_role": "customer",
+        "escalated": True,
+        "language": "es",
+    }
+    routes[-1].send(json.dumps({"type": "final", "message_id": "crafted-es", "reply": spanish}))
+    hand_over = page.locator(".msg.bot[data-message-id=crafted-es]")
+    await expect(hand_over.locator(".text")).to_have_attribute("lang", "es")
+    await expect(hand_over.locator(".text")).to_contain_text("Le pondré en contacto")
+    await expect(hand_over.locator(".handover")).to_have_count(0)
 
 
 async def test_a_site_names_the_user_with_a_token_that_is_never_stored(

@@ -33,8 +33,10 @@ from channels.slack.blocks import FEEDBACK_PROMPT, VALUE_CHARS, escape, fallback
 from channels.slack.clients import NotInstalled, WorkspaceClients
 from channels.slack.payloads import CHANNEL, Workspace, click_value, conversation_of, plain_text
 from channels.slack.surfaces import StreamedMessage, Surface, UpdatedMessage, backoff
-from engine.delivery import BUSY_TEXT, Busy, Dispatcher
+from engine.delivery import Busy, Dispatcher
+from engine.language import reply_language
 from engine.protocols import EscalationRecorder, IngressLedger, Redactor, StoreUnavailable
+from engine.replies import label_language, reply_text
 from engine.text import clean_text
 from engine.types import ESCALATE_ACTION, ConversationRef, EventKind, Message, Reply
 
@@ -42,8 +44,8 @@ log = logging.getLogger(__name__)
 
 SHARE = "sb_share"
 NOT_POSTABLE = frozenset({"not_in_channel", "channel_not_found", "is_archived", "restricted_action"})
-ESCALATED_TEXT = "I've asked a member of our support team to take over; they will reply in this conversation."
-QUEUE_DOWN_TEXT = "Sorry, I couldn't reach our support queue just now. Please try again in a minute."
+ESCALATED_TEXT = reply_text("escalated")
+QUEUE_DOWN_TEXT = reply_text("queue_down")
 PROCESSING = "processing"
 
 
@@ -193,8 +195,8 @@ class SlackWork:
                     blocks = reply_blocks(reply, message.message_id)
                     await surface.finish(reply.text, fallback_text(reply), blocks, metadata)
                     return
-        except Busy:
-            await surface.say(BUSY_TEXT)
+        except Busy as busy:
+            await surface.say(busy.text)
 
     # --- clicks --------------------------------------------------------------------------------------------
 
@@ -213,7 +215,7 @@ class SlackWork:
     async def _on_action(self, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient) -> bool:
         value = click_value(action)
         if value.get("a") == ESCALATE_ACTION.action:
-            await self._escalate_from_button(body, value, client)
+            await self._escalate_from_button(body, value, str((action.get("text") or {}).get("text") or ""), client)
         elif value.get("a"):
             return await self._answer_click(body, action, value, client)
         return True
@@ -242,10 +244,18 @@ class SlackWork:
             return True
         return await self._deliver_once(key, client, channel, thread, message, team)
 
-    async def _escalate_from_button(self, body: dict[str, Any], value: dict[str, str], client: AsyncWebClient) -> None:
+    async def _escalate_from_button(
+        self, body: dict[str, Any], value: dict[str, str], label: str, client: AsyncWebClient
+    ) -> None:
         conversation = conversation_of(body)
         await self.escalations.open(conversation, value.get("m", ""), "talk_to_human_button", "", "")  # or retried
-        await _replace_block(client, body, "sb_actions", ESCALATED_TEXT)
+        # the button was labelled in the customer's language: the confirmation speaks it too
+        language = label_language(label) or self._language(label)
+        await _replace_block(client, body, "sb_actions", reply_text("escalated", language))
+
+    def _language(self, text: str) -> str:
+        dispatcher = self.dispatcher()
+        return dispatcher.engine.language_of(text) if dispatcher is not None else reply_language(text)
 
     # --- slash commands ------------------------------------------------------------------------------------
 
@@ -267,11 +277,12 @@ class SlackWork:
                 async for event in dispatcher.ask(message):
                     if event.kind is EventKind.FINAL:
                         reply = event.reply
-        except Busy:
-            await responder.send(text=BUSY_TEXT, response_type="ephemeral", replace_original=True)
+        except Busy as busy:
+            await responder.send(text=busy.text, response_type="ephemeral", replace_original=True)
             return
         if reply is None:
-            await responder.send(text=ESCALATED_TEXT, response_type="ephemeral", replace_original=True)
+            text = reply_text("escalated", self._language(question))
+            await responder.send(text=text, response_type="ephemeral", replace_original=True)
             return
         blocks = reply_blocks(reply, message.message_id, feedback=False)
         shared = json.dumps({"m": message.message_id, "q": question, "t": reply.text})

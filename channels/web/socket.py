@@ -25,7 +25,7 @@ from aiohttp import WSMsgType, web
 from channels.addresses import client_address
 from channels.rest import IDENTIFIER, BadRequest, action_fields, identifier, message_text
 from channels.web.sessions import Session, SessionRefused, SessionSigner
-from engine.delivery import BUSY_TEXT, Busy, Dispatcher
+from engine.delivery import Busy, Dispatcher
 from engine.protocols import StoreUnavailable
 from engine.types import ConversationRef, EventKind, Message, ReplyEvent
 
@@ -331,7 +331,7 @@ class WebChannel:
             return  # sent again after a reconnect: its frames are in the log, replayed or on their way
         self._limit(connection, client_id)
         if self.dispatcher.pending >= self.dispatcher.max_pending:
-            raise FrameError("busy", BUSY_TEXT, client_id=client_id, retry_after_s=5)
+            raise FrameError("busy", self.dispatcher.busy_text(text), client_id=client_id, retry_after_s=5)
         if not await self.frames.first_use(user_id, client_id):
             return  # the same message on two sockets at once: the other one took it
         message = Message(
@@ -404,7 +404,7 @@ class WebChannel:
                 frames.put_nowait(_frame(event))
         except Busy as busy:
             error = {"type": "error", "code": "busy", "message_id": message.message_id}
-            frames.put_nowait(error | {"message": BUSY_TEXT, "retry_after_s": busy.retry_after_s})
+            frames.put_nowait(error | {"message": busy.text, "retry_after_s": busy.retry_after_s})
         except Exception:  # the engine answers its own failures; this is a bug, said, not swallowed
             log.exception("web: message %s: the answer failed", message.message_id)
             error = {"type": "error", "code": "failed", "message_id": message.message_id}

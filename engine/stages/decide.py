@@ -4,17 +4,12 @@ from __future__ import annotations
 
 from engine.policy import IntentSpec, PolicyConfig
 from engine.protocols import EventSink
+from engine.replies import escalate_action, reply_text
 from engine.types import ESCALATE_ACTION, Action, Citation, Reply, Turn
 
-HANDOFF_TEXT = "I'll connect you with a member of our support team; they will reply in this conversation."
-SUGGEST_TEXT = (
-    "I'm not sure our help centre answers this, so I've asked a member of our support team to follow up here. "
-    "The closest I found:\n\n{closest}"
-)
-NOT_FOUND_TEXT = (
-    "I couldn't find an answer to that in our help centre, so I've passed your question to a member of "
-    "our support team."
-)
+# in English; each is also written in the other languages of engine/data/replies.json
+HANDOFF_TEXT = reply_text("handoff")
+NOT_FOUND_TEXT = reply_text("not_found")
 
 
 class Decide:
@@ -22,11 +17,11 @@ class Decide:
         self.policy = policy
         self.intents = intents
 
-    def _actions(self, intent: str, escalated: bool) -> tuple[Action, ...]:
+    def _actions(self, intent: str, escalated: bool, language: str) -> tuple[Action, ...]:
         spec = self.intents.get(intent)
         actions = list(spec.actions) if spec else []
         if escalated and all(a.action != ESCALATE_ACTION.action for a in actions):
-            actions.append(ESCALATE_ACTION)
+            actions.append(escalate_action(language))
         return tuple(actions)
 
     def _citations(self, turn: Turn) -> tuple[Citation, ...]:
@@ -37,11 +32,13 @@ class Decide:
                 pages[e.passage.url] = Citation(e.passage.title, e.passage.url, e.passage.section, e.passage_score)
         return tuple(pages.values())
 
-    def _reply(self, turn: Turn, text: str, confidence: float, escalated: bool, reason: str) -> Reply:
+    def _reply(
+        self, turn: Turn, text: str, confidence: float, escalated: bool, reason: str, ours: bool = True
+    ) -> Reply:
         return Reply(
             text=text,
             citations=self._citations(turn) if turn.draft else (),
-            actions=self._actions(turn.intent, escalated),
+            actions=self._actions(turn.intent, escalated, turn.speaks),
             confidence=confidence,
             intent=turn.intent,
             user_role=turn.message.user_role,
@@ -50,18 +47,21 @@ class Decide:
             segment=turn.segment,
             adapter=turn.adapter,
             token_stats=turn.token_stats,
+            language=turn.speaks if ours else "",
         )
 
     async def __call__(self, turn: Turn, events: EventSink) -> Turn:
         spec = self.intents.get(turn.intent)
         if spec is not None and spec.escalate:
-            return turn.evolve(reply=self._reply(turn, HANDOFF_TEXT, 1.0, True, "human_request"))
+            return turn.evolve(reply=self._reply(turn, reply_text("handoff", turn.speaks), 1.0, True, "human_request"))
         if spec is not None and spec.response:
-            return turn.evolve(reply=self._reply(turn, spec.response, 1.0, False, "fixed_response"))
+            return turn.evolve(reply=self._reply(turn, spec.response, 1.0, False, "fixed_response", ours=False))
         if not turn.draft:
             reason = "no_evidence" if not turn.evidence else "not_answerable"
-            return turn.evolve(reply=self._reply(turn, NOT_FOUND_TEXT, turn.answerability, True, reason))
+            text = reply_text("not_found", turn.speaks)
+            return turn.evolve(reply=self._reply(turn, text, turn.answerability, True, reason))
         if not self.policy.answers(turn.answerability):
-            text = SUGGEST_TEXT.format(closest=turn.draft)
+            text = reply_text("suggest", turn.speaks, closest=turn.draft)
             return turn.evolve(reply=self._reply(turn, text, turn.answerability, True, "suggested"))
-        return turn.evolve(reply=self._reply(turn, turn.draft, turn.answerability, False, "answered"))
+        answer = self._reply(turn, turn.draft, turn.answerability, False, "answered", ours=False)
+        return turn.evolve(reply=answer)

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 
 from engine.handover import BackgroundRetries, write_or_retry
+from engine.language import reply_language
 from engine.protocols import EventSink, MemoryStore, StoreUnavailable
 from engine.types import HistoryEntry, Turn
 
@@ -21,6 +23,8 @@ class Recall:
 
     A conversation left idle longer than `idle_s` starts afresh: a new topic days later is not read as
     a follow-up of an old question (REST and `ask` without a conversation id share one per user).
+    A message whose language cannot be told ("ok", "agente por favor") is answered in the language of the
+    customer's latest message that can.
     """
 
     def __init__(self, memory: MemoryStore, read_entries: int, idle_s: float = 1800.0) -> None:
@@ -36,7 +40,18 @@ class Recall:
             return turn
         if history and time.time() - history[-1].at > self.idle_s:
             return turn
-        return turn.evolve(history=tuple(history))
+        return turn.evolve(history=tuple(history), language=turn.language or _language_of(history))
+
+
+def _language_of(history: Sequence[HistoryEntry]) -> str:
+    """The language of the customer's latest message that tells one (the bot's own words do not count)."""
+    for entry in reversed(history):
+        # "[a message refused …]", "[message not kept …]": our markers standing in for what was said
+        if entry.role == "user" and not (entry.text.startswith("[") and entry.text.endswith("]")):
+            told = reply_language(entry.text, default="")
+            if told:
+                return told
+    return ""
 
 
 WITHHELD_INJECTION = "[a message refused as an instruction to the assistant]"

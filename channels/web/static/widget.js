@@ -238,6 +238,10 @@
     markdown(part(node, "text"), reply.response);
     node.setAttribute("data-final", "true");
     node.setAttribute("aria-busy", "false");
+    // hand-overs and refusals speak the customer's language: their text is read aloud in it (the widget's
+    // own labels around it stay in the page's language)
+    var lang = (reply.metadata && /^[a-z]{2,3}$/.test(reply.metadata.language || "")) ? reply.metadata.language : "";
+    if (lang) part(node, "text").setAttribute("lang", lang); else part(node, "text").removeAttribute("lang");
     if (reply.sources && reply.sources.length && !part(node, "sources")) {
       var sources = el("div", { class: "sources" }, "Sources:");
       var list = el("ul");
@@ -264,7 +268,8 @@
       });
       node.appendChild(actions);
     }
-    if (reply.metadata && reply.metadata.escalated && !part(node, "handover")) {
+    // an English line under a reply in another language would only repeat its hand-over words
+    if (reply.metadata && reply.metadata.escalated && (!lang || lang === "en") && !part(node, "handover")) {
       node.appendChild(el("div", { class: "handover", role: "status" },
         "Connecting you with a person\u2026 they will reply here."));
     }
