@@ -10,6 +10,7 @@ import pytest
 
 from bench.generate import decode_rate, queued
 from bench.gpu_run import join_parts
+from bench.traffic import reply_languages
 
 
 def bare_row(first: float, total: float, tokens: int, text: str) -> dict[str, Any]:
@@ -51,3 +52,13 @@ def test_the_model_parts_join_in_name_order_and_must_match_the_catalogue_hash(tm
         join_parts(str(tmp_path / "gguf.*"), expected, joined)
     with pytest.raises(FileNotFoundError):
         join_parts(str(tmp_path / "nothing.*"), expected, joined)
+
+
+def test_reply_languages_count_only_our_wording_on_messages_with_a_language() -> None:
+    rows = [{"lang": "es"}, {"lang": "es"}, {"lang": "hi"}, {"lang": "ja"}, {"lang": ""}, {"lang": "de"}]
+    spoken = ["es", "en", "en", "zh", "fr", ""]  # "" the help centre's own sentences: not ours, not counted
+    assert reply_languages([r | {"text": "x", "label": "ordinary"} for r in rows], spoken) == {
+        "theirs": 1,
+        "english": 2,
+        "another": 1,
+    }
