@@ -56,7 +56,15 @@ async def served_app(settings: Settings, file_config: FileConfig) -> AsyncIterat
         page = f"<!doctype html><title>shop</title>{tag}"
         return web.Response(text=page, content_type="text/html")
 
+    async def tienda(request: web.Request) -> web.Response:
+        """A Spanish site: the widget's own labels follow the page's language (or the tag's data-lang)."""
+        asked = html.escape(request.query.get("lang", ""))
+        tag = f'<script src="/widget.js" data-open="true"{f" data-lang={asked!r}" if asked else ""}></script>'
+        page = f'<!doctype html><html lang="es"><title>tienda</title>{tag}</html>'
+        return web.Response(text=page, content_type="text/html")
+
     app.router.add_get("/shop", shop)
+    app.router.add_get("/tienda", tienda)
     server = await start_ready(app)
     for _ in range(100):  # the web channel starts right after the runtime
         if app[SLOT].web is not None:
@@ -270,3 +278,25 @@ async def test_a_site_names_the_user_with_a_token_that_is_never_stored(
     stored = await page.evaluate("JSON.stringify(Object.assign({}, localStorage))")
     assert token not in stored
     assert "conversation_id" in stored
+
+
+async def test_the_widget_speaks_the_pages_language_and_a_hand_over_in_it(
+    page: Page, served_app: tuple[str, web.Application]
+) -> None:
+    base, _ = served_app
+    await page.goto(f"{base}/tienda")
+    host = page.locator("#switchboard-widget")
+    await expect(host).to_have_attribute("lang", "es")
+    await expect(page.locator("form button[type=submit]")).to_have_text("Enviar")
+    await expect(page.locator("#sb-input")).to_have_attribute("placeholder", re.compile("pregunta", re.I))
+    await ask(page, "quiero hablar con una persona, por favor")
+    answer = page.locator(".msg.bot[data-final=true]")
+    await expect(answer).to_have_count(1, timeout=60_000)
+    await expect(answer.locator(".text")).to_have_attribute("lang", "es")
+    await expect(answer.locator(".text")).to_contain_text("equipo")  # the hand-over, in Spanish
+    await expect(answer.locator(".handover")).to_contain_text("persona")  # the widget's line, in the same language
+    await expect(answer.locator(".actions button")).to_have_text("Hablar con una persona")
+
+    # a language the site asks for that the widget lacks: English labels, not the browser's or the page's guess
+    await page.goto(f"{base}/tienda?lang=xx")
+    await expect(page.locator("form button[type=submit]")).to_have_text("Send")

@@ -3,7 +3,9 @@
  * data-server        Switchboard's address (default: where this script came from)
  * data-token         a session token your back end got from POST /api/session (names the user)
  * data-session-url   or: your own endpoint that answers {"token": ...} for the signed-in user
- * data-title         the panel's title (default "Support")
+ * data-title         the panel's title (default "Support", in the widget's language)
+ * data-lang          the widget's own labels' language (default: the page's <html lang>, else the browser's);
+ *                    one of en es pt fr de it nl pl tr vi id ru zh ja ko th ar hi, else English
  * data-open          "true": open the panel when the page loads
  * Without data-token and data-session-url the widget asks Switchboard for an anonymous session.
  *
@@ -19,7 +21,48 @@
   var server = (data.server || new URL(script.src, location.href).origin).replace(/\/+$/, "");
   var socketUrl = server.replace(/^http/, "ws") + "/ws";
   var storeKey = "switchboard:" + server;
-  var title = data.title || "Support";
+
+  // --- the widget's own labels, in the page's language (replies come in the customer's: docs/web.md) ----
+  var EN = {
+    title: "Support", open: "Open the {title} chat", new_label: "Start a new conversation", new: "New chat",
+    close: "Close the chat", conversation: "Conversation", your_message: "Your message",
+    placeholder: "Ask a question\u2026", send: "Send", you: "You: ", sources: "Sources:",
+    actions: "Suggested actions", handover: "Connecting you with a person\u2026 they will reply here.",
+    helpful: "Did this answer your question?", yes: "Yes, it did", no: "No, it did not",
+    failed: "Something went wrong.", too_long: "This message is too long to send.",
+    unavailable: "Chat unavailable: ", reconnecting: "Reconnecting\u2026"
+  };
+  var LABELS = {
+    es: {"title": "Soporte", "open": "Abrir el chat de {title}", "new_label": "Iniciar una nueva conversaci\u00f3n", "new": "Nuevo chat", "close": "Cerrar el chat", "conversation": "Conversaci\u00f3n", "your_message": "Su mensaje", "placeholder": "Haga una pregunta\u2026", "send": "Enviar", "you": "Usted: ", "sources": "Fuentes:", "actions": "Acciones sugeridas", "handover": "Le estamos conectando con una persona\u2026 le responder\u00e1 aqu\u00ed.", "helpful": "\u00bfEsta respuesta resolvi\u00f3 su pregunta?", "yes": "S\u00ed, la resolvi\u00f3", "no": "No, no la resolvi\u00f3", "failed": "Algo sali\u00f3 mal.", "too_long": "Este mensaje es demasiado largo para enviarlo.", "unavailable": "Chat no disponible: ", "reconnecting": "Reconectando\u2026"},
+    pt: {"title": "Suporte", "open": "Abrir o chat de {title}", "new_label": "Iniciar uma nova conversa", "new": "Novo chat", "close": "Fechar o chat", "conversation": "Conversa", "your_message": "Sua mensagem", "placeholder": "Fa\u00e7a uma pergunta\u2026", "send": "Enviar", "you": "Voc\u00ea: ", "sources": "Fontes:", "actions": "A\u00e7\u00f5es sugeridas", "handover": "Conectando voc\u00ea a um atendente\u2026 ele responder\u00e1 aqui.", "helpful": "Esta resposta esclareceu sua d\u00favida?", "yes": "Sim, esclareceu", "no": "N\u00e3o, n\u00e3o esclareceu", "failed": "Algo deu errado.", "too_long": "Esta mensagem \u00e9 longa demais para ser enviada.", "unavailable": "Chat indispon\u00edvel: ", "reconnecting": "Reconectando\u2026"},
+    fr: {"title": "Assistance", "open": "Ouvrir le chat {title}", "new_label": "D\u00e9marrer une nouvelle conversation", "new": "Nouveau chat", "close": "Fermer le chat", "conversation": "Conversation", "your_message": "Votre message", "placeholder": "Posez votre question\u2026", "send": "Envoyer", "you": "Vous\u00a0: ", "sources": "Sources\u00a0:", "actions": "Actions sugg\u00e9r\u00e9es", "handover": "Nous vous mettons en relation avec un conseiller\u2026 il vous r\u00e9pondra ici.", "helpful": "Avons-nous r\u00e9pondu \u00e0 votre question\u00a0?", "yes": "Oui, merci", "no": "Non, pas vraiment", "failed": "Une erreur s\u2019est produite.", "too_long": "Ce message est trop long pour \u00eatre envoy\u00e9.", "unavailable": "Chat indisponible\u00a0: ", "reconnecting": "Reconnexion\u2026"},
+    de: {"title": "Support", "open": "{title}-Chat \u00f6ffnen", "new_label": "Neue Unterhaltung beginnen", "new": "Neuer Chat", "close": "Chat schlie\u00dfen", "conversation": "Unterhaltung", "your_message": "Ihre Nachricht", "placeholder": "Stellen Sie eine Frage\u2026", "send": "Senden", "you": "Sie: ", "sources": "Quellen:", "actions": "Vorgeschlagene Aktionen", "handover": "Wir verbinden Sie mit einem Mitarbeiter\u2026 die Antwort erhalten Sie hier.", "helpful": "Wurde Ihre Frage damit beantwortet?", "yes": "Ja, danke", "no": "Nein, leider nicht", "failed": "Ein Fehler ist aufgetreten.", "too_long": "Diese Nachricht ist zu lang, um gesendet zu werden.", "unavailable": "Chat nicht verf\u00fcgbar: ", "reconnecting": "Verbindung wird wiederhergestellt\u2026"},
+    it: {"title": "Assistenza", "open": "Apri la chat {title}", "new_label": "Avvia una nuova conversazione", "new": "Nuova chat", "close": "Chiudi la chat", "conversation": "Conversazione", "your_message": "Il suo messaggio", "placeholder": "Faccia una domanda\u2026", "send": "Invia", "you": "Lei: ", "sources": "Fonti:", "actions": "Azioni suggerite", "handover": "La stiamo mettendo in contatto con un operatore\u2026 le risponder\u00e0 qui.", "helpful": "Ha ricevuto risposta alla sua domanda?", "yes": "S\u00ec, grazie", "no": "No, purtroppo", "failed": "Si \u00e8 verificato un errore.", "too_long": "Questo messaggio \u00e8 troppo lungo per essere inviato.", "unavailable": "Chat non disponibile: ", "reconnecting": "Riconnessione in corso\u2026"},
+    nl: {"title": "Klantenservice", "open": "Open de chat met {title}", "new_label": "Start een nieuw gesprek", "new": "Nieuwe chat", "close": "Sluit de chat", "conversation": "Gesprek", "your_message": "Uw bericht", "placeholder": "Stel een vraag\u2026", "send": "Verzenden", "you": "U: ", "sources": "Bronnen:", "actions": "Voorgestelde acties", "handover": "We verbinden u met een medewerker\u2026 u krijgt hier een reactie.", "helpful": "Heeft dit uw vraag beantwoord?", "yes": "Ja, dank u", "no": "Nee, helaas niet", "failed": "Er is iets misgegaan.", "too_long": "Dit bericht is te lang om te verzenden.", "unavailable": "Chat niet beschikbaar: ", "reconnecting": "Opnieuw verbinden\u2026"},
+    pl: {"title": "Pomoc", "open": "Otw\u00f3rz czat {title}", "new_label": "Rozpocznij now\u0105 rozmow\u0119", "new": "Nowy czat", "close": "Zamknij czat", "conversation": "Rozmowa", "your_message": "Tre\u015b\u0107 wiadomo\u015bci", "placeholder": "Zadaj pytanie\u2026", "send": "Wy\u015blij", "you": "Ty: ", "sources": "\u0179r\u00f3d\u0142a:", "actions": "Sugerowane dzia\u0142ania", "handover": "\u0141\u0105czymy z konsultantem\u2026 odpowied\u017a pojawi si\u0119 tutaj.", "helpful": "Czy ta odpowied\u017a pomog\u0142a?", "yes": "Tak, pomog\u0142a", "no": "Nie, nie pomog\u0142a", "failed": "Co\u015b posz\u0142o nie tak.", "too_long": "Ta wiadomo\u015b\u0107 jest za d\u0142uga, aby j\u0105 wys\u0142a\u0107.", "unavailable": "Czat niedost\u0119pny: ", "reconnecting": "Ponowne \u0142\u0105czenie\u2026"},
+    tr: {"title": "Destek", "open": "{title} sohbetini a\u00e7", "new_label": "Yeni bir g\u00f6r\u00fc\u015fme ba\u015flat", "new": "Yeni sohbet", "close": "Sohbeti kapat", "conversation": "Sohbet", "your_message": "Mesaj\u0131n\u0131z", "placeholder": "Bir soru sorun\u2026", "send": "G\u00f6nder", "you": "Siz: ", "sources": "Kaynaklar:", "actions": "\u00d6nerilen i\u015flemler", "handover": "Sizi bir temsilciye ba\u011fl\u0131yoruz\u2026 yan\u0131t\u0131n\u0131z\u0131 buradan alacaks\u0131n\u0131z.", "helpful": "Bu yan\u0131t sorunuza cevap verdi mi?", "yes": "Evet, verdi", "no": "Hay\u0131r, vermedi", "failed": "Bir hata olu\u015ftu.", "too_long": "Bu mesaj g\u00f6nderilemeyecek kadar uzun.", "unavailable": "Sohbet kullan\u0131lam\u0131yor: ", "reconnecting": "Yeniden ba\u011flan\u0131l\u0131yor\u2026"},
+    vi: {"title": "H\u1ed7 tr\u1ee3", "open": "M\u1edf cu\u1ed9c tr\u00f2 chuy\u1ec7n {title}", "new_label": "B\u1eaft \u0111\u1ea7u cu\u1ed9c tr\u00f2 chuy\u1ec7n m\u1edbi", "new": "Tr\u00f2 chuy\u1ec7n m\u1edbi", "close": "\u0110\u00f3ng cu\u1ed9c tr\u00f2 chuy\u1ec7n", "conversation": "Cu\u1ed9c tr\u00f2 chuy\u1ec7n", "your_message": "Tin nh\u1eafn c\u1ee7a b\u1ea1n", "placeholder": "\u0110\u1eb7t c\u00e2u h\u1ecfi\u2026", "send": "G\u1eedi", "you": "B\u1ea1n: ", "sources": "Ngu\u1ed3n:", "actions": "Thao t\u00e1c g\u1ee3i \u00fd", "handover": "\u0110ang k\u1ebft n\u1ed1i b\u1ea1n v\u1edbi nh\u00e2n vi\u00ean h\u1ed7 tr\u1ee3\u2026 h\u1ecd s\u1ebd tr\u1ea3 l\u1eddi t\u1ea1i \u0111\u00e2y.", "helpful": "C\u00e2u tr\u1ea3 l\u1eddi n\u00e0y c\u00f3 gi\u1ea3i \u0111\u00e1p \u0111\u01b0\u1ee3c th\u1eafc m\u1eafc c\u1ee7a b\u1ea1n kh\u00f4ng?", "yes": "C\u00f3, \u0111\u00e3 gi\u1ea3i \u0111\u00e1p", "no": "Kh\u00f4ng, ch\u01b0a gi\u1ea3i \u0111\u00e1p", "failed": "\u0110\u00e3 x\u1ea3y ra l\u1ed7i.", "too_long": "Tin nh\u1eafn n\u00e0y qu\u00e1 d\u00e0i \u0111\u1ec3 g\u1eedi.", "unavailable": "Tr\u00f2 chuy\u1ec7n kh\u00f4ng kh\u1ea3 d\u1ee5ng: ", "reconnecting": "\u0110ang k\u1ebft n\u1ed1i l\u1ea1i\u2026"},
+    id: {"title": "Bantuan", "open": "Buka obrolan {title}", "new_label": "Mulai percakapan baru", "new": "Obrolan baru", "close": "Tutup obrolan", "conversation": "Percakapan", "your_message": "Pesan Anda", "placeholder": "Ajukan pertanyaan\u2026", "send": "Kirim", "you": "Anda: ", "sources": "Sumber:", "actions": "Tindakan yang disarankan", "handover": "Menghubungkan Anda dengan petugas\u2026 mereka akan membalas di sini.", "helpful": "Apakah ini menjawab pertanyaan Anda?", "yes": "Ya, sudah", "no": "Tidak, belum", "failed": "Terjadi kesalahan.", "too_long": "Pesan ini terlalu panjang untuk dikirim.", "unavailable": "Obrolan tidak tersedia: ", "reconnecting": "Menghubungkan kembali\u2026"},
+    ru: {"title": "\u041f\u043e\u0434\u0434\u0435\u0440\u0436\u043a\u0430", "open": "\u041e\u0442\u043a\u0440\u044b\u0442\u044c \u0447\u0430\u0442 \u00ab{title}\u00bb", "new_label": "\u041d\u0430\u0447\u0430\u0442\u044c \u043d\u043e\u0432\u044b\u0439 \u0434\u0438\u0430\u043b\u043e\u0433", "new": "\u041d\u043e\u0432\u044b\u0439 \u0447\u0430\u0442", "close": "\u0417\u0430\u043a\u0440\u044b\u0442\u044c \u0447\u0430\u0442", "conversation": "\u0414\u0438\u0430\u043b\u043e\u0433", "your_message": "\u0412\u0430\u0448\u0435 \u0441\u043e\u043e\u0431\u0449\u0435\u043d\u0438\u0435", "placeholder": "\u0417\u0430\u0434\u0430\u0439\u0442\u0435 \u0432\u043e\u043f\u0440\u043e\u0441\u2026", "send": "\u041e\u0442\u043f\u0440\u0430\u0432\u0438\u0442\u044c", "you": "\u0412\u044b: ", "sources": "\u0418\u0441\u0442\u043e\u0447\u043d\u0438\u043a\u0438:", "actions": "\u041f\u0440\u0435\u0434\u043b\u0430\u0433\u0430\u0435\u043c\u044b\u0435 \u0434\u0435\u0439\u0441\u0442\u0432\u0438\u044f", "handover": "\u0421\u043e\u0435\u0434\u0438\u043d\u044f\u0435\u043c \u0432\u0430\u0441 \u0441 \u0441\u043e\u0442\u0440\u0443\u0434\u043d\u0438\u043a\u043e\u043c\u2026 \u043e\u0442\u0432\u0435\u0442 \u043f\u043e\u044f\u0432\u0438\u0442\u0441\u044f \u0437\u0434\u0435\u0441\u044c.", "helpful": "\u042d\u0442\u043e\u0442 \u043e\u0442\u0432\u0435\u0442 \u043f\u043e\u043c\u043e\u0433 \u0432\u0430\u043c?", "yes": "\u0414\u0430, \u043f\u043e\u043c\u043e\u0433", "no": "\u041d\u0435\u0442, \u043d\u0435 \u043f\u043e\u043c\u043e\u0433", "failed": "\u0427\u0442\u043e-\u0442\u043e \u043f\u043e\u0448\u043b\u043e \u043d\u0435 \u0442\u0430\u043a.", "too_long": "\u042d\u0442\u043e \u0441\u043e\u043e\u0431\u0449\u0435\u043d\u0438\u0435 \u0441\u043b\u0438\u0448\u043a\u043e\u043c \u0434\u043b\u0438\u043d\u043d\u043e\u0435 \u0434\u043b\u044f \u043e\u0442\u043f\u0440\u0430\u0432\u043a\u0438.", "unavailable": "\u0427\u0430\u0442 \u043d\u0435\u0434\u043e\u0441\u0442\u0443\u043f\u0435\u043d: ", "reconnecting": "\u041f\u043e\u0432\u0442\u043e\u0440\u043d\u043e\u0435 \u043f\u043e\u0434\u043a\u043b\u044e\u0447\u0435\u043d\u0438\u0435\u2026"},
+    zh: {"title": "\u5ba2\u670d", "open": "\u6253\u5f00{title}\u804a\u5929", "new_label": "\u5f00\u59cb\u65b0\u5bf9\u8bdd", "new": "\u65b0\u5bf9\u8bdd", "close": "\u5173\u95ed\u804a\u5929", "conversation": "\u5bf9\u8bdd", "your_message": "\u60a8\u7684\u6d88\u606f", "placeholder": "\u8bf7\u8f93\u5165\u60a8\u7684\u95ee\u9898\u2026", "send": "\u53d1\u9001", "you": "\u60a8\uff1a ", "sources": "\u6765\u6e90\uff1a", "actions": "\u5efa\u8bae\u64cd\u4f5c", "handover": "\u6b63\u5728\u4e3a\u60a8\u8f6c\u63a5\u4eba\u5de5\u5ba2\u670d\u2026\u5ba2\u670d\u5c06\u5728\u6b64\u56de\u590d\u60a8\u3002", "helpful": "\u8fd9\u4e2a\u56de\u7b54\u89e3\u51b3\u4e86\u60a8\u7684\u95ee\u9898\u5417\uff1f", "yes": "\u662f\uff0c\u5df2\u89e3\u51b3", "no": "\u5426\uff0c\u672a\u89e3\u51b3", "failed": "\u51fa\u9519\u4e86\u3002", "too_long": "\u6d88\u606f\u8fc7\u957f\uff0c\u65e0\u6cd5\u53d1\u9001\u3002", "unavailable": "\u804a\u5929\u4e0d\u53ef\u7528\uff1a ", "reconnecting": "\u6b63\u5728\u91cd\u65b0\u8fde\u63a5\u2026"},
+    ja: {"title": "\u30b5\u30dd\u30fc\u30c8", "open": "{title}\u30c1\u30e3\u30c3\u30c8\u3092\u958b\u304f", "new_label": "\u65b0\u3057\u3044\u4f1a\u8a71\u3092\u958b\u59cb", "new": "\u65b0\u3057\u3044\u30c1\u30e3\u30c3\u30c8", "close": "\u30c1\u30e3\u30c3\u30c8\u3092\u9589\u3058\u308b", "conversation": "\u4f1a\u8a71", "your_message": "\u30e1\u30c3\u30bb\u30fc\u30b8", "placeholder": "\u8cea\u554f\u3092\u5165\u529b\u3057\u3066\u304f\u3060\u3055\u3044\u2026", "send": "\u9001\u4fe1", "you": "\u304a\u5ba2\u69d8\uff1a ", "sources": "\u51fa\u5178\uff1a", "actions": "\u304a\u3059\u3059\u3081\u306e\u64cd\u4f5c", "handover": "\u62c5\u5f53\u8005\u306b\u304a\u3064\u306a\u304e\u3057\u3066\u3044\u307e\u3059\u2026\u3053\u3061\u3089\u3067\u8fd4\u4fe1\u3044\u305f\u3057\u307e\u3059\u3002", "helpful": "\u3053\u306e\u56de\u7b54\u3067\u3054\u8cea\u554f\u306f\u89e3\u6c7a\u3057\u307e\u3057\u305f\u304b\uff1f", "yes": "\u306f\u3044\u3001\u89e3\u6c7a\u3057\u307e\u3057\u305f", "no": "\u3044\u3044\u3048\u3001\u89e3\u6c7a\u3057\u307e\u305b\u3093\u3067\u3057\u305f", "failed": "\u30a8\u30e9\u30fc\u304c\u767a\u751f\u3057\u307e\u3057\u305f\u3002", "too_long": "\u3053\u306e\u30e1\u30c3\u30bb\u30fc\u30b8\u306f\u9577\u3059\u304e\u308b\u305f\u3081\u9001\u4fe1\u3067\u304d\u307e\u305b\u3093\u3002", "unavailable": "\u30c1\u30e3\u30c3\u30c8\u3092\u3054\u5229\u7528\u3044\u305f\u3060\u3051\u307e\u305b\u3093\uff1a ", "reconnecting": "\u518d\u63a5\u7d9a\u3057\u3066\u3044\u307e\u3059\u2026"},
+    ko: {"title": "\uace0\uac1d \uc9c0\uc6d0", "open": "{title} \ucc44\ud305 \uc5f4\uae30", "new_label": "\uc0c8 \ub300\ud654 \uc2dc\uc791", "new": "\uc0c8 \ucc44\ud305", "close": "\ucc44\ud305 \ub2eb\uae30", "conversation": "\ub300\ud654", "your_message": "\uba54\uc2dc\uc9c0", "placeholder": "\uc9c8\ubb38\uc744 \uc785\ub825\ud574 \uc8fc\uc138\uc694\u2026", "send": "\uc804\uc1a1", "you": "\uace0\uac1d\ub2d8: ", "sources": "\ucd9c\ucc98:", "actions": "\ucd94\ucc9c \uc791\uc5c5", "handover": "\uc0c1\ub2f4\uc6d0\uacfc \uc5f0\uacb0\ud558\uace0 \uc788\uc2b5\ub2c8\ub2e4\u2026 \uc774\uacf3\uc5d0\uc11c \ub2f5\ubcc0\uc744 \ub4dc\ub9b4 \uc608\uc815\uc785\ub2c8\ub2e4.", "helpful": "\uc9c8\ubb38\uc5d0 \ub300\ud55c \ub2f5\ubcc0\uc774 \ub418\uc5c8\ub098\uc694?", "yes": "\uc608, \ub418\uc5c8\uc2b5\ub2c8\ub2e4", "no": "\uc544\ub2c8\uc694, \ub418\uc9c0 \uc54a\uc558\uc2b5\ub2c8\ub2e4", "failed": "\ubb38\uc81c\uac00 \ubc1c\uc0dd\ud588\uc2b5\ub2c8\ub2e4.", "too_long": "\uba54\uc2dc\uc9c0\uac00 \ub108\ubb34 \uae38\uc5b4 \ubcf4\ub0bc \uc218 \uc5c6\uc2b5\ub2c8\ub2e4.", "unavailable": "\ucc44\ud305\uc744 \uc0ac\uc6a9\ud560 \uc218 \uc5c6\uc2b5\ub2c8\ub2e4: ", "reconnecting": "\ub2e4\uc2dc \uc5f0\uacb0\ud558\ub294 \uc911\u2026"},
+    th: {"title": "\u0e1d\u0e48\u0e32\u0e22\u0e2a\u0e19\u0e31\u0e1a\u0e2a\u0e19\u0e38\u0e19", "open": "\u0e40\u0e1b\u0e34\u0e14\u0e41\u0e0a\u0e17 {title}", "new_label": "\u0e40\u0e23\u0e34\u0e48\u0e21\u0e01\u0e32\u0e23\u0e2a\u0e19\u0e17\u0e19\u0e32\u0e43\u0e2b\u0e21\u0e48", "new": "\u0e41\u0e0a\u0e17\u0e43\u0e2b\u0e21\u0e48", "close": "\u0e1b\u0e34\u0e14\u0e41\u0e0a\u0e17", "conversation": "\u0e01\u0e32\u0e23\u0e2a\u0e19\u0e17\u0e19\u0e32", "your_message": "\u0e02\u0e49\u0e2d\u0e04\u0e27\u0e32\u0e21\u0e02\u0e2d\u0e07\u0e04\u0e38\u0e13", "placeholder": "\u0e1e\u0e34\u0e21\u0e1e\u0e4c\u0e04\u0e33\u0e16\u0e32\u0e21\u0e02\u0e2d\u0e07\u0e04\u0e38\u0e13\u2026", "send": "\u0e2a\u0e48\u0e07", "you": "\u0e04\u0e38\u0e13: ", "sources": "\u0e41\u0e2b\u0e25\u0e48\u0e07\u0e17\u0e35\u0e48\u0e21\u0e32:", "actions": "\u0e01\u0e32\u0e23\u0e14\u0e33\u0e40\u0e19\u0e34\u0e19\u0e01\u0e32\u0e23\u0e17\u0e35\u0e48\u0e41\u0e19\u0e30\u0e19\u0e33", "handover": "\u0e01\u0e33\u0e25\u0e31\u0e07\u0e40\u0e0a\u0e37\u0e48\u0e2d\u0e21\u0e15\u0e48\u0e2d\u0e04\u0e38\u0e13\u0e01\u0e31\u0e1a\u0e40\u0e08\u0e49\u0e32\u0e2b\u0e19\u0e49\u0e32\u0e17\u0e35\u0e48\u2026 \u0e40\u0e08\u0e49\u0e32\u0e2b\u0e19\u0e49\u0e32\u0e17\u0e35\u0e48\u0e08\u0e30\u0e15\u0e2d\u0e1a\u0e01\u0e25\u0e31\u0e1a\u0e17\u0e35\u0e48\u0e19\u0e35\u0e48", "helpful": "\u0e04\u0e33\u0e15\u0e2d\u0e1a\u0e19\u0e35\u0e49\u0e15\u0e2d\u0e1a\u0e04\u0e33\u0e16\u0e32\u0e21\u0e02\u0e2d\u0e07\u0e04\u0e38\u0e13\u0e2b\u0e23\u0e37\u0e2d\u0e44\u0e21\u0e48", "yes": "\u0e43\u0e0a\u0e48 \u0e44\u0e14\u0e49\u0e04\u0e33\u0e15\u0e2d\u0e1a\u0e41\u0e25\u0e49\u0e27", "no": "\u0e44\u0e21\u0e48 \u0e22\u0e31\u0e07\u0e44\u0e21\u0e48\u0e44\u0e14\u0e49\u0e04\u0e33\u0e15\u0e2d\u0e1a", "failed": "\u0e40\u0e01\u0e34\u0e14\u0e02\u0e49\u0e2d\u0e1c\u0e34\u0e14\u0e1e\u0e25\u0e32\u0e14", "too_long": "\u0e02\u0e49\u0e2d\u0e04\u0e27\u0e32\u0e21\u0e19\u0e35\u0e49\u0e22\u0e32\u0e27\u0e40\u0e01\u0e34\u0e19\u0e01\u0e27\u0e48\u0e32\u0e08\u0e30\u0e2a\u0e48\u0e07\u0e44\u0e14\u0e49", "unavailable": "\u0e44\u0e21\u0e48\u0e2a\u0e32\u0e21\u0e32\u0e23\u0e16\u0e43\u0e0a\u0e49\u0e41\u0e0a\u0e17\u0e44\u0e14\u0e49: ", "reconnecting": "\u0e01\u0e33\u0e25\u0e31\u0e07\u0e40\u0e0a\u0e37\u0e48\u0e2d\u0e21\u0e15\u0e48\u0e2d\u0e43\u0e2b\u0e21\u0e48\u2026"},
+    ar: {"title": "\u0627\u0644\u062f\u0639\u0645", "open": "\u0641\u062a\u062d \u062f\u0631\u062f\u0634\u0629 {title}", "new_label": "\u0628\u062f\u0621 \u0645\u062d\u0627\u062f\u062b\u0629 \u062c\u062f\u064a\u062f\u0629", "new": "\u062f\u0631\u062f\u0634\u0629 \u062c\u062f\u064a\u062f\u0629", "close": "\u0625\u063a\u0644\u0627\u0642 \u0627\u0644\u062f\u0631\u062f\u0634\u0629", "conversation": "\u0627\u0644\u0645\u062d\u0627\u062f\u062b\u0629", "your_message": "\u0631\u0633\u0627\u0644\u062a\u0643", "placeholder": "\u0627\u0637\u0631\u062d \u0633\u0624\u0627\u0644\u0627\u064b\u2026", "send": "\u0625\u0631\u0633\u0627\u0644", "you": "\u0623\u0646\u062a: ", "sources": "\u0627\u0644\u0645\u0635\u0627\u062f\u0631:", "actions": "\u0627\u0644\u0625\u062c\u0631\u0627\u0621\u0627\u062a \u0627\u0644\u0645\u0642\u062a\u0631\u062d\u0629", "handover": "\u062c\u0627\u0631\u064d \u062a\u0648\u0635\u064a\u0644\u0643 \u0628\u0623\u062d\u062f \u0627\u0644\u0645\u0648\u0638\u0641\u064a\u0646\u2026 \u0633\u064a\u0631\u062f \u0639\u0644\u064a\u0643 \u0647\u0646\u0627.", "helpful": "\u0647\u0644 \u0623\u062c\u0627\u0628 \u0647\u0630\u0627 \u0639\u0646 \u0633\u0624\u0627\u0644\u0643\u061f", "yes": "\u0646\u0639\u0645\u060c \u0623\u062c\u0627\u0628", "no": "\u0644\u0627\u060c \u0644\u0645 \u064a\u064f\u062c\u0628", "failed": "\u062d\u062f\u062b \u062e\u0637\u0623 \u0645\u0627.", "too_long": "\u0647\u0630\u0647 \u0627\u0644\u0631\u0633\u0627\u0644\u0629 \u0623\u0637\u0648\u0644 \u0645\u0646 \u0623\u0646 \u062a\u064f\u0631\u0633\u0644.", "unavailable": "\u0627\u0644\u062f\u0631\u062f\u0634\u0629 \u063a\u064a\u0631 \u0645\u062a\u0627\u062d\u0629: ", "reconnecting": "\u062c\u0627\u0631\u064d \u0625\u0639\u0627\u062f\u0629 \u0627\u0644\u0627\u062a\u0635\u0627\u0644\u2026"},
+    hi: {"title": "\u0938\u0939\u093e\u092f\u0924\u093e", "open": "{title} \u091a\u0948\u091f \u0916\u094b\u0932\u0947\u0902", "new_label": "\u0928\u0908 \u092c\u093e\u0924\u091a\u0940\u0924 \u0936\u0941\u0930\u0942 \u0915\u0930\u0947\u0902", "new": "\u0928\u0908 \u091a\u0948\u091f", "close": "\u091a\u0948\u091f \u092c\u0902\u0926 \u0915\u0930\u0947\u0902", "conversation": "\u092c\u093e\u0924\u091a\u0940\u0924", "your_message": "\u0906\u092a\u0915\u093e \u0938\u0902\u0926\u0947\u0936", "placeholder": "\u0915\u094b\u0908 \u092a\u094d\u0930\u0936\u094d\u0928 \u092a\u0942\u091b\u0947\u0902\u2026", "send": "\u092d\u0947\u091c\u0947\u0902", "you": "\u0906\u092a: ", "sources": "\u0938\u094d\u0930\u094b\u0924:", "actions": "\u0938\u0941\u091d\u093e\u0908 \u0917\u0908 \u0915\u093e\u0930\u094d\u0930\u0935\u093e\u0907\u092f\u093e\u0901", "handover": "\u0906\u092a\u0915\u094b \u0915\u093f\u0938\u0940 \u092a\u094d\u0930\u0924\u093f\u0928\u093f\u0927\u093f \u0938\u0947 \u091c\u094b\u0921\u093c\u093e \u091c\u093e \u0930\u0939\u093e \u0939\u0948\u2026 \u0935\u0947 \u092f\u0939\u0940\u0902 \u091c\u0935\u093e\u092c \u0926\u0947\u0902\u0917\u0947\u0964", "helpful": "\u0915\u094d\u092f\u093e \u0907\u0938\u0938\u0947 \u0906\u092a\u0915\u0947 \u092a\u094d\u0930\u0936\u094d\u0928 \u0915\u093e \u0909\u0924\u094d\u0924\u0930 \u092e\u093f\u0932\u093e?", "yes": "\u0939\u093e\u0901, \u092e\u093f\u0932\u093e", "no": "\u0928\u0939\u0940\u0902, \u0928\u0939\u0940\u0902 \u092e\u093f\u0932\u093e", "failed": "\u0915\u0941\u091b \u0917\u0932\u0924 \u0939\u094b \u0917\u092f\u093e\u0964", "too_long": "\u092f\u0939 \u0938\u0902\u0926\u0947\u0936 \u092d\u0947\u091c\u0928\u0947 \u0915\u0947 \u0932\u093f\u090f \u092c\u0939\u0941\u0924 \u0932\u0902\u092c\u093e \u0939\u0948\u0964", "unavailable": "\u091a\u0948\u091f \u0909\u092a\u0932\u092c\u094d\u0927 \u0928\u0939\u0940\u0902 \u0939\u0948: ", "reconnecting": "\u092b\u093f\u0930 \u0938\u0947 \u0915\u0928\u0947\u0915\u094d\u091f \u0939\u094b \u0930\u0939\u093e \u0939\u0948\u2026"}
+  };
+  function language() {
+    var wanted = [data.lang, document.documentElement.lang, navigator.language];
+    for (var i = 0; i < wanted.length; i++) {
+      var code = String(wanted[i] || "").toLowerCase().split(/[-_]/)[0];
+      if (code === "en" || Object.prototype.hasOwnProperty.call(LABELS, code)) return code;
+      if (code && i === 0) break;  // a language the site asked for and we lack: English, not the browser's
+    }
+    return "en";
+  }
+  var uiLang = language();
+  function t(key) { return (LABELS[uiLang] || {})[key] || EN[key]; }
+  var title = data.title || t("title");
 
   var CSS = [
     ":host{all:initial}",
@@ -70,7 +113,7 @@
     if (text !== undefined) node.textContent = text;
     return node;
   }
-  var host = el("div", { id: "switchboard-widget" });
+  var host = el("div", { id: "switchboard-widget", lang: uiLang, dir: uiLang === "ar" ? "rtl" : "ltr" });
   var root = host.attachShadow({ mode: "open" });
   root.appendChild(el("style", {}, CSS));
   // Icons are inline SVG (Material Icons paths, Apache-2.0): emoji fonts are missing on many machines.
@@ -93,23 +136,23 @@
     svg.appendChild(path);
     return svg;
   }
-  var bubble = el("button", { class: "bubble", type: "button", "aria-label": "Open the " + title + " chat",
+  var bubble = el("button", { class: "bubble", type: "button", "aria-label": t("open").replace("{title}", title),
     "aria-expanded": "false", "aria-controls": "sb-panel" });
   bubble.appendChild(icon("chat", "28"));
-  var panel = el("section", { class: "panel", id: "sb-panel", role: "dialog", "aria-label": title + " chat" });
+  var panel = el("section", { class: "panel", id: "sb-panel", role: "dialog", "aria-label": title });
   panel.hidden = true;
   var header = el("header");
   header.appendChild(el("h2", {}, title));
-  var fresh = el("button", { type: "button", "aria-label": "Start a new conversation" }, "New chat");
-  var close = el("button", { type: "button", "aria-label": "Close the chat" }, "\u2715");
+  var fresh = el("button", { type: "button", "aria-label": t("new_label") }, t("new"));
+  var close = el("button", { type: "button", "aria-label": t("close") }, "\u2715");
   header.appendChild(fresh);
   header.appendChild(close);
   var conn = el("div", { class: "conn", role: "status" });
-  var log = el("div", { class: "log", role: "log", "aria-live": "polite", "aria-label": "Conversation", tabindex: "0" });
+  var log = el("div", { class: "log", role: "log", "aria-live": "polite", "aria-label": t("conversation"), tabindex: "0" });
   var form = el("form");
-  var label = el("label", { class: "sr", for: "sb-input" }, "Your message");
-  var input = el("textarea", { id: "sb-input", rows: "1", maxlength: "4000", placeholder: "Ask a question\u2026" });
-  var send = el("button", { type: "submit" }, "Send");
+  var label = el("label", { class: "sr", for: "sb-input" }, t("your_message"));
+  var input = el("textarea", { id: "sb-input", rows: "1", maxlength: "4000", placeholder: t("placeholder") });
+  var send = el("button", { type: "submit" }, t("send"));
   form.appendChild(label);
   form.appendChild(input);
   form.appendChild(send);
@@ -124,7 +167,7 @@
   function setOpen(open) {
     panel.hidden = !open;
     bubble.setAttribute("aria-expanded", String(open));
-    bubble.setAttribute("aria-label", (open ? "Close" : "Open") + " the " + title + " chat");
+    bubble.setAttribute("aria-label", open ? t("close") : t("open").replace("{title}", title));
     if (open) { input.focus(); scrollDown(); connect(); } else { bubble.focus(); }
   }
   bubble.addEventListener("click", function () { setOpen(panel.hidden); });
@@ -209,7 +252,7 @@
     var node = bubbles["c:" + id];
     if (!node) {
       node = el("div", { class: "msg user", "data-client-id": id });
-      node.appendChild(el("span", { class: "sr" }, "You: "));
+      node.appendChild(el("span", { class: "sr" }, t("you")));
       node.appendChild(document.createTextNode(text));
       bubbles["c:" + id] = node;
       log.appendChild(node);
@@ -243,7 +286,7 @@
     var lang = (reply.metadata && /^[a-z]{2,3}$/.test(reply.metadata.language || "")) ? reply.metadata.language : "";
     if (lang) part(node, "text").setAttribute("lang", lang); else part(node, "text").removeAttribute("lang");
     if (reply.sources && reply.sources.length && !part(node, "sources")) {
-      var sources = el("div", { class: "sources" }, "Sources:");
+      var sources = el("div", { class: "sources" }, t("sources"));
       var list = el("ul");
       reply.sources.forEach(function (url) {
         var item = el("li");
@@ -256,7 +299,7 @@
       node.appendChild(sources);
     }
     if (reply.actions && reply.actions.length && !part(node, "actions")) {
-      var actions = el("div", { class: "actions", role: "group", "aria-label": "Suggested actions" });
+      var actions = el("div", { class: "actions", role: "group", "aria-label": t("actions") });
       reply.actions.forEach(function (a) {
         var button = el("button", { type: "button", "data-action": a.action }, a.label);
         button.addEventListener("click", function () {
@@ -268,15 +311,15 @@
       });
       node.appendChild(actions);
     }
-    // an English line under a reply in another language would only repeat its hand-over words
-    if (reply.metadata && reply.metadata.escalated && (!lang || lang === "en") && !part(node, "handover")) {
+    // a line in another language than the reply's would only repeat its hand-over words in a second language
+    if (reply.metadata && reply.metadata.escalated && (!lang || lang === uiLang) && !part(node, "handover")) {
       node.appendChild(el("div", { class: "handover", role: "status" },
-        "Connecting you with a person\u2026 they will reply here."));
+        t("handover")));
     }
     if (!part(node, "feedback")) {
-      var box = el("div", { class: "feedback", role: "group", "aria-label": "Did this answer your question?" });
-      box.appendChild(el("span", {}, "Did this answer your question?"));
-      [["up", "Yes, it did"], ["down", "No, it did not"]].forEach(function (v) {
+      var box = el("div", { class: "feedback", role: "group", "aria-label": t("helpful") });
+      box.appendChild(el("span", {}, t("helpful")));
+      [["up", t("yes")], ["down", t("no")]].forEach(function (v) {
         var b = el("button", { type: "button", "data-vote": v[0], "aria-label": v[1], "aria-pressed": "false" });
         b.appendChild(icon("up", "14", v[0] === "down"));
         b.addEventListener("click", function () {
@@ -359,7 +402,7 @@
           var target = botBubble(frame.message_id);
           target.setAttribute("aria-busy", "false");
           part(target, "status").textContent = "";
-          target.appendChild(el("div", { class: "error", role: "alert" }, frame.message || "Something went wrong."));
+          target.appendChild(el("div", { class: "error", role: "alert" }, frame.message || t("failed")));
         } else conn.textContent = frame.message;
         return;
     }
@@ -417,7 +460,7 @@
   function tooBig(frame) { return new Blob([JSON.stringify(frame)]).size > maxFrameBytes; }
   function queue(frame) {
     if (tooBig(frame)) {
-      failed(frame.client_id, "This message is too long to send.");
+      failed(frame.client_id, t("too_long"));
       return;
     }
     pending.push(frame);
@@ -441,7 +484,7 @@
       open();
     }).catch(function (error) {
       connecting = false;
-      conn.textContent = "Chat unavailable: " + error.message;
+      conn.textContent = t("unavailable") + error.message;
       retry();
     });
   }
@@ -464,10 +507,10 @@
       if (event.code === 4401) { state.token = null; state.expires_at = 0; save(); }  // a new session next
       if (event.code === 4400) { state.conversation_id = "c-" + clientId(); save(); clearLog(); }
       if (event.code === 1009) {  // a frame was too big: never send it again
-        pending.filter(tooBig).forEach(function (f) { failed(f.client_id, "This message is too long to send."); });
+        pending.filter(tooBig).forEach(function (f) { failed(f.client_id, t("too_long")); });
       }
       if (restarting) { restarting = false; connect(); return; }
-      conn.textContent = "Reconnecting\u2026";
+      conn.textContent = t("reconnecting");
       retry();
     };
   }
