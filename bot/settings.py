@@ -241,7 +241,8 @@ class IntentConfig(_Strict):
 class SlackConfig(_Strict):
     ignore_bots: bool  # other bots' messages get no answer (the bot's own never do)
     update_interval_s: float = Field(ge=0.2, le=10)  # streamed answers: at most one chat.update this often
-    status_text: str = Field(min_length=1, max_length=200)
+    # shown in the thread until the answer streams; None: "Searching the help centre…" in the customer's language
+    status_text: str | None = Field(default=None, min_length=1, max_length=200)
     agents_channel: str | None = Field(default=None, pattern=r"^[CG][A-Z0-9]{2,}$")  # where hand-overs are posted
     delivery_backoff_s: float = Field(ge=0.05, le=60)  # a final reply Slack keeps refusing: retried 5 times
     streaming: bool  # Slack's streaming methods (chat.startStream…) instead of editing a posted message

@@ -199,7 +199,7 @@ def build_slack(settings: Settings, runtime: Runtime, role: Role = "all") -> Sla
     options = SlackOptions(
         ignore_bots=config.slack.ignore_bots,
         update_interval_s=config.slack.update_interval_s,
-        status_text=config.slack.status_text,
+        status_text=config.slack.status_text or "",
         delivery_backoff_s=config.slack.delivery_backoff_s,
         streaming=config.slack.streaming,
     )

@@ -174,12 +174,27 @@ _MIN_LEAD = 1.0  # over the runner-up
 _UNWRITTEN = frozenset({"hi-Latn", "nordic"})
 
 
+_UNMARKED = str.maketrans("đłıø", "dlio")
+
+
+def unmarked(word: str) -> str:
+    """The word as typed without its accents and diacritics ("không" → "khong", "değil" → "degil")."""
+    decomposed = unicodedata.normalize("NFKD", word.translate(_UNMARKED))
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
 def _weights() -> dict[str, dict[str, float]]:
+    """Each language's function words, also as typed without accents (customers often drop them: "khong", "degil",
+    "nie dostalem"), each weighted down by the number of languages that write the same form."""
+    forms = {
+        lang: {form for word in words.split() for form in (word, unmarked(word))}
+        for lang, words in _FUNCTION_WORDS.items()
+    }
     owners: dict[str, set[str]] = {}
-    for lang, words in _FUNCTION_WORDS.items():
-        for word in words.split():
+    for lang, words in forms.items():
+        for word in words:
             owners.setdefault(word, set()).add(lang)
-    return {lang: {word: 1.0 / len(owners[word]) for word in words.split()} for lang, words in _FUNCTION_WORDS.items()}
+    return {lang: {word: 1.0 / len(owners[word]) for word in words} for lang, words in forms.items()}
 
 
 _WEIGHTS = _weights()

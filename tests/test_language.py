@@ -52,6 +52,20 @@ def test_each_language_is_told_from_a_customers_message(language: str, text: str
 
 
 @pytest.mark.parametrize(
+    ("language", "text"),
+    [  # typed without accents, as customers often do (written for this test)
+        ("vi", "cho em hoi don hang cua em khi nao toi vay"),
+        ("tr", "siparisim hala gelmedi neden bu kadar gec"),
+        ("pl", "nie dostalem jeszcze paczki, co sie dzieje"),
+        ("pt", "nao consigo entrar na minha conta"),
+        ("es", "no me llego el pedido y ya pague"),
+    ],
+)
+def test_a_language_typed_without_its_accents_is_still_told(language: str, text: str) -> None:
+    assert detect_language(text) == language
+
+
+@pytest.mark.parametrize(
     "text",
     [
         "ok",
@@ -131,6 +145,23 @@ def test_held_out_messages_in_fifteen_languages_are_told_and_none_is_given_anoth
     assert wrong == []
     assert sum(told.values()) >= 235, told  # 240 of 260 measured (docs/safety.md)
     assert all(count >= 13 for lang, count in told.items() if lang != "hi"), told
+
+
+def test_a_second_writers_hard_cases_are_never_given_a_wrong_written_language() -> None:
+    """eval/language/heldout.jsonl: 110 English messages full of foreign names, products and pasted text, 140 in
+    the other 17 languages written casually (no accents, short, English words mixed in), 50 in neighbouring
+    languages we do not write, 20 in Hinglish. Measured, not tuned on: see docs/safety.md."""
+    outcome: Counter[str] = Counter()
+    for row in _rows(EVAL / "language" / "heldout.jsonl"):
+        found, written = detect_language(row["text"]), row["lang"] in LANGUAGES
+        if written:
+            outcome["right" if found == row["lang"] else "left" if found is None else "wrong"] += 1
+        else:
+            outcome["neighbour left" if found is None else "neighbour taken"] += 1
+    assert outcome["wrong"] == 0, outcome  # English and the 17 others: never another written language
+    assert outcome["right"] >= 180, outcome  # 185 of 250 measured
+    # Belarusian for Russian, Galician for Portuguese, Malay for Indonesian, Cantonese for Chinese: 7 of 50
+    assert outcome["neighbour taken"] <= 7, outcome
 
 
 def test_english_customer_questions_are_never_answered_in_another_language() -> None:

@@ -143,14 +143,11 @@ def test_alone_the_judge_answers_and_suggests_exactly_as_its_own_thresholds() ->
 async def test_weigh_falls_back_to_the_judge_when_the_model_is_busy() -> None:
     from engine.stages.weigh import Weigh
 
-    class Events:
-        async def status(self, text: str) -> None: ...
-
     stack = ReaderStack(Reader(BusyScorer(), None), judge_model(0.8, 0.6), judge_model(0.5, 0.3), (0.6, 0.8))
-    scores = await Weigh._with_reader(stack, "q", [candidate("a"), candidate("b")], [0.5, 0.3], Events())  # type: ignore[arg-type]
+    scores = await Weigh._with_reader(stack, "q", [candidate("a"), candidate("b")], [0.5, 0.3])
     assert scores == pytest.approx([0.8, 0.6])
     slow = ReaderStack(Reader(SlowScorer(), None), judge_model(0.8, 0.6), judge_model(0.5, 0.3), (0.6, 0.8), 0.05)
-    scores = await Weigh._with_reader(slow, "q", [candidate("a"), candidate("b")], [0.5, 0.3], Events())  # type: ignore[arg-type]
+    scores = await Weigh._with_reader(slow, "q", [candidate("a"), candidate("b")], [0.5, 0.3])
     assert scores == pytest.approx([0.8, 0.6]), "a reader that does not answer in time is not waited for"
 
 

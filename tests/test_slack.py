@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 from bot.app import create_app
 from bot.settings import FileConfig, Settings, SettingsError
 from bot.slack import slack_status
+from engine.replies import reply_text
 from memory.escalations import RedisEscalationStore
 from memory.feedback import RedisFeedbackStore
 from tests.conftest import own_prefix, start_ready
@@ -186,6 +187,21 @@ async def test_a_mention_is_answered_in_its_thread_with_blocks_and_sources(serve
     assert "https://help.brightcart.example/returns/policy" in rendered
     assert "sb_feedback:up" in rendered
     assert "start_return" in rendered
+
+
+async def test_a_mention_in_spanish_is_told_we_search_and_handed_over_in_spanish(server: tuple[str, FakeSlack]) -> None:
+    url, fake = server
+    channel, ts = channel_id(), new_ts()
+    text = f"<@{BOT_USER}> hola, quiero hablar con una persona de su equipo por favor"
+    await send(
+        url, event_body({"type": "app_mention", "channel": channel, "user": "U7", "text": text, "ts": ts}, "EvEs1")
+    )
+    await fake.wait_for(lambda f: bool(final_updates(f, channel)))
+    [post] = posts(fake, channel)
+    assert post["text"] == reply_text("searching", "es") + "…", "the placeholder while it works"
+    final = final_updates(fake, channel)[-1]
+    assert final["text"].startswith(reply_text("handoff", "es"))
+    assert reply_text("talk_to_human", "es") in blocks_text(final["blocks"])
 
 
 async def test_a_direct_message_is_answered(server: tuple[str, FakeSlack]) -> None:

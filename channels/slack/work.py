@@ -67,7 +67,7 @@ class FeedbackRecorder(Protocol):
 class SlackOptions:
     ignore_bots: bool = True
     update_interval_s: float = 1.0
-    status_text: str = "Searching the help centre…"
+    status_text: str = ""  # "": "Searching the help centre…" in the language of the message
     delivery_attempts: int = 5  # the final reply, when Slack keeps failing past the client's own retries
     delivery_backoff_s: float = 2.0  # doubled after each failed attempt
     streaming: bool = False  # Slack's chat.startStream / appendStream / stopStream instead of edits
@@ -170,12 +170,11 @@ class SlackWork:
     def _surface(self, client: AsyncWebClient, channel: str, thread: str, message: Message, team: str) -> Surface:
         options = self.options
         retry = backoff(options.delivery_attempts, options.delivery_backoff_s, f"the reply to {message.message_id}")
+        status = options.status_text or reply_text("searching", self._language(message.text)) + "…"
         if options.streaming:
             recipient = (team, message.user_id)
-            return StreamedMessage(
-                client, channel, thread, recipient, options.status_text, options.update_interval_s, retry
-            )
-        return UpdatedMessage(client, channel, thread, options.status_text, options.update_interval_s, retry)
+            return StreamedMessage(client, channel, thread, recipient, status, options.update_interval_s, retry)
+        return UpdatedMessage(client, channel, thread, status, options.update_interval_s, retry)
 
     async def _deliver(self, client: AsyncWebClient, channel: str, thread: str, message: Message, team: str) -> None:
         dispatcher = self.dispatcher()

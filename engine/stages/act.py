@@ -31,6 +31,7 @@ from engine.consent import (
     idempotency_key,
 )
 from engine.protocols import EventSink, StoreUnavailable
+from engine.replies import reply_text
 from engine.tool_calls import CallProposer, request_messages, schema, validate_call
 from engine.tools import (
     ORDER_NUMBER,
@@ -157,7 +158,7 @@ class Act:
             if not order:
                 if not self._wants(turn):
                     return turn  # a general question ("how long does shipping take?"): the help centre answers
-                await events.status("Checking your orders…")
+                await events.status(reply_text("checking_orders", turn.speaks))
                 picked = await self._pick_order(turn, tool)
                 if isinstance(picked, Turn) or picked is None:
                     return picked or turn
@@ -170,7 +171,7 @@ class Act:
                     return turn  # the tool cannot run without it; the help centre may still answer
                 arguments[name] = value
         call = ToolCall.of(tool.spec.name, arguments, message.user_id)
-        await events.status("Checking with " + (tool.spec.title or "our systems") + "…")
+        await events.status(reply_text("checking_with", turn.speaks, system=tool.spec.title or "our systems"))
         if tool.spec.confirm:
             return await self._propose(turn, tool, call)
         return await self._run(turn, tool, call, message.message_id)

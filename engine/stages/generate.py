@@ -17,6 +17,7 @@ from engine.evidence import choose, compose
 from engine.generation.prompts import build_messages
 from engine.policy import IntentSpec, PolicyConfig, grounding
 from engine.protocols import EventSink, GenerationParams, GenerationUnavailable, Generator, PromptTooLong
+from engine.replies import reply_text
 from engine.segments import Segment, Segments
 from engine.text import numbers_in
 from engine.types import Evidence, TokenStats, Turn
@@ -95,7 +96,7 @@ class Generate:
             tone=segment.tone if segment else "",
         )
         params = replace(self.params, adapter=segment.adapter) if segment and segment.adapter else self.params
-        await events.status("Writing an answer")
+        await events.status(reply_text("writing", turn.speaks))
         draft = ""
         shown = HeldBack(events, self.screen)
         stats: list[TokenStats] = []

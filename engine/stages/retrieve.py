@@ -7,6 +7,7 @@ import asyncio
 import numpy as np
 
 from engine.protocols import Embedder, EventSink, Retriever, Vectors
+from engine.replies import reply_text
 from engine.types import Retrieved, Turn
 
 
@@ -30,7 +31,7 @@ class Retrieve:
         return await self.retriever.search(text, vector, self.top_k), vector
 
     async def __call__(self, turn: Turn, events: EventSink) -> Turn:
-        await events.status("Searching the help centre")
+        await events.status(reply_text("searching", turn.speaks))
         text = turn.message.text
         if turn.query_vector:
             vector = np.asarray(turn.query_vector, dtype=np.float32)

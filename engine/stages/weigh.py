@@ -19,6 +19,7 @@ from engine.judge import JudgeModel
 from engine.policy import IntentSpec
 from engine.protocols import EventSink, GenerationUnavailable, PromptTooLong
 from engine.reader import Reader, reader_rows
+from engine.replies import reply_text
 from engine.types import Evidence, Turn
 
 log = logging.getLogger(__name__)
@@ -85,7 +86,8 @@ class Weigh:
         question = self.question(turn)
         scores = await asyncio.to_thread(self.judge.judge, question, candidates)
         if self.stack is not None:
-            scores = await self._with_reader(self.stack, question, candidates, scores, events)
+            await events.status(reply_text("reading", turn.speaks))
+            scores = await self._with_reader(self.stack, question, candidates, scores)
         judged = sorted(
             (replace(c, support=float(s)) for c, s in zip(candidates, scores, strict=True)),
             key=lambda e: e.support,
@@ -95,9 +97,8 @@ class Weigh:
 
     @staticmethod
     async def _with_reader(
-        stack: ReaderStack, question: str, candidates: Sequence[Evidence], supports: list[float], events: EventSink
+        stack: ReaderStack, question: str, candidates: Sequence[Evidence], supports: list[float]
     ) -> list[float]:
-        await events.status("Reading the help centre")
         try:
             async with asyncio.timeout(stack.timeout_s):
                 reading = await stack.reader.read(question, candidates)
