@@ -21,6 +21,9 @@ _FUNCTION_WORDS: dict[str, str] = {
         # English words that are also other languages' function words: shared, they are no evidence alone
         "also die den bin per non come plus comment her over van son sin hay fare dove est ai mon sim op er "
         "var says said say men same "
+        # chat English: "wat u mean", "ha ha thanks"
+        "u ur r wat wut pls plz thx ty dont cant wont didnt doesnt isnt ive youre whats ha lol ok okay hey yeah yep "
+        "nope "
         "these have has had can can't could how what why when where do does did don't not an at from there "
         "they we will would should if or but get just me please hi hello thanks thank there's any still yet "
         "about all as by got i'd im into its know last like more need new no now off one only out so some "
@@ -183,18 +186,22 @@ def unmarked(word: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
+_UNMARKED_WEIGHT = 0.4  # "tai", "chi", "mat" typed bare are English words as often as Vietnamese ones
+
+
 def _weights() -> dict[str, dict[str, float]]:
     """Each language's function words, also as typed without accents (customers often drop them: "khong", "degil",
-    "nie dostalem"), each weighted down by the number of languages that write the same form."""
-    forms = {
-        lang: {form for word in words.split() for form in (word, unmarked(word))}
-        for lang, words in _FUNCTION_WORDS.items()
-    }
+    "nie dostalem"; such a form counts less), each weighted down by the number of languages that write it."""
+    written = {lang: set(words.split()) for lang, words in _FUNCTION_WORDS.items()}
+    forms = {lang: words | {unmarked(word) for word in words} for lang, words in written.items()}
     owners: dict[str, set[str]] = {}
     for lang, words in forms.items():
         for word in words:
             owners.setdefault(word, set()).add(lang)
-    return {lang: {word: 1.0 / len(owners[word]) for word in words} for lang, words in forms.items()}
+    return {
+        lang: {word: (1.0 if word in written[lang] else _UNMARKED_WEIGHT) / len(owners[word]) for word in words}
+        for lang, words in forms.items()
+    }
 
 
 _WEIGHTS = _weights()
@@ -225,10 +232,11 @@ def _script_language(text: str, latin_letters: int) -> str | None:
 
 
 def _latin_scores(text: str) -> tuple[dict[str, float], dict[str, float]]:
-    """Each language's evidence from its function words and elisions, and from its letters."""
+    """Each language's evidence from its function words and elisions, and from its letters; a word said twice
+    counts once ("ha ha", "cho cho")."""
     words = dict.fromkeys(_FUNCTION_WORDS, 0.0)
     letters = dict.fromkeys(_FUNCTION_WORDS, 0.0)
-    for written in _WORDS.findall(text):
+    for written in dict.fromkeys(_WORDS.findall(text)):
         word = written.lower()  # not casefold: it turns "ß" into "ss"
         for lang, weights in _WEIGHTS.items():
             words[lang] += weights.get(word, 0.0)

@@ -66,18 +66,22 @@ class Engine:
         self.on_failure = on_failure
         self.reply_language = reply_language
 
-    def language_of(self, text: str) -> str:
-        """The language fixed replies to a message of this text are written in."""
-        return reply_language(text, self.reply_language)
+    def language_of(self, text: str, default: str = "en") -> str:
+        """The language fixed replies to a message of this text are written in (`default` when it cannot
+        be told from the text)."""
+        return reply_language(text, self.reply_language, default)
 
-    async def run(self, message: Message, events: EventSink) -> Reply:
+    async def run(self, message: Message, events: EventSink, spoken: list[str] | None = None) -> Reply:
+        """The reply to `message`; `spoken` (when given) holds the language the turn settled on so far, for a
+        failure reply to speak it too."""
         # untold ("ok", "agente por favor"), Recall may still tell it from the customer's earlier messages
-        told = self.reply_language if self.reply_language != "auto" else reply_language(message.text, default="")
-        turn = Turn(message=message, language=told)
+        turn = Turn(message=message, language=self.language_of(message.text, default=""))
         for stage in self.stages:
             if turn.settled and not getattr(stage, "after_reply", False):
                 continue  # a guard answered: understanding and answering are skipped, recording is not
             turn = await stage(turn, events)
+            if spoken is not None:
+                spoken[:] = [turn.speaks]
         if turn.reply is None:
             raise RuntimeError("the pipeline finished without a reply; is a decide stage missing?")
         return turn.reply
@@ -88,23 +92,24 @@ class Engine:
 
         async def produce() -> None:
             failed: Reply | None = None
+            spoken: list[str] = []
             try:
                 async with asyncio.timeout(self.deadline_s) as limit:
-                    reply = await self.run(message, sink)
+                    reply = await self.run(message, sink, spoken)
             except asyncio.CancelledError:
                 raise
             except TimeoutError:
                 if not limit.expired():
                     log.exception("pipeline failed for message %s", message.message_id)
-                    failed = failure_reply(message, self.language_of(message.text))
+                    failed = failure_reply(message, spoken[0] if spoken else self.language_of(message.text))
                 else:
                     log.error("message %s passed its %.1f s deadline", message.message_id, self.deadline_s)
-                    failed = failure_reply(message, self.language_of(message.text), "deadline")
+                    failed = failure_reply(message, spoken[0] if spoken else self.language_of(message.text), "deadline")
             except Exception:
                 # Never leave a user without an answer: log (without the text, which may hold PII) and
                 # hand over to a person.
                 log.exception("pipeline failed for message %s", message.message_id)
-                failed = failure_reply(message, self.language_of(message.text))
+                failed = failure_reply(message, spoken[0] if spoken else self.language_of(message.text))
             if failed is not None:
                 reply = failed
                 # recorded before the final event: a consumer that stops after it cancels this task

@@ -31,6 +31,7 @@ from safety.detectors import GuardDetectors
 from safety.harm_languages import caring_language, caring_reply
 from safety.injection import InjectionDetector
 from safety.pii import restore
+from safety.threat_languages import threat_language
 from safety.toxicity import ToxicityDetector
 
 log = logging.getLogger(__name__)
@@ -96,7 +97,9 @@ class GuardInput:
             if harm == "self_harm":
                 cared_in = caring_language(text) or "en"
                 return self._settle(turn, caring_reply(text, SELF_HARM_TEXT), harm, escalated=True, language=cared_in)
-            return self._settle(turn, reply_text("threat", turn.speaks), harm, escalated=True)
+            # a short threat tells its language by its own form ("te voy a matar") where the words alone do not
+            said_in = threat_language(text) or turn.speaks
+            return self._settle(turn, reply_text("threat", said_in), harm, escalated=True, language=said_in)
         # also under an insult (abuse must not switch this check off), and on the text as written: a
         # placeholder can swallow the keyword ("<NAME_1> Instrucciones Anteriores"); only the rule is logged
         rule = self.injection.check(text)
@@ -120,18 +123,7 @@ class GuardInput:
         return turn
 
     def _settle(self, turn: Turn, text: str, kind: str, escalated: bool, language: str = "") -> Turn:
-        language = language or turn.speaks
-        reply = Reply(
-            text,
-            (),
-            (escalate_action(language),),
-            1.0,
-            kind,
-            turn.message.user_role,
-            escalated,
-            reason=kind,
-            language=language,
-        )
+        reply = fixed_reply(turn, text, kind, kind, escalated, 1.0, language or turn.speaks)
         return turn.evolve(reply=reply, settled=True, flags=(*turn.flags, kind))
 
     async def _count(self, kind: str) -> None:
@@ -141,6 +133,23 @@ class GuardInput:
             await self.counter.count(kind)
         except StoreUnavailable:
             log.warning("could not count a %s guard event: Redis unavailable", kind)
+
+
+def fixed_reply(
+    turn: Turn, text: str, intent: str, reason: str, escalated: bool, confidence: float, language: str
+) -> Reply:
+    """A reply in our own words (a refusal, a hand-over), with the "talk to a human" button in its language."""
+    return Reply(
+        text,
+        (),
+        (escalate_action(language),),
+        confidence,
+        intent,
+        turn.message.user_role,
+        escalated,
+        reason=reason,
+        language=language,
+    )
 
 
 class QuarantinePassages:
@@ -191,19 +200,9 @@ class GuardOutput:
             return turn
         if not self.screen(reply.text):
             log.warning("the reply to message %s failed the output check; a person takes over", turn.message.message_id)
-            language = turn.speaks
-            unsafe = Reply(
-                reply_text("unsafe_output", language),
-                (),
-                (escalate_action(language),),
-                0.0,
-                reply.intent,
-                reply.user_role,
-                True,
-                "unsafe_output",
-                language=language,
-            )
-            return turn.evolve(reply=unsafe)
+            text = reply_text("unsafe_output", turn.speaks)
+            return turn.evolve(reply=fixed_reply(turn, text, reply.intent, "unsafe_output", True, 0.0, turn.speaks))
         if "abuse" in turn.flags and reply.escalated:
-            return turn.evolve(reply=replace(reply, text=reply_text("calm_handover", turn.speaks)))
+            calm = reply_text("calm_handover", turn.speaks)
+            return turn.evolve(reply=replace(reply, text=calm, language=turn.speaks))
         return turn

@@ -8,9 +8,10 @@ from pathlib import Path
 from redis.asyncio import Redis
 
 from engine.handover import WITHHELD
-from engine.pipeline import NoEvents
+from engine.pipeline import Engine, NoEvents
+from engine.protocols import EventSink
 from engine.stages.recall import WITHHELD_INJECTION, Recall
-from engine.types import ConversationRef, HistoryEntry, Message, Turn
+from engine.types import ConversationRef, HistoryEntry, Message, Reply, Turn
 from memory.embedded import EmbeddedRedis
 from memory.store import RedisMemoryStore
 
@@ -86,13 +87,26 @@ async def test_a_message_too_short_to_tell_is_answered_in_the_customers_earlier_
             HistoryEntry("user", WITHHELD),
         ],
     )
-    recall = Recall(memory, read_entries=8)
-    short = Message(conversation(conv="es"), "agente por favor", message_id="m-es")
-    assert (await recall(Turn(message=short), NoEvents())).speaks == "es"
-    told = Message(conversation(conv="es"), "I need to speak to someone about the refund", message_id="m-en")
-    assert (await recall(Turn(message=told, language="en"), NoEvents())).speaks == "en", "what the message tells wins"
-    fresh = Message(conversation(conv="none"), "agente por favor", message_id="m-none")
-    assert (await recall(Turn(message=fresh), NoEvents())).speaks == "en"
+    # through the engine, as a message goes: the language a turn settles on is what its reply is written in
+    engine = Engine([Recall(memory, read_entries=8), SayLanguage()])
+
+    async def spoken(conv: str, text: str) -> str:
+        return (await engine.run(Message(conversation(conv=conv), text, message_id=f"m-{conv}"), NoEvents())).text
+
+    assert await spoken("es", "agente por favor") == "es"
+    assert await spoken("es", "I need to speak to someone about the refund") == "en", "what the message tells wins"
+    assert await spoken("es", "¿y cuándo me devuelven el dinero?") == "es"
+    assert await spoken("none", "agente por favor") == "en", "nothing to tell it from: the default"
+    assert await Engine([Recall(memory, 8), SayLanguage()], reply_language="de").run(
+        Message(conversation(conv="es"), "agente por favor", message_id="m-de"), NoEvents()
+    ) == Reply("de", (), (), 1.0, "test", "customer", False), "a fixed setting wins over history"
+
+
+class SayLanguage:
+    """Replies with the language the turn settled on."""
+
+    async def __call__(self, turn: Turn, events: EventSink) -> Turn:
+        return turn.evolve(reply=Reply(turn.speaks, (), (), 1.0, "test", "customer", False))
 
 
 async def test_ping_tells_up_from_down(memory: RedisMemoryStore) -> None:

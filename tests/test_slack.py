@@ -476,7 +476,7 @@ async def test_support_answers_privately_through_the_response_url_and_shares_on_
     }
     status, text = await send(url, urlencode(form), form=True)
     assert status == 200
-    assert "Looking that up" in text
+    assert text == reply_text("searching", "en") + "…"
     await fake.wait_for(lambda f: bool(f.of("response_url")))
     private = fake.of("response_url")[-1].args
     assert private["response_type"] == "ephemeral"

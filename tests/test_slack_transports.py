@@ -27,7 +27,8 @@ from bot.settings import FileConfig, Settings, SettingsError
 from bot.slack import build_slack, slack_mode
 from channels.slack.channel import SlackChannel
 from channels.slack.clients import InstalledWorkspaces, OneWorkspace
-from channels.slack.work import QUEUE_DOWN_TEXT, SlackWork
+from channels.slack.work import SlackWork
+from engine.replies import reply_text
 from memory.escalations import RedisEscalationStore
 from memory.feedback import RedisFeedbackStore
 from memory.jobs import RedisJobQueue
@@ -97,7 +98,7 @@ async def test_socket_mode_takes_events_and_commands_over_slacks_websocket(
         envelope = await fake.push("slash_commands", command)
         await fake.wait_for(lambda f: any(a.get("envelope_id") == envelope for a in f.socket_acks))
         ack = next(a for a in fake.socket_acks if a.get("envelope_id") == envelope)
-        assert ack["payload"]["text"] == "Looking that up…", "the command's acknowledgement carries its reply"
+        assert ack["payload"]["text"] == "Searching the help centre…", "the command's acknowledgement carries its reply"
         await fake.wait_for(lambda f: bool(f.of("response_url")))
 
         status, _ = await post(str(server.make_url("")), event_body(dm(new_channel(), "U22"), "EvHttp1"))
@@ -268,7 +269,7 @@ async def test_an_event_that_cannot_be_stored_is_not_acknowledged(settings: Sett
     command = urlencode({"command": "/escalate", "text": "", "team_id": "T0001", "user_id": "U51", "channel_id": "C1"})
     status, text = await dispatch(command, "application/x-www-form-urlencoded")
     assert status == 200
-    assert text == QUEUE_DOWN_TEXT, "the user is told, not promised a person"
+    assert text == reply_text("queue_down", "en"), "the user is told, not promised a person"
     await down.aclose()
 
 

@@ -39,6 +39,27 @@ def test_a_threat_against_the_person_addressed_is_a_threat(language: str, text: 
 
 
 @pytest.mark.parametrize(
+    ("language", "text"),
+    [  # the reviewer's misses of the first version: other persons and tenses, typed without letters, dialects
+        ("fr", "j'vais te tuer"),
+        ("fr", "je vais tous vous tuer"),
+        ("de", "ich mach dich kalt"),
+        ("it", "vi ammazzerò tutti"),
+        ("nl", "ik ga je vermoorden"),
+        ("es", "les voy a romper la cara"),
+        ("ru", "я тебя найду и убью"),
+        ("tr", "SENI OLDURECEGIM"),
+        ("vi", "tao giet may"),
+        ("ja", "お前を殺す"),
+        ("ar", "سوف أقتلك"),
+        ("ar", "حقتلك"),
+    ],
+)
+def test_other_forms_of_the_same_threat_are_threats(language: str, text: str) -> None:
+    assert threat_language(text) == language
+
+
+@pytest.mark.parametrize(
     "text",
     [
         "vou matar a saudade do meu pai com essa viagem",
@@ -55,6 +76,25 @@ def test_a_threat_against_the_person_addressed_is_a_threat(language: str, text: 
         "bu fiyat beni öldürüyor",
         "ik vermoord deze deadline nog eens",
         "hasi se mar gaya yaar",
+        # a reviewer's look-alikes of the first version: a time after "um", idioms, things, jokes and games
+        "Kann ich die Pakete morgen abholen oder bringe ich sie um 10 Uhr zur Post?",
+        "ich bring dich um 8 zum Bahnhof",
+        "se eu comprar de novo nessa loja vou quebrar a cara outra vez",
+        "vou matar todos os mosquitos da casa com esse repelente?",
+        "vou te matar de rir",
+        "tengo cucarachas, las voy a matar con el spray que compré",
+        "te voy a reventar el whatsapp hasta que me respondan",
+        "jajaja te mato, me hiciste reír",
+        "te voy a matar el hambre con esta pizza",
+        "vi uccido con le risate",
+        "je vais te tuer au prochain match de fortnite",
+        "ik maak je af in fortnite",
+        "убью вас в игре",
+        "我刚才杀了你们的客服机器人哈哈",
+        "모기 죽여버리는 약 있나요",
+        "ぶっ殺しの映画のタイトルは？",
+        "ฆ่าคุณภาพสินค้า",
+        "zabije cie ten upał",
     ],
 )
 def test_the_same_verbs_aimed_elsewhere_pass(text: str) -> None:

@@ -26,8 +26,9 @@ from slack_sdk.signature import SignatureVerifier
 from channels.slack.agents import CLAIM, RESOLVE, AgentsChannel
 from channels.slack.blocks import ACTION_PREFIX, FEEDBACK_PREFIX
 from channels.slack.payloads import MENTION, Workspace
-from channels.slack.work import ESCALATED_TEXT, QUEUE_DOWN_TEXT, SHARE, SlackOptions, SlackWork, ThreadRegistry
+from channels.slack.work import SHARE, SlackOptions, SlackWork, ThreadRegistry
 from engine.protocols import StoreUnavailable
+from engine.replies import reply_text
 
 log = logging.getLogger(__name__)
 
@@ -197,23 +198,26 @@ class SlackChannel:
         return on_click
 
     async def _on_escalate_command(self, ack: Any, command: dict[str, Any], context: Any) -> None:
+        language = self.work.language(str(command.get("text", "")))  # "/escalate mi pedido no llegó"
         try:
             await self._enqueue("escalate_command", context, command, body=command)
         except StoreUnavailable:
-            await ack(QUEUE_DOWN_TEXT)
+            await ack(reply_text("queue_down", language))
             return
-        await ack(ESCALATED_TEXT)
+        await ack(reply_text("escalated", language))
 
     async def _on_support_command(self, ack: Any, command: dict[str, Any], context: Any) -> None:
         if not str(command.get("text", "")).strip():
             await ack("Ask your question after the command, e.g. `/support how do I return an item?`")
             return
+        language = self.work.language(str(command.get("text", "")))
         try:
             await self._enqueue("support", context, command, body=command)
         except StoreUnavailable:
-            await ack(QUEUE_DOWN_TEXT)
+            await ack(reply_text("queue_down", language))
             return
-        await ack("Looking that up…")  # only the asker sees it; the answer follows through response_url
+        # only the asker sees it; the answer follows through response_url
+        await ack(reply_text("searching", language) + "…")
 
 
 def _without_token(body: Any) -> Any:

@@ -44,8 +44,6 @@ log = logging.getLogger(__name__)
 
 SHARE = "sb_share"
 NOT_POSTABLE = frozenset({"not_in_channel", "channel_not_found", "is_archived", "restricted_action"})
-ESCALATED_TEXT = reply_text("escalated")
-QUEUE_DOWN_TEXT = reply_text("queue_down")
 PROCESSING = "processing"
 
 
@@ -170,7 +168,7 @@ class SlackWork:
     def _surface(self, client: AsyncWebClient, channel: str, thread: str, message: Message, team: str) -> Surface:
         options = self.options
         retry = backoff(options.delivery_attempts, options.delivery_backoff_s, f"the reply to {message.message_id}")
-        status = options.status_text or reply_text("searching", self._language(message.text)) + "…"
+        status = options.status_text or reply_text("searching", self.language(message.text)) + "…"
         if options.streaming:
             recipient = (team, message.user_id)
             return StreamedMessage(client, channel, thread, recipient, status, options.update_interval_s, retry)
@@ -249,10 +247,11 @@ class SlackWork:
         conversation = conversation_of(body)
         await self.escalations.open(conversation, value.get("m", ""), "talk_to_human_button", "", "")  # or retried
         # the button was labelled in the customer's language: the confirmation speaks it too
-        language = label_language(label) or self._language(label)
+        language = label_language(label) or self.language(label)
         await _replace_block(client, body, "sb_actions", reply_text("escalated", language))
 
-    def _language(self, text: str) -> str:
+    def language(self, text: str) -> str:
+        """The language our replies to a Slack message of this text are written in."""
         dispatcher = self.dispatcher()
         return dispatcher.engine.language_of(text) if dispatcher is not None else reply_language(text)
 
@@ -280,7 +279,7 @@ class SlackWork:
             await responder.send(text=busy.text, response_type="ephemeral", replace_original=True)
             return
         if reply is None:
-            text = reply_text("escalated", self._language(question))
+            text = reply_text("escalated", self.language(question))
             await responder.send(text=text, response_type="ephemeral", replace_original=True)
             return
         blocks = reply_blocks(reply, message.message_id, feedback=False)

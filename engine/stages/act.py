@@ -171,7 +171,10 @@ class Act:
                     return turn  # the tool cannot run without it; the help centre may still answer
                 arguments[name] = value
         call = ToolCall.of(tool.spec.name, arguments, message.user_id)
-        await events.status(reply_text("checking_with", turn.speaks, system=tool.spec.title or "our systems"))
+        if tool.spec.title:
+            await events.status(reply_text("checking_with", turn.speaks, system=tool.spec.title))
+        else:
+            await events.status(reply_text("checking", turn.speaks))
         if tool.spec.confirm:
             return await self._propose(turn, tool, call)
         return await self._run(turn, tool, call, message.message_id)

@@ -136,7 +136,7 @@
     svg.appendChild(path);
     return svg;
   }
-  var bubble = el("button", { class: "bubble", type: "button", "aria-label": t("open").replace("{title}", title),
+  var bubble = el("button", { class: "bubble", type: "button", "aria-label": t("open").split("{title}").join(title),
     "aria-expanded": "false", "aria-controls": "sb-panel" });
   bubble.appendChild(icon("chat", "28"));
   var panel = el("section", { class: "panel", id: "sb-panel", role: "dialog", "aria-label": title });
@@ -167,7 +167,7 @@
   function setOpen(open) {
     panel.hidden = !open;
     bubble.setAttribute("aria-expanded", String(open));
-    bubble.setAttribute("aria-label", open ? t("close") : t("open").replace("{title}", title));
+    bubble.setAttribute("aria-label", open ? t("close") : t("open").split("{title}").join(title));
     if (open) { input.focus(); scrollDown(); connect(); } else { bubble.focus(); }
   }
   bubble.addEventListener("click", function () { setOpen(panel.hidden); });
@@ -253,7 +253,7 @@
     if (!node) {
       node = el("div", { class: "msg user", "data-client-id": id });
       node.appendChild(el("span", { class: "sr" }, t("you")));
-      node.appendChild(document.createTextNode(text));
+      node.appendChild(el("span", { dir: "auto" }, text));  // Arabic in an English page, or the reverse
       bubbles["c:" + id] = node;
       log.appendChild(node);
       scrollDown();
@@ -266,7 +266,7 @@
       node = el("div", { class: "msg bot", "data-message-id": messageId });
       node.appendChild(el("span", { class: "sr" }, title + ": "));
       node.appendChild(el("div", { class: "status" }));
-      node.appendChild(el("div", { class: "text" }));
+      node.appendChild(el("div", { class: "text", dir: "auto" }));
       node.raw = "";
       bubbles["m:" + messageId] = node;
       log.appendChild(node);
