@@ -139,6 +139,8 @@ _ELISIONS: tuple[tuple[re.Pattern[str], str], ...] = (
 _HIRAGANA = re.compile(r"[\u3040-\u309f]")
 _KATAKANA = re.compile(r"[\u30a0-\u30ff]")
 _HAN = re.compile(r"[\u4e00-\u9fff]")
+# the alphabets that tell a language by their letters (Chinese and Japanese, which share Han, are told apart
+# in `_script_language`)
 _SCRIPTS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("ko", re.compile(r"[\uac00-\ud7af\u1100-\u11ff]")),
     ("th", re.compile(r"[\u0e00-\u0e7f]")),
@@ -189,22 +191,32 @@ def unmarked(word: str) -> str:
 _UNMARKED_WEIGHT = 0.4  # "tai", "chi", "mat" typed bare are English words as often as Vietnamese ones
 
 
-def _weights() -> dict[str, dict[str, float]]:
-    """Each language's function words, also as typed without accents (customers often drop them: "khong", "degil",
-    "nie dostalem"; such a form counts less), each weighted down by the number of languages that write it."""
+def _weights() -> dict[str, tuple[tuple[str, float], ...]]:
+    """For each function word, the languages it counts for: also as typed without accents (customers often drop
+    them: "khong", "degil", "nie dostalem"; such a form counts less), weighted down by the languages sharing it."""
     written = {lang: set(words.split()) for lang, words in _FUNCTION_WORDS.items()}
-    forms = {lang: words | {unmarked(word) for word in words} for lang, words in written.items()}
     owners: dict[str, set[str]] = {}
-    for lang, words in forms.items():
-        for word in words:
+    for lang, words in written.items():
+        for word in words | {unmarked(word) for word in words}:
             owners.setdefault(word, set()).add(lang)
     return {
-        lang: {word: (1.0 if word in written[lang] else _UNMARKED_WEIGHT) / len(owners[word]) for word in words}
-        for lang, words in forms.items()
+        word: tuple((lang, (1.0 if word in written[lang] else _UNMARKED_WEIGHT) / len(langs)) for lang in langs)
+        for word, langs in owners.items()
     }
 
 
 _WEIGHTS = _weights()
+
+
+def script_of(text: str) -> str | None:
+    """The language whose script the text uses at all, however little and whatever language it is really in
+    (a Ukrainian message is "ru", a Persian one "ar"): the nearest reply when nothing better is told."""
+    if _HIRAGANA.search(text) or _KATAKANA.search(text):
+        return "ja"
+    for lang, script in _SCRIPTS:
+        if script.search(text):
+            return lang
+    return "zh" if _HAN.search(text) else None
 
 
 def _script_language(text: str, latin_letters: int) -> str | None:
@@ -238,8 +250,8 @@ def _latin_scores(text: str) -> tuple[dict[str, float], dict[str, float]]:
     letters = dict.fromkeys(_FUNCTION_WORDS, 0.0)
     for written in dict.fromkeys(_WORDS.findall(text)):
         word = written.lower()  # not casefold: it turns "ß" into "ss"
-        for lang, weights in _WEIGHTS.items():
-            words[lang] += weights.get(word, 0.0)
+        for lang, weight in _WEIGHTS.get(word, ()):
+            words[lang] += weight
         if "'" in word:
             for elision, elided_in in _ELISIONS:
                 if elision.match(word):

@@ -91,7 +91,7 @@ class Engine:
         sink = _QueueSink(message, queue)
 
         async def produce() -> None:
-            failed: Reply | None = None
+            failure = ""  # "error" or "deadline" when the pipeline did not give the reply
             spoken: list[str] = []
             try:
                 async with asyncio.timeout(self.deadline_s) as limit:
@@ -101,19 +101,19 @@ class Engine:
             except TimeoutError:
                 if not limit.expired():
                     log.exception("pipeline failed for message %s", message.message_id)
-                    failed = failure_reply(message, spoken[0] if spoken else self.language_of(message.text))
+                    failure = "error"
                 else:
                     log.error("message %s passed its %.1f s deadline", message.message_id, self.deadline_s)
-                    failed = failure_reply(message, spoken[0] if spoken else self.language_of(message.text), "deadline")
+                    failure = "deadline"
             except Exception:
                 # Never leave a user without an answer: log (without the text, which may hold PII) and
                 # hand over to a person.
                 log.exception("pipeline failed for message %s", message.message_id)
-                failed = failure_reply(message, spoken[0] if spoken else self.language_of(message.text))
-            if failed is not None:
-                reply = failed
+                failure = "error"
+            if failure:
+                reply = failure_reply(message, spoken[0] if spoken else self.language_of(message.text), failure)
                 # recorded before the final event: a consumer that stops after it cancels this task
-                await self._follow_up(message, failed)
+                await self._follow_up(message, reply)
             await queue.put(ReplyEvent.final(message, reply))
 
         task = asyncio.create_task(produce(), name=f"engine:{message.message_id}")

@@ -36,17 +36,14 @@ from safety.toxicity import ToxicityDetector
 
 log = logging.getLogger(__name__)
 
-# the fixed replies' English; each is also written in the other languages of engine/data/replies.json
+# English, for operators and tests; every fixed reply is written in each language of engine/data/replies.json
 INJECTION_TEXT = reply_text("injection", company="{company}")
-LIKELY_INJECTION_TEXT = reply_text("likely_injection")
 SELF_HARM_TEXT = (
     "I'm really sorry you're feeling this way, and I'm glad you told me. You don't have to face this alone: "
     "if you might act on these thoughts, please call your local emergency number now, or reach a crisis line "
     "(in the US and Canada call or text 988; in the UK and Ireland call Samaritans on 116 123). "
     "I've also asked a member of our team to reach out to you here."
 )
-THREAT_TEXT = reply_text("threat")
-CALM_HANDOVER_TEXT = reply_text("calm_handover")
 UNSAFE_OUTPUT_TEXT = reply_text("unsafe_output")
 SECRETS = re.compile(r"xox[abpr]-|xapp-|SWITCHBOARD_[A-Z_]+|SLACK_[A-Z_]+|REDIS_URL|api_token|BEGIN [A-Z ]*KEY")
 _WORD = re.compile(r"[a-z']+")

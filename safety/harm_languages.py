@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from engine.language import detect_language
+from engine.language import detect_language, script_of
 
 _PHRASES: dict[str, str] = {
     "zh": (
@@ -187,26 +187,12 @@ CARING_REPLIES: dict[str, str] = {
 }
 
 
-# a script: the reply a reader of it most likely reads, when the message's own language is not told (a Ukrainian
-# or Bulgarian message is cared for in Russian, a Persian or Urdu one in Arabic: closer than English)
-_SCRIPTS = (
-    ("ja", re.compile(r"[\u3040-\u30ff]")),
-    ("ko", re.compile(r"[\uac00-\ud7af]")),
-    ("zh", re.compile(r"[\u4e00-\u9fff]")),
-    ("ru", re.compile(r"[\u0400-\u04ff]")),
-    ("ar", re.compile(r"[\u0600-\u06ff]")),
-    ("hi", re.compile(r"[\u0900-\u097f]")),
-    ("th", re.compile(r"[\u0e00-\u0e7f]")),
-)
-
-
 def caring_language(text: str) -> str | None:
     """The language to care for the customer in: that of the message's self-harm phrase, else the
     message's own (even where fixed replies are set to one language: someone in crisis is answered in the
-    language they wrote), else its script's, else None (English)."""
-    lang = self_harm_language(text) or detect_language(text)
-    if lang is None:
-        lang = next((name for name, script in _SCRIPTS if script.search(text)), None)
+    language they wrote), else its script's (a Ukrainian or Bulgarian message is cared for in Russian, a
+    Persian or Urdu one in Arabic: closer than English), else None (English)."""
+    lang = self_harm_language(text) or detect_language(text) or script_of(text)
     return lang if lang in CARING_REPLIES else None
 
 
