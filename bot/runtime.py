@@ -72,7 +72,9 @@ def intent_specs(config: FileConfig) -> list[IntentSpec]:
             examples=tuple(spec.examples),
             actions=tuple(Action(label=a.label, action=a.action) for a in spec.actions),
             escalate=spec.escalate,
-            response=spec.response,
+            response=spec.responses()[0],
+            translations=spec.responses()[1],
+            courtesy=spec.courtesy,
             # messages are read NFKC-normalised (engine/text.py): so are the patterns (Thai "ำ", full-width forms)
             patterns=tuple(
                 re.compile(unicodedata.normalize("NFKC", pattern), re.IGNORECASE) for pattern in spec.patterns

@@ -224,8 +224,27 @@ class IntentConfig(_Strict):
     examples: list[str] = Field(min_length=1)
     actions: list[ActionConfig] = Field(default_factory=list)
     escalate: bool = False
-    response: str = ""
+    # one text, or one per language ({en: "Hello!", es: "¡Hola!"}): the turn's language chooses, else English
+    response: str | dict[str, str] = ""
+    courtesy: Literal["", "greeting", "thanks"] = ""  # also any message that is only that, in 18 languages
     patterns: list[str] = Field(default_factory=list, max_length=200)
+
+    @field_validator("response", mode="after")
+    @classmethod
+    def _languages(cls, value: str | dict[str, str]) -> str | dict[str, str]:
+        if isinstance(value, dict):
+            unknown = sorted(set(value) - set(LANGUAGES))
+            if unknown:
+                raise ValueError(f"response languages {unknown} are not among {', '.join(LANGUAGES)}")
+            if not value or not all(text.strip() for text in value.values()):
+                raise ValueError("a response per language needs at least one language, and text for each")
+        return value
+
+    def responses(self) -> tuple[str, tuple[tuple[str, str], ...]]:
+        """The reply for a language it has no text in (its English one, else its first), and all its texts."""
+        if isinstance(self.response, str):
+            return self.response, ()
+        return self.response.get("en") or next(iter(self.response.values())), tuple(self.response.items())
 
     @field_validator("patterns", mode="after")
     @classmethod

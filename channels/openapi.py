@@ -53,8 +53,8 @@ _REPLY = {
                 "escalated": {"type": "boolean"},
                 "language": {
                     "type": ["string", "null"],
-                    "description": "the language of our own wording (hand-overs, refusals); null for the help "
-                    "centre's or the operator's text",
+                    "description": "the language of our own wording (hand-overs, refusals), or of an intent's "
+                    "response written per language; null for the help centre's or the operator's other text",
                 },
                 "segment": {"type": "string", "description": "with segments configured"},
                 "adapter": {"type": ["string", "null"], "description": "with segments: the adapter that wrote it"},

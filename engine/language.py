@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from engine.courtesy import courtesy
+
 # the languages fixed replies are written in (engine/data/replies.json)
 LANGUAGES = ("en", "es", "pt", "fr", "de", "it", "nl", "pl", "tr", "vi", "id", "ru", "zh", "ja", "ko", "th", "ar", "hi")
 
@@ -266,6 +268,9 @@ def _latin_scores(text: str) -> tuple[dict[str, float], dict[str, float]]:
 
 def detect_language(text: str) -> str | None:
     """The language code (one of LANGUAGES) the text is written in, or None when it cannot be told."""
+    polite = courtesy(text)  # "gracias!", "bonjour": one word, but only one language says it so
+    if polite is not None and polite.language is not None:
+        return polite.language
     text = unicodedata.normalize("NFC", text).replace("\u2019", "'")
     text = _NOT_THEIRS.sub(" ", text)
     lowered = text.lower()  # not casefold: it turns "ß" into "ss"

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 from engine.language import LANGUAGES, reply_language
 from engine.protocols import EventSink, Stage
-from engine.replies import escalate_action, reply_text
+from engine.replies import escalate_action, label_language, reply_text
 from engine.types import EventKind, Message, Reply, ReplyEvent, Turn
 
 log = logging.getLogger(__name__)
@@ -74,8 +74,10 @@ class Engine:
     async def run(self, message: Message, events: EventSink, spoken: list[str] | None = None) -> Reply:
         """The reply to `message`; `spoken` (when given) holds the language the turn settled on so far, for a
         failure reply to speak it too."""
-        # untold ("ok", "agente por favor"), Recall may still tell it from the customer's earlier messages
-        turn = Turn(message=message, language=self.language_of(message.text, default=""))
+        # untold ("ok", "agente por favor"), Recall may still tell it from the customer's earlier messages;
+        # a click carries the label of one of our buttons, which was written in the reply's language
+        clicked = label_language(message.text) if message.action and self.reply_language == "auto" else None
+        turn = Turn(message=message, language=clicked or self.language_of(message.text, default=""))
         for stage in self.stages:
             if turn.settled and not getattr(stage, "after_reply", False):
                 continue  # a guard answered: understanding and answering are skipped, recording is not

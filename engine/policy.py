@@ -21,7 +21,18 @@ class IntentSpec:
     actions: tuple[Action, ...] = ()
     escalate: bool = False  # True: hand over to a person without answering (e.g. "talk to a human")
     response: str = ""  # a fixed reply that needs no knowledge (greetings, thanks)
+    # the same reply in other languages (engine/language.py codes), chosen by the language of the turn
+    translations: tuple[tuple[str, str], ...] = ()
+    courtesy: str = ""  # "greeting" | "thanks": also any message that is only that, in any reply language
     patterns: tuple[re.Pattern[str], ...] = ()  # any match names this intent outright, before similarity
+
+    def response_in(self, language: str) -> tuple[str, str]:
+        """The fixed reply for a turn in `language`, and the language it is written in ("" when the
+        operator did not say: the single `response`)."""
+        written = dict(self.translations)
+        if language in written:
+            return written[language], language
+        return self.response, next((lang for lang, text in self.translations if text == self.response), "")
 
 
 @dataclass(frozen=True, slots=True)

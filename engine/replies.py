@@ -33,9 +33,14 @@ def reply_text(key: str, language: str = "en", **fields: str) -> str:
     return texts.get(language, texts["en"]).format(**fields)
 
 
+BUTTONS = ("talk_to_human", "approve", "cancel")  # the replies that are button labels
+
+
 def label_language(label: str) -> str | None:
-    """The language of one of our own button labels (a click carries its label, not our reply's language)."""
-    return next((lang for lang, text in REPLIES["talk_to_human"].items() if text == label), None)
+    """The language of one of our own button labels (a click carries its label, not our reply's language);
+    None for a label two languages write alike."""
+    languages = {lang for key in BUTTONS for lang, text in REPLIES[key].items() if text == label}
+    return languages.pop() if len(languages) == 1 else None
 
 
 def escalate_action(language: str = "en") -> Action:

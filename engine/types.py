@@ -115,8 +115,8 @@ class Reply:
     segment: str = ""  # with segments configured: the user's segment and the adapter that answered
     adapter: str = ""
     token_stats: TokenStats | None = None  # how sure the model was of its words, when it wrote the answer
-    # the language of the reply's wording when it is ours (hand-overs, refusals: engine/language.py); "" when the
-    # reply is the help centre's or the operator's own text, whatever language that is in
+    # the language of the reply's wording when it is ours (hand-overs, refusals: engine/language.py) or an intent's
+    # response written per language; "" for the help centre's or the operator's other text, whatever its language
     language: str = ""
 
     @property

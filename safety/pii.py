@@ -19,6 +19,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
+from engine.courtesy import courtesy
 from engine.protocols import EventSink, Redactor
 from engine.types import Redacted, Turn
 from safety.identifiers import (
@@ -390,6 +391,8 @@ class RedactPII:
         self.redactor = redactor
 
     async def __call__(self, turn: Turn, events: EventSink) -> Turn:
+        if courtesy(turn.message.text) is not None:
+            return turn  # only listed greetings and thanks: no personal data ("Vielen Dank" is not a name)
         redacted, vault = await asyncio.to_thread(self.redactor.redact, turn.message.text)
         if not vault:
             return turn

@@ -7,7 +7,9 @@ import asyncio
 import pytest
 
 from engine import ConversationRef, Dispatcher, Engine, EventKind, LocalReplyBus, Message, Reply, ReplyEvent, Turn
+from engine.pipeline import NoEvents
 from engine.protocols import EventSink
+from engine.replies import reply_text
 
 
 def message(text: str = "hello", conversation: str = "c1", user: str = "u1") -> Message:
@@ -124,3 +126,18 @@ async def test_ask_follows_only_its_own_message() -> None:
     assert {e.message_id for e in got_second} == {second.message_id}
     assert got_second[-1].reply is not None
     assert got_second[-1].reply.text == "second of two messages"
+
+
+class Tell:
+    """A stage that replies with the language the engine settled for the turn before any stage ran."""
+
+    async def __call__(self, turn: Turn, events: EventSink) -> Turn:
+        return turn.evolve(reply=Reply(turn.speaks, (), (), 1.0, "echo", turn.message.user_role, False))
+
+
+async def test_a_click_on_one_of_our_buttons_speaks_the_language_of_its_label() -> None:
+    click = Message(ConversationRef("test", "c1", "u1"), reply_text("approve", "de"), "m-click", action="approve")
+    assert Engine([Tell()]).language_of(click.text, default="") == ""  # the word alone does not tell it
+    assert (await Engine([Tell()]).run(click, NoEvents())).text == "de"
+    fixed = Engine([Tell()], reply_language="fr")  # a fixed reply language wins over the label
+    assert (await fixed.run(click, NoEvents())).text == "fr"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.policy import PolicyConfig, grounding
+from engine.policy import IntentSpec, PolicyConfig, grounding
 from engine.stages.generate import faithful
 from engine.types import Evidence, Passage
 
@@ -36,3 +36,13 @@ def test_a_rephrased_answer_is_kept_only_when_faithful_to_the_chosen_sentence() 
     assert not faithful("Your cousin can claim the money later.", (best,), best), "the key number was dropped"
     assert not faithful("Your cousin must visit a branch with her passport.", (best,), best), "words from elsewhere"
     assert not faithful("", (best,), best)
+
+
+def test_a_fixed_response_is_chosen_in_the_turns_language_else_english() -> None:
+    both = IntentSpec("greeting", ("hi",), response="Hello!", translations=(("en", "Hello!"), ("es", "¡Hola!")))
+    assert both.response_in("es") == ("¡Hola!", "es")
+    assert both.response_in("ja") == ("Hello!", "en")  # none written in Japanese: English, and said so
+    german_only = IntentSpec("greeting", ("hallo",), response="Hallo!", translations=(("de", "Hallo!"),))
+    assert german_only.response_in("fr") == ("Hallo!", "de")  # the operator's only text, in its own language
+    plain = IntentSpec("greeting", ("hi",), response="Hello!")
+    assert plain.response_in("es") == ("Hello!", "")

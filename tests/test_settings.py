@@ -44,6 +44,14 @@ def test_the_committed_example_is_valid() -> None:
         ("knowledge:\n  max_words: 50\n  overlap: 60\n", "knowledge: Value error, overlap must be smaller"),
         ("server:\n  port: http\n", "server.port: Input should be a valid integer"),
         ("company:\n  reply_language: klingon\n", "company.reply_language: Value error, must be auto or one of en, es"),
+        (
+            "intents:\n  greeting:\n    examples: [hi]\n    response: {en: Hello, xx: Qapla}\n",
+            "intents.greeting.response: Value error, response languages ['xx'] are not among en, es",
+        ),
+        (
+            "intents:\n  greeting:\n    examples: [hi]\n    courtesy: goodbye\n",
+            "intents.greeting.courtesy: Input should be '', 'greeting' or 'thanks'",
+        ),
         ("retrieval: [1, 2\n", "not valid YAML at line 2"),
         ("- just a list\n", "the top level must be a mapping"),
     ],

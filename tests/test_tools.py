@@ -20,6 +20,7 @@ from adapters.http import FencedClient, HostRules, is_private, refuse_downgrade
 from adapters.orders import OrderApi, OrderSystem, OrderTracker, Refunds
 from engine.consent import APPROVE, CANCEL, ConsentSigner, Proposal, conversation_digest
 from engine.pipeline import NoEvents
+from engine.replies import escalate_action, label_language, reply_text
 from engine.stages.act import Act, Consent
 from engine.tools import Failure, ToolCall, ToolError, Tools
 from engine.types import ESCALATE_ACTION, Action, ConversationRef, Message, Reply, Turn
@@ -75,6 +76,12 @@ async def acting(redis_client: Redis, key_prefix: str, fake: OrderFake | None = 
             yield Harness(act, audit, fake)
         finally:
             await client.close()
+
+
+def spoken(user: str, text: str, intent: str, language: str) -> Turn:
+    """A turn whose language the engine has already told (as `Engine.run` does before the stages)."""
+    message = Message(ConversationRef("rest", "c1", user), text, uuid.uuid4().hex)
+    return Turn(message=message, intent=intent, language=language)
 
 
 def said(reply: Reply | None, reason: str) -> Reply:
@@ -149,6 +156,29 @@ async def test_a_failed_lookup_is_said_honestly_with_a_person_offered_never_a_gu
     for guessed in ("on its way", "Dec", "delivered", "Ignore", "Parcelway"):
         assert guessed not in reply.text
     assert order in reply.text
+
+
+async def test_a_customer_writing_spanish_is_told_of_a_failure_and_offered_buttons_in_spanish(
+    redis_client: Redis, key_prefix: str
+) -> None:
+    async with acting(redis_client, key_prefix) as h:
+        lost = await h.act(spoken("ana", "¿dónde está mi pedido BC-99999?", "order_status", "es"), NoEvents())
+        proposal = await h.act(
+            spoken("ana", "refund BC-10009 please", "refund_request", "es"),
+            NoEvents(),  # es: told earlier
+        )
+    assert lost.reply is not None
+    assert lost.reply.text == reply_text("order_not_found", "es", order="BC-99999")
+    assert lost.reply.language == "es"  # our own wording, in the customer's language
+    assert lost.reply.actions == (escalate_action("es"),)
+    assert proposal.reply is not None
+    assert proposal.reply.text.startswith("I can refund order BC-10009")  # the operator's template, as written
+    assert proposal.reply.language == ""  # not ours: no language claimed for it
+    labels = {a.action: a.label for a in proposal.reply.actions}
+    assert labels[APPROVE] == reply_text("approve", "es") != "Approve"
+    assert labels[CANCEL] == reply_text("cancel", "es") != "Cancel"
+    # the click carries the label: its language is told from our own labels, however short
+    assert label_language(labels[APPROVE]) == "es"
 
 
 async def test_which_order_lists_only_the_users_own_and_the_answer_picks_one(

@@ -31,7 +31,7 @@ from engine.consent import (
     idempotency_key,
 )
 from engine.protocols import EventSink, StoreUnavailable
-from engine.replies import reply_text
+from engine.replies import escalate_action, reply_text
 from engine.tool_calls import CallProposer, request_messages, schema, validate_call
 from engine.tools import (
     ORDER_NUMBER,
@@ -45,7 +45,7 @@ from engine.tools import (
     fact_text,
     render,
 )
-from engine.types import ESCALATE_ACTION, Action, Citation, Redacted, Reply, Turn
+from engine.types import Action, Citation, Redacted, Reply, Turn
 
 log = logging.getLogger(__name__)
 
@@ -59,40 +59,14 @@ _REQUEST = re.compile(
 _ORDINALS = {"first": 0, "1st": 0, "second": 1, "2nd": 1, "third": 2, "3rd": 2, "last": -1, "latest": 0}
 MAX_CHOICES = 5
 
-FAILURE_TEXT = {
-    Failure.NOT_FOUND: (
-        "I couldn't find order {order} on your account. Please check the number (it is in your order "
-        "confirmation e-mail), or talk to a member of our team."
-    ),
-    Failure.UNAVAILABLE: (
-        "I can't reach {system} right now, so I can't tell you about order {order}. Please try again in a "
-        "few minutes, or talk to a member of our team."
-    ),
-    Failure.INVALID: (
-        "I couldn't read {system}'s answer about order {order}, and I won't guess. A member of our team can "
-        "check it for you."
-    ),
-    Failure.REFUSED: ("{system} did not accept this for order {order}. A member of our team can look at it with you."),
+# a refused approval's reason → its reply (engine/data/replies.json); a forged or broken button says "not valid"
+_CONSENT_REPLY = {
+    "another_user": "consent_another_user",
+    "another_conversation": "consent_another_conversation",
+    "expired": "consent_expired",
+    "replayed": "consent_replayed",
+    "unknown_tool": "consent_unknown_tool",
 }
-CONSENT_TEXT = {
-    "bad_signature": "I can't accept that approval: the button is not valid. Nothing was changed.",
-    "bad_token": "I can't accept that approval: the button is not valid. Nothing was changed.",
-    "another_user": "Only the person who asked can approve this. Nothing was changed.",
-    "another_conversation": "This approval belongs to another conversation. Nothing was changed.",
-    "expired": "This request has expired, so nothing was changed. Ask again if you still want it.",
-    "replayed": "This request was already answered; nothing more was changed.",
-    "unknown_tool": "I can't do that here any more. Nothing was changed.",
-}
-CANCELLED_TEXT = "OK, I haven't changed anything."
-RETRY_APPROVE_TEXT = (
-    "I couldn't confirm this with {system}: it may or may not have gone through. Press Approve again in a few "
-    "minutes to finish it (it will not be done twice), or talk to a member of our team."
-)
-NO_CANCEL_TEXT = (
-    "I can't cancel this now: it may already have gone through. Press Approve to finish it (it will not be "
-    "done twice), or talk to a member of our team, who can check."
-)
-WHICH_ORDER_TEXT = "Which order do you mean? I can see these on your account:\n{choices}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,7 +221,7 @@ class Act:
         for summary in shown:
             turn, said = self._say(turn, summary.order_id)
             lines.append(f"• {said}: {_describe(summary)}")
-        text = WHICH_ORDER_TEXT.format(choices="\n".join(lines))
+        text = reply_text("which_order", turn.speaks, choices="\n".join(lines))
         return self._settle(turn, text, reason="tool_which_order", confidence=1.0)
 
     async def _answered_choice(self, turn: Turn) -> tuple[Tool | None, str]:
@@ -285,7 +259,7 @@ class Act:
         try:
             result = self._checked(await tool.run(call, key))
         except ToolError as error:
-            log.warning("tool %s failed for message %s: %s", tool.spec.name, turn.message.message_id, error.detail)
+            _log_failure(error, "tool %s failed for message %s: %s", tool.spec.name, turn.message.message_id)
             return self._failed(turn, tool, error.failure, call.arg("order_id"), error)
         return self._answer(turn, tool, call, result, tool.spec.reply, "tool_answered")
 
@@ -294,7 +268,7 @@ class Act:
         try:
             preview = self._checked(await tool.preview(call))
         except ToolError as error:
-            log.warning("tool %s preview failed for message %s: %s", tool.spec.name, message.message_id, error.detail)
+            _log_failure(error, "tool %s preview failed for message %s: %s", tool.spec.name, message.message_id)
             return self._failed(turn, tool, error.failure, call.arg("order_id"), error)
         proposal = Proposal(
             nonce=secrets.token_urlsafe(12),
@@ -309,7 +283,11 @@ class Act:
             return self._failed(turn, tool, Failure.UNAVAILABLE, call.arg("order_id"))
         token = self.consent.signer.sign(proposal)
         await self._audit(turn, call, "proposed")
-        buttons = (Action("Approve", APPROVE, value=token), Action("Cancel", CANCEL, value=token))
+        language = turn.speaks
+        buttons = (
+            Action(reply_text("approve", language), APPROVE, value=token),
+            Action(reply_text("cancel", language), CANCEL, value=token),
+        )
         return self._answer(turn, tool, call, preview, tool.spec.proposal, "consent_requested", buttons)
 
     async def _consent_click(self, turn: Turn) -> Turn:
@@ -328,14 +306,18 @@ class Act:
         if state is None:
             return await self._refuse(turn, proposal.call, "replayed")
         turn = turn.evolve(intent=tool.spec.intents[0] if tool.spec.intents else turn.intent)
-        approve_again = (Action("Approve", APPROVE, value=message.action_value), ESCALATE_ACTION)
+        language = turn.speaks
+        approve_again = (
+            Action(reply_text("approve", language), APPROVE, value=message.action_value),
+            escalate_action(language),
+        )
         if message.action == CANCEL and state == ATTEMPTED:
             await self._put_back(proposal, ATTEMPTED)  # it may be done: it can be finished, not undone
             await self._audit(turn, proposal.call, "refused", "cancel_after_attempt")
-            return self._settle(turn, NO_CANCEL_TEXT, "consent_refused", 0.0, approve_again)
+            return self._settle(turn, reply_text("consent_no_cancel", language), "consent_refused", 0.0, approve_again)
         if message.action == CANCEL:
             await self._audit(turn, proposal.call, "cancelled")
-            return self._settle(turn, CANCELLED_TEXT, reason="consent_cancelled", confidence=1.0)
+            return self._settle(turn, reply_text("consent_cancelled", language), "consent_cancelled", 1.0)
         try:
             result = self._checked(await tool.run(proposal.call, proposal.key or proposal.nonce))
         except ToolError as error:
@@ -344,7 +326,7 @@ class Act:
                 # the answer was lost, so it may have been done: Approve again (the same idempotency key)
                 # finishes it once; Cancel can no longer promise that nothing changed
                 await self._put_back(proposal, ATTEMPTED)
-                text = RETRY_APPROVE_TEXT.format(system=tool.spec.title or "our systems")
+                text = reply_text("consent_retry", language, system=tool.spec.title or "our systems")
                 return self._settle(turn, text, "tool_unavailable", 0.0, approve_again)
             return self._failed(turn, tool, error.failure, proposal.call.arg("order_id"), error)
         await self._audit(turn, proposal.call, "executed", result.fact("reference"))
@@ -359,7 +341,8 @@ class Act:
     async def _refuse(self, turn: Turn, call: ToolCall | None, reason: str) -> Turn:
         refused = call or ToolCall("", (), turn.message.user_id)
         await self._audit(turn, refused, "refused", reason)
-        return self._settle(turn, CONSENT_TEXT.get(reason, CONSENT_TEXT["bad_token"]), "consent_refused", 1.0)
+        text = reply_text(_CONSENT_REPLY.get(reason, "consent_invalid"), turn.speaks)
+        return self._settle(turn, text, "consent_refused", 1.0)
 
     async def _audit(self, turn: Turn, call: ToolCall, outcome: str, detail: str = "") -> None:
         conversation = turn.message.conversation
@@ -407,19 +390,22 @@ class Act:
             if other is not tool and other.spec.offer and facts.get("status_code", "") in other.spec.choose_from
         )
         citations = (result.link,) if result.link is not None else ()
-        return self._settle(turn, text, reason, 1.0, (*buttons, *offers), citations)
+        return self._settle(turn, text, reason, 1.0, (*buttons, *offers), citations, ours=False)
 
     def _failed(self, turn: Turn, tool: Tool, failure: Failure, order: str, error: ToolError | None = None) -> Turn:
-        said = "?"
+        said = ""
         if order:
             turn, said = self._say(turn, order)
-        text = FAILURE_TEXT[failure].format(system=tool.spec.title or "our systems", order=said)
-        if not order:
-            text = text.replace(" about order ?", "").replace(" for order ?", "")
+        language = turn.speaks
+        system = tool.spec.title or "our systems"
+        key = f"{'order' if said else 'tool'}_{failure.value}"
+        text = reply_text(key, language, system=system, order=said)
         known = render(error.reply, {**dict(error.facts), "order_id": said}) if error and error.reply else ""
         if known:  # the tool said why, in its own checked words; a person is still offered
-            text = known + " A member of our team can look at it with you."
-        return self._settle(turn, text[0].upper() + text[1:], f"tool_{failure.value}", 0.0, (ESCALATE_ACTION,))
+            text = f"{known} {reply_text('team_can_look', language)}"
+        return self._settle(
+            turn, text[0].upper() + text[1:], f"tool_{failure.value}", 0.0, (escalate_action(language),)
+        )
 
     def _settle(
         self,
@@ -429,7 +415,10 @@ class Act:
         confidence: float,
         actions: tuple[Action, ...] = (),
         citations: tuple[Citation, ...] = (),
+        ours: bool = True,
     ) -> Turn:
+        """Settle the turn with this reply; `ours` when the wording is Switchboard's own (in the turn's
+        language), not the text of an operator's tool template."""
         reply = Reply(
             text=text,
             citations=citations,
@@ -439,6 +428,7 @@ class Act:
             user_role=turn.message.user_role,
             escalated=False,
             reason=reason,
+            language=turn.speaks if ours else "",
         )
         return turn.evolve(reply=reply, settled=True)
 
@@ -453,6 +443,13 @@ class Act:
         used = [int(m) for item in turn.vault for m in re.findall(r"^<ORDER_ID_(\d+)>$", item.placeholder)]
         placeholder = f"<ORDER_ID_{max(used, default=0) + 1}>"
         return turn.evolve(vault=(*turn.vault, Redacted(placeholder, "ORDER_ID", value))), placeholder
+
+
+def _log_failure(error: ToolError, template: str, *args: object) -> None:
+    """An order that does not exist or a refund the system declines is an everyday answer, not a fault:
+    only an unreachable or unreadable system is worth an operator's attention."""
+    expected = error.failure in (Failure.NOT_FOUND, Failure.REFUSED)
+    log.log(logging.INFO if expected else logging.WARNING, template, *args, error.detail)
 
 
 def _describe(summary: OrderSummary) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from engine.policy import IntentSpec, PolicyConfig
 from engine.protocols import EventSink
 from engine.replies import escalate_action, reply_text
@@ -55,7 +57,9 @@ class Decide:
         if spec is not None and spec.escalate:
             return turn.evolve(reply=self._reply(turn, reply_text("handoff", turn.speaks), 1.0, True, "human_request"))
         if spec is not None and spec.response:
-            return turn.evolve(reply=self._reply(turn, spec.response, 1.0, False, "fixed_response", ours=False))
+            text, language = spec.response_in(turn.speaks)
+            reply = self._reply(turn, text, 1.0, False, "fixed_response", ours=False)
+            return turn.evolve(reply=dataclasses.replace(reply, language=language))
         if not turn.draft:
             reason = "no_evidence" if not turn.evidence else "not_answerable"
             text = reply_text("not_found", turn.speaks)

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from engine.courtesy import courtesy
 from engine.detector import MessageDetector, flagged_anywhere, reusing
 from engine.policy import IntentSpec
 from engine.protocols import Embedder, EventSink, Vectors
@@ -60,11 +61,15 @@ class IntentIndex:
         return None
 
     def by_pattern(self, text: str) -> str | None:
-        """An intent whose patterns match the text; hand-over intents first, since they must never be missed."""
+        """An intent whose patterns match the text; hand-over intents first, since they must never be missed;
+        then one that takes a message that is only a greeting or a thank-you, in any reply language."""
         ordered = sorted(self.intents.values(), key=lambda spec: not spec.escalate)
         for spec in ordered:
             if any(_affirmed(text, match) for pattern in spec.patterns for match in pattern.finditer(text)):
                 return spec.name
+        polite = courtesy(text)
+        if polite is not None:
+            return next((spec.name for spec in ordered if spec.courtesy == polite.kind), None)
         return None
 
     def named_outright(self, text: str, vector: Vectors, embed: Embed | None = None) -> str | None:

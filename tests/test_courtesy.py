@@ -1,0 +1,110 @@
+"""Messages that are only a greeting or a thank-you, in every reply language: told apart from questions that
+start with one, answered with the intent's own reply in the customer's language, never handed over."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.runtime import Runtime
+from bot.settings import FileConfig
+from channels.terminal import terminal_message
+from engine.courtesy import ANY, KINDS, PHRASES, courtesy
+from engine.language import LANGUAGES, detect_language
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "language"),
+    [
+        ("gracias!", "thanks", "es"),
+        ("Muchas gracias 🙏", "thanks", "es"),
+        ("merci beaucoup", "thanks", "fr"),
+        ("Vielen Dank!!", "thanks", "de"),
+        ("grazie mille", "thanks", "it"),
+        ("obrigado", "thanks", "pt"),
+        ("dzieki", "thanks", "pl"),  # typed without its accent
+        ("çok teşekkürler", "thanks", "tr"),
+        ("cảm ơn", "thanks", "vi"),
+        ("terima kasih", "thanks", "id"),
+        ("спасибо большое", "thanks", "ru"),
+        ("谢谢!", "thanks", "zh"),
+        ("ありがとうございます", "thanks", "ja"),
+        ("감사합니다", "thanks", "ko"),
+        ("ขอบคุณครับ", "thanks", "th"),
+        ("شكرا", "thanks", "ar"),
+        ("धन्यवाद", "thanks", "hi"),
+        ("thank you so much", "thanks", "en"),
+        ("Hola, buenos días", "greeting", "es"),
+        ("bonjour", "greeting", "fr"),
+        ("Guten Morgen", "greeting", "de"),
+        ("안녕하세요", "greeting", "ko"),
+        ("hola, gracias", "thanks", "es"),  # thanking at all makes it a thank-you
+        ("hallo", "greeting", None),  # German and Dutch alike: a greeting, but no language
+    ],
+)
+def test_a_message_that_is_only_courtesy_is_told_with_its_language(text: str, kind: str, language: str | None) -> None:
+    found = courtesy(text)
+    assert found is not None, text
+    assert (found.kind, found.language) == (kind, language)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "gracias, pero mi pedido no llegó",
+        "hola, ¿dónde está mi pedido?",
+        "thanks for nothing, where is my refund",
+        "merci de me rappeler",  # "merci de" + a request
+        "谢谢你们的退款什么时候到",
+        "ok",
+        "",
+        "!!!",
+        "gracias " * 20,  # too long to be small talk
+    ],
+)
+def test_anything_more_than_courtesy_is_not_courtesy(text: str) -> None:
+    assert courtesy(text) is None
+
+
+def test_the_phrases_cover_every_reply_language_once() -> None:
+    for kind in KINDS:
+        assert set(PHRASES[kind]) - {ANY} == set(LANGUAGES), kind
+        for lang, phrases in PHRASES[kind].items():
+            assert len(phrases) >= 3, (kind, lang)
+    owners: dict[str, tuple[str, str]] = {}
+    for kind in KINDS:
+        for lang, phrases in PHRASES[kind].items():
+            for phrase in phrases:
+                assert owners.setdefault(phrase, (kind, lang)) == (kind, lang), f"{phrase!r} listed twice"
+    # a phrase is no evidence of a language when a second one says it too: such phrases are listed as ANY
+    for phrase, (_, lang) in owners.items():
+        if lang != ANY:
+            assert courtesy(phrase) is not None
+
+
+def test_a_courtesy_alone_tells_the_language_the_function_words_could_not() -> None:
+    assert detect_language("gracias!") == "es"
+    assert detect_language("merci beaucoup") == "fr"
+    assert detect_language("hallo") is None  # shared: still untold
+    assert detect_language("gracias, pero mi pedido no llegó") == "es"  # the ordinary way
+
+
+@pytest.mark.parametrize(
+    ("text", "language", "intent"),
+    [
+        ("gracias!", "es", "thanks"),
+        ("Vielen Dank", "de", "thanks"),
+        ("谢谢", "zh", "thanks"),
+        ("bonjour", "fr", "greeting"),
+    ],
+)
+async def test_small_talk_in_another_language_is_answered_in_it_not_handed_over(
+    runtime: Runtime, file_config: FileConfig, text: str, language: str, intent: str
+) -> None:
+    message = terminal_message("courtesy-user", f"courtesy-{language}", text)
+    reply = [event async for event in runtime.engine.handle(message)][-1].reply
+    assert reply is not None
+    assert not reply.escalated
+    assert (reply.intent, reply.reason, reply.language) == (intent, "fixed_response", language)
+    written = file_config.intents[intent].response
+    assert isinstance(written, dict)
+    assert reply.text == written[language] != written["en"]
