@@ -36,6 +36,7 @@ from engine.segments import Segment, Segments
 from engine.stages import Decide, Generate, Recall, Remember, Retrieve, Understand, Weigh
 from engine.stages.act import Act, Consent
 from engine.stages.generate import Persona
+from engine.stages.translate import TranslateQuery
 from engine.stages.understand import IntentIndex
 from engine.stages.weigh import ReaderStack, WeighConfig
 from engine.tools import ToolError
@@ -447,7 +448,7 @@ class Runtime:
             await asyncio.to_thread(flag_injected, built.passages, injection)
         output_guard = GuardOutput(toxicity) if toxicity is not None else None
         guard_detectors = await asyncio.to_thread(load_guard_detectors, config, embedder) if guards else None
-        wants_model = config.generation.mode == "compose" or reader is not None
+        wants_model = config.generation.mode == "compose" or reader is not None or config.retrieval.translate
         generator = (
             await load_generator(settings, config, progress, reader[0] if reader else None) if wants_model else None
         )
@@ -517,6 +518,7 @@ class Runtime:
             Understand(embedder, intent_index, policy.intent_threshold),
             Recall(memory, config.memory.recall_entries, idle_s=config.memory.idle_minutes * 60),
             *([act] if toolkit.tools.tools else []),
+            *([TranslateQuery(generator, by_name)] if config.retrieval.translate and generator is not None else []),
             Retrieve(retriever, embedder, config.retrieval.top_k, follow_up_below=policy.follow_up_below),
             *([QuarantinePassages(injection)] if guards else []),
             Weigh(

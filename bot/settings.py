@@ -121,6 +121,7 @@ class RetrievalConfig(_Strict):
     top_k: int = Field(ge=1, le=50)
     lexical_weight: float = Field(ge=0.0, le=10.0)
     faiss_device: Literal["auto", "cpu", "gpu"]
+    translate: bool = False  # a message in another language is translated into English by the model first
 
 
 class RemoteGenerationConfig(_Strict):

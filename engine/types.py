@@ -238,6 +238,8 @@ class Turn:
     embedded_sentences: tuple[tuple[str, tuple[float, ...]], ...] = ()
     retrieved: tuple[Retrieved, ...] = ()
     follows_up: str = ""  # the earlier question this message was read with, when Retrieve needed it
+    # the message as searched and judged when not in its own words: its English translation (TranslateQuery)
+    query: str = ""
     evidence: tuple[Evidence, ...] = ()  # judged sentences, best first
     answerability: float = 0.0  # the judge's probability that the knowledge base answers the message
     chosen: tuple[Evidence, ...] = ()  # the sentences the answer is built from, in reading order

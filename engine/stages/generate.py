@@ -81,13 +81,23 @@ class Generate:
         if not self.should_answer(turn):
             return turn
         chosen = tuple(choose(turn.evidence, self.policy.second_within, self.policy.max_sentences))
+        if turn.query:  # asked in another language: the help centre's English, said to be so in theirs
+            lead = reply_text("in_english", turn.speaks) + "\n\n"
+            await events.token(lead)
+            answered = await self._write(turn.evolve(chosen=chosen), events, segment)
+            return answered.evolve(draft=lead + answered.draft)
+        return await self._write(turn.evolve(chosen=chosen), events, segment)
+
+    async def _write(self, turn: Turn, events: EventSink, segment: Segment | None) -> Turn:
+        chosen = turn.chosen
         verbatim = compose(chosen)
         if self.mode == "extract" or self.generator is None:
             for piece in _PIECE.findall(verbatim):
                 await events.token(piece)
             return turn.evolve(chosen=chosen, draft=verbatim)
         # A follow-up goes to the model joined to its earlier question, as it was searched.
-        question = f"{turn.follows_up} {turn.message.text}" if turn.follows_up else turn.message.text
+        text = turn.query or turn.message.text
+        question = f"{turn.follows_up} {text}" if turn.follows_up else text
         messages = build_messages(
             question,
             chosen,

@@ -32,7 +32,7 @@ class Retrieve:
 
     async def __call__(self, turn: Turn, events: EventSink) -> Turn:
         await events.status(reply_text("searching", turn.speaks))
-        text = turn.message.text
+        text = turn.query or turn.message.text  # in English when TranslateQuery translated it
         if turn.query_vector:
             vector = np.asarray(turn.query_vector, dtype=np.float32)
             hits = await self.retriever.search(text, vector, self.top_k)

@@ -70,7 +70,8 @@ class Weigh:
         self.stack = stack
 
     def question(self, turn: Turn) -> str:
-        return f"{turn.follows_up} {turn.message.text}" if turn.follows_up else turn.message.text
+        text = turn.query or turn.message.text
+        return f"{turn.follows_up} {text}" if turn.follows_up else text
 
     async def __call__(self, turn: Turn, events: EventSink) -> Turn:
         spec = self.intents.get(turn.intent)

@@ -1,0 +1,170 @@
+"""Messages in another language searched in English: the model's translation checked before it is used, the
+stage's fallbacks, and the real pipeline (retrieval, judge, replies) with only the model scripted."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Sequence
+
+import pytest
+
+from bot.runtime import Runtime, intent_specs
+from bot.settings import FileConfig, Settings
+from channels.terminal import terminal_message
+from engine import Engine, Message, Turn
+from engine.pipeline import NoEvents
+from engine.policy import IntentSpec
+from engine.protocols import ChatMessage, GenerationParams, GenerationUnavailable
+from engine.replies import reply_text
+from engine.stages import Retrieve
+from engine.stages.translate import TranslateQuery
+from engine.translation import checked_translation, translation_prompt
+from engine.types import TokenStats
+
+
+class Translator:
+    """The model edge: answers every prompt with a fixed text (or fails, or hangs), and keeps the prompts."""
+
+    def __init__(self, text: str = "", error: Exception | None = None, hang: bool = False) -> None:
+        self.text, self.error, self.hang = text, error, hang
+        self.prompts: list[Sequence[ChatMessage]] = []
+
+    @property
+    def name(self) -> str:
+        return "scripted"
+
+    async def stream(
+        self,
+        messages: Sequence[ChatMessage],
+        params: GenerationParams,
+        on_stats: Callable[[TokenStats], None] | None = None,
+    ) -> AsyncIterator[str]:
+        self.prompts.append(messages)
+        if self.hang:
+            await asyncio.sleep(3600)
+        if self.error is not None:
+            raise self.error
+        for piece in self.text.split(" "):
+            yield piece + " "
+
+
+@pytest.mark.parametrize(
+    ("original", "output", "expected"),
+    [
+        ("¿cuánto cuesta el envío?", "how much does shipping cost?", "how much does shipping cost?"),
+        ("¿cuánto cuesta el envío?", 'English: "how much does shipping cost?"', "how much does shipping cost?"),
+        (
+            "mi pedido <ORDER_ID_1> no llegó",
+            "my order <ORDER_ID_1> didn't arrive",
+            "my order <ORDER_ID_1> didn't arrive",
+        ),
+        ("mi pedido <ORDER_ID_1> no llegó", "my order didn't arrive", None),  # a redacted value lost
+        ("mi pedido no llegó", "my order <ORDER_ID_1> didn't arrive", None),  # one invented
+        ("退款多久到账", "退款多久到账", None),  # not translated
+        ("¿hacen envíos a Bélgica?", "The customer's message translates to:\n\nDo you ship to Belgium?", None),
+        ("hola", "hello " * 40, None),  # far longer than the message: not a translation
+        ("hola", "", None),
+    ],
+)
+def test_a_translation_is_used_only_when_it_looks_like_one(original: str, output: str, expected: str | None) -> None:
+    assert checked_translation(original, output) == expected
+
+
+def test_the_prompt_shows_translations_before_the_message() -> None:
+    prompt = translation_prompt("¿hacen envíos a Bélgica?")
+    assert [m.role for m in prompt] == ["system", "user", "assistant", "user", "assistant", "user", "assistant", "user"]
+    assert prompt[-1].content.endswith("¿hacen envíos a Bélgica?")
+    assert "never answer" in prompt[0].content
+
+
+def told(text: str, language: str, intent: str = "general_question") -> Turn:
+    message = terminal_message("t-user", "t-conv", text)
+    return Turn(message=message, language=language, intent=intent, query_vector=(0.1, 0.2))
+
+
+INTENTS = {"thanks": IntentSpec("thanks", ("thanks",), response="You're welcome!")}
+
+
+async def test_a_message_in_another_language_is_searched_in_english_and_kept_in_its_own() -> None:
+    model = Translator("how long do I have to return an item?")
+    turn = await TranslateQuery(model, INTENTS)(
+        told("¿cuánto tiempo tengo para devolver un artículo?", "es"), NoEvents()
+    )
+    assert turn.query == "how long do I have to return an item?"
+    assert turn.query_vector == ()  # the customer's words' vector is not the translation's
+    assert turn.message.text == "¿cuánto tiempo tengo para devolver un artículo?"  # history keeps their words
+
+
+@pytest.mark.parametrize(
+    ("turn", "reason"),
+    [
+        (told("how long do I have to return an item?", "en"), "English"),
+        (told("ok", ""), "no language told"),
+        (told("gracias", "es", intent="thanks"), "a fixed reply: nothing is searched"),
+    ],
+)
+async def test_nothing_is_translated_that_needs_no_search_or_is_english(turn: Turn, reason: str) -> None:
+    model = Translator("should not be asked")
+    after = await TranslateQuery(model, INTENTS)(turn, NoEvents())
+    assert after == turn, reason
+    assert model.prompts == [], reason
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        Translator(error=GenerationUnavailable("the model server went away")),
+        Translator("Le coût dépend du pays."),  # answered, in French, instead of translating
+        Translator(hang=True),  # busy past the timeout
+    ],
+)
+async def test_a_failed_translation_searches_the_message_as_written(model: Translator) -> None:
+    turn = told("combien coûte la livraison en Belgique ?", "fr")
+    after = await TranslateQuery(model, INTENTS, timeout_s=0.2)(turn, NoEvents())
+    assert after == turn
+    assert model.prompts, "the model was asked"
+
+
+async def test_the_real_pipeline_answers_a_spanish_question_from_the_english_help_centre(runtime: Runtime) -> None:
+    """Only the model is scripted: retrieval, the evidence judge, the policy and the replies are the real ones."""
+    stages = list(runtime.engine.stages)
+    at = next(n for n, stage in enumerate(stages) if isinstance(stage, Retrieve))
+    intents = {spec.name: spec for spec in intent_specs(runtime.config)}
+    translator = Translator("how long do I have to return an item?")
+    translating = Engine([*stages[:at], TranslateQuery(translator, intents), *stages[at:]])
+    question = "¿cuánto tiempo tengo para devolver un artículo?"
+
+    def asked(conversation: str) -> Message:
+        return terminal_message("translate-user", conversation, question)
+
+    before = await runtime.engine.run(asked("translate-before"), NoEvents())
+    assert before.escalated  # searched in Spanish, the English help centre had nothing close enough
+    after = await translating.run(asked("translate-after"), NoEvents())
+    assert not after.escalated
+    assert after.text.startswith(reply_text("in_english", "es") + "\n\n")
+    assert "30 days" in after.text
+    assert "https://help.brightcart.example/returns/policy" in after.sources
+    assert translator.prompts[0][-1].content.endswith(question)
+
+
+async def test_translate_in_the_settings_loads_the_model_and_translates_before_the_search(
+    settings: Settings, file_config: FileConfig
+) -> None:
+    translating = file_config.model_copy(
+        update={"retrieval": file_config.retrieval.model_copy(update={"translate": True})}
+    )
+    started = await Runtime.start(settings, translating)
+    try:
+        assert started.generator is not None, "translation loads the model, in extract mode too"
+        names = [type(stage).__name__ for stage in started.engine.stages]
+        assert names.index("TranslateQuery") == names.index("Retrieve") - 1
+        question = terminal_message("translate-e2e", "translate-e2e", "¿cuánto tiempo tengo para devolver un artículo?")
+        reply = await started.engine.run(question, NoEvents())
+    finally:
+        await started.close()
+    # SmolLM2 translates poorly: answered, the English sentences follow a Spanish line saying so; handed over,
+    # the hand-over is in Spanish. Either way the customer is never answered in silence or in English alone.
+    if reply.escalated:
+        assert reply.language == "es"
+    else:
+        assert reply.text.startswith(reply_text("in_english", "es"))
