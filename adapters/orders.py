@@ -35,7 +35,7 @@ STATUS_TEXT = {
 TRACKER = ToolSpec(
     name="order_status",
     intents=("order_status", "delivery_delay"),
-    title="our order system",
+    title="",  # unnamed: replies name the company (company.name), which reads right in every language
     cues=re.compile(
         r"\b(where\w*|status|track\w*|arriv\w*|ship\w*|deliver\w*|dispatch\w*|eta|late|delay\w*|come|came)\b", re.I
     ),
@@ -52,7 +52,7 @@ REFUNDS = ToolSpec(
     intents=("refund_request",),
     confirm=True,
     choose_from=("delivered", "delayed"),
-    title="our order system",
+    title="",  # unnamed: replies name the company (company.name), which reads right in every language
     proposal=(
         "I can refund order {order_id} to your original payment method.",
         "Amount: {total}.",

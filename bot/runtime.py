@@ -476,6 +476,7 @@ class Runtime:
             vaulted=redactor is not None,
             keep_intents=frozenset(n for n, spec in config.intents.items() if spec.escalate or spec.response),
             proposer=generator if config.generation.tool_calls and isinstance(generator, LocalGenerator) else None,
+            company=config.company.name,
         )
         intents = intent_specs(config)
         person = await asyncio.to_thread(load_person_detector, config)

@@ -2,15 +2,14 @@
 language, and which language each says.
 
 The phrases live in `engine/data/courtesy.json`, by kind and language; phrases shared by several languages
-("hallo", "ciao") are listed under "any": they are a greeting, but no evidence of a language. A message counts
-only when nothing is left once its phrases, punctuation and emoji are taken away: "gracias, pero mi pedido no
-llegó" is a question, not a thank-you.
+("hallo", "ciao") or romanised forms of languages with their own script ("spasibo") are listed under "any":
+a greeting, but no evidence of a language. A message counts only when nothing is left once its phrases,
+punctuation and emoji are taken away: "gracias, pero mi pedido no llegó" is a question, not a thank-you.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,20 @@ class Courtesy:
     language: str | None  # None when its phrases are shared by several languages or say different ones
 
 
+def _normal(text: str) -> str:
+    """Lower case, letters, digits and the marks on them only, single spaces: how phrases and messages
+    are compared. A mark after anything else (an emoji's variation selector) goes with it."""
+    text = unicodedata.normalize("NFKC", text.replace("İ", "i")).lower()  # Turkish capital İ: "i", not "i̇"
+    kept: list[str] = []
+    for c in text:
+        kind = unicodedata.category(c)[0]
+        if kind in "LN" or (kind == "M" and kept and kept[-1] != " "):
+            kept.append(c)
+        else:
+            kept.append(" ")
+    return " ".join("".join(kept).split())
+
+
 def _load(path: Path) -> dict[str, dict[str, tuple[str, ...]]]:
     data = json.loads(path.read_text(encoding="utf-8"))
     data.pop("_about", None)
@@ -35,20 +48,44 @@ def _load(path: Path) -> dict[str, dict[str, tuple[str, ...]]]:
     return {kind: {lang: tuple(_normal(p) for p in phrases) for lang, phrases in data[kind].items()} for kind in KINDS}
 
 
-def _normal(text: str) -> str:
-    """Lower case, letters, marks and digits only, single spaces: how phrases and messages are compared."""
-    text = unicodedata.normalize("NFKC", text).lower()
-    kept = "".join(c if unicodedata.category(c)[0] in "LMN" else " " for c in text)
-    return " ".join(kept.split())
-
-
 PHRASES = _load(_PATH)
 # phrase → (kind, language); a phrase listed for two kinds or languages would be a data error (tests check)
 _OWNER = {phrase: (kind, lang) for kind in KINDS for lang, phrases in PHRASES[kind].items() for phrase in phrases}
-_WHOLE = re.compile(
-    "(?:{0})(?: ?(?:{0}))*".format("|".join(re.escape(p) for p in sorted(_OWNER, key=len, reverse=True)))
-)
-_ONE = re.compile("|".join(re.escape(p) for p in sorted(_OWNER, key=len, reverse=True)))
+_BY_FIRST: dict[str, list[str]] = {}
+for _phrase in sorted(_OWNER, key=len, reverse=True):
+    _BY_FIRST.setdefault(_phrase[0], []).append(_phrase)
+
+
+def _spaced(c: str) -> bool:
+    """A letter of a script that separates words with spaces (not Thai, Chinese or Japanese)."""
+    return c.isalpha() and not ("\u0e00" <= c <= "\u0e7f" or "\u3040" <= c <= "\u9fff" or "\uf900" <= c <= "\ufaff")
+
+
+def _phrases_of(text: str) -> list[str] | None:
+    """The phrases the text is made of, or None when it is anything else. One pass over the positions, each
+    reached at most once (no backtracking, whatever the text)."""
+    came_from: dict[int, tuple[int, str]] = {0: (0, "")}
+    for start in range(len(text)):
+        if start not in came_from:
+            continue
+        if text[start] == " ":
+            came_from.setdefault(start + 1, (start, ""))
+            continue
+        for phrase in _BY_FIRST.get(text[start], ()):
+            end = start + len(phrase)
+            if not text.startswith(phrase, start) or end in came_from:
+                continue
+            if end < len(text) and _spaced(text[end - 1]) and _spaced(text[end]):
+                continue  # "thanks" in "thanksgiving": a word goes on
+            came_from[end] = (start, phrase)
+    if len(text) not in came_from:
+        return None
+    found, at = [], len(text)
+    while at:
+        at, phrase = came_from[at]
+        if phrase:
+            found.append(phrase)
+    return found[::-1]
 
 
 def courtesy(text: str) -> Courtesy | None:
@@ -56,9 +93,12 @@ def courtesy(text: str) -> Courtesy | None:
     if len(text) > MAX_CHARS:
         return None
     normal = _normal(text)
-    if not normal or _WHOLE.fullmatch(normal) is None:
+    if not normal or len(normal) > MAX_CHARS:
         return None
-    owners = [_OWNER[m.group()] for m in _ONE.finditer(normal)]
+    phrases = _phrases_of(normal)
+    if not phrases:
+        return None
+    owners = [_OWNER[p] for p in phrases]
     kind = "thanks" if any(k == "thanks" for k, _ in owners) else "greeting"
     languages = {lang for _, lang in owners if lang != ANY}
     return Courtesy(kind, languages.pop() if len(languages) == 1 else None)

@@ -39,6 +39,9 @@ from engine.language import LANGUAGES, detect_language
         ("안녕하세요", "greeting", "ko"),
         ("hola, gracias", "thanks", "es"),  # thanking at all makes it a thank-you
         ("hallo", "greeting", None),  # German and Dutch alike: a greeting, but no language
+        ("Thanks ❤️", "thanks", None),  # an emoji with its variation selector is not a word
+        ("İyi günler", "greeting", "tr"),  # Turkish capital İ
+        ("TEŞEKKÜR EDERİM", "thanks", "tr"),
     ],
 )
 def test_a_message_that_is_only_courtesy_is_told_with_its_language(text: str, kind: str, language: str | None) -> None:
@@ -59,6 +62,9 @@ def test_a_message_that_is_only_courtesy_is_told_with_its_language(text: str, ki
         "",
         "!!!",
         "gracias " * 20,  # too long to be small talk
+        "thanksgiving",  # a phrase inside a longer word
+        "Hi Ola",  # a greeting and a name: the name is personal data, redacted as usual
+        "您好在吗" * 19 + " x",  # phrases joined without end, then something else: no, and at once
     ],
 )
 def test_anything_more_than_courtesy_is_not_courtesy(text: str) -> None:

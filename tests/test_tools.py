@@ -71,6 +71,7 @@ async def acting(redis_client: Redis, key_prefix: str, fake: OrderFake | None = 
             audit,
             RedisPendingChoices(redis_client, key_prefix),
             screen=lambda text: detector.check(text) is None,
+            company="Brightcart",
         )
         try:
             yield Harness(act, audit, fake)
@@ -163,6 +164,7 @@ async def test_a_customer_writing_spanish_is_told_of_a_failure_and_offered_butto
 ) -> None:
     async with acting(redis_client, key_prefix) as h:
         lost = await h.act(spoken("ana", "¿dónde está mi pedido BC-99999?", "order_status", "es"), NoEvents())
+        down = await h.act(spoken("ana", "¿dónde está mi pedido BC-20002?", "order_status", "es"), NoEvents())
         proposal = await h.act(
             spoken("ana", "refund BC-10009 please", "refund_request", "es"),
             NoEvents(),  # es: told earlier
@@ -171,6 +173,8 @@ async def test_a_customer_writing_spanish_is_told_of_a_failure_and_offered_butto
     assert lost.reply.text == reply_text("order_not_found", "es", order="BC-99999")
     assert lost.reply.language == "es"  # our own wording, in the customer's language
     assert lost.reply.actions == (escalate_action("es"),)
+    assert down.reply is not None  # the built-in order tools have no title: the company names the system
+    assert down.reply.text == reply_text("order_unavailable", "es", system="Brightcart", order="BC-20002")
     assert proposal.reply is not None
     assert proposal.reply.text.startswith("I can refund order BC-10009")  # the operator's template, as written
     assert proposal.reply.language == ""  # not ours: no language claimed for it

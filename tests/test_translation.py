@@ -100,6 +100,8 @@ async def test_a_message_in_another_language_is_searched_in_english_and_kept_in_
     [
         (told("how long do I have to return an item?", "en"), "English"),
         (told("ok", ""), "no language told"),
+        (told("ok", "es"), "the conversation is Spanish, the message says nothing"),
+        (told("how long do I have to return an item?", "es"), "English in a Spanish conversation"),
         (told("gracias", "es", intent="thanks"), "a fixed reply: nothing is searched"),
     ],
 )

@@ -87,8 +87,12 @@ class Act:
         vaulted: bool = False,
         keep_intents: frozenset[str] = frozenset(),
         proposer: CallProposer | None = None,
+        company: str = "",
     ) -> None:
         self.tools = tools
+        # a tool without a title is named by the company in replies: a proper name fits every language's
+        # sentence ("System Brightcart", "von Brightcart"), where "our systems" would stay English
+        self.company = company
         self.consent = consent
         self.audit = audit
         self.pending = pending
@@ -326,7 +330,7 @@ class Act:
                 # the answer was lost, so it may have been done: Approve again (the same idempotency key)
                 # finishes it once; Cancel can no longer promise that nothing changed
                 await self._put_back(proposal, ATTEMPTED)
-                text = reply_text("consent_retry", language, system=tool.spec.title or "our systems")
+                text = reply_text("consent_retry", language, system=self._system(tool))
                 return self._settle(turn, text, "tool_unavailable", 0.0, approve_again)
             return self._failed(turn, tool, error.failure, proposal.call.arg("order_id"), error)
         await self._audit(turn, proposal.call, "executed", result.fact("reference"))
@@ -397,7 +401,7 @@ class Act:
         if order:
             turn, said = self._say(turn, order)
         language = turn.speaks
-        system = tool.spec.title or "our systems"
+        system = self._system(tool)
         key = f"{'order' if said else 'tool'}_{failure.value}"
         text = reply_text(key, language, system=system, order=said)
         known = render(error.reply, {**dict(error.facts), "order_id": said}) if error and error.reply else ""
@@ -406,6 +410,9 @@ class Act:
         return self._settle(
             turn, text[0].upper() + text[1:], f"tool_{failure.value}", 0.0, (escalate_action(language),)
         )
+
+    def _system(self, tool: Tool) -> str:
+        return tool.spec.title or self.company or "our systems"
 
     def _settle(
         self,

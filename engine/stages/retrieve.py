@@ -39,7 +39,7 @@ class Retrieve:
         else:
             hits, vector = await self._search(text)
         earlier = [entry.text for entry in turn.history if entry.role == "user"]
-        if earlier and best_score(hits) < self.follow_up_below:
+        if earlier and not turn.query and best_score(hits) < self.follow_up_below:  # earlier: their own words
             in_context, joined = await self._search(f"{earlier[-1]} {text}")
             if best_score(in_context) > best_score(hits):
                 # the joined question's vector, so later stages weigh evidence against what was searched

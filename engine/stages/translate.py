@@ -7,6 +7,7 @@ import asyncio
 import logging
 from collections.abc import AsyncGenerator
 
+from engine.language import detect_language
 from engine.policy import IntentSpec
 from engine.protocols import EventSink, GenerationParams, GenerationUnavailable, Generator, PromptTooLong
 from engine.translation import MAX_NEW_TOKENS, checked_translation, translation_prompt
@@ -26,7 +27,9 @@ class TranslateQuery:
         spec = self.intents.get(turn.intent)
         if spec is not None and (spec.escalate or spec.response):
             return False  # a hand-over or a fixed reply: nothing is searched
-        return turn.language not in ("", "en") and not turn.message.action
+        # the message's own language, not the conversation's or a fixed reply language: "ok" or an English
+        # question in a Spanish conversation needs no translation
+        return not turn.message.action and detect_language(turn.message.text) not in (None, "en")
 
     async def __call__(self, turn: Turn, events: EventSink) -> Turn:
         if not self.wanted(turn):
