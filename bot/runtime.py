@@ -28,6 +28,7 @@ from engine.generation.local import LoadOptions, LocalGenerator, pick_device
 from engine.generation.models import CATALOG, is_prepared, resolve
 from engine.handover import BackgroundRetries, FailureFollowUp, HandOver
 from engine.judge import FeatureJudge, JudgeModel
+from engine.language import dominant_language
 from engine.notices import NoteAddress, Notices, Notifier
 from engine.policy import IntentSpec, PolicyConfig
 from engine.protocols import GenerationParams, GenerationUnavailable, Redactor, Stage
@@ -433,6 +434,8 @@ class Runtime:
             products = [name for p in config.catalogue for name in (p.name, *p.aliases)]
             await asyncio.to_thread(redactor.known_terms, [passage.text for passage in built.passages], products)
         retriever = LiveIndex(built)
+        knowledge_language = await asyncio.to_thread(dominant_language, [p.text for p in built.passages])
+        translating = config.retrieval.translate and knowledge_language == "en"  # it translates into English
         watcher = IndexWatcher(retriever, config.knowledge.paths, embedder, folder, chunking(config, redactor), device)
         judge_model = await asyncio.to_thread(load_judge_model, config)
         reader = reader_paths(settings, config)
@@ -448,7 +451,7 @@ class Runtime:
             await asyncio.to_thread(flag_injected, built.passages, injection)
         output_guard = GuardOutput(toxicity) if toxicity is not None else None
         guard_detectors = await asyncio.to_thread(load_guard_detectors, config, embedder) if guards else None
-        wants_model = config.generation.mode == "compose" or reader is not None or config.retrieval.translate
+        wants_model = config.generation.mode == "compose" or reader is not None or translating
         generator = (
             await load_generator(settings, config, progress, reader[0] if reader else None) if wants_model else None
         )
@@ -519,7 +522,7 @@ class Runtime:
             Understand(embedder, intent_index, policy.intent_threshold),
             Recall(memory, config.memory.recall_entries, idle_s=config.memory.idle_minutes * 60),
             *([act] if toolkit.tools.tools else []),
-            *([TranslateQuery(generator, by_name)] if config.retrieval.translate and generator is not None else []),
+            *([TranslateQuery(generator, by_name)] if translating and generator is not None else []),
             Retrieve(retriever, embedder, config.retrieval.top_k, follow_up_below=policy.follow_up_below),
             *([QuarantinePassages(injection)] if guards else []),
             Weigh(
@@ -528,6 +531,7 @@ class Runtime:
                 by_name,
                 WeighConfig(max_passages=config.retrieval.top_k, min_relevance=policy.min_relevance),
                 stack,
+                knowledge_language=knowledge_language,
             ),
             Generate(
                 generator,

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections import Counter
+from collections.abc import Sequence
 
 from engine.courtesy import courtesy
 
@@ -288,6 +290,15 @@ def detect_language(text: str) -> str | None:
     if top < _MIN_SCORE or top - second < _MIN_LEAD or not evidenced or best in _UNWRITTEN:
         return None
     return best
+
+
+def dominant_language(texts: Sequence[str], at_least: int = 5) -> str:
+    """The language most of these texts (a help centre's passages) are written in; English when fewer than
+    `at_least` of them tell one."""
+    told = Counter(lang for lang in map(detect_language, texts) if lang is not None)
+    if sum(told.values()) < at_least:
+        return "en"
+    return told.most_common(1)[0][0]
 
 
 def reply_language(text: str, setting: str = "auto", default: str = "en") -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import replace
 
 import pytest
 
@@ -12,11 +13,12 @@ from bot.runtime import Runtime, intent_specs
 from bot.settings import FileConfig, Settings
 from channels.terminal import terminal_message
 from engine import Engine, Message, Turn
+from engine.language import dominant_language
 from engine.pipeline import NoEvents
 from engine.policy import IntentSpec
 from engine.protocols import ChatMessage, GenerationParams, GenerationUnavailable
 from engine.replies import reply_text
-from engine.stages import Retrieve
+from engine.stages import Retrieve, Weigh
 from engine.stages.translate import TranslateQuery
 from engine.translation import checked_translation, translation_prompt
 from engine.types import TokenStats
@@ -170,3 +172,31 @@ async def test_translate_in_the_settings_loads_the_model_and_translates_before_t
         assert reply.language == "es"
     else:
         assert reply.text.startswith(reply_text("in_english", "es"))
+
+
+def test_a_help_centres_language_is_the_one_most_of_its_passages_tell() -> None:
+    english = ["You have 30 days from delivery to return an item.", "Refunds reach your card within 5 days."] * 4
+    spanish = ["Tiene 30 días desde la entrega para devolver un artículo.", "El reembolso llega en 5 días."] * 4
+    assert dominant_language(english) == "en"
+    assert dominant_language(spanish) == "es"
+    assert dominant_language(spanish[:2]) == "en"  # too few to tell: English
+
+
+async def test_an_untranslated_message_in_another_language_is_not_judged_against_the_help_centre(
+    runtime: Runtime,
+) -> None:
+    """The embedder and the judge read English: scores between a Chinese message and English sentences are
+    noise, so such a message gets no evidence (a hand-over in Chinese) instead of a confident guess."""
+    retrieve = next(stage for stage in runtime.engine.stages if isinstance(stage, Retrieve))
+    weigh = next(stage for stage in runtime.engine.stages if isinstance(stage, Weigh))
+    english = told("how long do I have to return an item?", "en")
+    searched = await retrieve(english.evolve(query_vector=()), NoEvents())
+    assert searched.retrieved
+    judged = await weigh(searched, NoEvents())
+    assert judged.evidence  # the same passages, asked in English, are weighed
+    chinese = searched.evolve(message=replace(searched.message, text="我买的东西多长时间内可以退货?"), language="zh")
+    assert (await weigh(chinese, NoEvents())).evidence == ()
+    translated = chinese.evolve(query="how long do I have to return an item?")
+    assert (await weigh(translated, NoEvents())).evidence  # translated into the help centre's language: weighed
+    reply = await runtime.engine.run(terminal_message("foreign-user", "foreign-conv", chinese.message.text), NoEvents())
+    assert (reply.escalated, reply.reason, reply.language) == (True, "no_evidence", "zh")

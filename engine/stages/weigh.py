@@ -16,6 +16,7 @@ import numpy as np
 
 from engine.evidence import EvidenceJudge, SentenceSource, gather
 from engine.judge import JudgeModel
+from engine.language import detect_language
 from engine.policy import IntentSpec
 from engine.protocols import EventSink, GenerationUnavailable, PromptTooLong
 from engine.reader import Reader, reader_rows
@@ -62,7 +63,12 @@ class Weigh:
         intents: dict[str, IntentSpec],
         config: WeighConfig,
         stack: ReaderStack | None = None,
+        knowledge_language: str = "en",
     ) -> None:
+        # a message in another language than the help centre's, untranslated, is not judged against it: the
+        # embedder and the judge read one language, and their scores across two are noise (Chinese against an
+        # English help centre: 10 % of answerable fintech dev messages answered confidently wrong)
+        self.knowledge_language = knowledge_language
         self.source = source
         self.judge = judge
         self.intents = intents
@@ -77,6 +83,8 @@ class Weigh:
         spec = self.intents.get(turn.intent)
         if (spec is not None and (spec.escalate or spec.response)) or not turn.retrieved or not turn.query_vector:
             return turn
+        if not turn.query and detect_language(turn.message.text) not in (None, self.knowledge_language):
+            return turn  # no evidence: handed over, in the customer's language
         vector = np.asarray(turn.query_vector, dtype=np.float32)
         config = self.config
         candidates = gather(
