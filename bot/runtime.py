@@ -74,8 +74,8 @@ def intent_specs(config: FileConfig) -> list[IntentSpec]:
             examples=tuple(spec.examples),
             actions=tuple(Action(label=a.label, action=a.action) for a in spec.actions),
             escalate=spec.escalate,
-            response=spec.responses()[0],
-            translations=spec.responses()[1],
+            response=response,
+            translations=translations,
             courtesy=spec.courtesy,
             # messages are read NFKC-normalised (engine/text.py): so are the patterns (Thai "ำ", full-width forms)
             patterns=tuple(
@@ -83,6 +83,7 @@ def intent_specs(config: FileConfig) -> list[IntentSpec]:
             ),
         )
         for name, spec in config.intents.items()
+        for response, translations in [spec.responses()]
     ]
 
 

@@ -35,6 +35,11 @@ class IntentSpec:
         return self.response, next((lang for lang, text in self.translations if text == self.response), "")
 
 
+def answers_itself(spec: IntentSpec | None) -> bool:
+    """A hand-over or a fixed reply: nothing is searched, judged or written for it."""
+    return spec is not None and (spec.escalate or bool(spec.response))
+
+
 @dataclass(frozen=True, slots=True)
 class PolicyConfig:
     answer_threshold: float = 0.81  # answer when the judge's best support reaches this; else hand over

@@ -257,6 +257,13 @@ class Turn:
         return replace(self, **changes)
 
     @property
+    def question(self) -> str:
+        """What is searched and judged: the message (its English translation when translated), read with the
+        earlier question it follows up when Retrieve needed that."""
+        text = self.query or self.message.text
+        return f"{self.follows_up} {text}" if self.follows_up else text
+
+    @property
     def speaks(self) -> str:
         """The language of this turn's fixed replies."""
         return self.language or "en"

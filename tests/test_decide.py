@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import replace
 
@@ -32,12 +33,15 @@ INTENTS = {
 
 
 class ScriptedModel:
-    """The model edge: streams a fixed text, or fails the way a real one can."""
+    """The model edge: streams a fixed text, or fails the way a real one can (an error, or no answer at all)."""
 
-    def __init__(self, text: str = "", error: Exception | None = None, stats: TokenStats | None = None) -> None:
+    def __init__(
+        self, text: str = "", error: Exception | None = None, stats: TokenStats | None = None, hang: bool = False
+    ) -> None:
         self.text = text
         self.error = error
         self.stats = stats
+        self.hang = hang
         self.prompts: list[Sequence[ChatMessage]] = []
         self.params: list[GenerationParams] = []
 
@@ -53,6 +57,8 @@ class ScriptedModel:
     ) -> AsyncIterator[str]:
         self.prompts.append(messages)
         self.params.append(params)
+        if self.hang:
+            await asyncio.sleep(3600)
         if self.error is not None:
             raise self.error
         for word in self.text.split(" "):

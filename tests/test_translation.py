@@ -3,8 +3,6 @@ stage's fallbacks, and the real pipeline (retrieval, judge, replies) with only t
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import replace
 
 import pytest
@@ -16,38 +14,12 @@ from engine import Engine, Message, Turn
 from engine.language import dominant_language
 from engine.pipeline import NoEvents
 from engine.policy import IntentSpec
-from engine.protocols import ChatMessage, GenerationParams, GenerationUnavailable
+from engine.protocols import GenerationUnavailable
 from engine.replies import reply_text
 from engine.stages import Retrieve, Weigh
 from engine.stages.translate import TranslateQuery
 from engine.translation import checked_translation, translation_prompt
-from engine.types import TokenStats
-
-
-class Translator:
-    """The model edge: answers every prompt with a fixed text (or fails, or hangs), and keeps the prompts."""
-
-    def __init__(self, text: str = "", error: Exception | None = None, hang: bool = False) -> None:
-        self.text, self.error, self.hang = text, error, hang
-        self.prompts: list[Sequence[ChatMessage]] = []
-
-    @property
-    def name(self) -> str:
-        return "scripted"
-
-    async def stream(
-        self,
-        messages: Sequence[ChatMessage],
-        params: GenerationParams,
-        on_stats: Callable[[TokenStats], None] | None = None,
-    ) -> AsyncIterator[str]:
-        self.prompts.append(messages)
-        if self.hang:
-            await asyncio.sleep(3600)
-        if self.error is not None:
-            raise self.error
-        for piece in self.text.split(" "):
-            yield piece + " "
+from tests.test_decide import ScriptedModel
 
 
 @pytest.mark.parametrize(
@@ -88,7 +60,7 @@ INTENTS = {"thanks": IntentSpec("thanks", ("thanks",), response="You're welcome!
 
 
 async def test_a_message_in_another_language_is_searched_in_english_and_kept_in_its_own() -> None:
-    model = Translator("how long do I have to return an item?")
+    model = ScriptedModel("how long do I have to return an item?")
     turn = await TranslateQuery(model, INTENTS)(
         told("¿cuánto tiempo tengo para devolver un artículo?", "es"), NoEvents()
     )
@@ -108,7 +80,7 @@ async def test_a_message_in_another_language_is_searched_in_english_and_kept_in_
     ],
 )
 async def test_nothing_is_translated_that_needs_no_search_or_is_english(turn: Turn, reason: str) -> None:
-    model = Translator("should not be asked")
+    model = ScriptedModel("should not be asked")
     after = await TranslateQuery(model, INTENTS)(turn, NoEvents())
     assert after == turn, reason
     assert model.prompts == [], reason
@@ -117,12 +89,12 @@ async def test_nothing_is_translated_that_needs_no_search_or_is_english(turn: Tu
 @pytest.mark.parametrize(
     "model",
     [
-        Translator(error=GenerationUnavailable("the model server went away")),
-        Translator("Le coût dépend du pays."),  # answered, in French, instead of translating
-        Translator(hang=True),  # busy past the timeout
+        ScriptedModel(error=GenerationUnavailable("the model server went away")),
+        ScriptedModel("Le coût dépend du pays."),  # answered, in French, instead of translating
+        ScriptedModel(hang=True),  # busy past the timeout
     ],
 )
-async def test_a_failed_translation_searches_the_message_as_written(model: Translator) -> None:
+async def test_a_failed_translation_searches_the_message_as_written(model: ScriptedModel) -> None:
     turn = told("combien coûte la livraison en Belgique ?", "fr")
     after = await TranslateQuery(model, INTENTS, timeout_s=0.2)(turn, NoEvents())
     assert after == turn
@@ -134,7 +106,7 @@ async def test_the_real_pipeline_answers_a_spanish_question_from_the_english_hel
     stages = list(runtime.engine.stages)
     at = next(n for n, stage in enumerate(stages) if isinstance(stage, Retrieve))
     intents = {spec.name: spec for spec in intent_specs(runtime.config)}
-    translator = Translator("how long do I have to return an item?")
+    translator = ScriptedModel("how long do I have to return an item?")
     translating = Engine([*stages[:at], TranslateQuery(translator, intents), *stages[at:]])
     question = "¿cuánto tiempo tengo para devolver un artículo?"
 

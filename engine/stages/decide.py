@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 from engine.policy import IntentSpec, PolicyConfig
 from engine.protocols import EventSink
 from engine.replies import escalate_action, reply_text
@@ -35,8 +33,10 @@ class Decide:
         return tuple(pages.values())
 
     def _reply(
-        self, turn: Turn, text: str, confidence: float, escalated: bool, reason: str, ours: bool = True
+        self, turn: Turn, text: str, confidence: float, escalated: bool, reason: str, language: str | None = None
     ) -> Reply:
+        """`language`: what the text is written in; None for our own wording (the turn's language), "" for the
+        help centre's or the operator's text."""
         return Reply(
             text=text,
             citations=self._citations(turn) if turn.draft else (),
@@ -49,7 +49,7 @@ class Decide:
             segment=turn.segment,
             adapter=turn.adapter,
             token_stats=turn.token_stats,
-            language=turn.speaks if ours else "",
+            language=turn.speaks if language is None else language,
         )
 
     async def __call__(self, turn: Turn, events: EventSink) -> Turn:
@@ -58,8 +58,7 @@ class Decide:
             return turn.evolve(reply=self._reply(turn, reply_text("handoff", turn.speaks), 1.0, True, "human_request"))
         if spec is not None and spec.response:
             text, language = spec.response_in(turn.speaks)
-            reply = self._reply(turn, text, 1.0, False, "fixed_response", ours=False)
-            return turn.evolve(reply=dataclasses.replace(reply, language=language))
+            return turn.evolve(reply=self._reply(turn, text, 1.0, False, "fixed_response", language))
         if not turn.draft:
             reason = "no_evidence" if not turn.evidence else "not_answerable"
             text = reply_text("not_found", turn.speaks)
@@ -67,5 +66,5 @@ class Decide:
         if not self.policy.answers(turn.answerability):
             text = reply_text("suggest", turn.speaks, closest=turn.draft)
             return turn.evolve(reply=self._reply(turn, text, turn.answerability, True, "suggested"))
-        answer = self._reply(turn, turn.draft, turn.answerability, False, "answered", ours=False)
+        answer = self._reply(turn, turn.draft, turn.answerability, False, "answered", language="")
         return turn.evolve(reply=answer)

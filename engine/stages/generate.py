@@ -15,7 +15,7 @@ from typing import Literal
 
 from engine.evidence import choose, compose
 from engine.generation.prompts import build_messages
-from engine.policy import IntentSpec, PolicyConfig, grounding
+from engine.policy import IntentSpec, PolicyConfig, answers_itself, grounding
 from engine.protocols import EventSink, GenerationParams, GenerationUnavailable, Generator, PromptTooLong
 from engine.replies import reply_text
 from engine.segments import Segment, Segments
@@ -59,8 +59,7 @@ class Generate:
         self.segments = segments
 
     def should_answer(self, turn: Turn) -> bool:
-        spec = self.intents.get(turn.intent)
-        if spec is not None and (spec.escalate or spec.response):
+        if answers_itself(self.intents.get(turn.intent)):
             return False  # a request for a person, or a fixed reply (greetings): nothing to write
         return bool(turn.evidence) and self.policy.answers(turn.answerability)
 
@@ -69,10 +68,9 @@ class Generate:
         return await self._answer(turn.evolve(segment=segment.name) if segment else turn, events, segment)
 
     async def _answer(self, turn: Turn, events: EventSink, segment: Segment | None) -> Turn:
-        spec = self.intents.get(turn.intent)
         if (
             turn.evidence
-            and not (spec and (spec.escalate or spec.response))
+            and not answers_itself(self.intents.get(turn.intent))
             and self.policy.suggests(turn.answerability)
         ):
             # Not sure enough to answer: Decide hands over and shows these sentences as the closest found.
@@ -96,10 +94,8 @@ class Generate:
                 await events.token(piece)
             return turn.evolve(chosen=chosen, draft=verbatim)
         # A follow-up goes to the model joined to its earlier question, as it was searched.
-        text = turn.query or turn.message.text
-        question = f"{turn.follows_up} {text}" if turn.follows_up else text
         messages = build_messages(
-            question,
+            turn.question,
             chosen,
             company=self.persona.company,
             assistant_name=self.persona.assistant_name,

@@ -8,7 +8,7 @@ import logging
 from collections.abc import AsyncGenerator
 
 from engine.language import detect_language
-from engine.policy import IntentSpec
+from engine.policy import IntentSpec, answers_itself
 from engine.protocols import EventSink, GenerationParams, GenerationUnavailable, Generator, PromptTooLong
 from engine.translation import MAX_NEW_TOKENS, checked_translation, translation_prompt
 from engine.types import Turn
@@ -24,9 +24,8 @@ class TranslateQuery:
         self.params = GenerationParams(max_new_tokens=MAX_NEW_TOKENS, temperature=0.0)
 
     def wanted(self, turn: Turn) -> bool:
-        spec = self.intents.get(turn.intent)
-        if spec is not None and (spec.escalate or spec.response):
-            return False  # a hand-over or a fixed reply: nothing is searched
+        if answers_itself(self.intents.get(turn.intent)):
+            return False
         # the message's own language, not the conversation's or a fixed reply language: "ok" or an English
         # question in a Spanish conversation needs no translation
         return not turn.message.action and detect_language(turn.message.text) not in (None, "en")

@@ -17,7 +17,7 @@ import numpy as np
 from engine.evidence import EvidenceJudge, SentenceSource, gather
 from engine.judge import JudgeModel
 from engine.language import detect_language
-from engine.policy import IntentSpec
+from engine.policy import IntentSpec, answers_itself
 from engine.protocols import EventSink, GenerationUnavailable, PromptTooLong
 from engine.reader import Reader, reader_rows
 from engine.replies import reply_text
@@ -75,13 +75,8 @@ class Weigh:
         self.config = config
         self.stack = stack
 
-    def question(self, turn: Turn) -> str:
-        text = turn.query or turn.message.text
-        return f"{turn.follows_up} {text}" if turn.follows_up else text
-
     async def __call__(self, turn: Turn, events: EventSink) -> Turn:
-        spec = self.intents.get(turn.intent)
-        if (spec is not None and (spec.escalate or spec.response)) or not turn.retrieved or not turn.query_vector:
+        if answers_itself(self.intents.get(turn.intent)) or not turn.retrieved or not turn.query_vector:
             return turn
         if not turn.query and detect_language(turn.message.text) not in (None, self.knowledge_language):
             return turn  # no evidence: handed over, in the customer's language
@@ -92,7 +87,7 @@ class Weigh:
         )
         if not candidates:
             return turn
-        question = self.question(turn)
+        question = turn.question
         scores = await asyncio.to_thread(self.judge.judge, question, candidates)
         if self.stack is not None:
             await events.status(reply_text("reading", turn.speaks))
