@@ -11,41 +11,70 @@ a customer can only ever see their own orders. `adapters/demo_orders.py` impleme
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 from adapters.http import FencedClient, failure_for
-from engine.tools import ORDER_NUMBER, Failure, OrderSummary, ToolCall, ToolError, ToolResult, ToolSpec
+from engine.cues import says, starts_with
+from engine.tools import ORDER_NUMBER, Failure, OrderSummary, ToolCall, ToolError, ToolResult, ToolSpec, Wording
 from engine.types import Citation
 
-STATUS_TEXT = {
-    "processing": "being prepared",
-    "shipped": "shipped",
-    "in_transit": "on its way",
-    "out_for_delivery": "out for delivery today",
-    "delivered": "delivered",
-    "delayed": "delayed",
-    "cancelled": "cancelled",
-    "refunded": "refunded",
-    "returned": "returned",
-}
+_TEXTS = Path(__file__).resolve().parent / "data" / "order_texts.json"
+# a short message that begins with the word for a refund asks for one ("refund 12377", "退款 12377"), not a
+# sentence about one ("Erstattung wurde Montag freigegeben, …"); so does "refund me/it/my order" in English
+_REFUND_ME = re.compile(r"\brefund (me|it|this|that|my|the|order)\b", re.I)
+_SHORT = 5  # words
+
+
+def _asks_for_refund(text: str) -> bool:
+    begins = len(text.split()) <= _SHORT and starts_with("refund", text)
+    return says("ask", text) or begins or _REFUND_ME.search(text) is not None
+
+
+def _asks_where(text: str) -> bool:
+    return says("status", text)
+
+
+def _wordings() -> dict[str, dict[str, Any]]:
+    """The built-in tools' texts in every reply language (adapters/data/order_texts.json)."""
+    data: dict[str, dict[str, Any]] = json.loads(_TEXTS.read_text(encoding="utf-8"))
+    data.pop("_about", None)
+    return data
+
+
+_WORDINGS = _wordings()
+STATUS_TEXT: dict[str, str] = dict(_WORDINGS["en"]["status"])
+
+
+def _languages(reply: str, proposal: str = "", offer: bool = False) -> tuple[tuple[str, Wording], ...]:
+    return tuple(
+        (
+            language,
+            Wording(
+                reply=tuple(texts[reply]),
+                proposal=tuple(texts[proposal]) if proposal else (),
+                offer=str(texts["offer"]) if offer else "",
+                refused=tuple(texts["refund_refused"]) if offer else (),
+                link_title=str(texts["tracking_title"]),
+                codes=tuple(texts["status"].items()),
+            ),
+        )
+        for language, texts in _WORDINGS.items()
+    )
+
+
 TRACKER = ToolSpec(
     name="order_status",
     intents=("order_status", "delivery_delay"),
     title="",  # unnamed: replies name the company (company.name), which reads right in every language
-    cues=re.compile(
-        r"\b(where\w*|status|track\w*|arriv\w*|ship\w*|deliver\w*|dispatch\w*|eta|late|delay\w*|come|came)\b", re.I
-    ),
-    reply=(
-        "Order {order_id} is {status}.",
-        "It was delivered on {delivered_on}.",
-        "Estimated delivery: {eta}.",
-        "Carrier: {carrier}, tracking number {tracking_number}.",
-        "Items: {items}.",
-    ),
+    cues=_asks_where,  # where, track, arrive… in the message's language or English (engine/cues.py)
+    reply=tuple(_WORDINGS["en"]["tracker_reply"]),
+    languages=_languages("tracker_reply"),
 )
 REFUNDS = ToolSpec(
     name="refund",
@@ -53,25 +82,12 @@ REFUNDS = ToolSpec(
     confirm=True,
     choose_from=("delivered", "delayed"),
     title="",  # unnamed: replies name the company (company.name), which reads right in every language
-    proposal=(
-        "I can refund order {order_id} to your original payment method.",
-        "Amount: {total}.",
-        "Items: {items}.",
-        "Shall I go ahead?",
-    ),
-    reply=(
-        "Done: order {order_id} is refunded.",
-        "Amount: {amount}.",
-        "Refund reference: {reference}.",
-        "It usually reaches your account within {days} business days.",
-    ),
-    offer="Request refund",
+    proposal=tuple(_WORDINGS["en"]["refund_proposal"]),
+    reply=tuple(_WORDINGS["en"]["refund_reply"]),
+    offer=str(_WORDINGS["en"]["offer"]),
     offer_action="refund_order",
-    asks=re.compile(
-        r"\b(want|wanna|would like|'d like|need|please|pls|can i|could i|can you|could you|request|give me)\b"
-        r"|^\W*refund\b|\brefund (me|it|this|that|my|the|order)\b",
-        re.I,
-    ),
+    asks=_asks_for_refund,
+    languages=_languages("refund_reply", "refund_proposal", offer=True),
 )
 
 
@@ -196,7 +212,7 @@ def tracking_link(order: Mapping[str, Any]) -> Citation | None:
     url = order.get("tracking_url")
     if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https") or re.search(r"\s", url):
         return None
-    return Citation("Parcel tracking", url, "", 1.0)
+    return Citation(str(_WORDINGS["en"]["tracking_title"]), url, "", 1.0)
 
 
 class OrderTracker:
@@ -227,7 +243,7 @@ class Refunds:
             raise ToolError(
                 Failure.REFUSED,
                 f"an order that is {str(order.get('status'))[:40]} cannot be refunded here",
-                ("Order {order_id} is {status}, so I can't refund it here.",),
+                tuple(_WORDINGS["en"]["refund_refused"]),
                 facts.facts,
             )
         return facts

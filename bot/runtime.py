@@ -77,6 +77,7 @@ def intent_specs(config: FileConfig) -> list[IntentSpec]:
             response=response,
             translations=translations,
             courtesy=spec.courtesy,
+            cues=tuple(tuple(group) for group in spec.cues if group),
             # messages are read NFKC-normalised (engine/text.py): so are the patterns (Thai "ำ", full-width forms)
             patterns=tuple(
                 re.compile(unicodedata.normalize("NFKC", pattern), re.IGNORECASE) for pattern in spec.patterns

@@ -221,6 +221,9 @@ class ActionConfig(_Strict):
     action: str = Field(min_length=1, max_length=255, pattern=r"^[a-z0-9_.-]+$")
 
 
+CueCategory = Literal["order", "status", "refund", "own", "ask"]  # engine/cues.py CATEGORIES
+
+
 class IntentConfig(_Strict):
     examples: list[str] = Field(min_length=1)
     actions: list[ActionConfig] = Field(default_factory=list)
@@ -229,6 +232,8 @@ class IntentConfig(_Strict):
     response: str | dict[str, str] = ""
     courtesy: Literal["", "greeting", "thanks"] = ""  # also any message that is only that, in 18 languages
     patterns: list[str] = Field(default_factory=list, max_length=200)
+    # in another language than English: a message with words of every category of one group names it
+    cues: list[list[CueCategory]] = Field(default_factory=list, max_length=20)
 
     @field_validator("response", mode="after")
     @classmethod

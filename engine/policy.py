@@ -25,6 +25,9 @@ class IntentSpec:
     translations: tuple[tuple[str, str], ...] = ()
     courtesy: str = ""  # "greeting" | "thanks": also any message that is only that, in any reply language
     patterns: tuple[re.Pattern[str], ...] = ()  # any match names this intent outright, before similarity
+    # a message in another language than English names this intent when it uses words of every category of
+    # one of these groups (engine/cues.py): (("order", "status"),) for "¿dónde está mi pedido?"
+    cues: tuple[tuple[str, ...], ...] = ()
 
     def response_in(self, language: str) -> tuple[str, str]:
         """The fixed reply for a turn in `language`, and the language it is written in ("" when the

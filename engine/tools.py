@@ -8,16 +8,21 @@ from the tool's template, filled with the named facts of its result, never writt
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 from typing import Protocol
 
+from engine.dates import ISO_DATE, spoken_date
 from engine.types import Citation
 
-# Which order? "12345", "BC-12345", "#12345"
-ORDER_NUMBER = re.compile(r"(?<![\w-])(?:[A-Za-z]{1,4}-|#)?(\d{4,12})(?![\w-])")
+# Which order? "12345", "BC-12345", "#12345", "No12345" ("№12345" once normalised); also right after or
+# before a word of a script that does not
+# separate words ("订单12345", "12345番"), but never inside a Latin word or a longer number ("SKU12345")
+_NOT_BESIDE = r"0-9A-Za-z\u00c0-\u024f_-"
+ORDER_NUMBER = re.compile(rf"(?<![{_NOT_BESIDE}])(?:[A-Za-z]{{1,4}}-|#|[Nn][OoRr]\.?)?(\d{{4,12}})(?![{_NOT_BESIDE}])")
+TextTest = Callable[[str], bool]  # whether a text says something (engine/cues.py)
 
 
 class Failure(StrEnum):
@@ -77,6 +82,19 @@ class ToolResult:
 
 
 @dataclass(frozen=True, slots=True)
+class Wording:
+    """A tool's texts in one language: its templates, its button, its result's page title, and its words for
+    coded facts ("in_transit" → "en camino")."""
+
+    reply: tuple[str, ...] = ()
+    proposal: tuple[str, ...] = ()
+    offer: str = ""
+    refused: tuple[str, ...] = ()  # said instead of the tool's own reason when it refuses (with its facts)
+    link_title: str = ""
+    codes: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class ToolSpec:
     """How a tool is chosen and spoken about.
 
@@ -97,10 +115,20 @@ class ToolSpec:
     offer: str = ""
     offer_action: str = ""
     # words that, beside an explicit order number, choose this tool whatever the intent ("where is 12345")
-    cues: re.Pattern[str] | None = None
+    cues: TextTest | None = None
     # a confirm tool: words that make a message ask for it ("refund it please", not "where is my refund?");
-    # None: the act stage's general request words (want, need, please, can you…)
-    asks: re.Pattern[str] | None = None
+    # None: the act stage's general request words (want, need, please, can you…, engine/cues.py)
+    asks: TextTest | None = None
+    # the same texts in reply languages (engine/language.py codes); a language not here gets the ones above,
+    # which are the operator's and claim no language
+    languages: tuple[tuple[str, Wording], ...] = ()
+
+    def wording(self, language: str) -> tuple[Wording, str]:
+        """The texts for a reply in `language`, and the language they are written in ("" when unknown)."""
+        for code, words in self.languages:
+            if code == language:
+                return words, code
+        return Wording(self.reply, self.proposal, self.offer), ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +175,7 @@ def fact_text(value: object) -> str:
     text = str(value).strip()
     if re.fullmatch(r"\d{4}-\d{2}-\d{2}(?:[T ][\d:.]+(?:Z|[+-]\d{2}:?\d{2})?)?", text):
         try:
-            return date.fromisoformat(text[:10]).strftime("%a %d %b %Y")
+            return date.fromisoformat(text[:10]).isoformat()  # said in the reply's language by `render`
         except ValueError:
             return text
     return text[:500]
@@ -156,13 +184,26 @@ def fact_text(value: object) -> str:
 _FIELD = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 
 
-def render(template: Sequence[str], facts: Mapping[str, str]) -> str:
-    """Each line with every field filled; lines naming a fact the result lacks are dropped."""
+def render(
+    template: Sequence[str], facts: Mapping[str, str], language: str = "en", wording: Wording | None = None
+) -> str:
+    """Each line with every field filled; lines naming a fact the result lacks are dropped. Dates are
+    written as `language` writes them; a fact with a `_code` beside it ("status" and "status_code") is
+    said in the wording's words for that code, when it has them."""
+    words = dict(wording.codes) if wording is not None else {}
+
+    def said(name: str) -> str:
+        value = facts[name]
+        code = facts.get(f"{name}_code", "")
+        if code and code in words:
+            return words[code]
+        return spoken_date(value, language) if ISO_DATE.fullmatch(value) else value
+
     lines = []
     for line in template:
         names = _FIELD.findall(line)
         if all(facts.get(name) for name in names):
-            lines.append(_FIELD.sub(lambda m: facts[m.group(1)], line))
+            lines.append(_FIELD.sub(lambda m: said(m.group(1)), line))
     return "\n".join(lines)
 
 
@@ -184,4 +225,4 @@ class Tools:
         return next((t for t in self.tools if intent in t.spec.intents), None)
 
     def for_cues(self, text: str) -> Tool | None:
-        return next((t for t in self.tools if t.spec.cues is not None and t.spec.cues.search(text)), None)
+        return next((t for t in self.tools if t.spec.cues is not None and t.spec.cues(text)), None)

@@ -22,8 +22,9 @@ from redis.asyncio import Redis
 from bot.app import create_app
 from bot.settings import ApiToolSettings, FileConfig, Settings, SettingsError
 from bot.tools import build_tools
+from engine.dates import spoken_date
 from engine.signing import NOTICE, SIGNATURE_HEADER, TIMESTAMP_HEADER, signed_headers, verify
-from engine.tools import Failure, Tool, ToolCall, ToolError
+from engine.tools import Failure, Tool, ToolCall, ToolError, render
 from memory.actions import RedisAuditLog
 from memory.privacy import UserData
 from tests.conftest import own_prefix, start_ready
@@ -281,7 +282,11 @@ async def test_a_tool_declared_in_the_yaml_answers_from_its_mapped_fields(
         assert tool.spec.parameters == ("order_id",)
         result = await tool.run(ToolCall.of("lookup", {"order_id": "BC-10001"}, "ana"), "key")
     assert result.fact("status") == "in_transit"
-    assert result.fact("eta") == "Tue 01 Dec 2026"
+    assert result.fact("eta") == "2026-12-01"  # a date stays a date: the reply says it in its language
+    assert render(("ETA {eta}",), dict(result.facts)) == "ETA Tue 01 Dec 2026"
+    assert (
+        render(("ETA {eta}",), dict(result.facts), "de") == "ETA " + spoken_date("2026-12-01", "de") != "ETA 2026-12-01"
+    )
     assert result.fact("first_item") == "Trail shoes"
     assert result.link is not None
     assert result.link.url == "https://track.example/PW1"

@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestServer
 from redis.asyncio import Redis
 
 from adapters.http import FencedClient, HostRules, is_private, refuse_downgrade
-from adapters.orders import OrderApi, OrderSystem, OrderTracker, Refunds
+from adapters.orders import REFUNDS, OrderApi, OrderSystem, OrderTracker, Refunds
 from engine.consent import APPROVE, CANCEL, ConsentSigner, Proposal, conversation_digest
 from engine.pipeline import NoEvents
 from engine.replies import escalate_action, label_language, reply_text
@@ -175,9 +175,12 @@ async def test_a_customer_writing_spanish_is_told_of_a_failure_and_offered_butto
     assert lost.reply.actions == (escalate_action("es"),)
     assert down.reply is not None  # the built-in order tools have no title: the company names the system
     assert down.reply.text == reply_text("order_unavailable", "es", system="Brightcart", order="BC-20002")
-    assert proposal.reply is not None
-    assert proposal.reply.text.startswith("I can refund order BC-10009")  # the operator's template, as written
-    assert proposal.reply.language == ""  # not ours: no language claimed for it
+    assert proposal.reply is not None  # the built-in tools speak the reply languages
+    spanish, written = REFUNDS.wording("es")
+    assert written == "es"
+    assert proposal.reply.text.splitlines()[0] == spanish.proposal[0].format(order_id="BC-10009")
+    assert proposal.reply.text != REFUNDS.wording("en")[0].proposal[0].format(order_id="BC-10009")
+    assert proposal.reply.language == "es"
     labels = {a.action: a.label for a in proposal.reply.actions}
     assert labels[APPROVE] == reply_text("approve", "es") != "Approve"
     assert labels[CANCEL] == reply_text("cancel", "es") != "Cancel"

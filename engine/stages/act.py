@@ -14,7 +14,7 @@ import re
 import secrets
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from engine.consent import (
     APPROVE,
@@ -30,6 +30,8 @@ from engine.consent import (
     conversation_digest,
     idempotency_key,
 )
+from engine.cues import says
+from engine.dates import spoken_date
 from engine.protocols import EventSink, StoreUnavailable
 from engine.replies import escalate_action, reply_text
 from engine.tool_calls import CallProposer, request_messages, schema, validate_call
@@ -42,6 +44,7 @@ from engine.tools import (
     ToolError,
     ToolResult,
     Tools,
+    Wording,
     fact_text,
     render,
 )
@@ -49,13 +52,17 @@ from engine.types import Action, Citation, Redacted, Reply, Turn
 
 log = logging.getLogger(__name__)
 
-# the message is about something of the user's own ("my order", "I ordered", "where is it"), not a how-to
-_OWN = re.compile(r"\b(my|mine|our|ours|me|i|i'm|im|i've|ive|i'd|we)\b", re.IGNORECASE)
-# asking for a change, not about one ("I want a refund", not "where is my refund?")
-_REQUEST = re.compile(
-    r"\b(want|wanna|would like|'d like|need|please|pls|can i|could i|can you|could you|request|give me|start)\b",
-    re.IGNORECASE,
-)
+
+def _own(text: str) -> bool:
+    """About something of the user's own ("my order", "mi pedido", "我的订单"), not a how-to."""
+    return says("own", text)
+
+
+def _request(text: str) -> bool:
+    """Asking for a change, not about one ("I want a refund", "quiero un reembolso", not "where is my refund?")."""
+    return says("ask", text)
+
+
 _ORDINALS = {"first": 0, "1st": 0, "second": 1, "2nd": 1, "third": 2, "3rd": 2, "last": -1, "latest": 0}
 MAX_CHOICES = 5
 
@@ -193,11 +200,11 @@ class Act:
 
     def _wants(self, turn: Turn) -> bool:
         """A click, or a message about something of the user's own ("where is my order", not a how-to)."""
-        return bool(turn.message.action) or bool(_OWN.search(turn.message.text))
+        return bool(turn.message.action) or _own(turn.message.text)
 
     def _asks(self, turn: Turn, tool: Tool) -> bool:
         """A click, or a message that asks for the change (a confirm tool is never proposed unasked)."""
-        return bool(turn.message.action) or bool((tool.spec.asks or _REQUEST).search(turn.message.text))
+        return bool(turn.message.action) or (tool.spec.asks or _request)(turn.message.text)
 
     async def _pick_order(self, turn: Turn, tool: Tool) -> str | Turn | None:
         """The user's one eligible order, a "which order?" reply, or None when they have none."""
@@ -224,7 +231,7 @@ class Act:
         lines = []
         for summary in shown:
             turn, said = self._say(turn, summary.order_id)
-            lines.append(f"• {said}: {_describe(summary)}")
+            lines.append(f"• {said}: {self._describe(summary, turn.speaks)}")
         text = reply_text("which_order", turn.speaks, choices="\n".join(lines))
         return self._settle(turn, text, reason="tool_which_order", confidence=1.0)
 
@@ -265,7 +272,7 @@ class Act:
         except ToolError as error:
             _log_failure(error, "tool %s failed for message %s: %s", tool.spec.name, turn.message.message_id)
             return self._failed(turn, tool, error.failure, call.arg("order_id"), error)
-        return self._answer(turn, tool, call, result, tool.spec.reply, "tool_answered")
+        return self._answer(turn, tool, call, result, _reply, "tool_answered")
 
     async def _propose(self, turn: Turn, tool: Tool, call: ToolCall) -> Turn:
         message = turn.message
@@ -292,7 +299,7 @@ class Act:
             Action(reply_text("approve", language), APPROVE, value=token),
             Action(reply_text("cancel", language), CANCEL, value=token),
         )
-        return self._answer(turn, tool, call, preview, tool.spec.proposal, "consent_requested", buttons)
+        return self._answer(turn, tool, call, preview, _proposal, "consent_requested", buttons)
 
     async def _consent_click(self, turn: Turn) -> Turn:
         message = turn.message
@@ -334,7 +341,7 @@ class Act:
                 return self._settle(turn, text, "tool_unavailable", 0.0, approve_again)
             return self._failed(turn, tool, error.failure, proposal.call.arg("order_id"), error)
         await self._audit(turn, proposal.call, "executed", result.fact("reference"))
-        return self._answer(turn, tool, proposal.call, result, tool.spec.reply, "consent_executed")
+        return self._answer(turn, tool, proposal.call, result, _reply, "consent_executed")
 
     async def _put_back(self, proposal: Proposal, state: str) -> None:
         try:
@@ -379,7 +386,7 @@ class Act:
         tool: Tool,
         call: ToolCall,
         result: ToolResult,
-        template: Sequence[str],
+        template_in: Callable[[Wording], Sequence[str]],
         reason: str,
         buttons: tuple[Action, ...] = (),
     ) -> Turn:
@@ -387,14 +394,22 @@ class Act:
         order = call.arg("order_id")
         if order:
             turn, facts["order_id"] = self._say(turn, order)
-        text = render(template, facts) or "\n".join(f"{k.replace('_', ' ')}: {v}" for k, v in result.facts)
+        wording, written = tool.spec.wording(turn.speaks)
+        template = template_in(wording)
+        language = written or "en"  # dates in the operator's template: as English writes them
+        text = render(template, facts, language, wording) or "\n".join(
+            f"{k.replace('_', ' ')}: {v}" for k, v in result.facts
+        )
         offers = tuple(
-            Action(other.spec.offer, other.spec.offer_action, value=order)
+            Action(other.spec.wording(turn.speaks)[0].offer, other.spec.offer_action, value=order)
             for other in self.tools.tools
             if other is not tool and other.spec.offer and facts.get("status_code", "") in other.spec.choose_from
         )
-        citations = (result.link,) if result.link is not None else ()
-        return self._settle(turn, text, reason, 1.0, (*buttons, *offers), citations, ours=False)
+        link = result.link
+        if link is not None and wording.link_title:
+            link = replace(link, title=wording.link_title)
+        citations = (link,) if link is not None else ()
+        return self._settle(turn, text, reason, 1.0, (*buttons, *offers), citations, written=written)
 
     def _failed(self, turn: Turn, tool: Tool, failure: Failure, order: str, error: ToolError | None = None) -> Turn:
         said = ""
@@ -404,12 +419,35 @@ class Act:
         system = self._system(tool)
         key = f"{'order' if said else 'tool'}_{failure.value}"
         text = reply_text(key, language, system=system, order=said)
-        known = render(error.reply, {**dict(error.facts), "order_id": said}) if error and error.reply else ""
+        known = ""
+        if error is not None and error.reply:  # the tool said why: in its wording's words when it has them
+            wording, written = tool.spec.wording(language)
+            known = render(
+                wording.refused if written and wording.refused else error.reply,
+                {**dict(error.facts), "order_id": said},
+                written or "en",
+                wording if written else None,
+            )
         if known:  # the tool said why, in its own checked words; a person is still offered
             text = f"{known} {reply_text('team_can_look', language)}"
         return self._settle(
             turn, text[0].upper() + text[1:], f"tool_{failure.value}", 0.0, (escalate_action(language),)
         )
+
+    def _describe(self, summary: OrderSummary, language: str) -> str:
+        """One line of "which order?": its status in the tools' words for it, when placed, its total."""
+        status = summary.status.replace("_", " ")
+        for tool in self.tools.tools:
+            wording, written = tool.spec.wording(language)
+            if written and summary.status in dict(wording.codes):
+                status = dict(wording.codes)[summary.status]
+                break
+        parts = [status]
+        if summary.placed:
+            parts.append(reply_text("ordered_on", language, date=spoken_date(fact_text(summary.placed), language)))
+        if summary.total:
+            parts.append(summary.total)
+        return ", ".join(parts)
 
     def _system(self, tool: Tool) -> str:
         return tool.spec.title or self.company or "our systems"
@@ -422,10 +460,10 @@ class Act:
         confidence: float,
         actions: tuple[Action, ...] = (),
         citations: tuple[Citation, ...] = (),
-        ours: bool = True,
+        written: str | None = None,
     ) -> Turn:
-        """Settle the turn with this reply; `ours` when the wording is Switchboard's own (in the turn's
-        language), not the text of an operator's tool template."""
+        """Settle the turn with this reply; `written`: the language of a tool's template ("" when it is the
+        operator's, which claims none); None: the wording is Switchboard's own, in the turn's language."""
         reply = Reply(
             text=text,
             citations=citations,
@@ -435,7 +473,7 @@ class Act:
             user_role=turn.message.user_role,
             escalated=False,
             reason=reason,
-            language=turn.speaks if ours else "",
+            language=turn.speaks if written is None else written,
         )
         return turn.evolve(reply=reply, settled=True)
 
@@ -459,10 +497,10 @@ def _log_failure(error: ToolError, template: str, *args: object) -> None:
     log.log(logging.INFO if expected else logging.WARNING, template, *args, error.detail)
 
 
-def _describe(summary: OrderSummary) -> str:
-    parts = [summary.status.replace("_", " ")]
-    if summary.placed:
-        parts.append(f"ordered {fact_text(summary.placed)}")
-    if summary.total:
-        parts.append(summary.total)
-    return ", ".join(parts)
+# which of a tool's templates a reply is rendered from
+def _reply(wording: Wording) -> Sequence[str]:
+    return wording.reply
+
+
+def _proposal(wording: Wording) -> Sequence[str]:
+    return wording.proposal

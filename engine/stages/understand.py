@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from engine.courtesy import courtesy
+from engine.cues import mentions_all
 from engine.detector import MessageDetector, flagged_anywhere, reusing
 from engine.policy import IntentSpec
 from engine.protocols import Embedder, EventSink, Vectors
@@ -72,13 +73,27 @@ class IntentIndex:
             return next((spec.name for spec in ordered if spec.courtesy == polite.kind), None)
         return None
 
+    def by_cues(self, text: str) -> str | None:
+        """In a message not in English, the first intent with a group of cue categories the message has words
+        of all of (engine/cues.py): the examples are English and so is what the embedding reads, so in another
+        language these words ("mi pedido", "退款") name the intent. In a message whose language cannot be
+        told, only words English does not use count ("o status do pedido")."""
+        for spec in self.intents.values():
+            if any(mentions_all(text, group) for group in spec.cues):
+                return spec.name
+        return None
+
     def named_outright(self, text: str, vector: Vectors, embed: Embed | None = None) -> str | None:
-        """The intent the message names without doubt: a hand-over pattern, then the person-request
-        detector (what the patterns miss), then another intent's pattern. Blocking: it may embed the
+        """The intent the message names without doubt: a hand-over pattern, then in another language than
+        English its cue words, then the person-request detector (what the patterns miss), then another
+        intent's pattern. Blocking: it may embed the
         message's sentences (with `embed` when given: one that knows some of them already)."""
         named = self.by_pattern(text)
         if named is not None and self.intents[named].escalate:
             return named
+        cued = self.by_cues(text)  # before the detector, which reads English: "waar blijft mijn bestelling"
+        if cued is not None:
+            return cued
         if (
             self.person is not None
             and not self._echoes_another_intent(vector)
