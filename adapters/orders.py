@@ -20,24 +20,33 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from adapters.http import FencedClient, failure_for
-from engine.cues import says, starts_with
+from engine.cues import language_of, says, starts_with
 from engine.tools import ORDER_NUMBER, Failure, OrderSummary, ToolCall, ToolError, ToolResult, ToolSpec, Wording
 from engine.types import Citation
 
 _TEXTS = Path(__file__).resolve().parent / "data" / "order_texts.json"
-# a short message that begins with the word for a refund asks for one ("refund 12377", "退款 12377"), not a
-# sentence about one ("Erstattung wurde Montag freigegeben, …"); so does "refund me/it/my order" in English
-_REFUND_ME = re.compile(r"\brefund (me|it|this|that|my|the|order)\b", re.I)
-_SHORT = 5  # words
+# "refund it", "refund me", "Refund 10009 because…": an English message that begins with the word, or says
+# "refund me/it/my order", asks for one
+_REFUND_EN = re.compile(r"^\W*refund\b|\brefund (me|it|this|that|my|the|order)\b", re.I)
+_SHORT_WORDS, _SHORT_CHARS = 5, 12  # a short message: words where words are spaced, else characters
 
 
 def _asks_for_refund(text: str) -> bool:
-    begins = len(text.split()) <= _SHORT and starts_with("refund", text)
-    return says("ask", text) or begins or _REFUND_ME.search(text) is not None
+    """Asking for a refund, not about one. In another language a message that begins with the word for a
+    refund asks for one when it is short and asks no where or when ("退款 12377", "reembolso pedido 12377";
+    not "Erstattung wurde Montag freigegeben, …" nor "reembolso todavía no llega")."""
+    english = language_of(text) in (None, "en")
+    if says("ask", text) or (english and _REFUND_EN.search(text)):
+        return True
+    short = len(text.split()) <= _SHORT_WORDS and (" " in text.strip() or len(text.strip()) <= _SHORT_CHARS)
+    return short and starts_with("refund", text) and not says("status", text)
 
 
-def _asks_where(text: str) -> bool:
-    return says("status", text)
+def _about_its_whereabouts(text: str) -> bool:
+    """Beside a number that is surely an order's: words asking where or when; or, in another language than
+    English, the word for an order ("pedido n° 12345: el repartidor nunca vino"): the customer's own order,
+    named by its number, is what a person would look up first."""
+    return says("status", text) or (language_of(text) not in (None, "en") and says("order", text))
 
 
 def _wordings() -> dict[str, dict[str, Any]]:
@@ -72,7 +81,7 @@ TRACKER = ToolSpec(
     name="order_status",
     intents=("order_status", "delivery_delay"),
     title="",  # unnamed: replies name the company (company.name), which reads right in every language
-    cues=_asks_where,  # where, track, arrive… in the message's language or English (engine/cues.py)
+    cues=_about_its_whereabouts,  # where, track, arrive… in the message's language or English (engine/cues.py)
     reply=tuple(_WORDINGS["en"]["tracker_reply"]),
     languages=_languages("tracker_reply"),
 )
@@ -112,7 +121,10 @@ class OrderSystem:
         match = ORDER_NUMBER.fullmatch(number.strip())
         if match is None:
             return number.strip()
-        return f"{self.api.number_prefix}{match.group(1)}" if self.api.number_prefix else match.group(0).lstrip("#")
+        if self.api.number_prefix:
+            return f"{self.api.number_prefix}{match.group(1)}"
+        # the system's own prefix ("BC-12345") is kept; a "#" or "No" only says a number follows
+        return match.group(0) if match.group(0)[: -len(match.group(1))].endswith("-") else match.group(1)
 
     def _headers(self, **extra: str) -> dict[str, str]:
         headers = {"Accept": "application/json", **extra}

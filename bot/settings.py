@@ -221,7 +221,7 @@ class ActionConfig(_Strict):
     action: str = Field(min_length=1, max_length=255, pattern=r"^[a-z0-9_.-]+$")
 
 
-CueCategory = Literal["order", "status", "refund", "own", "ask"]  # engine/cues.py CATEGORIES
+CueCategory = Literal["order", "status", "shipped", "refund", "own", "ask"]  # engine/cues.py CATEGORIES
 
 
 class IntentConfig(_Strict):

@@ -16,41 +16,35 @@ import json
 import re
 import unicodedata
 from collections.abc import Iterable
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 from engine.language import detect_language
 
 _PATH = Path(__file__).resolve().parent / "data" / "cue_words.json"
-CATEGORIES = ("order", "status", "refund", "own", "ask")
+CATEGORIES = ("order", "status", "shipped", "refund", "own", "ask")
 _UNSPACED = frozenset({"zh", "ja", "th"})  # scripts without spaces between words: entries match anywhere
-# a letter of any script, or a mark that belongs to the letter before it (Devanagari, Thai vowel signs)
-_LETTER = r"[^\W\d_]|[\u0300-\u036f\u0900-\u0dff\u0e00-\u0e7f]"
+# what a word may not touch: a letter, digit or underscore of any script, or a mark that belongs to the
+# letter before it (Devanagari, Thai vowel signs)
+_WORDLIKE = r"[\w\u0300-\u036f\u0900-\u0dff\u0e00-\u0e7f]"
 _LATIN_MARK = re.compile(r"[\u0300-\u036f]")
 _OPENING = re.compile(r"^[\W_]+")
 # letters customers type plainly that do not decompose into a letter and an accent (Vietnamese đ, Turkish
-# dotless and dotted I, Polish ł), and curly apostrophes
-_PLAIN = str.maketrans({"İ": "i", "\u0131": "i", "đ": "d", "Đ": "d", "ł": "l", "Ł": "l", "\u2019": "'", "\u02bc": "'"})
+# dotless and dotted I, Polish ł), and apostrophes of every shape
+_PLAIN = str.maketrans(
+    {"İ": "i", "\u0131": "i", "đ": "d", "Đ": "d", "ł": "l", "Ł": "l"}
+    | dict.fromkeys(["\u2018", "\u2019", "\u02bc", "\u00b4", "`"], "'")
+)
+MAX_SCAN = 1000  # characters of a message read for cue words: what it is about is said early
+_SHORT = 3  # an ASCII word this short in another language is too often an English one ("to", "don", "mi")
 
 
 def fold(text: str) -> str:
-    """Lower case, Latin accents removed, letters typed plainly (đ → d), curly apostrophes straight: how
-    cue words and messages are compared."""
+    """Lower case, Latin accents removed, letters typed plainly (đ → d), apostrophes straight: how cue
+    words and messages are compared."""
     text = text.translate(_PLAIN)
     decomposed = _LATIN_MARK.sub("", unicodedata.normalize("NFKD", text))
     return unicodedata.normalize("NFC", decomposed).lower()
-
-
-def _entry(word: str, spaced: bool) -> str:
-    """One entry as a regular expression: a literal, bounded by non-letters where it has no `*`."""
-    opens, closes = word.startswith("*"), word.endswith("*")
-    core = fold(word.strip("*").strip())
-    if not core:
-        raise ValueError(f"{_PATH.name}: an empty cue word")
-    literal = r"\s+".join(re.escape(part) for part in core.split())
-    if not spaced:
-        return literal
-    return f"{'' if opens else f'(?<!{_LETTER})'}{literal}{'' if closes else f'(?!{_LETTER})'}"
 
 
 def _load(path: Path) -> dict[str, dict[str, tuple[str, ...]]]:
@@ -60,57 +54,90 @@ def _load(path: Path) -> dict[str, dict[str, tuple[str, ...]]]:
         unknown = set(categories) - set(CATEGORIES)
         if unknown:
             raise ValueError(f"{path.name}: {language} has unknown categories {sorted(unknown)}")
+        if any(not word.strip("*").strip() for words in categories.values() for word in words):
+            raise ValueError(f"{path.name}: {language} has an empty cue word")
     return {lang: {cat: tuple(words) for cat, words in cats.items()} for lang, cats in data.items()}
 
 
 WORDS = _load(_PATH)
+FOREIGN = tuple(lang for lang in WORDS if lang != "en")
+_ENGLISH = [fold(word) for words in WORDS.get("en", {}).values() for word in words]
+_ENGLISH_WORDS = frozenset(w.strip("*") for w in _ENGLISH)
+_ENGLISH_STEMS = tuple(w.strip("*") for w in _ENGLISH if w.endswith("*"))
+
+
+def _english_like(word: str) -> bool:
+    """A word of another language that English also writes: one of English's own cue words ("refund",
+    "status", "tracking") or a short ASCII word ("to" is Vietnamese "tớ" without its accent)."""
+    core = fold(word.strip("*").strip())
+    short = core.isascii() and len(core) <= _SHORT
+    return short or core in _ENGLISH_WORDS or core.startswith(_ENGLISH_STEMS)
 
 
 class Cue:
-    """Whether a text uses any word of one category, in any of the languages."""
+    """Whether a text uses any word of one category, in any of the languages; `distinct`: only the words
+    English does not also write."""
 
-    def __init__(self, category: str, languages: Iterable[str]) -> None:
+    def __init__(self, category: str, languages: Iterable[str], distinct: bool = False) -> None:
         if category not in CATEGORIES:
             raise ValueError(f"unknown cue category {category!r}; one of {', '.join(CATEGORIES)}")
-        entries = {
-            _entry(word, lang not in _UNSPACED) for lang in languages for word in WORDS.get(lang, {}).get(category, ())
-        }
-        # longer entries first, so a phrase is preferred over its first word (the answer is the same)
+        # by which ends are bounded: one lookaround per group, not per word (a long message is read once)
+        groups: dict[tuple[bool, bool], set[str]] = {}
+        for lang in languages:
+            for word in WORDS.get(lang, {}).get(category, ()):
+                if distinct and _english_like(word):
+                    continue
+                core = fold(word.strip("*").strip())
+                literal = r"\s+".join(re.escape(part) for part in core.split())
+                spaced = lang not in _UNSPACED
+                bounds = (spaced and not word.startswith("*"), spaced and not word.endswith("*"))
+                groups.setdefault(bounds, set()).add(literal)
+        parts = []
+        for (before, after), literals in sorted(groups.items()):
+            alternation = "|".join(sorted(literals, key=len, reverse=True))
+            parts.append(
+                f"{f'(?<!{_WORDLIKE})' if before else ''}(?:{alternation}){f'(?!{_WORDLIKE})' if after else ''}"
+            )
         self.category = category
-        self.pattern = re.compile("|".join(sorted(entries, key=len, reverse=True)) or r"(?!)")
+        self.pattern = re.compile("|".join(parts) or r"(?!)")
 
     def __call__(self, text: str) -> bool:
-        return self.pattern.search(fold(text)) is not None
+        return self.pattern.search(fold(text[:MAX_SCAN])) is not None
 
     def starts(self, text: str) -> bool:
-        """Whether the text begins with one of the words (after any punctuation): "refund it", "退款12377"."""
-        return self.pattern.match(_OPENING.sub("", fold(text))) is not None
+        """Whether the text begins with one of the words (after any punctuation): "退款12377"."""
+        return self.pattern.match(_OPENING.sub("", fold(text[:MAX_SCAN]))) is not None
 
 
 @cache
-def cue(category: str, languages: tuple[str, ...] | None = None) -> Cue:
+def cue(category: str, languages: tuple[str, ...] | None = None, distinct: bool = False) -> Cue:
     """The words of one category in these languages (None: every language the data holds)."""
-    return Cue(category, WORDS if languages is None else languages)
-
-
-FOREIGN = tuple(lang for lang in WORDS if lang != "en")
+    return Cue(category, WORDS if languages is None else languages, distinct)
 
 
 def told_by_cues(text: str) -> str | None:
-    """The one language other than English whose cue words the text uses in the most categories, at least
-    two ("je demande un remboursement svp": own, refund and ask in French); None when none or a tie."""
-    folded = fold(text)
-    counts = {lang: sum(cue(c, (lang,)).pattern.search(folded) is not None for c in CATEGORIES) for lang in FOREIGN}
+    """The one language other than English whose own cue words (none English also writes) the text uses in
+    the most categories, at least two ("je demande un remboursement svp": refund and ask in French); None
+    when none or a tie."""
+    folded = fold(text[:MAX_SCAN])
+    counts = {
+        lang: sum(cue(c, (lang,), True).pattern.search(folded) is not None for c in CATEGORIES) for lang in FOREIGN
+    }
     best = max(counts.values(), default=0)
     leaders = [lang for lang, count in counts.items() if count == best]
     return leaders[0] if best >= 2 and len(leaders) == 1 else None
 
 
+@lru_cache(maxsize=1024)
+def language_of(text: str) -> str | None:
+    """The text's language as the detector tells it, else as its cue words do (None: neither can)."""
+    return detect_language(text) or told_by_cues(text)
+
+
 def _languages(text: str) -> tuple[str, ...]:
-    """A text's own language and English (customers mix in "refund", "order"). When neither the language
-    detector nor the cue words tell one, English only: a word of another language can be a common English
-    one (Vietnamese "tớ" is "to" without its accent)."""
-    told = detect_language(text) or told_by_cues(text)
+    """A text's own language and English (customers mix in "refund", "order"). When its language cannot be
+    told, English only: a word of another language can be a common English one."""
+    told = language_of(text)
     return ("en",) if told in (None, "en") else (str(told), "en")
 
 
@@ -120,15 +147,19 @@ def says(category: str, text: str) -> bool:
 
 
 def starts_with(category: str, text: str) -> bool:
-    """Whether the text begins with a word of the category (after any punctuation): "refund it", "退款12377"."""
-    return cue(category, _languages(text)).starts(text)
+    """Whether a text in another language than English begins with a word of the category, in that language
+    (after any punctuation): "退款 12377", "reembolso del pedido 12377"."""
+    told = language_of(text)
+    return told not in (None, "en") and cue(category, (str(told),)).starts(text)
 
 
 def mentions_all(text: str, categories: Iterable[str]) -> bool:
-    """Whether a text not in English has words of every category: of its own language or English, or, when its
-    language cannot be told, of any language but English ("o status do pedido")."""
-    told = detect_language(text)
+    """Whether a text not in English has words of every category: of its own language or English; when its
+    language cannot be told, words of any other language that English does not also write ("onde ta o
+    pedido"), never "refund" or "status" alone."""
+    told = language_of(text)
     if told == "en":
         return False
-    languages = FOREIGN if told is None else (told, "en")
-    return all(cue(category, languages)(text) for category in categories)
+    if told is None:
+        return all(cue(category, FOREIGN, True)(text) for category in categories)
+    return all(cue(category, (told, "en"))(text) for category in categories)

@@ -18,10 +18,10 @@ from engine.dates import ISO_DATE, spoken_date
 from engine.types import Citation
 
 # Which order? "12345", "BC-12345", "#12345", "No12345" ("№12345" once normalised); also right after or
-# before a word of a script that does not
-# separate words ("订单12345", "12345番"), but never inside a Latin word or a longer number ("SKU12345")
-_NOT_BESIDE = r"0-9A-Za-z\u00c0-\u024f_-"
-ORDER_NUMBER = re.compile(rf"(?<![{_NOT_BESIDE}])(?:[A-Za-z]{{1,4}}-|#|[Nn][OoRr]\.?)?(\d{{4,12}})(?![{_NOT_BESIDE}])")
+# before a word of a script that does not separate words ("订单12345", "12345番", "12377번"), but never inside
+# another word or a longer number ("SKU12345", "2200μF")
+_BESIDE = r"[^\W\u0e00-\u0e7f\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]|-"  # a word character, but those scripts'
+ORDER_NUMBER = re.compile(rf"(?<!{_BESIDE})(?:[A-Za-z]{{1,4}}-|#|[Nn][OoRr]\.?)?(\d{{4,12}})(?!{_BESIDE})")
 TextTest = Callable[[str], bool]  # whether a text says something (engine/cues.py)
 
 

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from engine.courtesy import courtesy
+from engine.cues import cue
 from engine.language import script_of
 from engine.protocols import EventSink, Redactor
 from engine.types import Redacted, Turn
@@ -141,6 +142,12 @@ class PiiSettings:
     secrets: bool = True  # passwords, one-time codes, PINs and API tokens (safety/secrets.py)
 
 
+def _topic_word(value: str) -> bool:
+    """A word other languages than English use for an order, a refund or a parcel's journey (engine/cues.py;
+    none English also writes, so no "Ben" or "Will" is taken for one)."""
+    return any(cue(category, None, True)(value) for category in ("order", "refund", "status", "shipped"))
+
+
 def _context_pattern(words: Sequence[str]) -> re.Pattern[str]:
     """Any of the words, starting a word; a word in a script without spaces (Chinese, Japanese, Thai) anywhere:
     "我的订单12345" has no word boundary before 订单."""
@@ -246,6 +253,8 @@ class PresidioRedactor:
         if not people or (words and all(w in self._proper_nouns for w in words)):
             return False
         if words and _LABEL_NOUN.search(words[-1]):  # spaCy tags German "(Meine) Handynummer" as a person
+            return False
+        if _topic_word(value):  # nor German "Rückerstattung", "Bestellung": what the message is about
             return False
         said = bool(_NAME_CUE.search(text[max(0, start - 24) : start]))  # "my name is …" outranks a product
         if not said and self._in_a_product(text, start, start + len(value)):

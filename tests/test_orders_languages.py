@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -53,10 +54,13 @@ def served_by(reply: dict[str, Any]) -> str:
 
 
 async def test_customers_writing_17_other_languages_reach_their_orders_and_look_alikes_do_not(shop: str) -> None:
-    """eval/orders: messages about an order, a refund or neither, in 17 languages, written by a helper who
-    never saw the cue words. dev was tuned on; test never was (docs/tools.md has the figures)."""
-    rates: dict[str, dict[str, float]] = {}
-    for split in ("dev", "test"):
+    """eval/orders: messages about an order, a refund or neither in 17 languages, by two helpers who never saw
+    the cue words (first-dev, first-test; second-dev, second-test, with products instead of orders, quoted
+    states and double charges). The dev splits were corrected on; first-test was measured once before the
+    second round and second-test only at its end (docs/tools.md has the figures and what changed after)."""
+    # measured: 97, 73, 73, 55 %
+    floors = {"first-dev": 0.9, "first-test": 0.65, "second-dev": 0.65, "second-test": 0.45}
+    for split, floor in floors.items():
         rows = [json.loads(line) for line in (EVAL_ORDERS / f"{split}.jsonl").read_text(encoding="utf-8").splitlines()]
         right = {"requests": [0, 0], "look-alikes": [0, 0]}
         for index, row in enumerate(rows):
@@ -64,11 +68,9 @@ async def test_customers_writing_17_other_languages_reach_their_orders_and_look_
             counted = right["look-alikes" if row["label"] == "none" else "requests"]
             counted[0] += served_by(reply) == row["label"]
             counted[1] += 1
-        rates[split] = {kind: good / total for kind, (good, total) in right.items()}
-    # measured: dev 97 % of requests and 99 % of look-alikes; test 52 % and 100 % (before: 0 % and 100 %)
-    assert rates["dev"]["requests"] >= 0.9, rates
-    assert rates["test"]["requests"] >= 0.45, rates
-    assert min(rates["dev"]["look-alikes"], rates["test"]["look-alikes"]) >= 0.95, rates
+        rates = {kind: good / total for kind, (good, total) in right.items()}
+        assert rates["requests"] >= floor, (split, rates)
+        assert rates["look-alikes"] >= 0.93, (split, rates)  # measured: 65 to 68 of 68 (before: 68 of 68)
 
 
 async def test_an_order_in_spanish_is_told_in_spanish_with_its_dates_and_buttons(shop: str) -> None:
@@ -77,14 +79,19 @@ async def test_an_order_in_spanish_is_told_in_spanish_with_its_dates_and_buttons
     assert tracked["response"].splitlines()[0] == tracker.reply[0].format(
         order_id="BC-12345", status=dict(tracker.codes)["in_transit"]
     )
-    assert spoken_date("2026-12-01", "es") in tracked["response"]
+    eta = (date.today() + timedelta(days=2)).isoformat()  # the demo order system's BC-12345
+    assert spoken_date(eta, "es") in tracked["response"]
     assert tracked["metadata"]["language"] == "es"
     which = await message(shop, "quiero que me devuelvan el dinero de mi pedido", "es-2")
     refunds, _ = REFUNDS.wording("es")
     assert which["response"].startswith(refunds.proposal[0].format(order_id="BC-12377"))  # its one delivered order
     labels = {a["action"]: a["label"] for a in which["actions"]}
     assert labels["approve"] == reply_text("approve", "es")
+    # German nouns are not people's names, and a refund for a parcel that arrived broken is about the refund
+    german = "Der Wasserkocher kam kaputt an, ich möchte eine Rückerstattung für Bestellung 12377."
+    asked = await message(shop, german, "de-1")
+    assert asked["response"].startswith(REFUNDS.wording("de")[0].proposal[0].format(order_id="BC-12377"))
     listed = await message(shop, "¿cuándo llega mi pedido?", "es-3")
     assert listed["response"].startswith(reply_text("which_order", "es", choices=""))
-    assert dict(tracker.codes)["in_transit"] in listed["response"]  # its orders' states, in Spanish
-    assert "in transit" not in listed["response"]
+    on_its_way = dict(tracker.codes)["in_transit"]
+    assert f"• BC-12345: {on_its_way}, " in listed["response"]  # its orders' states, in Spanish

@@ -22,7 +22,7 @@ from engine.consent import APPROVE, CANCEL, ConsentSigner, Proposal, conversatio
 from engine.pipeline import NoEvents
 from engine.replies import escalate_action, label_language, reply_text
 from engine.stages.act import Act, Consent
-from engine.tools import Failure, ToolCall, ToolError, Tools
+from engine.tools import Failure, ToolCall, ToolError, ToolResult, Tools, ToolSpec
 from engine.types import ESCALATE_ACTION, Action, ConversationRef, Message, Reply, Turn
 from memory.actions import RedisAuditLog, RedisPendingChoices, RedisProposals
 from safety.injection import InjectionDetector
@@ -214,6 +214,48 @@ async def test_a_general_question_is_left_to_the_help_centre(redis_client: Redis
         assert await h.say("ana", "where is my refund", "refund_request") is None  # about one, not asking for one
         assert await h.say("nobody", "where is my order", "order_status") is None  # no orders: nothing to say
         assert h.fake.refunds_made == 0
+
+
+async def test_english_refund_messages_read_as_they_always_did(redis_client: Redis, key_prefix: str) -> None:
+    """Words of other languages never change what an English message asks (a reviewer's cases)."""
+    async with acting(redis_client, key_prefix) as h:
+        for about_one in ("When does my refund start?", "Did my refund start yet?", "Refunded yet? 10009"):
+            assert await h.say("ana", about_one, "refund_request") is None, about_one
+        assert await h.say("ana", "Refund to PayPal?", "refund_request") is None  # Vietnamese "tớ" is not "to"
+        long_ask = said(
+            await h.say("ana", "Refund 10009 because the item arrived broken", "refund_request"), "consent_requested"
+        )
+        assert long_ask.text.startswith("I can refund order BC-10009")
+        assert long_ask.language == "en"  # the built-in tools' English, claimed as such
+        assert h.fake.refunds_made == 0
+
+
+@dataclass
+class Fixed:
+    """A tool of the operator's with an English template: its reply claims no language."""
+
+    spec = ToolSpec(name="warranty", intents=("warranty",), reply=("Warranty for {order_id}: {years} years.",))
+
+    async def run(self, call: ToolCall, idempotency_key: str) -> ToolResult:
+        return ToolResult.of({"years": 2})
+
+    async def preview(self, call: ToolCall) -> ToolResult:
+        return ToolResult(())
+
+
+async def test_an_operators_template_is_said_as_written_and_claims_no_language(
+    redis_client: Redis, key_prefix: str
+) -> None:
+    act = Act(
+        Tools((Fixed(),)),
+        Consent(SIGNER, RedisProposals(redis_client, key_prefix)),
+        RedisAuditLog(redis_client, key_prefix),
+        RedisPendingChoices(redis_client, key_prefix),
+    )
+    turn = await act(spoken("ana", "¿cuánto dura la garantía del pedido BC-10001?", "warranty", "es"), NoEvents())
+    assert turn.reply is not None
+    assert turn.reply.text == "Warranty for BC-10001: 2 years."
+    assert turn.reply.language == ""
 
 
 async def test_a_refund_runs_once_only_after_its_own_user_approves(redis_client: Redis, key_prefix: str) -> None:

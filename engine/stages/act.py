@@ -59,8 +59,12 @@ def _own(text: str) -> bool:
 
 
 def _request(text: str) -> bool:
-    """Asking for a change, not about one ("I want a refund", "quiero un reembolso", not "where is my refund?")."""
-    return says("ask", text)
+    """Asking for a change, not about one ("I want a refund", "quiero un reembolso", not "where is my refund?");
+    or, in English, to start one ("start a return")."""
+    return says("ask", text) or _START.search(text) is not None
+
+
+_START = re.compile(r"\bstart\b", re.IGNORECASE)
 
 
 _ORDINALS = {"first": 0, "1st": 0, "second": 1, "2nd": 1, "third": 2, "3rd": 2, "last": -1, "latest": 0}
@@ -397,9 +401,9 @@ class Act:
         wording, written = tool.spec.wording(turn.speaks)
         template = template_in(wording)
         language = written or "en"  # dates in the operator's template: as English writes them
-        text = render(template, facts, language, wording) or "\n".join(
-            f"{k.replace('_', ' ')}: {v}" for k, v in result.facts
-        )
+        text = render(template, facts, language, wording)
+        if not text:  # no line of the template could be filled: the facts as they came, in no language
+            text, written = "\n".join(f"{k.replace('_', ' ')}: {v}" for k, v in result.facts), ""
         offers = tuple(
             Action(other.spec.wording(turn.speaks)[0].offer, other.spec.offer_action, value=order)
             for other in self.tools.tools

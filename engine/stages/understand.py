@@ -27,6 +27,10 @@ class IntentIndex:
         self, embedder: Embedder, intents: Sequence[IntentSpec], person: MessageDetector | None = None
     ) -> None:
         self.intents = {spec.name: spec for spec in intents}
+        # an intent one category of words names (a refund) before those a pair of categories does (an order and
+        # where it is): "refund for order 12377, it arrived broken" is about the refund; else in file order
+        cued = [spec for spec in intents if spec.cues]
+        self._by_cue_groups = sorted(cued, key=lambda spec: min(len(group) for group in spec.cues))
         self._embedder = embedder
         # the detector names the first hand-over intent; with none configured there is nothing to name
         self.handover = next((spec.name for spec in intents if spec.escalate), None)
@@ -77,8 +81,8 @@ class IntentIndex:
         """In a message not in English, the first intent with a group of cue categories the message has words
         of all of (engine/cues.py): the examples are English and so is what the embedding reads, so in another
         language these words ("mi pedido", "退款") name the intent. In a message whose language cannot be
-        told, only words English does not use count ("o status do pedido")."""
-        for spec in self.intents.values():
+        told, only words English does not also write count ("onde ta o pedido")."""
+        for spec in self._by_cue_groups:
             if any(mentions_all(text, group) for group in spec.cues):
                 return spec.name
         return None
