@@ -163,3 +163,32 @@ def mentions_all(text: str, categories: Iterable[str]) -> bool:
     if told is None:
         return all(cue(category, FOREIGN, True)(text) for category in categories)
     return all(cue(category, (told, "en"))(text) for category in categories)
+
+
+_ORDINALS_PATH = Path(__file__).resolve().parent / "data" / "ordinals.json"
+_PLACES = {"first": 0, "second": 1, "third": 2, "last": -1}
+
+
+@cache
+def _ordinal_patterns(language: str) -> tuple[tuple[int, re.Pattern[str]], ...]:
+    data = json.loads(_ORDINALS_PATH.read_text(encoding="utf-8"))
+    places = data.get(language, {})
+    spaced = language not in _UNSPACED
+    compiled = []
+    for place, words in places.items():
+        alternatives = []
+        for word in words:
+            literal = r"\s+".join(map(re.escape, fold(word.strip("*")).split()))
+            before = f"(?<!{_WORDLIKE})" if spaced else ""
+            after = f"(?!{_WORDLIKE})" if spaced and not word.endswith("*") else ""
+            alternatives.append(f"{before}(?:{literal}){after}")
+        compiled.append((_PLACES[place], re.compile("|".join(alternatives))))
+    return tuple(compiled)
+
+
+def ordinal(text: str, language: str) -> int | None:
+    """The place a short answer in `language` picks ("el segundo" → 1, "最后一个" → -1; first 0, last -1);
+    None when it names none, or two."""
+    folded = fold(text[:MAX_SCAN])
+    found = {place for place, pattern in _ordinal_patterns(language) if pattern.search(folded)}
+    return found.pop() if len(found) == 1 else None

@@ -208,6 +208,30 @@ async def test_which_order_lists_only_the_users_own_and_the_answer_picks_one(
         assert second.reason == "tool_answered"
 
 
+async def test_which_order_is_answered_by_its_place_in_the_customers_language(
+    redis_client: Redis, key_prefix: str
+) -> None:
+    rounds = [
+        ("¿dónde está mi pedido?", "el segundo", "es", 1),
+        ("我的订单到哪了", "最后一个", "zh", -1),
+        ("wo ist mein Paket", "die erste bitte", "de", 0),
+    ]
+    async with acting(redis_client, key_prefix) as h:
+        for asked, answer, language, place in rounds:
+            question = await h.act(spoken("ana", asked, "order_status", language), NoEvents())
+            question_reply = said(question.reply, "tool_which_order")
+            listed = [line[2:].split(":")[0] for line in question_reply.text.splitlines() if line.startswith("• ")]
+            # a short answer: its language is the conversation's ("el segundo" alone tells none)
+            picked = await h.act(spoken("ana", answer, "general_question", language), NoEvents())
+            assert picked.reply is not None, answer  # the order it picks is looked up (one of ana's is unreadable)
+            assert listed[place] in picked.reply.text.splitlines()[0], answer
+            assert all(other not in picked.reply.text for other in listed if other != listed[place]), answer
+        # two places name none
+        await h.act(spoken("ana", "¿dónde está mi pedido?", "order_status", "es"), NoEvents())
+        unsure = await h.act(spoken("ana", "el primero no, el segundo", "general_question", "es"), NoEvents())
+        assert unsure.reply is None
+
+
 async def test_a_general_question_is_left_to_the_help_centre(redis_client: Redis, key_prefix: str) -> None:
     async with acting(redis_client, key_prefix) as h:
         assert await h.say("ana", "how long does shipping to canada take", "order_status") is None

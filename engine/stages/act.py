@@ -30,7 +30,7 @@ from engine.consent import (
     conversation_digest,
     idempotency_key,
 )
-from engine.cues import says
+from engine.cues import language_of, ordinal, says
 from engine.dates import spoken_date
 from engine.protocols import EventSink, StoreUnavailable
 from engine.replies import escalate_action, reply_text
@@ -68,6 +68,7 @@ _START = re.compile(r"\bstart\b", re.IGNORECASE)
 
 
 _ORDINALS = {"first": 0, "1st": 0, "second": 1, "2nd": 1, "third": 2, "3rd": 2, "last": -1, "latest": 0}
+_SHORT_ANSWER_WORDS, _SHORT_ANSWER_CHARS = 6, 40  # an answer to "which order?", not a new request
 MAX_CHOICES = 5
 
 # a refused approval's reason → its reply (engine/data/replies.json); a forged or broken button says "not valid"
@@ -266,6 +267,12 @@ class Act:
                 index = _ORDINALS[word]
                 if -len(candidates) <= index < len(candidates):
                     return tool, candidates[index]
+        told = language_of(turn.message.text) or turn.language  # "el segundo": the conversation's language
+        text = turn.message.text.strip()
+        short = len(text.split()) <= _SHORT_ANSWER_WORDS and len(text) <= _SHORT_ANSWER_CHARS
+        place = ordinal(text, told) if told not in (None, "", "en") and short else None  # "el segundo", "第二个"
+        if place is not None and -len(candidates) <= place < len(candidates):
+            return tool, candidates[place]
         return None, ""
 
     # --- running and proposing ----------------------------------------------------------------------------
