@@ -38,8 +38,13 @@ def _asks_for_refund(text: str) -> bool:
     english = language_of(text) in (None, "en")
     if says("ask", text) or (english and _REFUND_EN.search(text)):
         return True
-    short = len(text.split()) <= _SHORT_WORDS and (" " in text.strip() or len(text.strip()) <= _SHORT_CHARS)
-    return short and starts_with("refund", text) and not says("status", text)
+    plain = _PLACEHOLDER.sub("0", text).strip()  # "退款订单<ORDER_ID_1>": the number counts as one character
+    short = len(plain.split()) <= _SHORT_WORDS and (" " in plain or len(plain) <= _SHORT_CHARS)
+    # and not about one already under way ("rimborso già ricevuto", "退款已经到账了")
+    return short and starts_with("refund", text) and not says("status", text) and not says("shipped", text)
+
+
+_PLACEHOLDER = re.compile(r"<[A-Z][A-Z_]*_\d+>")
 
 
 def _about_its_whereabouts(text: str) -> bool:

@@ -16,7 +16,7 @@ import json
 import re
 import unicodedata
 from collections.abc import Iterable
-from functools import cache, lru_cache
+from functools import cache
 from pathlib import Path
 
 from engine.language import detect_language
@@ -66,7 +66,7 @@ _ENGLISH_WORDS = frozenset(w.strip("*") for w in _ENGLISH)
 _ENGLISH_STEMS = tuple(w.strip("*") for w in _ENGLISH if w.endswith("*"))
 
 
-def _english_like(word: str) -> bool:
+def english_like(word: str) -> bool:
     """A word of another language that English also writes: one of English's own cue words ("refund",
     "status", "tracking") or a short ASCII word ("to" is Vietnamese "tớ" without its accent)."""
     core = fold(word.strip("*").strip())
@@ -85,7 +85,7 @@ class Cue:
         groups: dict[tuple[bool, bool], set[str]] = {}
         for lang in languages:
             for word in WORDS.get(lang, {}).get(category, ()):
-                if distinct and _english_like(word):
+                if distinct and english_like(word):
                     continue
                 core = fold(word.strip("*").strip())
                 literal = r"\s+".join(re.escape(part) for part in core.split())
@@ -128,7 +128,6 @@ def told_by_cues(text: str) -> str | None:
     return leaders[0] if best >= 2 and len(leaders) == 1 else None
 
 
-@lru_cache(maxsize=1024)
 def language_of(text: str) -> str | None:
     """The text's language as the detector tells it, else as its cue words do (None: neither can)."""
     return detect_language(text) or told_by_cues(text)
@@ -150,7 +149,9 @@ def starts_with(category: str, text: str) -> bool:
     """Whether a text in another language than English begins with a word of the category, in that language
     (after any punctuation): "退款 12377", "reembolso del pedido 12377"."""
     told = language_of(text)
-    return told not in (None, "en") and cue(category, (str(told),)).starts(text)
+    if told is None:  # short messages are often untold: any other language's words English does not write
+        return cue(category, FOREIGN, True).starts(text)
+    return told != "en" and cue(category, (told,)).starts(text)
 
 
 def mentions_all(text: str, categories: Iterable[str]) -> bool:
@@ -186,9 +187,17 @@ def _ordinal_patterns(language: str) -> tuple[tuple[int, re.Pattern[str]], ...]:
     return tuple(compiled)
 
 
+# "un segundo", "une seconde", "ein zweites Mal": a moment or another time, not a place in a list
+_INDEFINITE = re.compile(r"(?<!\w)(?:un|une|um|uma|uno|una|ein|eine|einen|einem|een)\s+$")
+
+
 def ordinal(text: str, language: str) -> int | None:
     """The place a short answer in `language` picks ("el segundo" → 1, "最后一个" → -1; first 0, last -1);
-    None when it names none, or two."""
+    None when it names none, or two, or says "a second" ("espera un segundo")."""
     folded = fold(text[:MAX_SCAN])
-    found = {place for place, pattern in _ordinal_patterns(language) if pattern.search(folded)}
+    found = set()
+    for place, pattern in _ordinal_patterns(language):
+        for match in pattern.finditer(folded):
+            if not _INDEFINITE.search(folded[: match.start()]):
+                found.add(place)
     return found.pop() if len(found) == 1 else None

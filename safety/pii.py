@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from engine.courtesy import courtesy
-from engine.cues import cue
+from engine.cues import WORDS, english_like, fold
 from engine.language import script_of
 from engine.protocols import EventSink, Redactor
 from engine.types import Redacted, Turn
@@ -142,16 +142,28 @@ class PiiSettings:
     secrets: bool = True  # passwords, one-time codes, PINs and API tokens (safety/secrets.py)
 
 
-def _topic_word(value: str) -> bool:
-    """A word other languages than English use for an order, a refund or a parcel's journey (engine/cues.py;
-    none English also writes, so no "Ben" or "Will" is taken for one)."""
-    return any(cue(category, None, True)(value) for category in ("order", "refund", "status", "shipped"))
+def _topic_noun(value: str) -> bool:
+    """One word that is, whole, another language's word for an order or a refund in engine/cues.py
+    ("Bestellung", "Rückerstattung"): what the message is about, not a person. Whole words only, and none
+    English also writes: "Paczkowska" or "Resi" stay names."""
+    return " " not in value.strip() and fold(value.strip()) in _TOPIC_NOUNS
+
+
+_TOPIC_NOUNS = frozenset(
+    fold(word.strip("*"))
+    for language, categories in WORDS.items()
+    if language != "en"
+    for category in ("order", "refund")
+    for word in categories.get(category, ())
+    if " " not in word.strip("*") and not english_like(word) and len(word.strip("*")) >= 5
+)
 
 
 def _context_pattern(words: Sequence[str]) -> re.Pattern[str]:
-    """Any of the words, starting a word; a word in a script without spaces (Chinese, Japanese, Thai) anywhere:
-    "我的订单12345" has no word boundary before 订单."""
-    unspaced = [w for w in words if script_of(w[:1]) in ("zh", "ja", "th")]
+    """Any of the words, starting a word; a word in a script without spaces (Chinese, Japanese, Thai), an
+    Arabic one or one that starts with a sign anywhere: "我的订单12345" has no word boundary before 订单."""
+    # "#12345" and Arabic "الطلب" (the article is written on) have no word boundary before them either
+    unspaced = [w for w in words if script_of(w[:1]) in ("zh", "ja", "th", "ar") or not w[:1].isalnum()]
     spaced = [w for w in words if w not in unspaced]
     parts = [r"\b(?:" + "|".join(map(re.escape, spaced)) + ")"] if spaced else []
     parts += [re.escape(w) for w in unspaced]
@@ -254,9 +266,9 @@ class PresidioRedactor:
             return False
         if words and _LABEL_NOUN.search(words[-1]):  # spaCy tags German "(Meine) Handynummer" as a person
             return False
-        if _topic_word(value):  # nor German "Rückerstattung", "Bestellung": what the message is about
-            return False
         said = bool(_NAME_CUE.search(text[max(0, start - 24) : start]))  # "my name is …" outranks a product
+        if not said and not introduced and _topic_noun(value):  # German "Rückerstattung": the message's topic
+            return False
         if not said and self._in_a_product(text, start, start + len(value)):
             return False
         capitalised = all(word[:1].isupper() for word in value.split())

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, cast
 
 import pytest
 
-from adapters.orders import OrderApi, OrderSystem
-from engine.cues import CATEGORIES, WORDS, cue, fold, language_of, mentions_all, says, told_by_cues
+from adapters.orders import OrderApi, OrderSystem, _asks_for_refund
+from engine.cues import CATEGORIES, WORDS, cue, fold, language_of, mentions_all, ordinal, says, told_by_cues
 from engine.dates import spoken_date
 from engine.language import LANGUAGES
 from engine.tools import ORDER_NUMBER
@@ -132,3 +132,20 @@ def test_the_order_tools_texts_keep_every_placeholder_in_every_language() -> Non
 def test_the_order_system_is_asked_for_the_number_not_the_sign_before_it(prefix: str, written: str, asked: str) -> None:
     system = OrderSystem(OrderApi("https://orders.example", number_prefix=prefix), cast("FencedClient", None))
     assert system.normalise(written) == asked
+
+
+def test_a_place_is_picked_only_when_the_answer_names_one() -> None:
+    assert ordinal("el segundo", "es") == 1
+    assert ordinal("最后一个", "zh") == -1
+    assert ordinal("die erste bitte", "de") == 0
+    for moment, language in [("espera un segundo", "es"), ("une seconde svp", "fr"), ("вторник", "ru")]:
+        assert ordinal(moment, language) is None, moment  # a moment, a Tuesday: no place
+    assert ordinal("el primero no, el segundo", "es") is None  # two places: none
+
+
+def test_a_refund_is_asked_for_in_few_words_not_asked_about() -> None:
+    assert _asks_for_refund("退款订单<ORDER_ID_1>")  # the placeholder is one number, not sixteen characters
+    assert _asks_for_refund("reembolso del pedido 12377")  # too short to tell its language
+    assert not _asks_for_refund("reembolso todavía no llega")  # where it is, not a new one
+    assert not _asks_for_refund("Erstattung wurde Montag freigegeben, auf meinem Konto ist aber nichts")
+    assert _asks_for_refund("Refund 10009 because the item arrived broken")  # English, as before

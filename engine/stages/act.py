@@ -68,7 +68,7 @@ _START = re.compile(r"\bstart\b", re.IGNORECASE)
 
 
 _ORDINALS = {"first": 0, "1st": 0, "second": 1, "2nd": 1, "third": 2, "3rd": 2, "last": -1, "latest": 0}
-_SHORT_ANSWER_WORDS, _SHORT_ANSWER_CHARS = 6, 40  # an answer to "which order?", not a new request
+_SHORT_ANSWER_WORDS, _SHORT_ANSWER_CHARS = 4, 30  # an answer to "which order?" ("die erste bitte")
 MAX_CHOICES = 5
 
 # a refused approval's reason → its reply (engine/data/replies.json); a forged or broken button says "not valid"
