@@ -74,6 +74,22 @@ def english_like(word: str) -> bool:
     return short or core in _ENGLISH_WORDS or core.startswith(_ENGLISH_STEMS)
 
 
+def _pattern(entries: Iterable[tuple[str, bool]]) -> re.Pattern[str]:
+    """One alternation of entries (a word, and whether its language separates words with spaces): each a
+    folded literal, bounded by non-word characters where it has no `*` and its language has spaces; one
+    lookaround per group of entries bounded alike, not one per word (a long message is read once)."""
+    groups: dict[tuple[bool, bool], set[str]] = {}
+    for word, spaced in entries:
+        literal = r"\s+".join(re.escape(part) for part in fold(word.strip("*").strip()).split())
+        bounds = (spaced and not word.startswith("*"), spaced and not word.endswith("*"))
+        groups.setdefault(bounds, set()).add(literal)
+    parts = []
+    for (before, after), literals in sorted(groups.items()):
+        alternation = "|".join(sorted(literals, key=len, reverse=True))
+        parts.append(f"{f'(?<!{_WORDLIKE})' if before else ''}(?:{alternation}){f'(?!{_WORDLIKE})' if after else ''}")
+    return re.compile("|".join(parts) or r"(?!)")
+
+
 class Cue:
     """Whether a text uses any word of one category, in any of the languages; `distinct`: only the words
     English does not also write."""
@@ -81,25 +97,13 @@ class Cue:
     def __init__(self, category: str, languages: Iterable[str], distinct: bool = False) -> None:
         if category not in CATEGORIES:
             raise ValueError(f"unknown cue category {category!r}; one of {', '.join(CATEGORIES)}")
-        # by which ends are bounded: one lookaround per group, not per word (a long message is read once)
-        groups: dict[tuple[bool, bool], set[str]] = {}
-        for lang in languages:
-            for word in WORDS.get(lang, {}).get(category, ()):
-                if distinct and english_like(word):
-                    continue
-                core = fold(word.strip("*").strip())
-                literal = r"\s+".join(re.escape(part) for part in core.split())
-                spaced = lang not in _UNSPACED
-                bounds = (spaced and not word.startswith("*"), spaced and not word.endswith("*"))
-                groups.setdefault(bounds, set()).add(literal)
-        parts = []
-        for (before, after), literals in sorted(groups.items()):
-            alternation = "|".join(sorted(literals, key=len, reverse=True))
-            parts.append(
-                f"{f'(?<!{_WORDLIKE})' if before else ''}(?:{alternation}){f'(?!{_WORDLIKE})' if after else ''}"
-            )
         self.category = category
-        self.pattern = re.compile("|".join(parts) or r"(?!)")
+        self.pattern = _pattern(
+            (word, lang not in _UNSPACED)
+            for lang in languages
+            for word in WORDS.get(lang, {}).get(category, ())
+            if not (distinct and english_like(word))
+        )
 
     def __call__(self, text: str) -> bool:
         return self.pattern.search(fold(text[:MAX_SCAN])) is not None
@@ -170,21 +174,20 @@ _ORDINALS_PATH = Path(__file__).resolve().parent / "data" / "ordinals.json"
 _PLACES = {"first": 0, "second": 1, "third": 2, "last": -1}
 
 
-@cache
-def _ordinal_patterns(language: str) -> tuple[tuple[int, re.Pattern[str]], ...]:
-    data = json.loads(_ORDINALS_PATH.read_text(encoding="utf-8"))
-    places = data.get(language, {})
-    spaced = language not in _UNSPACED
-    compiled = []
-    for place, words in places.items():
-        alternatives = []
-        for word in words:
-            literal = r"\s+".join(map(re.escape, fold(word.strip("*")).split()))
-            before = f"(?<!{_WORDLIKE})" if spaced else ""
-            after = f"(?!{_WORDLIKE})" if spaced and not word.endswith("*") else ""
-            alternatives.append(f"{before}(?:{literal}){after}")
-        compiled.append((_PLACES[place], re.compile("|".join(alternatives))))
-    return tuple(compiled)
+def _load_ordinals(path: Path) -> dict[str, tuple[tuple[int, re.Pattern[str]], ...]]:
+    """Per language, each place (first 0, last -1) with the pattern of its words."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data.pop("_about", None)
+    return {
+        language: tuple(
+            (_PLACES[place], _pattern((word, language not in _UNSPACED) for word in words))
+            for place, words in places.items()
+        )
+        for language, places in data.items()
+    }
+
+
+_ORDINALS = _load_ordinals(_ORDINALS_PATH)
 
 
 # "un segundo", "une seconde", "ein zweites Mal": a moment or another time, not a place in a list
@@ -196,7 +199,7 @@ def ordinal(text: str, language: str) -> int | None:
     None when it names none, or two, or says "a second" ("espera un segundo")."""
     folded = fold(text[:MAX_SCAN])
     found = set()
-    for place, pattern in _ordinal_patterns(language):
+    for place, pattern in _ORDINALS.get(language, ()):
         for match in pattern.finditer(folded):
             if not _INDEFINITE.search(folded[: match.start()]):
                 found.add(place)
