@@ -85,7 +85,7 @@ def _pattern(entries: Iterable[tuple[str, bool]]) -> re.Pattern[str]:
         groups.setdefault(bounds, set()).add(literal)
     parts = []
     for (before, after), literals in sorted(groups.items()):
-        alternation = "|".join(sorted(literals, key=len, reverse=True))
+        alternation = "|".join(sorted(literals, key=lambda literal: (-len(literal), literal)))
         parts.append(f"{f'(?<!{_WORDLIKE})' if before else ''}(?:{alternation}){f'(?!{_WORDLIKE})' if after else ''}")
     return re.compile("|".join(parts) or r"(?!)")
 
