@@ -207,6 +207,18 @@ def rates(examples: Sequence[Example], verdicts: Sequence[Verdict], threshold: f
     }
 
 
+CURVE_TARGETS = tuple(round(0.5 + n / 100, 2) for n in range(50))  # 0.50, 0.51, ... 0.99
+REPORTED_TARGETS = (0.7, 0.8, 0.85, 0.9, 0.95, 0.98)  # the operating points written out with their rates
+
+
+def handover_curve(examples: Sequence[Example], verdicts: Sequence[Verdict]) -> list[tuple[float, float]]:
+    """For each target share of unanswerable messages handed over, the out-of-set threshold reaching it."""
+    unanswerable = [v.answerability for e, v in zip(examples, verdicts, strict=True) if e.item.kind != "in_scope"]
+    if not unanswerable:
+        return []
+    return [(target, handing_over(unanswerable, target)) for target in CURVE_TARGETS]  # unrounded: exact shares
+
+
 def reliability(examples: Sequence[Example], verdicts: Sequence[Verdict], bins: int = 5) -> list[dict[str, Any]]:
     """Out-of-set answerability in equal-count bins: how often a reply at that level would be right."""
     pairs = sorted(zip(verdicts, examples, strict=True), key=lambda pair: pair[0].answerability)
@@ -251,6 +263,7 @@ def calibrate(
         )
         for dataset in plan.sets
     }
+    curve = handover_curve(examples, verdicts)
     final = fit(examples)
     report: dict[str, Any] = {
         "name": "feature-judge",
@@ -270,7 +283,13 @@ def calibrate(
         "suggest_min_right": plan.suggest_min_right,
         "out_of_set": rates(examples, verdicts, threshold) | {"per_set": per_set},
         "reliability": reliability(examples, verdicts),
+        "operating_points": [
+            {"handed_over": target, "threshold": threshold} | rates(examples, verdicts, threshold)
+            for target, threshold in curve
+            if target in REPORTED_TARGETS
+        ],
         "created": time.strftime("%Y-%m-%d"),
     }
-    model = JudgeModel(final.weights, final.bias, final.mean, final.scale, threshold, suggest, provenance=report)
+    weights = (final.weights, final.bias, final.mean, final.scale)
+    model = JudgeModel(*weights, threshold, suggest, provenance=report, handover_curve=tuple(curve))
     return model, report

@@ -12,7 +12,7 @@ import unicodedata
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from redis import exceptions as redis_errors
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -27,7 +27,7 @@ from engine.detector import DetectorError, MessageDetector
 from engine.generation.local import LoadOptions, LocalGenerator, pick_device
 from engine.generation.models import CATALOG, is_prepared, resolve
 from engine.handover import BackgroundRetries, FailureFollowUp, HandOver
-from engine.judge import FeatureJudge, JudgeModel
+from engine.judge import FeatureJudge, JudgeError, JudgeModel
 from engine.language import dominant_language
 from engine.notices import NoteAddress, Notices, Notifier
 from engine.policy import IntentSpec, PolicyConfig
@@ -164,13 +164,36 @@ def reader_paths(settings: Settings, config: FileConfig) -> tuple[Path, Path] | 
     return adapter, combiner
 
 
+def _answer_threshold(judge: JudgeModel, given: float | None, target: float | None, where: str) -> float | None:
+    """A threshold given outright, or the one the judge's calibrated curve reaches `target` with."""
+    if given is not None or target is None:
+        return given
+    try:
+        return judge.threshold_for(target)
+    except JudgeError as error:
+        raise SettingsError(f"{where}.handover_target: {error}") from None
+
+
 def policy_config(config: FileConfig, judge: JudgeModel) -> PolicyConfig:
+    """The answer policy; `judge` is what scores answerability (the evidence judge, or the reader's
+    combiner), whose calibration the thresholds left unset come from."""
     settings = config.policy
+    answer = _answer_threshold(judge, settings.answer_threshold, settings.handover_target, "policy")
+    answer = judge.threshold if answer is None else answer
+    suggest = settings.suggest_threshold if settings.suggest_threshold is not None else judge.suggest_threshold
+    by_segment = []
+    for segment in config.segments:
+        own = _answer_threshold(judge, segment.answer_threshold, segment.handover_target, f"segments.{segment.name}")
+        if own is None and segment.suggest_threshold is None:
+            continue
+        answers_at = answer if own is None else own
+        # a segment answering more readily than the policy suggests from lower down too, never above its answers
+        suggests_at = segment.suggest_threshold if segment.suggest_threshold is not None else min(suggest, answers_at)
+        by_segment.append((segment.name, suggests_at, answers_at))
     return PolicyConfig(
-        answer_threshold=settings.answer_threshold if settings.answer_threshold is not None else judge.threshold,
-        suggest_threshold=(
-            settings.suggest_threshold if settings.suggest_threshold is not None else judge.suggest_threshold
-        ),
+        answer_threshold=answer,
+        suggest_threshold=suggest,
+        by_segment=tuple(by_segment),
         min_relevance=settings.min_relevance,
         follow_up_below=settings.follow_up_below,
         second_within=settings.second_within,
@@ -248,12 +271,17 @@ async def open_redis(settings: Settings, config: FileConfig, progress: Progress)
 
 
 def redacted_url(url: str) -> str:
-    """A Redis URL safe for logs: no password."""
+    """A Redis URL safe for logs: no password, in the address (`user:pass@`) or the query (`?password=`,
+    which redis-py also reads)."""
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = f"{parts.username or ''}:***@{parts.hostname or ''}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    if at and ":" in userinfo:
+        parts = parts._replace(netloc=f"{userinfo.split(':', 1)[0]}:***@{hostport}")
+    if parts.query:
+        pairs = parse_qsl(parts.query, keep_blank_values=True)
+        hidden = [(k, "***" if "password" in k.lower() else v) for k, v in pairs]
+        parts = parts._replace(query=urlencode(hidden, safe="*"))
+    return urlunsplit(parts)
 
 
 def segment_adapters(config: FileConfig) -> tuple[tuple[str, str], ...]:

@@ -162,6 +162,8 @@ class PolicySettings(_Strict):
     judge: Path | None = None  # an evidence judge from `switchboard eval calibrate`; None: the shipped one
     answer_threshold: float | None = Field(default=None, ge=0.0, le=1.0)  # None: the judge's calibrated one
     suggest_threshold: float | None = Field(default=None, ge=0.0, le=1.0)  # None: the judge's; 1 turns it off
+    # instead of answer_threshold: the share of unanswerable messages to hand over (the judge's calibrated curve)
+    handover_target: float | None = Field(default=None, ge=0.5, lt=1.0)
     # the reader (engine/reader.py, docs/quality.md): a LoRA adapter for the local model and its combiner
     reader: bool = False
     # both None: the pair shipped in engine/data (for qwen2.5-0.5b); else `switchboard finetune` on
@@ -186,6 +188,12 @@ class PolicySettings(_Strict):
     max_sentences: int = Field(ge=1, le=10)
     max_sources: int = Field(ge=1, le=20)
     intent_threshold: float = Field(ge=-1.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _one_threshold(self) -> PolicySettings:
+        if self.answer_threshold is not None and self.handover_target is not None:
+            raise ValueError("answer_threshold or handover_target, not both")
+        return self
 
 
 class MemoryConfig(_Strict):
@@ -454,6 +462,10 @@ class SegmentConfig(_Strict):
     channels: list[str] = Field(default_factory=list)
     roles: list[str] = Field(default_factory=list)
     percent: tuple[int, int] | None = None  # users whose hash bucket (0-99) is in [from, to)
+    # when this segment's messages are answered rather than handed over (None: policy's); docs/configuration.md
+    answer_threshold: float | None = Field(default=None, ge=0.0, le=1.0)
+    suggest_threshold: float | None = Field(default=None, ge=0.0, le=1.0)
+    handover_target: float | None = Field(default=None, ge=0.5, lt=1.0)
 
     @field_validator("percent")
     @classmethod
@@ -461,6 +473,12 @@ class SegmentConfig(_Strict):
         if value is not None and not 0 <= value[0] < value[1] <= 100:
             raise ValueError("percent is [from, to) with 0 <= from < to <= 100")
         return value
+
+    @model_validator(mode="after")
+    def _one_threshold(self) -> SegmentConfig:
+        if self.answer_threshold is not None and self.handover_target is not None:
+            raise ValueError("answer_threshold or handover_target, not both")
+        return self
 
 
 class FileConfig(_Strict):

@@ -65,6 +65,9 @@ class JudgeModel:
     suggest_threshold: float  # below `threshold`, down to this: hand over, showing the closest sentences
     features: tuple[str, ...] = FEATURES
     provenance: dict[str, Any] = field(default_factory=dict)
+    # (share of unanswerable messages handed over, the lowest threshold that does it), out of set, rising:
+    # an operator states a target (`handover_target`) instead of guessing a threshold
+    handover_curve: tuple[tuple[float, float], ...] = ()
 
     def probability(self, rows: Vectors) -> Vectors:
         z = (rows - np.asarray(self.mean)) / np.asarray(self.scale)
@@ -87,6 +90,7 @@ class JudgeModel:
                 suggest_threshold=float(data["suggest_threshold"]),
                 features=tuple(str(f) for f in data["features"]),
                 provenance=dict(data.get("provenance") or {}),
+                handover_curve=tuple((float(t), float(v)) for t, v in data.get("handover_curve") or ()),
             )
         except (OSError, ValueError, KeyError, TypeError) as error:
             raise JudgeError(f"{path}: not a usable evidence judge ({error})") from None
@@ -94,7 +98,21 @@ class JudgeModel:
             len(model.weights) == len(model.mean) == len(model.scale) == len(features)
         ):
             raise JudgeError(f"{path}: made for other features; recalibrate with `switchboard eval calibrate`")
+        targets = [t for t, _ in model.handover_curve]
+        if targets != sorted(targets) or not all(0.0 < t < 1.0 for t in targets):
+            raise JudgeError(f"{path}: handover_curve must list shares between 0 and 1, rising")
         return model
+
+    def threshold_for(self, target: float) -> float:
+        """The answer threshold that hands over at least `target` of unanswerable messages (out of set, on
+        what this judge was calibrated on): the curve's first point at or above the target."""
+        if not self.handover_curve:
+            raise JudgeError("this judge has no hand-over curve: recalibrate it, or give answer_threshold instead")
+        for share, threshold in self.handover_curve:
+            if share >= target - 1e-9:
+                return threshold
+        highest = self.handover_curve[-1][0]
+        raise JudgeError(f"handover_target {target}: this judge's curve goes up to {highest}")
 
 
 def residual(text: str, shared: set[str]) -> str:

@@ -53,12 +53,22 @@ class PolicyConfig:
     max_sentences: int = 3  # sentences in an answer built from the help centre's own words
     max_sources: int = 3
     intent_threshold: float = 0.55  # nearest intent example must be at least this similar
+    # segments that answer at their own thresholds: (segment name, suggest threshold, answer threshold)
+    by_segment: tuple[tuple[str, float, float], ...] = ()
 
-    def answers(self, answerability: float) -> bool:
-        return answerability >= self.answer_threshold
+    def thresholds(self, segment: str = "") -> tuple[float, float]:
+        """(suggest, answer) for a turn of `segment` ("" or a segment without its own: the policy's)."""
+        for name, suggest, answer in self.by_segment:
+            if name == segment:
+                return suggest, answer
+        return self.suggest_threshold, self.answer_threshold
 
-    def suggests(self, answerability: float) -> bool:
-        return self.suggest_threshold <= answerability < self.answer_threshold
+    def answers(self, answerability: float, segment: str = "") -> bool:
+        return answerability >= self.thresholds(segment)[1]
+
+    def suggests(self, answerability: float, segment: str = "") -> bool:
+        suggest, answer = self.thresholds(segment)
+        return suggest <= answerability < answer
 
 
 def grounding(answer: str, evidence: Iterable[str]) -> float:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -88,3 +90,40 @@ def test_a_judge_file_for_other_features_is_refused_by_name(tmp_path: Path) -> N
     copy.write_text("{not json")
     with pytest.raises(JudgeError, match="not a usable evidence judge"):
         JudgeModel.load(copy)
+
+
+def test_the_shipped_judge_states_its_hand_over_curve() -> None:
+    """Operators may state a share of unanswerable messages to hand over instead of a threshold: the curve,
+    out of set like the shipped threshold, gives it; its point for the calibrated target is that threshold."""
+    model = JudgeModel.load(DEFAULT_JUDGE)
+    shares = [share for share, _ in model.handover_curve]
+    thresholds = [threshold for _, threshold in model.handover_curve]
+    assert (shares[0], shares[-1], len(shares)) == (0.5, 0.99, 50)
+    assert thresholds == sorted(thresholds)  # handing over more never takes a lower bar
+    assert model.threshold_for(model.provenance["target_escalated"]) == pytest.approx(model.threshold, abs=1e-4)
+    assert model.threshold_for(0.905) == model.threshold_for(0.91)  # between points: the next one up
+    points = {p["handed_over"]: p for p in model.provenance["operating_points"]}
+    assert points[0.95]["unanswerable_escalated"] >= 0.95
+    assert points[0.95]["answerable_right_and_cited"] <= points[0.8]["answerable_right_and_cited"]
+
+
+def test_a_judge_without_a_curve_or_past_its_end_names_the_problem() -> None:
+    model = JudgeModel.load(DEFAULT_JUDGE)
+    with pytest.raises(JudgeError, match="no hand-over curve"):
+        replace(model, handover_curve=()).threshold_for(0.9)
+    with pytest.raises(JudgeError, match=r"curve goes up to 0\.9"):
+        replace(model, handover_curve=((0.8, 0.7), (0.9, 0.8))).threshold_for(0.95)
+
+
+def test_the_curve_reaches_each_share_on_the_calibration_messages() -> None:
+    from bot.calibration import Verdict, handover_curve
+
+    unanswerable = [n / 40 for n in range(40)]
+    examples = [SimpleNamespace(item=SimpleNamespace(kind="out_of_scope")) for _ in unanswerable]
+    examples.append(SimpleNamespace(item=SimpleNamespace(kind="in_scope")))
+    verdicts = [Verdict(score, False) for score in unanswerable] + [Verdict(0.99, True)]
+    curve = handover_curve(examples, verdicts)  # type: ignore[arg-type]
+    for share, threshold in curve:
+        handed_over = sum(score < threshold for score in unanswerable) / len(unanswerable)
+        assert handed_over >= share
+        assert sum(score < threshold - 0.01 for score in unanswerable) / len(unanswerable) < share  # the lowest

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,11 +13,13 @@ from peft import LoraConfig, get_peft_model
 from transformers import AutoModelForCausalLM
 
 from adapters.remote_llm import RemoteSettings
-from bot.runtime import load_generator, segment_adapters, segments_of
+from bot.runtime import DEFAULT_JUDGE, load_generator, policy_config, segment_adapters, segments_of
 from bot.settings import FileConfig, SegmentConfig, Settings, SettingsError
 from engine import ConversationRef, Engine, Message
 from engine.generation.local import LoadOptions, LocalGenerator
 from engine.generation.models import resolve
+from engine.judge import JudgeModel
+from engine.policy import PolicyConfig
 from engine.protocols import ChatMessage, GenerationParams
 from engine.segments import Segment, Segments, bucket
 from engine.stages import Decide, Generate
@@ -141,3 +144,54 @@ async def test_the_reply_says_which_segment_and_adapter_answered() -> None:
     assert other is not None
     assert "segment" not in other.to_json()["metadata"]  # no segment: the shared reply shape, unchanged
     assert model.params[-1].adapter is None
+
+
+def test_a_segment_answers_at_its_own_calibrated_thresholds(file_config: FileConfig) -> None:
+    judge = JudgeModel.load(DEFAULT_JUDGE)
+    config = file_config.model_copy(
+        update={
+            "segments": [
+                SegmentConfig(name="careful", channels=["mobile"], handover_target=0.95),
+                SegmentConfig(name="agents", roles=["agent"], answer_threshold=0.5),
+                SegmentConfig(name="quiet", channels=["slack"], suggest_threshold=1.0),
+                SegmentConfig(name="tuned", channels=["web"]),
+            ]
+        }
+    )
+    policy = policy_config(config, judge)
+    assert policy.thresholds() == (judge.suggest_threshold, judge.threshold)
+    assert policy.thresholds("careful") == (judge.suggest_threshold, judge.threshold_for(0.95))
+    assert judge.threshold_for(0.95) > judge.threshold
+    assert policy.thresholds("agents") == (0.5, 0.5)  # suggesting never starts above answering
+    assert policy.thresholds("quiet") == (1.0, judge.threshold)  # no closest sentences shown
+    assert policy.thresholds("tuned") == policy.thresholds()  # a segment for its adapter or tone only
+    stated = config.model_copy(update={"policy": config.policy.model_copy(update={"handover_target": 0.8})})
+    assert policy_config(stated, judge).answer_threshold == judge.threshold_for(0.8) < judge.threshold
+
+
+def test_thresholds_that_cannot_be_had_are_start_up_errors(file_config: FileConfig) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="answer_threshold or handover_target, not both"):
+        SegmentConfig(name="x", answer_threshold=0.7, handover_target=0.9)
+    with pytest.raises(ValidationError, match=r"greater than or equal to 0\.5"):
+        SegmentConfig(name="x", handover_target=0.3)
+    config = file_config.model_copy(update={"segments": [SegmentConfig(name="vip", handover_target=0.95)]})
+    uncalibrated = replace(JudgeModel.load(DEFAULT_JUDGE), handover_curve=())  # e.g. the reader's combiner
+    with pytest.raises(SettingsError, match=r"segments\.vip\.handover_target: .*no hand-over curve"):
+        policy_config(config, uncalibrated)
+
+
+async def test_the_same_message_is_answered_or_handed_over_by_segment() -> None:
+    strict = PolicyConfig(answer_threshold=0.8, suggest_threshold=0.5, by_segment=(("vip", 0.5, 0.95),))
+    segments = Segments([Segment("vip", channels=("mobile",))])
+    generate = Generate(None, GenerationParams(), strict, INTENTS, Persona(), segments=segments)
+    engine = Engine([Given("return_item", EVIDENCE, 0.9), generate, Decide(strict, INTENTS)])
+    web = [e async for e in engine.handle(message("web"))][-1].reply
+    mobile = [e async for e in engine.handle(message("mobile"))][-1].reply
+    assert web is not None
+    assert mobile is not None
+    assert (web.escalated, web.text.split(".")[0]) == (False, "You have 30 days from delivery to return an item")
+    assert (mobile.escalated, mobile.reason) == (True, "suggested")
+    assert "You have 30 days from delivery" in mobile.text  # the closest sentences, shown with the hand-over
+    assert mobile.to_json()["metadata"]["segment"] == "vip"

@@ -63,7 +63,7 @@ class Decide:
             reason = "no_evidence" if not turn.evidence else "not_answerable"
             text = reply_text("not_found", turn.speaks)
             return turn.evolve(reply=self._reply(turn, text, turn.answerability, True, reason))
-        if not self.policy.answers(turn.answerability):
+        if not self.policy.answers(turn.answerability, turn.segment):
             text = reply_text("suggest", turn.speaks, closest=turn.draft)
             return turn.evolve(reply=self._reply(turn, text, turn.answerability, True, "suggested"))
         answer = self._reply(turn, turn.draft, turn.answerability, False, "answered", language="")
