@@ -33,9 +33,26 @@ class RedisIngressLedger:
         async with unavailable_as_store_error():
             return bool(await self.client.set(self._key(key), PROCESSING, nx=True, px=self.lease_ms))
 
+    def _note_key(self, key: str) -> str:
+        return f"{self.prefix}:ledger-note:{quote(key, safe='')}"
+
     async def done(self, key: str) -> None:
         async with unavailable_as_store_error():
-            await self.client.set(self._key(key), DONE, px=self.keep_ms)
+            async with self.client.pipeline(transaction=True) as pipe:
+                pipe.set(self._key(key), DONE, px=self.keep_ms)
+                pipe.delete(self._note_key(key))
+                await pipe.execute()
+
+    async def note(self, key: str, value: str) -> None:
+        # kept while retries may come (the lease's worth of them, at most the record's life); it may hold a
+        # reply being sent, so it never outlives the event's own record
+        async with unavailable_as_store_error():
+            await self.client.set(self._note_key(key), value, px=min(self.keep_ms, max(self.lease_ms * 30, 3_600_000)))
+
+    async def noted(self, key: str) -> str | None:
+        async with unavailable_as_store_error():
+            value = await self.client.get(self._note_key(key))
+        return None if value is None else str(value)
 
     async def release(self, key: str) -> None:
         async with unavailable_as_store_error():

@@ -45,6 +45,8 @@ class FakeSlack:
     calls: list[Call] = field(default_factory=list)
     # method -> statuses to answer before succeeding (429 carries Retry-After: 1)
     failures: dict[str, list[int]] = field(default_factory=dict)
+    # methods that refuse every call carrying blocks, as Slack does blocks it cannot render
+    refuse_blocks: set[str] = field(default_factory=set)
     workspaces: list[Workspace] = field(default_factory=list)
     socket_url: str = ""  # where apps.connections.open sends a Socket Mode client
     api_url: str = ""  # the Web API base (…/api/); response URLs are …/respond/{id}
@@ -74,6 +76,9 @@ class FakeSlack:
                 status=status,
                 headers=headers,
             )
+        if method in self.refuse_blocks and args.get("blocks") not in (None, "", "[]", []):
+            self.calls.append(Call(f"{method}!invalid_blocks", args, token))
+            return web.json_response({"ok": False, "error": "invalid_blocks"})
         self.calls.append(Call(method, args, token))
         installed = next((w for w in self.workspaces if w.token == token), None)
         if method == "auth.test":

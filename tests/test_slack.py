@@ -7,6 +7,7 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Any
 from urllib.parse import urlencode
 
@@ -18,6 +19,7 @@ from redis.asyncio import Redis
 from bot.app import create_app
 from bot.settings import FileConfig, Settings, SettingsError
 from bot.slack import slack_status
+from channels.slack.blocks import escape
 from engine.replies import reply_text
 from memory.escalations import RedisEscalationStore
 from memory.feedback import RedisFeedbackStore
@@ -93,6 +95,22 @@ def final_updates(fake: FakeSlack, channel: str) -> list[dict[str, Any]]:
     return [c.args for c in fake.of("chat.update") if c.args.get("channel") == channel and c.args.get("blocks")]
 
 
+def answers_in(fake: FakeSlack, channel: str) -> list[dict[str, Any]]:
+    """Edits that put the demo answer in place, with blocks or without (not the streamed progress, "… …")."""
+    edits = [c.args for c in fake.of("chat.update") if c.args.get("channel") == channel]
+    return [e for e in edits if "30 days" in e["text"] and not e["text"].endswith(" …")]
+
+
+def edited_messages(fake: FakeSlack, channel: str) -> int:
+    """How many messages were edited in the channel, refused edits included."""
+    edits = [c.args for c in fake.calls if c.method.startswith("chat.update") and c.args["channel"] == channel]
+    return len({edit["ts"] for edit in edits})
+
+
+def stopped_in(fake: FakeSlack, channel: str) -> bool:
+    return any(c.args.get("channel") == channel for c in fake.of("chat.stopStream"))
+
+
 def posts(fake: FakeSlack, channel: str) -> list[dict[str, Any]]:
     return [c.args for c in fake.of("chat.postMessage") if c.args.get("channel") == channel]
 
@@ -149,8 +167,11 @@ async def test_malformed_bodies_are_refused_before_anything_parses_them(server: 
         (b"{}", {"Content-Type": "application/json; charset=bogus"}),
         (b"{not json", as_json),
         (b"{}", as_json | {"X-Slack-Request-Timestamp": "abc", "X-Slack-Signature": "v0=00"}),
+        # a fresh timestamp, so the signature is checked: on a body that is not UTF-8, and a non-ASCII one
+        (b"\xff", as_json | {"X-Slack-Request-Timestamp": str(int(time.time())), "X-Slack-Signature": "v0=00"}),
+        (b"{}", as_json | {"X-Slack-Request-Timestamp": str(int(time.time())), "X-Slack-Signature": "v0=\u00e9"}),
     ]
-    assert [await post(body, headers) for body, headers in unsigned] == [401, 401, 401, 401]
+    assert [await post(body, headers) for body, headers in unsigned] == [401] * 6
     # signed, so from Slack (or its secret's holder), yet not a body bolt can read: a clear 400, never a 500
     for body, content_type in [
         ("{not json", "application/json"),
@@ -316,6 +337,49 @@ async def test_an_answer_outlasts_a_slack_outage_longer_than_the_clients_retries
     await fake.wait_for(lambda f: bool(final_updates(f, channel)), within_s=60)
     assert [c.method for c in fake.calls].count("chat.update!500") == 6
     assert "30 days" in final_updates(fake, channel)[-1]["text"]
+
+
+async def test_blocks_slack_refuses_are_replaced_by_the_replys_text_not_a_status_line(
+    server: tuple[str, FakeSlack],
+) -> None:
+    url, fake = server
+    fake.refuse_blocks.add("chat.update")
+    try:
+        channel = "D" + uuid.uuid4().hex[:8].upper()
+        await send(url, event_body(dm(channel, "U15", QUESTION), "EvBlocks1"))
+        await fake.wait_for(lambda f: bool(answers_in(f, channel)), within_s=30)
+    finally:
+        fake.refuse_blocks.discard("chat.update")
+    updated = answers_in(fake, channel)
+    assert "blocks" not in updated[-1]
+    refused = [c for c in fake.calls if c.method == "chat.update!invalid_blocks" and c.args.get("channel") == channel]
+    assert len(refused) == 1  # no retry mends refused blocks: the text goes at once
+    assert edited_messages(fake, channel) == 1  # the status line became the answer
+    assert len(posts(fake, channel)) == 1
+
+
+async def test_a_reply_slack_kept_refusing_is_resent_by_the_next_delivery_without_answering_twice(
+    slack: tuple[FakeSlack, str], settings: Settings, file_config: FileConfig, redis_client: Redis
+) -> None:
+    fake, api_url = slack
+    quick = file_config.slack.model_copy(update={"job_reclaim_s": 5, "delivery_backoff_s": 0.05})
+    config = own_prefix(file_config, "resume").model_copy(update={"slack": quick})
+    test_server = await start_ready(create_app(with_slack(settings, api_url), config))
+    channel = "D" + uuid.uuid4().hex[:8].upper()
+    fake.failures["chat.update"] = [200] * 5  # `ok: false` five times: every attempt of the first delivery
+    try:
+        await send(str(test_server.make_url("")), event_body(dm(channel, "U16", QUESTION), "EvResume1"))
+        await fake.wait_for(lambda f: bool(final_updates(f, channel)), within_s=40)
+    finally:
+        fake.failures.pop("chat.update", None)
+        await test_server.close()
+    assert [c.method for c in fake.calls].count("chat.update!200") == 5
+    assert len(posts(fake, channel)) == 1  # the next delivery edited the same status line
+    assert edited_messages(fake, channel) == 1
+    assert "30 days" in final_updates(fake, channel)[-1]["text"]
+    history = [k async for k in redis_client.scan_iter(match=f"{config.memory.prefix}:*{channel}*:history")]
+    assert len(history) == 1
+    assert await redis_client.llen(history[0]) == 2  # the question and its answer, once: not asked again
 
 
 async def test_a_rate_limit_and_a_server_error_from_slack_are_retried(server: tuple[str, FakeSlack]) -> None:
@@ -538,11 +602,16 @@ async def test_streaming_mode_uses_slacks_stream_methods_and_ends_with_the_block
     test_server = await start_ready(app)
     try:
         url = str(test_server.make_url(""))
-        channel = "D" + uuid.uuid4().hex[:8].upper()
+        channel, handed = ("D" + uuid.uuid4().hex[:8].upper() for _ in range(2))
         await send(url, event_body(dm(channel, "U14", QUESTION), "EvStream1"))
-        await fake.wait_for(lambda f: any(c.args.get("channel") == channel for c in f.of("chat.stopStream")))
+        await send(url, event_body(dm(handed, "U14", "can i talk to a human please"), "EvStream2"))
+        for each in (channel, handed):
+            await fake.wait_for(partial(stopped_in, channel=each))
     finally:
         await test_server.close()
+    # a reply that streamed no tokens (a hand-over) is still the stream's text, not an empty message
+    appended = [c.args["markdown_text"] for c in fake.of("chat.appendStream") if c.args.get("channel") == handed]
+    assert "".join(appended).strip() == escape(reply_text("handoff", "en"))
     mine = [c for c in fake.calls if c.args.get("channel") == channel or c.args.get("channel_id") == channel]
     methods = [c.method for c in mine]
     assert methods[0] == "assistant.threads.setStatus"

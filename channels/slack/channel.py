@@ -234,6 +234,10 @@ def signed_by_slack(verifier: SignatureVerifier, headers: Mapping[str, str], bod
     itself would raise on a timestamp that is not a number)."""
     timestamp = headers.get("X-Slack-Request-Timestamp", "")
     signature = headers.get("X-Slack-Signature", "")
-    if not timestamp.isascii() or not timestamp.isdigit() or len(timestamp) > 12:
+    if not timestamp.isascii() or not timestamp.isdigit() or len(timestamp) > 12 or not signature.isascii():
+        return False  # the verifier compares strings, which raises on non-ASCII
+    try:
+        text = body.decode("utf-8")  # Slack's bodies are UTF-8; the verifier would raise on anything else
+    except UnicodeDecodeError:
         return False
-    return verifier.is_valid(body=body, timestamp=timestamp, signature=signature)
+    return verifier.is_valid(body=text, timestamp=timestamp, signature=signature)

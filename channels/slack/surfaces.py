@@ -22,8 +22,32 @@ from channels.slack.blocks import escape, to_mrkdwn
 log = logging.getLogger(__name__)
 
 
+# errors that no retry mends: the reply's blocks or metadata are refused (the text alone is then sent)
+REFUSED_CONTENT = frozenset(
+    {
+        "invalid_blocks",
+        "invalid_blocks_format",
+        "msg_too_long",
+        "invalid_metadata_format",
+        "invalid_metadata_schema",
+        "metadata_too_large",
+        "too_many_blocks",
+    }
+)
+
+
+def refused_content(error: SlackApiError) -> bool:
+    return str(error.response.get("error")) in REFUSED_CONTENT
+
+
 class Surface(Protocol):
+    ts: str  # the message the answer is in, once there is one
+
     async def begin(self) -> None: ...
+
+    def adopt(self, ts: str) -> None:
+        """Answer in a message an earlier delivery of the same post already started, instead of a new one."""
+        ...
 
     async def progress(self, streamed: str) -> None:
         """Everything streamed so far (called for every token; implementations pace themselves)."""
@@ -53,6 +77,9 @@ class UpdatedMessage:
         posted = await self.client.chat_postMessage(channel=self.channel, thread_ts=self.thread, text=self.status)
         self.ts, self._last = str(posted["ts"]), time.monotonic()
 
+    def adopt(self, ts: str) -> None:
+        self.ts, self._last = ts, time.monotonic()
+
     async def progress(self, streamed: str) -> None:
         if time.monotonic() - self._last < self.interval_s or streamed == self._shown:
             return
@@ -63,10 +90,7 @@ class UpdatedMessage:
             log.warning("slack refused a streamed update: %s", error.response.get("error"))
 
     async def finish(self, answer: str, text: str, blocks: list[dict[str, Any]], metadata: dict[str, Any]) -> None:
-        async def update() -> None:
-            await self.client.chat_update(channel=self.channel, ts=self.ts, text=text, blocks=blocks, metadata=metadata)
-
-        await self.retry(update)
+        await replace_message(self.client, self.channel, self.ts, text, blocks, metadata, self.retry)
 
     async def say(self, text: str) -> None:
         await self.client.chat_update(channel=self.channel, ts=self.ts, text=text)
@@ -91,6 +115,9 @@ class StreamedMessage:
         self._sent = ""
         self._latest = ""
         self._last = 0.0
+
+    def adopt(self, ts: str) -> None:
+        self.ts = ts  # a stream an earlier delivery started: ended, then replaced by the final reply
 
     async def begin(self) -> None:
         try:  # the assistant thread status where the app has one; harmless to skip elsewhere
@@ -123,25 +150,60 @@ class StreamedMessage:
             log.warning("slack refused a stream append: %s", error.response.get("error"))
 
     async def finish(self, answer: str, text: str, blocks: list[dict[str, Any]], metadata: dict[str, Any]) -> None:
+        adopted = bool(self.ts) and not self._sent  # an earlier delivery's stream: its text is not known here
+
         async def stop() -> None:
             if not self.ts:
                 await self._start()
             # the streamed text is the answer; the blocks below it add sources, buttons and feedback
             extras = [b for b in blocks if b.get("type") != "section"]
-            await self.client.chat_stopStream(channel=self.channel, ts=self.ts, blocks=extras, metadata=metadata)
+            try:
+                await self.client.chat_stopStream(channel=self.channel, ts=self.ts, blocks=extras, metadata=metadata)
+            except SlackApiError as error:
+                if adopted:
+                    return  # most likely stopped already; the replacement below is what counts
+                if not refused_content(error):
+                    raise
+                await self.client.chat_stopStream(channel=self.channel, ts=self.ts)
 
+        if not self._latest:
+            self._latest = answer  # a reply that streamed nothing (a hand-over, a greeting): its text is the stream
         if self._latest != self._sent:
             await self.progress(self._latest, force=True)  # what the pacing held back, before the stream ends
         await self.retry(stop)
-        if self._sent.strip() and self._sent.strip() != answer.strip():  # the final reply is authoritative
-
-            async def replace() -> None:
-                await self.client.chat_update(channel=self.channel, ts=self.ts, text=text, blocks=blocks)
-
-            await self.retry(replace)
+        # the final reply is authoritative
+        if adopted or (self._sent.strip() and self._sent.strip() != answer.strip()):
+            await replace_message(self.client, self.channel, self.ts, text, blocks, {}, self.retry)
 
     async def say(self, text: str) -> None:
         await self.client.chat_postMessage(channel=self.channel, thread_ts=self.thread, text=text)
+
+
+async def replace_message(
+    client: AsyncWebClient,
+    channel: str,
+    ts: str,
+    text: str,
+    blocks: list[dict[str, Any]],
+    metadata: dict[str, Any],
+    retry: Retry,
+) -> None:
+    """The message becomes the final reply; when Slack refuses its blocks or metadata (no retry mends that),
+    the reply's text alone, so the customer is never left with a status line."""
+
+    async def update() -> None:
+        await client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks, metadata=metadata or None)
+
+    async def text_only() -> None:
+        await client.chat_update(channel=channel, ts=ts, text=text)
+
+    try:
+        await retry(update)
+    except SlackApiError as error:
+        if not refused_content(error):
+            raise
+        log.warning("slack refused the reply's blocks (%s); sending its text alone", error.response.get("error"))
+        await retry(text_only)
 
 
 def without_rate_limit_waits(client: AsyncWebClient) -> AsyncWebClient:
@@ -172,7 +234,7 @@ def backoff(attempts: int, first_delay_s: float, what: str) -> Retry:
                 await send()
                 return
             except SlackApiError as error:
-                if attempt == attempts:
+                if attempt == attempts or refused_content(error):
                     raise
                 log.warning(
                     "slack refused %s (%s); attempt %d, retrying in %.1f s",

@@ -154,8 +154,19 @@ class SlackWork:
     async def _deliver_once(
         self, key: str, client: AsyncWebClient, channel: str, thread: str, message: Message, team: str
     ) -> bool:
+        """Answer the post; a delivery that fails is handed out again and resumes from what the last one
+        noted: the status message it posted is edited (not a second one posted), and a reply it had
+        already written is sent again without asking the engine twice."""
+        surface = self._surface(client, channel, thread, message, team)
         try:
-            await self._deliver(client, channel, thread, message, team)
+            earlier = await self._noted(key)
+            reply = earlier.get("reply")
+            if earlier.get("ts"):
+                surface.adopt(str(earlier["ts"]))
+            if isinstance(reply, dict):
+                await surface.finish(reply["answer"], reply["text"], reply["blocks"], reply["metadata"])
+            else:
+                await self._deliver(surface, key, message)
         except Exception:
             log.exception("could not answer slack message %s (%s)", message.message_id, key)
             with contextlib.suppress(StoreUnavailable):
@@ -164,6 +175,21 @@ class SlackWork:
         with contextlib.suppress(StoreUnavailable):
             await self.ledger.done(key)
         return True
+
+    async def _noted(self, key: str) -> dict[str, Any]:
+        try:
+            noted = await self.ledger.noted(key)
+        except StoreUnavailable:
+            return {}
+        try:
+            value = json.loads(noted) if noted else {}
+        except ValueError:
+            return {}
+        return value if isinstance(value, dict) else {}
+
+    async def _note(self, key: str, **done: Any) -> None:
+        with contextlib.suppress(StoreUnavailable):  # without it a retry does the work again: rare, not lost
+            await self.ledger.note(key, json.dumps(done, ensure_ascii=True))
 
     def _surface(self, client: AsyncWebClient, channel: str, thread: str, message: Message, team: str) -> Surface:
         options = self.options
@@ -174,12 +200,14 @@ class SlackWork:
             return StreamedMessage(client, channel, thread, recipient, status, options.update_interval_s, retry)
         return UpdatedMessage(client, channel, thread, status, options.update_interval_s, retry)
 
-    async def _deliver(self, client: AsyncWebClient, channel: str, thread: str, message: Message, team: str) -> None:
+    async def _deliver(self, surface: Surface, key: str, message: Message) -> None:
         dispatcher = self.dispatcher()
         if dispatcher is None:
             raise RuntimeError("the engine is not ready")
-        surface = self._surface(client, channel, thread, message, team)
-        await surface.begin()
+        if not surface.ts:
+            await surface.begin()
+            if surface.ts:
+                await self._note(key, ts=surface.ts)
         streamed = ""
         try:
             async for event in dispatcher.ask(message):
@@ -190,7 +218,10 @@ class SlackWork:
                     reply = event.reply
                     metadata = {"event_type": "switchboard_reply", "event_payload": {"message_id": message.message_id}}
                     blocks = reply_blocks(reply, message.message_id)
-                    await surface.finish(reply.text, fallback_text(reply), blocks, metadata)
+                    text = fallback_text(reply)
+                    final = {"answer": reply.text, "text": text, "blocks": blocks, "metadata": metadata}
+                    await self._note(key, ts=surface.ts, reply=final)  # before sending: a retry resends it
+                    await surface.finish(reply.text, text, blocks, metadata)
                     return
         except Busy as busy:
             await surface.say(busy.text)
