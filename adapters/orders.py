@@ -28,6 +28,19 @@ _TEXTS = Path(__file__).resolve().parent / "data" / "order_texts.json"
 # "refund it", "refund me", "Refund 10009 because…": an English message that begins with the word, or says
 # "refund me/it/my order", asks for one
 _REFUND_EN = re.compile(r"^\W*refund\b|\brefund (me|it|this|that|my|the|order)\b", re.I)
+# a refund already made, told rather than asked for: the refund, perhaps its order, then that it arrived
+# ("refund for order 12377 came through", "refund 12377 done, ty", "got my refund"); not when negated
+_REFUND_DONE_EN = re.compile(
+    r"\brefund\s+(?:(?:for|on|of)\s+)?(?:(?:my|the|your|this|that)\s+)?(?:order\s+)?(?:#\s*|no\.?\s*)?"
+    r"(?:[a-z]{0,4}-?\d[\w-]*,?\s+)?(?:(?:has|have|was|is|got|been|finally|already|just|now)\s+)*"
+    r"(?:(?:came|come|went|gone) through|arrived|received|processed|issued|completed|credited|showed up|landed"
+    r"|hit my (?:account|card|bank)|done)\b"
+    r"|\b(?:got|received|gotten)\s+(?:my|the|your)\s+refund\b",
+    re.I,
+)
+_NEGATED_EN = re.compile(
+    r"\b(?:not|never|no|yet|still)\b|\b(?:is|are|was|were|has|have|had|do|does|did|ca|could|would|wo)n'?t\b", re.I
+)
 _SHORT_WORDS, _SHORT_CHARS = 5, 12  # a short message: words where words are spaced, else characters
 
 
@@ -36,6 +49,8 @@ def _asks_for_refund(text: str) -> bool:
     refund asks for one when it is short and asks no where or when ("退款 12377", "reembolso pedido 12377";
     not "Erstattung wurde Montag freigegeben, …" nor "reembolso todavía no llega")."""
     english = language_of(text) in (None, "en")
+    if english and _REFUND_DONE_EN.search(text) and not _NEGATED_EN.search(text):
+        return False
     if says("ask", text) or (english and _REFUND_EN.search(text)):
         return True
     plain = _PLACEHOLDER.sub("0", text).strip()  # "退款订单<ORDER_ID_1>": the number counts as one character

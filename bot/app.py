@@ -215,5 +215,7 @@ async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResp
     except web.HTTPException as error:
         if error.status >= 400:
             code = "body_too_large" if error.status == 413 else error.reason.lower().replace(" ", "_")
-            return error_response(code, error.reason, error.status)
+            # the headers aiohttp set on it (Allow on a 405) stay: clients read the methods from them
+            kept = {k: v for k, v in error.headers.items() if k.lower() in ("allow", "retry-after")}
+            return error_response(code, error.reason, error.status, kept or None)
         raise

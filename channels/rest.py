@@ -101,7 +101,29 @@ def json_object(raw: bytes) -> dict[str, Any]:
         raise BadRequest("invalid_json", "the body holds a value out of range") from None
     if not isinstance(body, dict):
         raise BadRequest("invalid_json", "the body must be a JSON object")
+    if _SURROGATE_ESCAPE.search(raw):
+        try:
+            body = dict(_without_lone_surrogates(body))
+        except RecursionError:
+            raise BadRequest("invalid_json", "the body is nested too deeply") from None
     return body
+
+
+# "\ud83d" alone (a string cut in the middle of an emoji by a JavaScript back end) parses into a code point
+# no UTF-8 can hold: every later step that encodes the text would fail. It is dropped, as invisible
+# characters are; a whole pair parses into its one character and never matches.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _without_lone_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("", value)
+    if isinstance(value, list):
+        return [_without_lone_surrogates(v) for v in value]
+    if isinstance(value, dict):
+        return {_without_lone_surrogates(k): _without_lone_surrogates(v) for k, v in value.items()}
+    return value
 
 
 def parse_action(raw: bytes, channel: str = CHANNEL, default_conversation: str = "") -> Message:

@@ -102,14 +102,18 @@ class RedisFrameLog:
     def _sent(self, user_id: str, client_id: str) -> str:
         return f"{user_key(self.prefix, user_id)}:web:sent:{quote(client_id, safe='')}"
 
-    async def sent_before(self, user_id: str, client_id: str) -> bool:
+    async def sent_in(self, user_id: str, client_id: str) -> str | None:
+        """The conversation this user sent a message with this client id in; None: never ("" when kept by
+        a version that did not say)."""
         async with unavailable_as_store_error():
-            return bool(await self.client.exists(self._sent(user_id, client_id)))
+            value = await self.client.get(self._sent(user_id, client_id))
+        return None if value is None else ("" if value == "1" else str(value))
 
-    async def first_use(self, user_id: str, client_id: str) -> bool:
+    async def first_use(self, user_id: str, client_id: str, conversation_id: str) -> bool:
         """False when this user already sent a message with this client id (a resend after a reconnect)."""
         async with unavailable_as_store_error():
-            return bool(await self.client.set(self._sent(user_id, client_id), "1", nx=True, ex=self.ttl_s))
+            sent = await self.client.set(self._sent(user_id, client_id), conversation_id, nx=True, ex=self.ttl_s)
+        return bool(sent)
 
     async def forget_use(self, user_id: str, client_id: str) -> None:
         """The message was not accepted after all (the log failed): a resend is a new message."""

@@ -225,6 +225,19 @@ async def test_a_retried_request_is_processed_once_with_the_same_message_id(phon
     assert (status, missing["error"]["code"]) == (400, "missing_idempotency_key")
 
 
+async def test_text_cut_in_the_middle_of_an_emoji_is_accepted_not_a_server_error(phone: Phone) -> None:
+    """A JavaScript back end that cuts a string between an emoji's two halves sends a lone surrogate."""
+    user = f"m-{uuid.uuid4().hex[:6]}"
+    cut = "\ud83d"  # the first half of U+1F600
+    body = {"user_id": user, "conversation_id": "cut", "text": "do you accept paypal " + cut, "note": cut}
+    first = await call(phone, "POST", "/mobile/v1/messages", body, "key-cut-1")
+    again = await call(phone, "POST", "/mobile/v1/messages", body, "key-cut-1")
+    assert (first[0], again[0], again[1].get("duplicate")) == (202, 202, True)
+    click = {"user_id": user, "conversation_id": "cut", "action": "start_return", "value": "x" + cut}
+    assert (await call(phone, "POST", "/mobile/v1/actions", click, "key-cut-2"))[0] == 202
+    assert len(await replies(phone, user, "cut", count=2)) == 2
+
+
 async def test_a_key_sent_again_with_another_request_is_refused_not_taken_for_a_retry(phone: Phone) -> None:
     user = f"m-{uuid.uuid4().hex[:6]}"
     first = {"user_id": user, "conversation_id": "reuse", "text": "do you accept paypal"}

@@ -190,6 +190,7 @@ async def test_unknown_routes_and_methods_are_json_errors(http: ClientSession, b
     async with http.get(f"{base_url}/api/messages") as response:
         assert response.status == 405
         assert (await response.json())["error"]["code"] == "method_not_allowed"
+        assert "POST" in response.headers["Allow"]  # which methods the route takes
 
 
 CONCURRENT = [

@@ -101,6 +101,8 @@ def test_a_password_in_redis_url_never_shows(monkeypatch: pytest.MonkeyPatch) ->
     assert "s3cret-pass" not in str(settings.model_dump())
     assert redacted_url("redis://agent:s3cret-pass@db.example:6380/1") == "redis://agent:***@db.example:6380/1"
     assert redacted_url("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
+    assert redacted_url("redis://h:6379/0?password=hunter2&db=2") == "redis://h:6379/0?password=***&db=2"
+    assert redacted_url("rediss://:p%40ss@[::1]:6380/0") == "rediss://:***@[::1]:6380/0"
 
 
 def test_api_tokens_must_be_long_and_are_required_off_loopback(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -254,6 +254,22 @@ async def test_english_refund_messages_read_as_they_always_did(redis_client: Red
         assert h.fake.refunds_made == 0
 
 
+async def test_a_refund_said_to_have_arrived_is_not_proposed_again(redis_client: Redis, key_prefix: str) -> None:
+    async with acting(redis_client, key_prefix) as h:
+        for told in (
+            "refund for order 10009 came through",
+            "Refund #10009 finally came through!",
+            "refund 10009 done, ty",
+            "got my refund for 10009, thanks",
+            "Refund for 10009 went through, I sent it back",
+        ):
+            assert await h.say("ana", told, "refund_request") is None, told
+        for asked in ("refund 10009, it never came through", "refund 10009 hasnt arrived, refund me"):
+            turn = await h.say("ana", asked, "refund_request")
+            assert said(turn, "consent_requested").text.startswith("I can refund order BC-10009"), asked
+        assert h.fake.refunds_made == 0
+
+
 @dataclass
 class Fixed:
     """A tool of the operator's with an English template: its reply claims no language."""

@@ -10,16 +10,18 @@ import pytest
 from bot.runtime import Runtime, intent_specs
 from bot.settings import FileConfig, Settings
 from channels.terminal import terminal_message
-from engine import Engine, Message, Turn
+from engine import ConversationRef, Engine, Message, Turn
 from engine.language import dominant_language
 from engine.pipeline import NoEvents
 from engine.policy import IntentSpec
-from engine.protocols import GenerationUnavailable
+from engine.protocols import GenerationParams, GenerationUnavailable
 from engine.replies import reply_text
-from engine.stages import Retrieve, Weigh
+from engine.stages import Decide, Generate, Retrieve, Weigh
+from engine.stages.generate import Persona
 from engine.stages.translate import TranslateQuery
 from engine.translation import checked_translation, translation_prompt
-from tests.test_decide import ScriptedModel
+from tests.test_decide import EVIDENCE, POLICY, Given, ScriptedModel
+from tests.test_decide import INTENTS as ANSWERING
 
 
 @pytest.mark.parametrize(
@@ -172,3 +174,26 @@ async def test_an_untranslated_message_in_another_language_is_not_judged_against
     assert (await weigh(translated, NoEvents())).evidence  # translated into the help centre's language: weighed
     reply = await runtime.engine.run(terminal_message("foreign-user", "foreign-conv", chinese.message.text), NoEvents())
     assert (reply.escalated, reply.reason, reply.language) == (True, "no_evidence", "zh")
+
+
+async def test_closest_sentences_shown_with_a_hand_over_say_they_are_the_help_centres_english() -> None:
+    translated = Given("return_item", EVIDENCE, 0.6)  # close, not enough to answer: handed over with them
+    translated.changes |= {"query": "how long do i have to return it", "language": "es"}
+    engine = Engine(
+        [translated, Generate(None, GenerationParams(), POLICY, ANSWERING, Persona()), Decide(POLICY, ANSWERING)]
+    )
+    reply = await engine.run(
+        Message(ConversationRef("web", "c", "u"), "¿cuánto tiempo tengo para devolverlo?", "m1"), NoEvents()
+    )
+    assert reply.escalated
+    assert reply.reason == "suggested"
+    closest = reply.text.split("\n\n", 1)[1]
+    assert closest.startswith(reply_text("in_english_closest", "es") + "\nYou have 30 days from delivery")
+    as_asked = Given("return_item", EVIDENCE, 0.6)  # asked in English: no such line
+    english = Engine(
+        [as_asked, Generate(None, GenerationParams(), POLICY, ANSWERING, Persona()), Decide(POLICY, ANSWERING)]
+    )
+    plain = await english.run(
+        Message(ConversationRef("web", "c2", "u"), "how long do i have to return it", "m2"), NoEvents()
+    )
+    assert plain.text.split("\n\n", 1)[1].startswith("You have 30 days from delivery")

@@ -10,7 +10,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from aiohttp import ClientSession, ClientWebSocketResponse, WSMsgType, WSServerHandshakeError
+from aiohttp import ClientSession, ClientWebSocketResponse, WSMsgType, WSServerHandshakeError, web
+from aiohttp.test_utils import TestServer
 from pydantic import SecretStr
 from redis.asyncio import Redis
 
@@ -18,7 +19,9 @@ from bot.app import create_app
 from bot.settings import FileConfig, Settings
 from channels.addresses import client_address
 from channels.web.sessions import SessionRefused, SessionSigner
-from channels.web.socket import RateLimiter
+from channels.web.socket import RateLimiter, WebChannel, WebLimits
+from engine.protocols import StoreUnavailable
+from engine.types import EventKind, Message, Reply, ReplyEvent
 from memory.privacy import UserData
 from memory.store import shared_secret
 from memory.web import RedisFrameLog
@@ -160,6 +163,21 @@ async def test_a_dropped_socket_misses_nothing_and_a_resent_message_is_answered_
         await history.receive(timeout=0.5)
     await history.close()
     assert [f["type"] for f in frames] == ["message", "final"]
+
+
+async def test_a_client_id_used_in_another_conversation_is_refused_not_ignored(http: ClientSession, base: str) -> None:
+    issued = await session_for(http, base)
+    first, _ = await hello(http, base, issued["token"], "reuse-a")
+    await first.send_json({"type": "message", "text": QUESTION, "client_id": "same1"})
+    assert (await until_final(first))[-1]["type"] == "final"
+    await first.close()
+    other, _ = await hello(http, base, issued["token"], "reuse-b")
+    await other.send_json({"type": "message", "text": QUESTION, "client_id": "same1"})
+    refused = await receive(other, 10)
+    assert (refused["type"], refused["code"], refused["client_id"]) == ("error", "client_id_reused", "same1")
+    await other.send_json({"type": "message", "text": QUESTION, "client_id": "same2"})
+    assert (await until_final(other))[-1]["type"] == "final"  # a new id is answered there
+    await other.close()
 
 
 async def test_bad_frames_get_error_frames_and_the_socket_stays(http: ClientSession, base: str) -> None:
@@ -584,3 +602,56 @@ async def test_a_long_streamed_answer_does_not_push_the_conversation_out(redis_c
     for n in range(12):  # past `keep`, the oldest frames go
         await log.append("u", "c", {"type": "message", "message_id": f"x{n}", "text": "more"})
     assert len(await log.since("u", "c", 0)) == 10
+
+
+class HiccupLog(RedisFrameLog):
+    """The real frame log, refusing the answer's `final` frame `failures` times (Redis not answering)."""
+
+    def __init__(self, client: Redis, prefix: str, failures: int) -> None:
+        super().__init__(client, prefix)
+        self.failures = failures
+
+    async def append(self, user_id: str, conversation_id: str, frame: dict[str, Any]) -> dict[str, Any]:
+        if frame.get("type") == "final" and self.failures > 0:
+            self.failures -= 1
+            raise StoreUnavailable("redis did not answer")
+        return await super().append(user_id, conversation_id, frame)
+
+
+class OneAnswer:
+    pending, max_pending = 0, 10
+
+    async def ask(self, message: Message) -> AsyncIterator[ReplyEvent]:
+        yield ReplyEvent(message.conversation, message.message_id, EventKind.TOKEN, text="You have 30 days.")
+        reply = Reply("You have 30 days.", (), (), 0.9, "return_item", "customer", False)
+        yield ReplyEvent(message.conversation, message.message_id, EventKind.FINAL, reply=reply)
+
+
+@pytest.mark.parametrize(("failures", "outcome"), [(2, "final"), (10, "error")])
+async def test_an_answer_outlasts_a_redis_hiccup_or_says_it_was_lost(
+    redis_client: Redis, key_prefix: str, failures: int, outcome: str
+) -> None:
+    signer = SessionSigner(b"web-hiccup-test-secret-0123")
+    channel = WebChannel(OneAnswer(), HiccupLog(redis_client, key_prefix, failures), None, signer, WebLimits())  # type: ignore[arg-type]
+
+    async def route(request: web.Request) -> web.WebSocketResponse:
+        socket = web.WebSocketResponse()
+        await socket.prepare(request)
+        await channel.serve(request, socket)
+        return socket
+
+    app = web.Application()
+    app.router.add_get("/ws", route)
+    token, _ = signer.anonymous(600)
+    async with TestServer(app, host="127.0.0.1") as server, ClientSession() as http:
+        async with http.ws_connect(server.make_url("/ws")) as ws:
+            await ws.send_json({"type": "hello", "token": token, "conversation_id": "c-hiccup"})
+            assert (await receive(ws, 10))["type"] == "ready"
+            await ws.send_json({"type": "message", "text": "how long for returns", "client_id": "k1"})
+            seen = [await receive(ws, 10) for _ in range(3)]
+    assert [f["type"] for f in seen] == ["message", "token", outcome]
+    if outcome == "error":  # not "searching" for good: the customer is told, and may ask again
+        assert seen[-1]["code"] == "unavailable"
+        assert seen[-1]["message_id"] == seen[0]["message_id"]
+    else:
+        assert seen[-1]["reply"]["response"] == "You have 30 days."

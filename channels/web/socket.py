@@ -42,6 +42,7 @@ CLOSE_HELLO_TIMEOUT = 4408  # the first frame was not a hello in time
 CLOSE_PROTOCOL = 1008  # too many bad frames
 CLOSE_GOING_AWAY = 1001  # the server is shutting down
 MAX_ERRORS = 20
+APPEND_RETRIES_S = (0.2, 0.5, 1.0)  # an answer's frame the log refused is tried again after these waits
 MAX_BUCKETS = 100_000
 
 
@@ -52,8 +53,8 @@ class FrameLog(Protocol):
     ) -> list[dict[str, Any]]: ...
     async def last_seq(self, user_id: str, conversation_id: str) -> int: ...
     async def answered(self, user_id: str, conversation_id: str, message_id: str) -> bool: ...
-    async def sent_before(self, user_id: str, client_id: str) -> bool: ...
-    async def first_use(self, user_id: str, client_id: str) -> bool: ...
+    async def sent_in(self, user_id: str, client_id: str) -> str | None: ...
+    async def first_use(self, user_id: str, client_id: str, conversation_id: str) -> bool: ...
     async def forget_use(self, user_id: str, client_id: str) -> None: ...
 
 
@@ -327,12 +328,16 @@ class WebChannel:
         self, connection: Connection, client_id: str, text: str, action: str = "", value: str = ""
     ) -> None:
         user_id, conversation_id = connection.address
-        if await self.frames.sent_before(user_id, client_id):
+        earlier = await self.frames.sent_in(user_id, client_id)
+        if earlier == conversation_id or earlier == "":
             return  # sent again after a reconnect: its frames are in the log, replayed or on their way
+        if earlier is not None:  # never answered here, and silence would leave the client waiting for good
+            reused = "this client_id was already used in another conversation; use a new one for each message"
+            raise FrameError("client_id_reused", reused, client_id=client_id)
         self._limit(connection, client_id)
         if self.dispatcher.pending >= self.dispatcher.max_pending:
             raise FrameError("busy", self.dispatcher.busy_text(text), client_id=client_id, retry_after_s=5)
-        if not await self.frames.first_use(user_id, client_id):
+        if not await self.frames.first_use(user_id, client_id, conversation_id):
             return  # the same message on two sockets at once: the other one took it
         message = Message(
             conversation=ConversationRef(CHANNEL, conversation_id, user_id),
@@ -390,9 +395,10 @@ class WebChannel:
                         held, ended = after, after is None
                         break
                     frame = frame | {"text": frame["text"] + after["text"]}
-                await self._publish(address, frame)
+                await self._publish_persistently(address, frame)
         except StoreUnavailable:
             log.error("web: message %s: the frame log is unavailable", message.message_id)
+            await self._lost(address, message)
         finally:
             if not pump.done():
                 pump.cancel()  # nothing could be logged or sent: the answer is not worth finishing
@@ -411,6 +417,27 @@ class WebChannel:
             frames.put_nowait(error | {"message": "Something went wrong; please ask again or talk to a person."})
         finally:
             frames.put_nowait(None)
+
+    async def _publish_persistently(self, address: tuple[str, str], frame: dict[str, Any]) -> None:
+        """An answer's frame, logged through a short Redis hiccup rather than lost with it."""
+        for delay in APPEND_RETRIES_S:
+            try:
+                await self._publish(address, frame)
+                return
+            except StoreUnavailable:
+                await asyncio.sleep(delay)
+        await self._publish(address, frame)
+
+    async def _lost(self, address: tuple[str, str], message: Message) -> None:
+        """The answer could not be logged: the sockets still open are told so, in a frame outside the log
+        (there is no log to keep it in), instead of showing "searching" for good. Sent again, as a new
+        message (a new client id: this one is in the log, answered), it is answered."""
+        lost = {"type": "error", "code": "unavailable", "message_id": message.message_id}
+        lost |= {"message": "The chat could not keep this answer; please send your message again."}
+        for connection in tuple(self.live.get(address, ())):
+            with contextlib.suppress(Exception):
+                async with connection.lock:
+                    await asyncio.wait_for(connection.send(lost), self.limits.send_timeout_s)
 
     async def _publish(self, address: tuple[str, str], frame: dict[str, Any]) -> None:
         await self._send_live(address, await self.frames.append(address[0], address[1], frame))

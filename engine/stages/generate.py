@@ -61,7 +61,7 @@ class Generate:
     def should_answer(self, turn: Turn) -> bool:
         if answers_itself(self.intents.get(turn.intent)):
             return False  # a request for a person, or a fixed reply (greetings): nothing to write
-        return bool(turn.evidence) and self.policy.answers(turn.answerability)
+        return bool(turn.evidence) and self.policy.answers(turn.answerability, turn.segment)
 
     async def __call__(self, turn: Turn, events: EventSink) -> Turn:
         segment = self.segments.of(turn.message) if self.segments is not None else None
@@ -71,11 +71,13 @@ class Generate:
         if (
             turn.evidence
             and not answers_itself(self.intents.get(turn.intent))
-            and self.policy.suggests(turn.answerability)
+            and self.policy.suggests(turn.answerability, turn.segment)
         ):
             # Not sure enough to answer: Decide hands over and shows these sentences as the closest found.
             chosen = tuple(choose(turn.evidence, self.policy.second_within, self.policy.max_sentences))
-            return turn.evolve(chosen=chosen, draft=compose(chosen))
+            # asked in another language: the closest sentences are said to be the help centre's English
+            lead = reply_text("in_english_closest", turn.speaks) + "\n" if turn.query else ""
+            return turn.evolve(chosen=chosen, draft=lead + compose(chosen))
         if not self.should_answer(turn):
             return turn
         chosen = tuple(choose(turn.evidence, self.policy.second_within, self.policy.max_sentences))
