@@ -33,14 +33,19 @@ _REFUND_EN = re.compile(r"^\W*refund\b|\brefund (me|it|this|that|my|the|order)\b
 _REFUND_DONE_EN = re.compile(
     r"\brefund\s+(?:(?:for|on|of)\s+)?(?:(?:my|the|your|this|that)\s+)?(?:order\s+)?(?:#\s*|no\.?\s*)?"
     r"(?:[a-z]{0,4}-?\d[\w-]*,?\s+)?(?:(?:has|have|was|is|got|been|finally|already|just|now)\s+)*"
-    r"(?:(?:came|come|went|gone) through|arrived|received|processed|issued|completed|credited|showed up|landed"
+    r"(?:(?:came|come|went|gone) through|processed|issued|completed|credited|showed up|landed"
+    r"|(?:arrived|received)\b(?!\s+(?:damaged|broken|defective|faulty|wrong|late|torn|opened|used|missing|empty))"
     r"|hit my (?:account|card|bank)|done)\b"
     r"|\b(?:got|received|gotten)\s+(?:my|the|your)\s+refund\b",
     re.I,
 )
+# "not", "never", "hasn't" (straight or curly apostrophe); "no" unless it numbers an order ("refund no. 12377")
 _NEGATED_EN = re.compile(
-    r"\b(?:not|never|no|yet|still)\b|\b(?:is|are|was|were|has|have|had|do|does|did|ca|could|would|wo)n'?t\b", re.I
+    r"\b(?:not|never|yet|still)\b|\bno\b(?!\.?\s*#?\d)"
+    r"|\b(?:is|are|was|were|has|have|had|do|does|did|ca|could|would|wo)n['\u2019]?t\b",
+    re.I,
 )
+_REFUND_WORD_OR_NUMBER = re.compile(r"\brefund|\d", re.I)
 _SHORT_WORDS, _SHORT_CHARS = 5, 12  # a short message: words where words are spaced, else characters
 
 
@@ -50,7 +55,10 @@ def _asks_for_refund(text: str) -> bool:
     not "Erstattung wurde Montag freigegeben, …" nor "reembolso todavía no llega")."""
     english = language_of(text) in (None, "en")
     if english and _REFUND_DONE_EN.search(text) and not _NEGATED_EN.search(text):
-        return False
+        # told that one came through: only what else the message says may ask for another ("got my refund
+        # for 12376, please refund 12377 too"), naming a refund or an order ("can you confirm it?" does not)
+        rest = _REFUND_DONE_EN.sub(" ", text)
+        return bool(_REFUND_EN.search(rest) or (says("ask", rest) and _REFUND_WORD_OR_NUMBER.search(rest)))
     if says("ask", text) or (english and _REFUND_EN.search(text)):
         return True
     plain = _PLACEHOLDER.sub("0", text).strip()  # "退款订单<ORDER_ID_1>": the number counts as one character

@@ -29,10 +29,11 @@ from channels.slack.payloads import Workspace
 from channels.slack.work import SlackOptions, SlackWork
 from memory.feedback import RedisFeedbackStore
 from memory.jobs import JobWorker, RedisJobQueue
-from memory.ledger import RedisIngressLedger, RedisThreadRegistry
+from memory.ledger import RedisDeliveryNotes, RedisIngressLedger, RedisThreadRegistry
 from memory.slack_installations import RedisInstallationStore, RedisOAuthStateStore
 
 DEFAULT_API_URL = "https://slack.com/api/"
+MAX_DELIVERIES = 10  # a job handed out this often without finishing goes to the dead letters
 # the bot scopes of manifest.yml, asked for by OAuth installs
 BOT_SCOPES = ("app_mentions:read", "channels:history", "groups:history", "im:history", "chat:write", "commands")
 
@@ -214,8 +215,12 @@ def build_slack(settings: Settings, runtime: Runtime, role: Role = "all") -> Sla
         options,
         agents,
         runtime.redactor,
+        # as long as the job may be handed out again (10 deliveries, one per job_reclaim_s)
+        RedisDeliveryNotes(redis, prefix=prefix, keep_s=config.slack.job_reclaim_s * (MAX_DELIVERIES + 1)),
     )
-    queue = RedisJobQueue(redis, f"{prefix}:slack:jobs", reclaim_after_s=config.slack.job_reclaim_s)
+    queue = RedisJobQueue(
+        redis, f"{prefix}:slack:jobs", reclaim_after_s=config.slack.job_reclaim_s, max_deliveries=MAX_DELIVERIES
+    )
     worker = JobWorker(queue, work.run, config.slack.job_concurrency, block_ms) if does_work else None
     socket = None
     if mode.transport == "socket" and role != "worker":

@@ -156,9 +156,9 @@ def add_mobile_routes(
         # The body as parsed (keys sorted, no spacing): an app that rebuilds the same JSON on a retry, in
         # another key order or spacing, is still retrying.
         canonical = json.dumps(json_object(raw), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        fingerprint = hashlib.sha256(signed_bytes(request.method, request.path, "", canonical.encode())).hexdigest()[
-            :32
-        ]
+        # surrogatepass: half an emoji in a field (a string cut by a JavaScript back end) still has bytes
+        canonical_bytes = canonical.encode("utf-8", "surrogatepass")
+        fingerprint = hashlib.sha256(signed_bytes(request.method, request.path, "", canonical_bytes)).hexdigest()[:32]
         first = await current.keys.claim(app_name, key, message.message_id, fingerprint)
         if first == REUSED:
             reused = "this Idempotency-Key was used for a different request; use a new key for each request"

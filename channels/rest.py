@@ -101,29 +101,10 @@ def json_object(raw: bytes) -> dict[str, Any]:
         raise BadRequest("invalid_json", "the body holds a value out of range") from None
     if not isinstance(body, dict):
         raise BadRequest("invalid_json", "the body must be a JSON object")
-    if _SURROGATE_ESCAPE.search(raw):
-        try:
-            body = dict(_without_lone_surrogates(body))
-        except RecursionError:
-            raise BadRequest("invalid_json", "the body is nested too deeply") from None
     return body
 
 
-# "\ud83d" alone (a string cut in the middle of an emoji by a JavaScript back end) parses into a code point
-# no UTF-8 can hold: every later step that encodes the text would fail. It is dropped, as invisible
-# characters are; a whole pair parses into its one character and never matches.
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def _without_lone_surrogates(value: Any) -> Any:
-    if isinstance(value, str):
-        return _LONE_SURROGATE.sub("", value)
-    if isinstance(value, list):
-        return [_without_lone_surrogates(v) for v in value]
-    if isinstance(value, dict):
-        return {_without_lone_surrogates(k): _without_lone_surrogates(v) for k, v in value.items()}
-    return value
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # a whole pair parses into one character: only halves match
 
 
 def parse_action(raw: bytes, channel: str = CHANNEL, default_conversation: str = "") -> Message:
@@ -150,6 +131,7 @@ def action_fields(body: dict[str, Any]) -> tuple[str, str, str]:
         raise BadRequest("invalid_field", "'action' must be a button's action: 1-255 of a-z 0-9 _ . -")
     if not isinstance(value, str) or len(value) > MAX_VALUE_CHARS:
         raise BadRequest("invalid_field", f"'value' must be a string of at most {MAX_VALUE_CHARS} characters")
+    value = _LONE_SURROGATE.sub("", value)  # half an emoji (a string cut by a JavaScript back end) encodes nowhere
     if label is not None and (not isinstance(label, str) or not clean_text(label) or len(label) > 200):
         raise BadRequest("invalid_field", "'label' must be the button's text, 1-200 characters")
     return action, value, clean_text(label) if isinstance(label, str) else action.replace("_", " ")

@@ -107,7 +107,10 @@ class JudgeModel:
         """The answer threshold that hands over at least `target` of unanswerable messages (out of set, on
         what this judge was calibrated on): the curve's first point at or above the target."""
         if not self.handover_curve:
-            raise JudgeError("this judge has no hand-over curve: recalibrate it, or give answer_threshold instead")
+            raise JudgeError(
+                "no hand-over curve in this file (the reader's combiner has none; a judge from before 2026-11-29 "
+                "neither: `switchboard eval calibrate` writes one): give answer_threshold instead"
+            )
         for share, threshold in self.handover_curve:
             if share >= target - 1e-9:
                 return threshold

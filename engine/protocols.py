@@ -153,10 +153,3 @@ class IngressLedger(Protocol):
     async def state(self, key: str) -> str | None:
         """`processing`, `done`, or None when unknown (never seen, or expired)."""
         ...
-
-    async def note(self, key: str, value: str) -> None:
-        """What a delivery already did (a message it posted, the reply it was sending), for a retry to
-        resume from instead of doing it again; removed by `done`."""
-        ...
-
-    async def noted(self, key: str) -> str | None: ...

@@ -11,10 +11,11 @@ from urllib.parse import quote
 
 from redis.asyncio import Redis
 
-from memory.store import unavailable_as_store_error
+from memory.store import unavailable_as_store_error, user_key
 
 PROCESSING = "processing"
 DONE = "done"
+_RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 
 
 class RedisIngressLedger:
@@ -33,35 +34,48 @@ class RedisIngressLedger:
         async with unavailable_as_store_error():
             return bool(await self.client.set(self._key(key), PROCESSING, nx=True, px=self.lease_ms))
 
-    def _note_key(self, key: str) -> str:
-        return f"{self.prefix}:ledger-note:{quote(key, safe='')}"
-
     async def done(self, key: str) -> None:
         async with unavailable_as_store_error():
-            async with self.client.pipeline(transaction=True) as pipe:
-                pipe.set(self._key(key), DONE, px=self.keep_ms)
-                pipe.delete(self._note_key(key))
-                await pipe.execute()
-
-    async def note(self, key: str, value: str) -> None:
-        # kept while retries may come (the lease's worth of them, at most the record's life); it may hold a
-        # reply being sent, so it never outlives the event's own record
-        async with unavailable_as_store_error():
-            await self.client.set(self._note_key(key), value, px=min(self.keep_ms, max(self.lease_ms * 30, 3_600_000)))
-
-    async def noted(self, key: str) -> str | None:
-        async with unavailable_as_store_error():
-            value = await self.client.get(self._note_key(key))
-        return None if value is None else str(value)
+            await self.client.set(self._key(key), DONE, px=self.keep_ms)
 
     async def release(self, key: str) -> None:
+        # only our own lease: a delivery that failed late must not reopen an event another one finished
         async with unavailable_as_store_error():
-            await self.client.delete(self._key(key))
+            await self.client.eval(_RELEASE, 1, self._key(key), PROCESSING)
 
     async def state(self, key: str) -> str | None:
         async with unavailable_as_store_error():
             value = await self.client.get(self._key(key))
         return None if value is None else str(value)
+
+
+class RedisDeliveryNotes:
+    """What a delivery already did for a user's message (the message it posted, the reply it was sending),
+    so the next delivery of a failed job resumes instead of doing it again. Under the user's own keys: a
+    reply is the user's data, exported and erased with the rest; kept `keep_s` (the job's retries) at most."""
+
+    def __init__(self, client: Redis, prefix: str = "sb", keep_s: float = 1320) -> None:
+        if keep_s <= 0:
+            raise ValueError("keep_s must be positive")
+        self.client = client
+        self.prefix = prefix
+        self.keep_ms = int(keep_s * 1000)
+
+    def _key(self, user_id: str, key: str) -> str:
+        return f"{user_key(self.prefix, user_id)}:delivery:{quote(key, safe='')}"
+
+    async def note(self, user_id: str, key: str, value: str) -> None:
+        async with unavailable_as_store_error():
+            await self.client.set(self._key(user_id, key), value, px=self.keep_ms)
+
+    async def noted(self, user_id: str, key: str) -> str | None:
+        async with unavailable_as_store_error():
+            value = await self.client.get(self._key(user_id, key))
+        return None if value is None else str(value)
+
+    async def drop(self, user_id: str, key: str) -> None:
+        async with unavailable_as_store_error():
+            await self.client.delete(self._key(user_id, key))
 
 
 class RedisThreadRegistry:

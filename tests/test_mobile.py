@@ -236,6 +236,9 @@ async def test_text_cut_in_the_middle_of_an_emoji_is_accepted_not_a_server_error
     click = {"user_id": user, "conversation_id": "cut", "action": "start_return", "value": "x" + cut}
     assert (await call(phone, "POST", "/mobile/v1/actions", click, "key-cut-2"))[0] == 202
     assert len(await replies(phone, user, "cut", count=2)) == 2
+    half_id = {"user_id": user + cut, "conversation_id": "cut", "text": "hello"}  # never read as another user
+    status, refused = await call(phone, "POST", "/mobile/v1/messages", half_id, "key-cut-3")
+    assert (status, refused["error"]["code"]) == (400, "invalid_field")
 
 
 async def test_a_key_sent_again_with_another_request_is_refused_not_taken_for_a_retry(phone: Phone) -> None:

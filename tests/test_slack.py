@@ -382,6 +382,31 @@ async def test_a_reply_slack_kept_refusing_is_resent_by_the_next_delivery_withou
     assert await redis_client.llen(history[0]) == 2  # the question and its answer, once: not asked again
 
 
+async def test_a_stream_slack_would_not_end_is_ended_and_replaced_by_the_next_delivery(
+    slack: tuple[FakeSlack, str], settings: Settings, file_config: FileConfig
+) -> None:
+    fake, api_url = slack
+    update = {"job_reclaim_s": 5, "delivery_backoff_s": 0.05, "streaming": True, "update_interval_s": 0.2}
+    slack_config = file_config.slack.model_copy(update=update)
+    config = own_prefix(file_config, "resume-stream").model_copy(update={"slack": slack_config})
+    test_server = await start_ready(create_app(with_slack(settings, api_url), config))
+    channel = "D" + uuid.uuid4().hex[:8].upper()
+    fake.failures["chat.stopStream"] = [200] * 5  # every attempt of the first delivery (a reviewer's case)
+    try:
+        body = event_body(dm(channel, "U17", "can i talk to a human please"), "EvRS1")
+        await send(str(test_server.make_url("")), body)
+        await fake.wait_for(lambda f: bool(final_updates(f, channel)), within_s=40)
+    finally:
+        fake.failures.pop("chat.stopStream", None)
+        await test_server.close()
+    mine = [c for c in fake.calls if c.args.get("channel") == channel]
+    assert [c.method for c in mine].count("chat.startStream") == 1  # the next delivery ended the same stream
+    assert [c.method for c in mine].count("chat.stopStream!200") == 5
+    appended = "".join(c.args["markdown_text"] for c in mine if c.method == "chat.appendStream")
+    assert appended.strip() == escape(reply_text("handoff", "en"))  # not appended twice
+    assert final_updates(fake, channel)[-1]["text"] == escape(reply_text("handoff", "en"))
+
+
 async def test_a_rate_limit_and_a_server_error_from_slack_are_retried(server: tuple[str, FakeSlack]) -> None:
     url, fake = server
     fake.failures["chat.postMessage"] = [429]

@@ -262,9 +262,17 @@ async def test_a_refund_said_to_have_arrived_is_not_proposed_again(redis_client:
             "refund 10009 done, ty",
             "got my refund for 10009, thanks",
             "Refund for 10009 went through, I sent it back",
+            "Refund no. 10009 came through",
+            "my refund came through, thanks, can you confirm the amount?",
         ):
             assert await h.say("ana", told, "refund_request") is None, told
-        for asked in ("refund 10009, it never came through", "refund 10009 hasnt arrived, refund me"):
+        for asked in (
+            "refund 10009, it never came through",
+            "refund 10009 hasn\u2019t arrived, refund me",
+            "refund order 10009 received damaged",
+            "my refund came through but I want another for 10009",  # a reviewer's cases
+            "got my refund, please refund 10009 too",
+        ):
             turn = await h.say("ana", asked, "refund_request")
             assert said(turn, "consent_requested").text.startswith("I can refund order BC-10009"), asked
         assert h.fake.refunds_made == 0

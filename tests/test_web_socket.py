@@ -605,15 +605,18 @@ async def test_a_long_streamed_answer_does_not_push_the_conversation_out(redis_c
 
 
 class HiccupLog(RedisFrameLog):
-    """The real frame log, refusing the answer's `final` frame `failures` times (Redis not answering)."""
+    """The real frame log, failing `failures` times on frames of type `kind`: before the append, or after it
+    was made (Redis ran it, its answer was lost)."""
 
-    def __init__(self, client: Redis, prefix: str, failures: int) -> None:
+    def __init__(self, client: Redis, prefix: str, kind: str, failures: int, after: bool = False) -> None:
         super().__init__(client, prefix)
-        self.failures = failures
+        self.kind, self.failures, self.after = kind, failures, after
 
     async def append(self, user_id: str, conversation_id: str, frame: dict[str, Any]) -> dict[str, Any]:
-        if frame.get("type") == "final" and self.failures > 0:
+        if frame.get("type") == self.kind and self.failures > 0:
             self.failures -= 1
+            if self.after:
+                await super().append(user_id, conversation_id, frame)
             raise StoreUnavailable("redis did not answer")
         return await super().append(user_id, conversation_id, frame)
 
@@ -627,12 +630,16 @@ class OneAnswer:
         yield ReplyEvent(message.conversation, message.message_id, EventKind.FINAL, reply=reply)
 
 
-@pytest.mark.parametrize(("failures", "outcome"), [(2, "final"), (10, "error")])
+@pytest.mark.parametrize(
+    ("kind", "failures", "after", "outcome"),
+    [("final", 2, False, "final"), ("final", 10, False, "error"), ("token", 1, True, "final")],
+)
 async def test_an_answer_outlasts_a_redis_hiccup_or_says_it_was_lost(
-    redis_client: Redis, key_prefix: str, failures: int, outcome: str
+    redis_client: Redis, key_prefix: str, kind: str, failures: int, after: bool, outcome: str
 ) -> None:
     signer = SessionSigner(b"web-hiccup-test-secret-0123")
-    channel = WebChannel(OneAnswer(), HiccupLog(redis_client, key_prefix, failures), None, signer, WebLimits())  # type: ignore[arg-type]
+    log = HiccupLog(redis_client, f"{key_prefix}:{kind}{failures}", kind, failures, after)
+    channel = WebChannel(OneAnswer(), log, None, signer, WebLimits())  # type: ignore[arg-type]
 
     async def route(request: web.Request) -> web.WebSocketResponse:
         socket = web.WebSocketResponse()
@@ -649,6 +656,8 @@ async def test_an_answer_outlasts_a_redis_hiccup_or_says_it_was_lost(
             assert (await receive(ws, 10))["type"] == "ready"
             await ws.send_json({"type": "message", "text": "how long for returns", "client_id": "k1"})
             seen = [await receive(ws, 10) for _ in range(3)]
+            with pytest.raises(asyncio.TimeoutError):
+                await ws.receive(timeout=0.5)  # nothing twice: a frame logged before its answer was lost is sent once
     assert [f["type"] for f in seen] == ["message", "token", outcome]
     if outcome == "error":  # not "searching" for good: the customer is told, and may ask again
         assert seen[-1]["code"] == "unavailable"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from slack_sdk.errors import SlackApiError
@@ -23,6 +24,8 @@ log = logging.getLogger(__name__)
 
 
 # errors that no retry mends: the reply's blocks or metadata are refused (the text alone is then sent)
+# the message to edit is gone or can no longer be edited: the reply goes in a new one
+MESSAGE_GONE = frozenset({"message_not_found", "cant_update_message", "edit_window_closed"})
 REFUSED_CONTENT = frozenset(
     {
         "invalid_blocks",
@@ -40,8 +43,16 @@ def refused_content(error: SlackApiError) -> bool:
     return str(error.response.get("error")) in REFUSED_CONTENT
 
 
+def message_gone(error: SlackApiError) -> bool:
+    return str(error.response.get("error")) in MESSAGE_GONE
+
+
+Started = Callable[[str], Awaitable[None]]  # told the answer's message ts as soon as there is one
+
+
 class Surface(Protocol):
     ts: str  # the message the answer is in, once there is one
+    started: Started | None
 
     async def begin(self) -> None: ...
 
@@ -69,6 +80,7 @@ class UpdatedMessage:
         self.client, self.channel, self.thread = client, channel, thread
         self.status, self.interval_s, self.retry = status, interval_s, retry
         self.ts = ""
+        self.started: Started | None = None
         self._progress_client = without_rate_limit_waits(client)
         self._shown = ""
         self._last = 0.0
@@ -76,6 +88,8 @@ class UpdatedMessage:
     async def begin(self) -> None:
         posted = await self.client.chat_postMessage(channel=self.channel, thread_ts=self.thread, text=self.status)
         self.ts, self._last = str(posted["ts"]), time.monotonic()
+        if self.started is not None:
+            await self.started(self.ts)
 
     def adopt(self, ts: str) -> None:
         self.ts, self._last = ts, time.monotonic()
@@ -111,6 +125,7 @@ class StreamedMessage:
         self.team, self.user = recipient
         self.status, self.interval_s, self.retry = status, interval_s, retry
         self.ts = ""
+        self.started: Started | None = None
         self._progress_client = without_rate_limit_waits(client)
         self._sent = ""
         self._latest = ""
@@ -132,6 +147,8 @@ class StreamedMessage:
             channel=self.channel, thread_ts=self.thread, recipient_team_id=self.team, recipient_user_id=self.user
         )
         self.ts = str(started["ts"])
+        if self.started is not None:  # noted at once: a later delivery must end this stream, not start another
+            await self.started(self.ts)
 
     async def progress(self, streamed: str, force: bool = False) -> None:
         self._latest = streamed
@@ -166,10 +183,11 @@ class StreamedMessage:
                     raise
                 await self.client.chat_stopStream(channel=self.channel, ts=self.ts)
 
-        if not self._latest:
-            self._latest = answer  # a reply that streamed nothing (a hand-over, a greeting): its text is the stream
-        if self._latest != self._sent:
-            await self.progress(self._latest, force=True)  # what the pacing held back, before the stream ends
+        if not adopted:  # an adopted stream is ended as it is, then replaced by the reply below
+            if not self._latest:
+                self._latest = answer  # a reply that streamed no tokens (a hand-over, a greeting) is the stream
+            if self._latest != self._sent:
+                await self.progress(self._latest, force=True)  # what the pacing held back, before the stream ends
         await self.retry(stop)
         # the final reply is authoritative
         if adopted or (self._sent.strip() and self._sent.strip() != answer.strip()):
@@ -234,7 +252,7 @@ def backoff(attempts: int, first_delay_s: float, what: str) -> Retry:
                 await send()
                 return
             except SlackApiError as error:
-                if attempt == attempts or refused_content(error):
+                if attempt == attempts or refused_content(error) or message_gone(error):
                     raise
                 log.warning(
                     "slack refused %s (%s); attempt %d, retrying in %.1f s",

@@ -32,7 +32,7 @@ from channels.slack.agents import AgentsChannel
 from channels.slack.blocks import FEEDBACK_PROMPT, VALUE_CHARS, escape, fallback_text, reply_blocks, to_mrkdwn
 from channels.slack.clients import NotInstalled, WorkspaceClients
 from channels.slack.payloads import CHANNEL, Workspace, click_value, conversation_of, plain_text
-from channels.slack.surfaces import StreamedMessage, Surface, UpdatedMessage, backoff
+from channels.slack.surfaces import StreamedMessage, Surface, UpdatedMessage, backoff, message_gone
 from engine.delivery import Busy, Dispatcher
 from engine.language import reply_language
 from engine.protocols import EscalationRecorder, IngressLedger, Redactor, StoreUnavailable
@@ -61,6 +61,22 @@ class FeedbackRecorder(Protocol):
         ...
 
 
+class DeliveryNotes(Protocol):
+    """What a delivery already did for a user's post, for the next delivery of a failed job (memory/ledger.py)."""
+
+    async def note(self, user_id: str, key: str, value: str) -> None: ...
+
+    async def noted(self, user_id: str, key: str) -> str | None: ...
+
+    async def drop(self, user_id: str, key: str) -> None: ...
+
+
+@dataclass(slots=True)
+class Noted:
+    ts: str = ""  # the message the answer is in
+    reply: dict[str, Any] | None = None  # the final reply as sent: answer, text, blocks, metadata
+
+
 @dataclass(frozen=True, slots=True)
 class SlackOptions:
     ignore_bots: bool = True
@@ -83,8 +99,10 @@ class SlackWork:
         options: SlackOptions = SlackOptions(),
         agents: AgentsChannel | None = None,
         redactor: Redactor | None = None,
+        notes: DeliveryNotes | None = None,
     ) -> None:
         self.redactor = redactor  # `/escalate reason` is stored without passing the engine
+        self.notes = notes  # None: a failed delivery starts again from scratch
         self.clients = clients
         self.dispatcher = dispatcher
         self.ledger = ledger
@@ -155,18 +173,18 @@ class SlackWork:
         self, key: str, client: AsyncWebClient, channel: str, thread: str, message: Message, team: str
     ) -> bool:
         """Answer the post; a delivery that fails is handed out again and resumes from what the last one
-        noted: the status message it posted is edited (not a second one posted), and a reply it had
-        already written is sent again without asking the engine twice."""
-        surface = self._surface(client, channel, thread, message, team)
+        noted: the message it posted is edited (not a second one posted), and a reply it had already
+        written is sent again without asking the engine twice."""
+        noted = await self._noted(message.user_id, key)
         try:
-            earlier = await self._noted(key)
-            reply = earlier.get("reply")
-            if earlier.get("ts"):
-                surface.adopt(str(earlier["ts"]))
-            if isinstance(reply, dict):
-                await surface.finish(reply["answer"], reply["text"], reply["blocks"], reply["metadata"])
-            else:
-                await self._deliver(surface, key, message)
+            try:
+                await self._resume(self._surface(client, channel, thread, message, team), key, message, noted)
+            except SlackApiError as error:
+                if not noted.ts or not message_gone(error):
+                    raise
+                log.warning("slack: the answer's message is gone (%s); answering in a new one", error.response["error"])
+                noted.ts = ""
+                await self._resume(self._surface(client, channel, thread, message, team), key, message, noted)
         except Exception:
             log.exception("could not answer slack message %s (%s)", message.message_id, key)
             with contextlib.suppress(StoreUnavailable):
@@ -174,22 +192,42 @@ class SlackWork:
             return False
         with contextlib.suppress(StoreUnavailable):
             await self.ledger.done(key)
+            if self.notes is not None:
+                await self.notes.drop(message.user_id, key)
         return True
 
-    async def _noted(self, key: str) -> dict[str, Any]:
-        try:
-            noted = await self.ledger.noted(key)
-        except StoreUnavailable:
-            return {}
-        try:
-            value = json.loads(noted) if noted else {}
-        except ValueError:
-            return {}
-        return value if isinstance(value, dict) else {}
+    async def _resume(self, surface: Surface, key: str, message: Message, noted: Noted) -> None:
+        async def started(ts: str) -> None:
+            noted.ts = ts
+            await self._note(message.user_id, key, noted)
 
-    async def _note(self, key: str, **done: Any) -> None:
+        surface.started = started
+        if noted.ts:
+            surface.adopt(noted.ts)
+        if noted.reply is not None:
+            reply = noted.reply
+            await surface.finish(reply["answer"], reply["text"], reply["blocks"], reply["metadata"])
+        else:
+            await self._deliver(surface, key, message, noted)
+
+    async def _noted(self, user_id: str, key: str) -> Noted:
+        if self.notes is None:
+            return Noted()
+        try:
+            raw = await self.notes.noted(user_id, key)
+            value = json.loads(raw) if raw else {}
+        except (StoreUnavailable, ValueError):
+            return Noted()
+        if not isinstance(value, dict):
+            return Noted()
+        reply = value.get("reply")
+        return Noted(str(value.get("ts") or ""), reply if isinstance(reply, dict) else None)
+
+    async def _note(self, user_id: str, key: str, noted: Noted) -> None:
+        if self.notes is None:
+            return
         with contextlib.suppress(StoreUnavailable):  # without it a retry does the work again: rare, not lost
-            await self.ledger.note(key, json.dumps(done, ensure_ascii=True))
+            await self.notes.note(user_id, key, json.dumps({"ts": noted.ts, "reply": noted.reply}, ensure_ascii=True))
 
     def _surface(self, client: AsyncWebClient, channel: str, thread: str, message: Message, team: str) -> Surface:
         options = self.options
@@ -200,14 +238,12 @@ class SlackWork:
             return StreamedMessage(client, channel, thread, recipient, status, options.update_interval_s, retry)
         return UpdatedMessage(client, channel, thread, status, options.update_interval_s, retry)
 
-    async def _deliver(self, surface: Surface, key: str, message: Message) -> None:
+    async def _deliver(self, surface: Surface, key: str, message: Message, noted: Noted) -> None:
         dispatcher = self.dispatcher()
         if dispatcher is None:
             raise RuntimeError("the engine is not ready")
         if not surface.ts:
             await surface.begin()
-            if surface.ts:
-                await self._note(key, ts=surface.ts)
         streamed = ""
         try:
             async for event in dispatcher.ask(message):
@@ -219,8 +255,8 @@ class SlackWork:
                     metadata = {"event_type": "switchboard_reply", "event_payload": {"message_id": message.message_id}}
                     blocks = reply_blocks(reply, message.message_id)
                     text = fallback_text(reply)
-                    final = {"answer": reply.text, "text": text, "blocks": blocks, "metadata": metadata}
-                    await self._note(key, ts=surface.ts, reply=final)  # before sending: a retry resends it
+                    noted.reply = {"answer": reply.text, "text": text, "blocks": blocks, "metadata": metadata}
+                    await self._note(message.user_id, key, noted)  # before sending: a retry resends it
                     await surface.finish(reply.text, text, blocks, metadata)
                     return
         except Busy as busy:

@@ -419,21 +419,31 @@ class WebChannel:
             frames.put_nowait(None)
 
     async def _publish_persistently(self, address: tuple[str, str], frame: dict[str, Any]) -> None:
-        """An answer's frame, logged through a short Redis hiccup rather than lost with it."""
+        """An answer's frame, logged through a short Redis hiccup rather than lost with it. An append whose
+        answer was lost may have been made: the log's last frame is looked at before appending again."""
         for delay in APPEND_RETRIES_S:
             try:
                 await self._publish(address, frame)
                 return
             except StoreUnavailable:
                 await asyncio.sleep(delay)
+            with contextlib.suppress(StoreUnavailable):
+                last = await self.frames.last_seq(*address)
+                logged = await self.frames.since(address[0], address[1], last - 1) if last else []
+                if logged and {k: v for k, v in logged[-1].items() if k != "seq"} == frame:
+                    await self._send_live(address, logged[-1])
+                    return
         await self._publish(address, frame)
 
     async def _lost(self, address: tuple[str, str], message: Message) -> None:
         """The answer could not be logged: the sockets still open are told so, in a frame outside the log
         (there is no log to keep it in), instead of showing "searching" for good. Sent again, as a new
         message (a new client id: this one is in the log, answered), it is answered."""
-        lost = {"type": "error", "code": "unavailable", "message_id": message.message_id}
+        lost: dict[str, Any] = {"type": "error", "code": "unavailable", "message_id": message.message_id}
         lost |= {"message": "The chat could not keep this answer; please send your message again."}
+        with contextlib.suppress(StoreUnavailable):  # back already: logged, so a reload shows it too
+            await self._send_live(address, await self.frames.append(address[0], address[1], lost))
+            return
         for connection in tuple(self.live.get(address, ())):
             with contextlib.suppress(Exception):
                 async with connection.lock:
