@@ -123,13 +123,16 @@ class ApnsPusher:
             }
             status, reason, retry_after = 0, "", 0.0
             try:
-                await self._check_address()
-                response = await self._http().post(url, json=body, headers=headers, timeout=self.settings.timeout_s)
+                # the whole request within timeout_s (httpx's own timeout is per read: a gateway sending a
+                # byte every few seconds would hold the push for ever)
+                async with asyncio.timeout(self.settings.timeout_s):
+                    await self._check_address()
+                    response = await self._http().post(url, json=body, headers=headers, timeout=self.settings.timeout_s)
                 status = response.status_code
                 reason = _reason(response)
                 retry_after = retry_after_s(response.headers.get("retry-after", ""))
-            except (httpx.HTTPError, OSError):
-                status = 0  # unreachable: retried like a 5xx
+            except (httpx.HTTPError, OSError, TimeoutError):
+                status = 0  # unreachable or too slow: retried like a 5xx
             if status == 200:
                 return Pushed.SENT
             if status == 410 or (status == 400 and reason in DEAD):

@@ -133,9 +133,10 @@ class FencedClient:
         headers: Mapping[str, str] | None = None,
         json_body: Any = None,
         data: bytes | None = None,
+        lenient: bool = False,
     ) -> Response:
-        """Raises ToolError: INVALID for a refused host or redirect, an oversized or non-JSON body;
-        UNAVAILABLE for a timeout or a connection that failed."""
+        """Raises ToolError: INVALID for a refused host or redirect, an oversized or (unless `lenient`: then
+        its body is None) non-JSON body; UNAVAILABLE for a timeout or a connection that failed."""
         origin = _origin(url)
         sent = dict(headers or {})
         try:
@@ -155,7 +156,7 @@ class FencedClient:
                                 method, json_body, data = "GET", None, None
                             continue
                         retry_after = retry_after_s(response.headers.get("Retry-After", ""))
-                        return Response(response.status, await self._json(response), retry_after)
+                        return Response(response.status, await self._json(response, lenient), retry_after)
                 raise ToolError(Failure.INVALID, f"more than {MAX_REDIRECTS} redirects")
         except TimeoutError:
             raise ToolError(Failure.UNAVAILABLE, f"no answer within {timeout_s:g} s") from None
@@ -168,7 +169,7 @@ class FencedClient:
         except (aiohttp.ClientError, OSError) as error:
             raise ToolError(Failure.UNAVAILABLE, f"connection failed ({type(error).__name__})") from None
 
-    async def _json(self, response: aiohttp.ClientResponse) -> Any:
+    async def _json(self, response: aiohttp.ClientResponse, lenient: bool = False) -> Any:
         if response.content_length is not None and response.content_length > self.max_bytes:
             raise ToolError(Failure.INVALID, f"the response is over {self.max_bytes} bytes")
         body = bytearray()
@@ -181,6 +182,8 @@ class FencedClient:
         try:
             return json.loads(body)
         except (UnicodeDecodeError, ValueError, RecursionError):
+            if lenient:
+                return None
             raise ToolError(Failure.INVALID, f"the response (HTTP {response.status}) is not JSON") from None
 
     async def close(self) -> None:

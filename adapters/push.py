@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -44,11 +45,15 @@ class FcmSettings:
 GENERIC_PREVIEW = "You have a new reply."
 
 
+_MARKUP = re.compile(r"\*\*|__|`")  # a lock screen shows text, not markdown
+_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
+
+
 def preview(text: str, limit: int) -> str:
     """The notification's body: the reply's start, or (limit 0) a line that says nothing of it."""
     if limit <= 0:
         return GENERIC_PREVIEW
-    flat = " ".join(text.split())
+    flat = " ".join(_MARKUP.sub("", _LINK.sub(r"\1", text)).split())
     return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
 
 
@@ -78,7 +83,9 @@ def _unregistered(response: Response) -> bool:
     text = json.dumps(response.body) if response.body is not None else ""
     if response.status == 404:
         return "UNREGISTERED" in text or '"NOT_FOUND"' in text
-    return response.status == 400 and "UNREGISTERED" in text
+    # 400 INVALID_ARGUMENT "The registration token is not a valid FCM registration token": the token is dead
+    invalid_token = "INVALID_ARGUMENT" in text and "registration token" in text.lower()
+    return response.status == 400 and ("UNREGISTERED" in text or invalid_token)
 
 
 class FcmPusher:
@@ -94,7 +101,10 @@ class FcmPusher:
         for attempt in range(1, self.settings.attempts + 1):
             try:
                 headers = {"Authorization": f"Bearer {await self.tokens.get()}"}
-                response = await self.client.request("POST", self.url, self.settings.timeout_s, headers, body)
+                # lenient: the status decides (a 200 whose body is not JSON was sent; sending again repeats it)
+                response = await self.client.request(
+                    "POST", self.url, self.settings.timeout_s, headers, body, lenient=True
+                )
             except ToolError:
                 response = None  # unreachable or refused: retried like a 5xx
             if response is not None and response.status == 401 and attempt < self.settings.attempts:

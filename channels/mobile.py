@@ -47,6 +47,8 @@ from engine.types import ConversationRef, EventKind, Message, Reply
 
 CHANNEL = "mobile"
 BUSY_TRIES = 24  # with the dispatcher's Retry-After (5 s): two minutes of waiting for a free slot
+ANSWERING_LEASE_S = 60  # one worker answers a message; kept alive while it does, free this soon after it dies
+PUSH_DEADLINE_S = 20.0  # all of one reply's pushes; past it they are given up
 IN_PROGRESS = "in-progress"
 REUSED = "reused"
 APP_HEADER = "X-Switchboard-App"
@@ -82,9 +84,11 @@ class Devices(Protocol):
 class Replies(Protocol):
     """Each app's conversations of a user: an app reads only its own."""
 
-    async def start(self, app: str, user_id: str, message_id: str) -> bool:
-        """True for the one worker that may answer this message now."""
+    async def start(self, app: str, user_id: str, message_id: str, hold_s: int) -> bool:
+        """True for the one worker that may answer this message now (for `hold_s` unless kept)."""
         ...
+
+    async def renew(self, app: str, user_id: str, message_id: str, hold_s: int) -> None: ...
 
     async def done(self, app: str, user_id: str, message_id: str) -> None: ...
 
@@ -292,19 +296,32 @@ class MobileWork:
             return True
         if kind not in ("message", "action") or not app or not user_id or not conversation_id:
             return True  # nothing this worker can do: dropped, not retried for ever
-        if await self.stores.replies.has(app, user_id, conversation_id, message_id):
+        replies = self.stores.replies
+        if await replies.has(app, user_id, conversation_id, message_id):
             return True
-        if not await self.stores.replies.start(app, user_id, message_id):
+        if not await replies.start(app, user_id, message_id, ANSWERING_LEASE_S):
             return False  # another worker is answering it right now: look again later
+        lease = asyncio.create_task(self._keep_lease(app, user_id, message_id))
         try:
+            if await replies.has(app, user_id, conversation_id, message_id):
+                return True  # kept by a worker that finished between our look and our start
             reply = await self._answer(kind, payload, conversation, message_id)
             if reply is None:
                 return False  # handed out again later
-            await self.stores.replies.add(app, user_id, conversation_id, message_id, reply.to_json())
+            await replies.add(app, user_id, conversation_id, message_id, reply.to_json())
         finally:  # kept first: a second delivery then finds the reply, not a free slot
-            await self.stores.replies.done(app, user_id, message_id)
+            lease.cancel()
+            await asyncio.gather(lease, return_exceptions=True)
+            await replies.done(app, user_id, message_id)
         await self._push(app, user_id, conversation_id, message_id, reply)
         return True
+
+    async def _keep_lease(self, app: str, user_id: str, message_id: str) -> None:
+        """While this worker answers; if it dies the lease runs out and the next delivery answers."""
+        while True:
+            await asyncio.sleep(ANSWERING_LEASE_S / 3)
+            with contextlib.suppress(StoreUnavailable):
+                await self.stores.replies.renew(app, user_id, message_id, ANSWERING_LEASE_S)
 
     async def _answer(
         self, kind: str, payload: dict[str, Any], conversation: ConversationRef, message_id: str
@@ -331,14 +348,28 @@ class MobileWork:
         return None
 
     async def _push(self, app: str, user_id: str, conversation_id: str, message_id: str, reply: Reply) -> None:
-        for token, platform in (await self.stores.devices.of(app, user_id)).items():
+        """To every device of the user at once, within PUSH_DEADLINE_S in all: a gateway that hangs or asks
+        to wait delays neither the job queue nor shutdown past it (the reply stays readable in the app)."""
+
+        async def push(token: str, platform: str) -> None:
             pusher = self.pushers.get(platform)
             if pusher is None:
                 log.info("no push gateway for %s devices; reply %s is readable in the app", platform, message_id)
-                continue
+                return
             outcome = await pusher.push(token, reply, conversation_id, message_id)
             if outcome == "unregistered":
                 await self.stores.devices.remove(app, user_id, token)
                 log.info("a %s push token was unregistered and removed (reply %s)", platform, message_id)
             elif outcome == "failed":
                 log.warning("push for reply %s failed after retries; it is readable in the app", message_id)
+
+        devices = await self.stores.devices.of(app, user_id)
+        try:
+            async with asyncio.timeout(PUSH_DEADLINE_S):
+                await asyncio.gather(*(push(token, platform) for token, platform in devices.items()))
+        except TimeoutError:
+            log.warning(
+                "pushes for reply %s passed %g s and were given up; it is readable in the app",
+                message_id,
+                PUSH_DEADLINE_S,
+            )

@@ -199,10 +199,12 @@ def add_rest_routes(app: web.Application, dispatcher: Callable[[], Dispatcher | 
         if current is None:
             return error_response("starting", "Switchboard is still loading; retry shortly", 503, {"Retry-After": "5"})
         events = current.ask(message)
+        if "text/event-stream" in request.headers.get("Accept", "") and current.pending < current.max_pending:
+            # opened at once: its heartbeats cover a first event that is slow to come (a click that makes a
+            # refund emits only its final reply); busy, it is refused below with a 429 before anything is sent
+            return await stream_events(request, message, events)
         try:
             first = await anext(events)  # Busy is raised here, before anything is sent
-            if "text/event-stream" in request.headers.get("Accept", ""):
-                return await stream_events(request, message, first, events)
             async for event in _chain(first, events):
                 if event.kind is EventKind.FINAL and event.reply is not None:
                     return web.json_response(final_payload(message, event.reply))
@@ -233,16 +235,21 @@ async def _chain(first: ReplyEvent, rest: AsyncIterator[ReplyEvent]) -> AsyncIte
 
 
 async def stream_events(
-    request: web.Request, message: Message, first: ReplyEvent, events: AsyncIterator[ReplyEvent]
+    request: web.Request, message: Message, events: AsyncIterator[ReplyEvent]
 ) -> web.StreamResponse:
     """Server-sent events: `status` and `token` as {"text"}, then `final` with the reply object. A client
     that leaves stops the message's pipeline (the generator is closed)."""
     response = web.StreamResponse(
         headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     )
-    await response.prepare(request)
+    try:
+        await response.prepare(request)
+    except ConnectionResetError:  # gone before the stream opened: nothing was asked yet
+        if isinstance(events, AsyncGenerator):
+            await events.aclose()
+        return response
     finished = False
-    stream = _chain(first, events)
+    stream = events
     # The next event is awaited without a deadline that would cancel it (and with it the answer): while
     # it is late, a comment line goes out every HEARTBEAT_S, so proxies keep the stream and a gone client shows.
     upcoming: asyncio.Future[ReplyEvent] | None = None
@@ -258,6 +265,12 @@ async def stream_events(
             try:
                 event = arrived.result()
             except StopAsyncIteration:
+                break
+            except Busy as busy:  # filled up between the look and the ask
+                error: dict[str, Any] = {"code": "busy", "message": "too many messages are waiting; retry shortly"}
+                error["retry_after_s"] = busy.retry_after_s
+                await response.write(f"event: error\ndata: {json.dumps(error)}\n\n".encode())
+                finished = True
                 break
             if event.kind is EventKind.FINAL and event.reply is not None:
                 data, finished = final_payload(message, event.reply), True

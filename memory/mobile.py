@@ -85,10 +85,15 @@ class RedisReplyLog:
     def _answering(self, app: str, user_id: str, message_id: str) -> str:
         return f"{user_key(self.prefix, user_id)}:mobile:{quote(app, safe='')}:answering:{quote(message_id, safe='')}"
 
-    async def start(self, app: str, user_id: str, message_id: str, hold_s: int = 600) -> bool:
-        """One worker at a time per message (a job handed out twice while it runs is not answered twice)."""
+    async def start(self, app: str, user_id: str, message_id: str, hold_s: int = 60) -> bool:
+        """One worker at a time per message (a job handed out twice while it runs is not answered twice).
+        A lease: the worker renews it (`renew`) while it answers, so one that died frees it within `hold_s`."""
         async with unavailable_as_store_error():
             return bool(await self.client.set(self._answering(app, user_id, message_id), "1", nx=True, ex=hold_s))
+
+    async def renew(self, app: str, user_id: str, message_id: str, hold_s: int = 60) -> None:
+        async with unavailable_as_store_error():
+            await self.client.expire(self._answering(app, user_id, message_id), hold_s)
 
     async def done(self, app: str, user_id: str, message_id: str) -> None:
         async with unavailable_as_store_error():

@@ -74,6 +74,15 @@ class Fcm:
             return web.json_response(body, status=404)
         if token.startswith("flaky-") and self.attempts[token] == 1:
             return web.json_response({"error": {"code": 503, "status": "UNAVAILABLE"}}, status=503)
+        if token.startswith("invalid-"):
+            error = {"code": 400, "status": "INVALID_ARGUMENT"}
+            error["message"] = "The registration token is not a valid FCM registration token"
+            return web.json_response({"error": error}, status=400)
+        if token.startswith("hang-"):
+            await asyncio.sleep(5)  # a gateway that does not answer in time
+        if token.startswith("html-"):  # sent, but the answer is a proxy's page, not FCM's JSON
+            self.received.append(message)
+            return web.Response(text="<html>ok</html>", content_type="text/html")
         assert set(message["notification"]) == {"title", "body"}
         assert all(isinstance(v, str) for v in message["data"].values())  # FCM data values are strings
         self.received.append(message)
@@ -309,6 +318,40 @@ async def test_a_push_is_retried_after_a_5xx_and_a_dead_token_is_removed(phone: 
     assert devices == {"flaky-token-1": "android"}
     status, removed = await call(phone, "DELETE", "/mobile/v1/devices", {"user_id": user, "token": "flaky-token-1"})
     assert (status, removed) == (200, {"removed": True})
+
+
+async def test_what_a_gateway_answers_decides_once_and_a_hanging_one_holds_nothing_up(
+    phone: Phone, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("channels.mobile.PUSH_DEADLINE_S", 1.0)
+    user = f"m-{uuid.uuid4().hex[:6]}"
+    tokens = ("hang-token-1", "html-token-1", "invalid-token-1")
+    for token in tokens:
+        device = {"user_id": user, "platform": "android", "token": token}
+        assert (await call(phone, "POST", "/mobile/v1/devices", device))[0] == 201
+    asked = {"user_id": user, "conversation_id": "gw", "text": "hello"}
+    await call(phone, "POST", "/mobile/v1/messages", asked, "key-gw-1")
+    await replies(phone, user, "gw")
+    await asyncio.sleep(1.5)  # past the push deadline: the hanging device was given up
+    again = {"user_id": user, "conversation_id": "gw", "text": "do you accept paypal"}
+    started = time.monotonic()
+    await call(phone, "POST", "/mobile/v1/messages", again, "key-gw-2")
+    await replies(phone, user, "gw", count=2)
+    assert time.monotonic() - started < 5  # the hanging gateway held no job slot for its 5 s
+    assert phone.fcm.attempts["html-token-1"] == 2  # once per reply: a 200 that is not JSON was sent, not retried
+    assert [m["token"] for m in phone.fcm.received].count("html-token-1") == 2
+    assert phone.fcm.attempts["invalid-token-1"] == 1  # an invalid token is removed at its first answer
+    client: Redis = Redis.from_url(redis_url, decode_responses=True)
+    from memory.mobile import RedisDevices
+
+    devices = await RedisDevices(client, phone.config.memory.prefix).of("shop-app", user)
+    await client.aclose()
+    assert sorted(devices) == ["hang-token-1", "html-token-1"]
+
+
+def test_a_push_preview_is_plain_text() -> None:
+    shown = preview("You have **30 days** to [return it](https://h.example/returns), see `Orders`.", 120)
+    assert shown == "You have 30 days to return it, see Orders."
 
 
 async def test_buttons_and_feedback_arrive_as_action_events(phone: Phone, redis_url: str) -> None:

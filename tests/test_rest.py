@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import ClientSession
+from aiohttp import ClientSession, web
 from aiohttp.test_utils import TestServer
 from pydantic import SecretStr
 from redis.asyncio import Redis
@@ -326,11 +326,12 @@ async def test_a_slow_answer_gets_keep_alives_and_still_arrives(monkeypatch: pyt
     reply = Reply("done at last", (), (), 1.0, "faq", "customer", escalated=False)
 
     async def slow_events() -> AsyncIterator[ReplyEvent]:
-        await asyncio.sleep(0.4)  # eight heartbeats long
+        await asyncio.sleep(0.4)  # eight heartbeats long, before even a status (a click that makes a refund)
+        yield ReplyEvent.status(message, "searching")
         yield ReplyEvent.final(message, reply)
 
     async def handler(request: web.Request) -> web.StreamResponse:
-        return await rest.stream_events(request, message, ReplyEvent.status(message, "searching"), slow_events())
+        return await rest.stream_events(request, message, slow_events())
 
     app = web.Application()
     app.router.add_get("/slow", handler)
@@ -345,3 +346,34 @@ async def test_a_slow_answer_gets_keep_alives_and_still_arrives(monkeypatch: pyt
     assert raw.rstrip().endswith('"message_id": "m-slow"}')
     assert "event: final" in raw
     assert "no_reply" not in raw
+
+
+async def test_a_stream_opens_before_a_slow_first_event_and_a_full_server_refuses_with_429(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from channels import rest
+    from engine import Dispatcher, Engine, LocalReplyBus
+    from tests.test_terminal import Slow
+
+    monkeypatch.setattr(rest, "HEARTBEAT_S", 0.05)
+    slow = Slow()  # no event at all until released (a click that makes a refund emits only its final reply)
+    dispatcher = Dispatcher(Engine([slow]), LocalReplyBus(), max_pending=1)
+    app = web.Application()
+    rest.add_rest_routes(app, lambda: dispatcher, rest.RestLimits())
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    body = {"user_id": "sse-user", "conversation_id": "c1", "text": "approve it"}
+    sse = {"Accept": "text/event-stream"}
+    try:
+        async with ClientSession() as http:
+            async with http.post(server.make_url("/api/messages"), json=body, headers=sse) as response:
+                assert response.status == 200  # headers now, not when the first event comes
+                assert (await response.content.readline()).startswith(b": keep-alive")
+                async with http.post(server.make_url("/api/messages"), json=body, headers=sse) as refused:
+                    assert refused.status == 429  # full: refused before anything is sent
+                    assert refused.headers["Retry-After"]
+                slow.release.set()
+                raw = (await response.read()).decode()
+    finally:
+        await server.close()
+    assert "event: final" in raw
