@@ -86,8 +86,22 @@ class RedisInstallationStore(AsyncInstallationStore):
         return installation
 
     async def async_delete_bot(self, *, enterprise_id: str | None, team_id: str | None) -> None:
+        """The bot's token revoked (`tokens_revoked`): gone from the installers' records too, where a copy of
+        it was kept (a revoked secret is still a secret, and must not be found and used again)."""
+        key = self._key(enterprise_id, team_id)
         async with unavailable_as_store_error():
-            await self.client.hdel(self._key(enterprise_id, team_id), "bot")
+            await self.client.hdel(key, "bot")
+            records: Any = await self.client.hgetall(key)
+            scrubbed = {}
+            for field, raw in records.items():
+                if not str(field).startswith("installer:"):
+                    continue
+                record = json.loads(raw)
+                if record.get("bot_token") or record.get("bot_refresh_token"):
+                    record.update(bot_token=None, bot_refresh_token=None, bot_token_expires_at=None)
+                    scrubbed[field] = json.dumps(record)
+            if scrubbed:
+                await self.client.hset(key, mapping=scrubbed)
 
     async def async_delete_installation(
         self, *, enterprise_id: str | None, team_id: str | None, user_id: str | None = None

@@ -204,6 +204,16 @@ async def test_each_installed_workspace_is_answered_with_its_own_token_until_it_
         await post(url, event_body(dm(later, "U32"), "EvAfterUninstall", team="T0B"))
         await asyncio.sleep(1.5)
         assert not [c for c in fake.calls if c.args.get("channel") == later], "an uninstalled workspace gets nothing"
+
+        revoked = {"type": "tokens_revoked", "tokens": {"oauth": [], "bot": ["UBOTA"]}}
+        assert (await post(url, event_body(revoked, "EvRevokedA", team="T0A")))[0] == 200
+        for _ in range(50):
+            if not await redis_client.hexists(installs + "T0A", "bot"):
+                break
+            await asyncio.sleep(0.1)
+        kept = await redis_client.hgetall(installs + "T0A")
+        assert "bot" not in kept
+        assert "xoxb-team-a" not in json.dumps(kept), "a revoked token is kept nowhere, not in the installer's record"
     finally:
         await server.close()
 
