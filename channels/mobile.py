@@ -43,7 +43,7 @@ from channels.rest import (
 from engine.delivery import Busy, Dispatcher
 from engine.protocols import StoreUnavailable
 from engine.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
-from engine.types import ConversationRef, EventKind, Message, Reply
+from engine.types import Action, ConversationRef, EventKind, Message, Reply
 
 CHANNEL = "mobile"
 BUSY_TRIES = 24  # with the dispatcher's Retry-After (5 s): two minutes of waiting for a free slot
@@ -91,6 +91,12 @@ class Replies(Protocol):
     async def renew(self, app: str, user_id: str, message_id: str, hold_s: int) -> None: ...
 
     async def done(self, app: str, user_id: str, message_id: str) -> None: ...
+
+    async def kept(self, app: str, user_id: str, conversation_id: str, message_id: str) -> dict[str, Any] | None: ...
+
+    async def mark_pushed(self, app: str, user_id: str, message_id: str) -> None: ...
+
+    async def was_pushed(self, app: str, user_id: str, message_id: str) -> bool: ...
 
     async def add(
         self, app: str, user_id: str, conversation_id: str, message_id: str, reply: dict[str, Any]
@@ -256,6 +262,25 @@ def add_mobile_routes(
     app.router.add_get("/mobile/v1/conversations/{conversation_id}/messages", guarded(conversation))
 
 
+def reply_of(kept: dict[str, Any]) -> Reply:
+    """A kept reply's JSON as a Reply again, as far as a push needs it (its text, buttons, hand-over)."""
+    metadata = kept.get("metadata") or {}
+    actions = tuple(
+        Action(str(a.get("label", "")), str(a.get("action", "")), str(a.get("type", "button")), str(a.get("value", "")))
+        for a in kept.get("actions") or ()
+    )
+    return Reply(
+        text=str(kept.get("response", "")),
+        citations=(),
+        actions=actions,
+        confidence=float(metadata.get("confidence") or 0.0),
+        intent=str(metadata.get("intent", "")),
+        user_role=str(metadata.get("user_role", "customer")),
+        escalated=bool(metadata.get("escalated")),
+        language=str(metadata.get("language") or ""),
+    )
+
+
 def signed_bytes(method: str, path_qs: str, idempotency_key: str, body: bytes) -> bytes:
     """What the app signs: the method, the path with its query and the idempotency key, then the body; a
     captured request cannot be replayed with a new key, to another route, or as another method."""
@@ -297,14 +322,18 @@ class MobileWork:
         if kind not in ("message", "action") or not app or not user_id or not conversation_id:
             return True  # nothing this worker can do: dropped, not retried for ever
         replies = self.stores.replies
-        if await replies.has(app, user_id, conversation_id, message_id):
+        kept = await replies.kept(app, user_id, conversation_id, message_id)
+        if kept is not None:  # answered already; pushed too, unless its worker died in between
+            await self._push_kept(app, user_id, conversation_id, message_id, kept)
             return True
         if not await replies.start(app, user_id, message_id, ANSWERING_LEASE_S):
             return False  # another worker is answering it right now: look again later
         lease = asyncio.create_task(self._keep_lease(app, user_id, message_id))
         try:
-            if await replies.has(app, user_id, conversation_id, message_id):
-                return True  # kept by a worker that finished between our look and our start
+            kept = await replies.kept(app, user_id, conversation_id, message_id)
+            if kept is not None:  # kept by a worker that finished between our look and our start
+                await self._push_kept(app, user_id, conversation_id, message_id, kept)
+                return True
             reply = await self._answer(kind, payload, conversation, message_id)
             if reply is None:
                 return False  # handed out again later
@@ -314,7 +343,17 @@ class MobileWork:
             await asyncio.gather(lease, return_exceptions=True)
             await replies.done(app, user_id, message_id)
         await self._push(app, user_id, conversation_id, message_id, reply)
+        await replies.mark_pushed(app, user_id, message_id)
         return True
+
+    async def _push_kept(
+        self, app: str, user_id: str, conversation_id: str, message_id: str, kept: dict[str, Any]
+    ) -> None:
+        if await self.stores.replies.was_pushed(app, user_id, message_id):
+            return
+        log.info("reply %s was kept but not pushed (its worker stopped): pushing it now", message_id)
+        await self._push(app, user_id, conversation_id, message_id, reply_of(kept))
+        await self.stores.replies.mark_pushed(app, user_id, message_id)
 
     async def _keep_lease(self, app: str, user_id: str, message_id: str) -> None:
         """While this worker answers; if it dies the lease runs out and the next delivery answers."""

@@ -105,7 +105,24 @@ class RedisReplyLog:
         return [json.loads(item) for item in raw]
 
     async def has(self, app: str, user_id: str, conversation_id: str, message_id: str) -> bool:
-        return any(e["message_id"] == message_id for e in await self.read(app, user_id, conversation_id))
+        return await self.kept(app, user_id, conversation_id, message_id) is not None
+
+    async def kept(self, app: str, user_id: str, conversation_id: str, message_id: str) -> dict[str, Any] | None:
+        """The reply kept for this message (its JSON), or None."""
+        found = [e for e in await self.read(app, user_id, conversation_id) if e["message_id"] == message_id]
+        return dict(found[-1]["reply"]) if found else None
+
+    def _pushed(self, app: str, user_id: str, message_id: str) -> str:
+        return f"{user_key(self.prefix, user_id)}:mobile:{quote(app, safe='')}:pushed:{quote(message_id, safe='')}"
+
+    async def mark_pushed(self, app: str, user_id: str, message_id: str) -> None:
+        """The reply's pushes were made (or given up): a later delivery of its job does not push again."""
+        async with unavailable_as_store_error():
+            await self.client.set(self._pushed(app, user_id, message_id), "1", ex=86400)
+
+    async def was_pushed(self, app: str, user_id: str, message_id: str) -> bool:
+        async with unavailable_as_store_error():
+            return bool(await self.client.exists(self._pushed(app, user_id, message_id)))
 
 
 PENDING = "pending:"

@@ -26,6 +26,7 @@ from bot.app import create_app
 from bot.settings import FcmConfig, FileConfig, MobileAppConfig, Settings, SettingsError
 from channels.mobile import signed_bytes
 from engine.signing import signed_headers
+from engine.types import Action, Reply
 from memory.feedback import RedisFeedbackStore
 from tests.conftest import environment, own_prefix, start_ready
 
@@ -541,3 +542,40 @@ async def test_an_access_token_is_minted_once_and_renewed_when_refused(phone: Ph
     phone.fcm.revoked.add(phone.fcm.minted[-1])  # Google stops accepting it (expired, revoked)
     await ask_and_wait_for_push("third", 3)
     assert len(phone.fcm.minted) == minted + 1  # one fresh token, then delivered
+
+
+class RecordingPusher:
+    """A push gateway's client, as far as the worker sees it."""
+
+    def __init__(self) -> None:
+        self.pushed: list[tuple[str, str, str]] = []
+
+    async def push(self, token: str, reply: Reply, conversation_id: str, message_id: str) -> str:
+        self.pushed.append((token, message_id, reply.text))
+        return "sent"
+
+
+async def test_a_reply_kept_by_a_worker_that_died_before_pushing_is_pushed_by_the_next(
+    redis_client: Redis, key_prefix: str
+) -> None:
+    from channels.mobile import MobileStores, MobileWork
+    from memory.jobs import RedisJobQueue
+    from memory.mobile import RedisDevices, RedisReplyLog, RedisRequestKeys
+
+    stores = MobileStores(
+        queue=RedisJobQueue(redis_client, f"{key_prefix}:mjobs"),
+        keys=RedisRequestKeys(redis_client, key_prefix),
+        devices=RedisDevices(redis_client, key_prefix),
+        replies=RedisReplyLog(redis_client, key_prefix),
+    )
+    await stores.devices.add("shop-app", "u-died", "android", "tok-died-1")
+    answered = Reply("You have 30 days.", (), (Action("Start a return", "start_return"),), 0.9, "r", "customer", False)
+    # what the dead worker got done: the reply kept, no push
+    await stores.replies.add("shop-app", "u-died", "c1", "m-died", answered.to_json())
+    pusher = RecordingPusher()
+    work = MobileWork(lambda: None, stores, {"android": pusher}, RedisFeedbackStore(redis_client, prefix=key_prefix))
+    job = {"app": "shop-app", "user_id": "u-died", "conversation_id": "c1", "text": "how long", "message_id": "m-died"}
+    assert await work.run("message", job)  # the engine is not asked (there is none): the kept reply is pushed
+    assert pusher.pushed == [("tok-died-1", "m-died", "You have 30 days.")]
+    assert await work.run("message", job)  # handed out once more: pushed already, not again
+    assert len(pusher.pushed) == 1
