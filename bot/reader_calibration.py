@@ -25,6 +25,7 @@ from bot.calibration import (
     collect,
     digest,
     fit,
+    handover_curve,
     out_of_set,
     rates,
     reliability,
@@ -90,6 +91,6 @@ def fit_combiner(plan: Plan, examples: list[Example], fit_on: Sequence[str]) -> 
         "reliability": reliability(examples, verdicts),
         "created": time.strftime("%Y-%m-%d"),
     }
-    return JudgeModel(
-        final.weights, final.bias, final.mean, final.scale, threshold, suggest, READER_FEATURES, provenance=report
-    )
+    curve = tuple(handover_curve(examples, verdicts))  # so segments may state a target with the reader on too
+    weights = (final.weights, final.bias, final.mean, final.scale)
+    return JudgeModel(*weights, threshold, suggest, READER_FEATURES, provenance=report, handover_curve=curve)

@@ -108,8 +108,9 @@ class JudgeModel:
         what this judge was calibrated on): the curve's first point at or above the target."""
         if not self.handover_curve:
             raise JudgeError(
-                "no hand-over curve in this file (the reader's combiner has none; a judge from before 2026-11-29 "
-                "neither: `switchboard eval calibrate` writes one): give answer_threshold instead"
+                "no hand-over curve in this file (one calibrated before 2026-11-29, such as the shipped reader "
+                "combiner; `switchboard eval calibrate` or `calibrate-reader` writes one): "
+                "give answer_threshold instead"
             )
         for share, threshold in self.handover_curve:
             if share >= target - 1e-9:

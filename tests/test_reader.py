@@ -175,6 +175,7 @@ def test_the_combiner_threshold_meets_its_target_out_of_set() -> None:
     assert model.provenance["out_of_set"]["unanswerable_escalated"] >= 0.9
     assert 0 < model.threshold < 1
     assert model.suggest_threshold <= model.threshold
+    assert model.threshold_for(0.9) == model.threshold  # its curve: segments may state a target with the reader
 
 
 def test_the_training_set_command_writes_one_example_per_message(tmp_path: Path) -> None:
