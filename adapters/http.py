@@ -170,13 +170,19 @@ class FencedClient:
             raise ToolError(Failure.UNAVAILABLE, f"connection failed ({type(error).__name__})") from None
 
     async def _json(self, response: aiohttp.ClientResponse, lenient: bool = False) -> Any:
+        """The body as JSON; `lenient`: None for one that is not JSON or too large (the status decides)."""
+        too_large = ToolError(Failure.INVALID, f"the response is over {self.max_bytes} bytes")
         if response.content_length is not None and response.content_length > self.max_bytes:
-            raise ToolError(Failure.INVALID, f"the response is over {self.max_bytes} bytes")
+            if lenient:
+                return None
+            raise too_large
         body = bytearray()
         async for chunk in response.content.iter_chunked(65536):
             body += chunk
             if len(body) > self.max_bytes:
-                raise ToolError(Failure.INVALID, f"the response is over {self.max_bytes} bytes")
+                if lenient:
+                    return None
+                raise too_large
         if not body.strip():
             return None
         try:

@@ -84,13 +84,14 @@ class Devices(Protocol):
 class Replies(Protocol):
     """Each app's conversations of a user: an app reads only its own."""
 
-    async def start(self, app: str, user_id: str, message_id: str, hold_s: int) -> bool:
-        """True for the one worker that may answer this message now (for `hold_s` unless kept)."""
+    async def start(self, app: str, user_id: str, message_id: str, hold_s: int) -> str | None:
+        """A lease token for the one worker that may answer (and push) this message now, for `hold_s` unless
+        renewed; None while another holds it."""
         ...
 
-    async def renew(self, app: str, user_id: str, message_id: str, hold_s: int) -> None: ...
+    async def renew(self, app: str, user_id: str, message_id: str, token: str, hold_s: int) -> bool: ...
 
-    async def done(self, app: str, user_id: str, message_id: str) -> None: ...
+    async def done(self, app: str, user_id: str, message_id: str, token: str) -> None: ...
 
     async def kept(self, app: str, user_id: str, conversation_id: str, message_id: str) -> dict[str, Any] | None: ...
 
@@ -323,44 +324,43 @@ class MobileWork:
             return True  # nothing this worker can do: dropped, not retried for ever
         replies = self.stores.replies
         kept = await replies.kept(app, user_id, conversation_id, message_id)
-        if kept is not None:  # answered already; pushed too, unless its worker died in between
-            await self._push_kept(app, user_id, conversation_id, message_id, kept)
-            return True
-        if not await replies.start(app, user_id, message_id, ANSWERING_LEASE_S):
-            return False  # another worker is answering it right now: look again later
-        lease = asyncio.create_task(self._keep_lease(app, user_id, message_id))
-        try:
+        if kept is not None and await replies.was_pushed(app, user_id, message_id):
+            return True  # answered and pushed: a delivery of a job already done
+        token = await replies.start(app, user_id, message_id, ANSWERING_LEASE_S)
+        if token is None:
+            return False  # another worker is answering or pushing it right now: look again later
+        lease = asyncio.create_task(self._keep_lease(app, user_id, message_id, token))
+        try:  # the lease is held until the pushes are made: two deliveries never push one reply twice
             kept = await replies.kept(app, user_id, conversation_id, message_id)
-            if kept is not None:  # kept by a worker that finished between our look and our start
-                await self._push_kept(app, user_id, conversation_id, message_id, kept)
-                return True
-            reply = await self._answer(kind, payload, conversation, message_id)
-            if reply is None:
-                return False  # handed out again later
-            await replies.add(app, user_id, conversation_id, message_id, reply.to_json())
-        finally:  # kept first: a second delivery then finds the reply, not a free slot
+            if kept is None:
+                reply = await self._answer(kind, payload, conversation, message_id)
+                if reply is None:
+                    return False  # handed out again later
+                await replies.add(app, user_id, conversation_id, message_id, reply.to_json())
+            elif await replies.was_pushed(app, user_id, message_id):
+                return True  # another worker finished it between our look and our start
+            else:  # kept by a worker that stopped before pushing it
+                log.info("reply %s was kept but not pushed (its worker stopped): pushing it now", message_id)
+                reply = reply_of(kept)
+            await self._push(app, user_id, conversation_id, message_id, reply)
+            await replies.mark_pushed(app, user_id, message_id)
+            return True
+        finally:
             lease.cancel()
             await asyncio.gather(lease, return_exceptions=True)
-            await replies.done(app, user_id, message_id)
-        await self._push(app, user_id, conversation_id, message_id, reply)
-        await replies.mark_pushed(app, user_id, message_id)
-        return True
+            with contextlib.suppress(StoreUnavailable):  # unreleased, it lapses within the lease
+                await replies.done(app, user_id, message_id, token)
 
-    async def _push_kept(
-        self, app: str, user_id: str, conversation_id: str, message_id: str, kept: dict[str, Any]
-    ) -> None:
-        if await self.stores.replies.was_pushed(app, user_id, message_id):
-            return
-        log.info("reply %s was kept but not pushed (its worker stopped): pushing it now", message_id)
-        await self._push(app, user_id, conversation_id, message_id, reply_of(kept))
-        await self.stores.replies.mark_pushed(app, user_id, message_id)
-
-    async def _keep_lease(self, app: str, user_id: str, message_id: str) -> None:
-        """While this worker answers; if it dies the lease runs out and the next delivery answers."""
+    async def _keep_lease(self, app: str, user_id: str, message_id: str, token: str) -> None:
+        """While this worker answers and pushes; if it dies the lease runs out and the next delivery does it."""
         while True:
             await asyncio.sleep(ANSWERING_LEASE_S / 3)
-            with contextlib.suppress(StoreUnavailable):
-                await self.stores.replies.renew(app, user_id, message_id, ANSWERING_LEASE_S)
+            try:
+                if not await self.stores.replies.renew(app, user_id, message_id, token, ANSWERING_LEASE_S):
+                    log.warning("the answering lease of message %s lapsed; another delivery may take it", message_id)
+                    return
+            except Exception as error:  # a Redis hiccup (failover, timeout): tried again at the next beat
+                log.warning("could not renew the answering lease of message %s: %r", message_id, error)
 
     async def _answer(
         self, kind: str, payload: dict[str, Any], conversation: ConversationRef, message_id: str
@@ -395,12 +395,15 @@ class MobileWork:
             if pusher is None:
                 log.info("no push gateway for %s devices; reply %s is readable in the app", platform, message_id)
                 return
-            outcome = await pusher.push(token, reply, conversation_id, message_id)
-            if outcome == "unregistered":
-                await self.stores.devices.remove(app, user_id, token)
-                log.info("a %s push token was unregistered and removed (reply %s)", platform, message_id)
-            elif outcome == "failed":
-                log.warning("push for reply %s failed after retries; it is readable in the app", message_id)
+            try:  # one device's failure is its own: the others go on, and the reply is not pushed again
+                outcome = await pusher.push(token, reply, conversation_id, message_id)
+                if outcome == "unregistered":
+                    await self.stores.devices.remove(app, user_id, token)
+                    log.info("a %s push token was unregistered and removed (reply %s)", platform, message_id)
+                elif outcome == "failed":
+                    log.warning("push for reply %s failed after retries; it is readable in the app", message_id)
+            except Exception as error:
+                log.warning("push for reply %s to a %s device failed: %r", message_id, platform, error)
 
         devices = await self.stores.devices.of(app, user_id)
         try:

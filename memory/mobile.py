@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import uuid
 from typing import Any
 from urllib.parse import quote
 
@@ -60,6 +61,10 @@ class RedisDevices:
         return {str(token): str(platform) for token, platform in found.items()}
 
 
+_RENEW = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('EXPIRE', KEYS[1], ARGV[2]) end return 0"
+_RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+
+
 class RedisReplyLog:
     """Each mobile conversation's replies in full, for the app to render (newest `keep`, for `ttl_s`)."""
 
@@ -85,19 +90,23 @@ class RedisReplyLog:
     def _answering(self, app: str, user_id: str, message_id: str) -> str:
         return f"{user_key(self.prefix, user_id)}:mobile:{quote(app, safe='')}:answering:{quote(message_id, safe='')}"
 
-    async def start(self, app: str, user_id: str, message_id: str, hold_s: int = 60) -> bool:
-        """One worker at a time per message (a job handed out twice while it runs is not answered twice).
-        A lease: the worker renews it (`renew`) while it answers, so one that died frees it within `hold_s`."""
+    async def start(self, app: str, user_id: str, message_id: str, hold_s: int = 60) -> str | None:
+        """One worker at a time per message (a job handed out twice while it runs is not answered twice): the
+        lease's token, or None when another worker holds it. The worker renews it (`renew`) while it works,
+        so one that died frees it within `hold_s`; only its holder renews or ends it."""
+        token = uuid.uuid4().hex
         async with unavailable_as_store_error():
-            return bool(await self.client.set(self._answering(app, user_id, message_id), "1", nx=True, ex=hold_s))
+            taken = await self.client.set(self._answering(app, user_id, message_id), token, nx=True, ex=hold_s)
+        return token if taken else None
 
-    async def renew(self, app: str, user_id: str, message_id: str, hold_s: int = 60) -> None:
+    async def renew(self, app: str, user_id: str, message_id: str, token: str, hold_s: int = 60) -> bool:
         async with unavailable_as_store_error():
-            await self.client.expire(self._answering(app, user_id, message_id), hold_s)
+            kept = await self.client.eval(_RENEW, 1, self._answering(app, user_id, message_id), token, hold_s)
+        return bool(kept)
 
-    async def done(self, app: str, user_id: str, message_id: str) -> None:
+    async def done(self, app: str, user_id: str, message_id: str, token: str) -> None:
         async with unavailable_as_store_error():
-            await self.client.delete(self._answering(app, user_id, message_id))
+            await self.client.eval(_RELEASE, 1, self._answering(app, user_id, message_id), token)
 
     async def read(self, app: str, user_id: str, conversation_id: str) -> list[dict[str, Any]]:
         async with unavailable_as_store_error():

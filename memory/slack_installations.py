@@ -14,6 +14,7 @@ import secrets
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import WatchError
 from slack_sdk.oauth.installation_store.async_installation_store import AsyncInstallationStore
 from slack_sdk.oauth.installation_store.models.bot import Bot
 from slack_sdk.oauth.installation_store.models.installation import Installation
@@ -87,21 +88,30 @@ class RedisInstallationStore(AsyncInstallationStore):
 
     async def async_delete_bot(self, *, enterprise_id: str | None, team_id: str | None) -> None:
         """The bot's token revoked (`tokens_revoked`): gone from the installers' records too, where a copy of
-        it was kept (a revoked secret is still a secret, and must not be found and used again)."""
+        it was kept (a revoked secret is still a secret). Atomic, and only that token: an install landing
+        meanwhile keeps its fresh one."""
         key = self._key(enterprise_id, team_id)
-        async with unavailable_as_store_error():
-            await self.client.hdel(key, "bot")
-            records: Any = await self.client.hgetall(key)
-            scrubbed = {}
-            for field, raw in records.items():
-                if not str(field).startswith("installer:"):
-                    continue
-                record = json.loads(raw)
-                if record.get("bot_token") or record.get("bot_refresh_token"):
-                    record.update(bot_token=None, bot_refresh_token=None, bot_token_expires_at=None)
-                    scrubbed[field] = json.dumps(record)
-            if scrubbed:
-                await self.client.hset(key, mapping=scrubbed)
+        async with unavailable_as_store_error(), self.client.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    await pipe.watch(key)
+                    records: Any = await pipe.hgetall(key)
+                    bot = json.loads(records["bot"]) if records.get("bot") else {}
+                    revoked = bot.get("bot_token")
+                    scrubbed = {}
+                    for field, raw in records.items():
+                        record = json.loads(raw) if str(field).startswith("installer:") else {}
+                        if revoked and record.get("bot_token") == revoked:
+                            record.update(bot_token=None, bot_refresh_token=None, bot_token_expires_at=None)
+                            scrubbed[field] = json.dumps(record)
+                    pipe.multi()  # type: ignore[no-untyped-call]
+                    pipe.hdel(key, "bot")
+                    if scrubbed:
+                        pipe.hset(key, mapping=scrubbed)
+                    await pipe.execute()
+                    return
+                except WatchError:
+                    continue  # changed meanwhile (an install): read again
 
     async def async_delete_installation(
         self, *, enterprise_id: str | None, team_id: str | None, user_id: str | None = None

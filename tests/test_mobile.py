@@ -84,6 +84,9 @@ class Fcm:
         if token.startswith("html-"):  # sent, but the answer is a proxy's page, not FCM's JSON
             self.received.append(message)
             return web.Response(text="<html>ok</html>", content_type="text/html")
+        if token.startswith("big-"):  # sent, with an answer past what the client reads
+            self.received.append(message)
+            return web.Response(text="x" * 300_000, content_type="text/plain")
         assert set(message["notification"]) == {"title", "body"}
         assert all(isinstance(v, str) for v in message["data"].values())  # FCM data values are strings
         self.received.append(message)
@@ -326,7 +329,7 @@ async def test_what_a_gateway_answers_decides_once_and_a_hanging_one_holds_nothi
 ) -> None:
     monkeypatch.setattr("channels.mobile.PUSH_DEADLINE_S", 1.0)
     user = f"m-{uuid.uuid4().hex[:6]}"
-    tokens = ("hang-token-1", "html-token-1", "invalid-token-1")
+    tokens = ("hang-token-1", "html-token-1", "big-token-1", "invalid-token-1")
     for token in tokens:
         device = {"user_id": user, "platform": "android", "token": token}
         assert (await call(phone, "POST", "/mobile/v1/devices", device))[0] == 201
@@ -341,13 +344,14 @@ async def test_what_a_gateway_answers_decides_once_and_a_hanging_one_holds_nothi
     assert time.monotonic() - started < 5  # the hanging gateway held no job slot for its 5 s
     assert phone.fcm.attempts["html-token-1"] == 2  # once per reply: a 200 that is not JSON was sent, not retried
     assert [m["token"] for m in phone.fcm.received].count("html-token-1") == 2
+    assert phone.fcm.attempts["big-token-1"] == 2  # nor one whose answer is too long to read
     assert phone.fcm.attempts["invalid-token-1"] == 1  # an invalid token is removed at its first answer
     client: Redis = Redis.from_url(redis_url, decode_responses=True)
     from memory.mobile import RedisDevices
 
     devices = await RedisDevices(client, phone.config.memory.prefix).of("shop-app", user)
     await client.aclose()
-    assert sorted(devices) == ["hang-token-1", "html-token-1"]
+    assert sorted(devices) == ["big-token-1", "hang-token-1", "html-token-1"]
 
 
 def test_a_push_preview_is_plain_text() -> None:
@@ -545,20 +549,23 @@ async def test_an_access_token_is_minted_once_and_renewed_when_refused(phone: Ph
 
 
 class RecordingPusher:
-    """A push gateway's client, as far as the worker sees it."""
+    """A push gateway's client, as far as the worker sees it: slow when asked, broken for `broken-` tokens."""
 
-    def __init__(self) -> None:
+    def __init__(self, delay_s: float = 0.0) -> None:
         self.pushed: list[tuple[str, str, str]] = []
+        self.delay_s = delay_s
 
     async def push(self, token: str, reply: Reply, conversation_id: str, message_id: str) -> str:
+        await asyncio.sleep(self.delay_s)
+        if token.startswith("broken-"):
+            raise RuntimeError("the gateway client broke")
         self.pushed.append((token, message_id, reply.text))
         return "sent"
 
 
-async def test_a_reply_kept_by_a_worker_that_died_before_pushing_is_pushed_by_the_next(
-    redis_client: Redis, key_prefix: str
-) -> None:
-    from channels.mobile import MobileStores, MobileWork
+async def kept_not_pushed(redis_client: Redis, key_prefix: str, tokens: tuple[str, ...]) -> Any:
+    """Stores where a worker died after keeping a reply for `m-died` and before pushing it."""
+    from channels.mobile import MobileStores
     from memory.jobs import RedisJobQueue
     from memory.mobile import RedisDevices, RedisReplyLog, RedisRequestKeys
 
@@ -568,14 +575,60 @@ async def test_a_reply_kept_by_a_worker_that_died_before_pushing_is_pushed_by_th
         devices=RedisDevices(redis_client, key_prefix),
         replies=RedisReplyLog(redis_client, key_prefix),
     )
-    await stores.devices.add("shop-app", "u-died", "android", "tok-died-1")
+    for token in tokens:
+        await stores.devices.add("shop-app", "u-died", "android", token)
     answered = Reply("You have 30 days.", (), (Action("Start a return", "start_return"),), 0.9, "r", "customer", False)
-    # what the dead worker got done: the reply kept, no push
     await stores.replies.add("shop-app", "u-died", "c1", "m-died", answered.to_json())
+    return stores
+
+
+DIED_JOB = {"app": "shop-app", "user_id": "u-died", "conversation_id": "c1", "text": "how long", "message_id": "m-died"}
+
+
+async def test_a_reply_kept_by_a_worker_that_died_before_pushing_is_pushed_by_the_next(
+    redis_client: Redis, key_prefix: str
+) -> None:
+    from channels.mobile import MobileWork
+
+    stores = await kept_not_pushed(redis_client, key_prefix, ("tok-died-1",))
     pusher = RecordingPusher()
     work = MobileWork(lambda: None, stores, {"android": pusher}, RedisFeedbackStore(redis_client, prefix=key_prefix))
-    job = {"app": "shop-app", "user_id": "u-died", "conversation_id": "c1", "text": "how long", "message_id": "m-died"}
-    assert await work.run("message", job)  # the engine is not asked (there is none): the kept reply is pushed
+    assert await work.run("message", DIED_JOB)  # the engine is not asked (there is none): the kept reply is pushed
     assert pusher.pushed == [("tok-died-1", "m-died", "You have 30 days.")]
-    assert await work.run("message", job)  # handed out once more: pushed already, not again
+    assert await work.run("message", DIED_JOB)  # handed out once more: pushed already, not again
     assert len(pusher.pushed) == 1
+
+
+async def test_two_deliveries_at_once_push_a_reply_once_and_a_broken_device_stops_no_other(
+    redis_client: Redis, key_prefix: str
+) -> None:
+    from channels.mobile import MobileWork
+
+    stores = await kept_not_pushed(redis_client, key_prefix, ("tok-a", "broken-b", "tok-c"))
+    pusher = RecordingPusher(delay_s=0.3)  # a delivery arrives while the other is still pushing (reviewer's case)
+    work = MobileWork(lambda: None, stores, {"android": pusher}, RedisFeedbackStore(redis_client, prefix=key_prefix))
+    outcomes = await asyncio.gather(work.run("message", DIED_JOB), work.run("message", DIED_JOB))
+    assert sorted(outcomes) == [False, True]  # the second is handed out again later, not pushed now
+    assert sorted(token for token, _, _ in pusher.pushed) == ["tok-a", "tok-c"]
+    assert await work.run("message", DIED_JOB)  # that later delivery: done, nothing pushed again
+    assert len(pusher.pushed) == 2
+
+
+async def test_the_answering_lease_is_its_holders_alone(redis_client: Redis, key_prefix: str) -> None:
+    from memory.mobile import RedisReplyLog
+
+    replies = RedisReplyLog(redis_client, key_prefix)
+    token = await replies.start("shop-app", "u-lease", "m1", hold_s=1)
+    assert token is not None
+    assert await replies.start("shop-app", "u-lease", "m1", hold_s=1) is None  # held
+    assert await replies.renew("shop-app", "u-lease", "m1", token, hold_s=2)
+    await asyncio.sleep(1.2)
+    assert await replies.start("shop-app", "u-lease", "m1", hold_s=1) is None  # renewed past its first second
+    await asyncio.sleep(1.0)
+    late = await replies.start("shop-app", "u-lease", "m1", hold_s=5)  # lapsed: another worker takes it
+    assert late is not None
+    assert not await replies.renew("shop-app", "u-lease", "m1", token, hold_s=5)  # the first holder cannot
+    await replies.done("shop-app", "u-lease", "m1", token)  # nor end the new holder's lease
+    assert await replies.start("shop-app", "u-lease", "m1", hold_s=5) is None
+    await replies.done("shop-app", "u-lease", "m1", late)
+    assert await replies.start("shop-app", "u-lease", "m1", hold_s=5) is not None
