@@ -156,7 +156,13 @@ class FencedClient:
                                 method, json_body, data = "GET", None, None
                             continue
                         retry_after = retry_after_s(response.headers.get("Retry-After", ""))
-                        return Response(response.status, await self._json(response, lenient), retry_after)
+                        try:
+                            body = await self._json(response)
+                        except ToolError:
+                            if not lenient:
+                                raise
+                            body = None  # not JSON or too large: the status decides
+                        return Response(response.status, body, retry_after)
                 raise ToolError(Failure.INVALID, f"more than {MAX_REDIRECTS} redirects")
         except TimeoutError:
             raise ToolError(Failure.UNAVAILABLE, f"no answer within {timeout_s:g} s") from None
@@ -169,27 +175,19 @@ class FencedClient:
         except (aiohttp.ClientError, OSError) as error:
             raise ToolError(Failure.UNAVAILABLE, f"connection failed ({type(error).__name__})") from None
 
-    async def _json(self, response: aiohttp.ClientResponse, lenient: bool = False) -> Any:
-        """The body as JSON; `lenient`: None for one that is not JSON or too large (the status decides)."""
-        too_large = ToolError(Failure.INVALID, f"the response is over {self.max_bytes} bytes")
+    async def _json(self, response: aiohttp.ClientResponse) -> Any:
         if response.content_length is not None and response.content_length > self.max_bytes:
-            if lenient:
-                return None
-            raise too_large
+            raise ToolError(Failure.INVALID, f"the response is over {self.max_bytes} bytes")
         body = bytearray()
         async for chunk in response.content.iter_chunked(65536):
             body += chunk
             if len(body) > self.max_bytes:
-                if lenient:
-                    return None
-                raise too_large
+                raise ToolError(Failure.INVALID, f"the response is over {self.max_bytes} bytes")
         if not body.strip():
             return None
         try:
             return json.loads(body)
         except (UnicodeDecodeError, ValueError, RecursionError):
-            if lenient:
-                return None
             raise ToolError(Failure.INVALID, f"the response (HTTP {response.status}) is not JSON") from None
 
     async def close(self) -> None:

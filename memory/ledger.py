@@ -11,11 +11,10 @@ from urllib.parse import quote
 
 from redis.asyncio import Redis
 
-from memory.store import unavailable_as_store_error, user_key
+from memory.store import DELETE_IF_HELD, unavailable_as_store_error, user_key
 
 PROCESSING = "processing"
 DONE = "done"
-_RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 
 
 class RedisIngressLedger:
@@ -41,7 +40,7 @@ class RedisIngressLedger:
     async def release(self, key: str) -> None:
         # only our own lease: a delivery that failed late must not reopen an event another one finished
         async with unavailable_as_store_error():
-            await self.client.eval(_RELEASE, 1, self._key(key), PROCESSING)
+            await self.client.eval(DELETE_IF_HELD, 1, self._key(key), PROCESSING)
 
     async def state(self, key: str) -> str | None:
         async with unavailable_as_store_error():

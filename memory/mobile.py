@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 from redis.asyncio import Redis
 
-from memory.store import unavailable_as_store_error, user_key
+from memory.store import DELETE_IF_HELD, unavailable_as_store_error, user_key
 
 PLATFORMS = ("ios", "android")
 
@@ -62,7 +62,6 @@ class RedisDevices:
 
 
 _RENEW = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('EXPIRE', KEYS[1], ARGV[2]) end return 0"
-_RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 
 
 class RedisReplyLog:
@@ -106,15 +105,12 @@ class RedisReplyLog:
 
     async def done(self, app: str, user_id: str, message_id: str, token: str) -> None:
         async with unavailable_as_store_error():
-            await self.client.eval(_RELEASE, 1, self._answering(app, user_id, message_id), token)
+            await self.client.eval(DELETE_IF_HELD, 1, self._answering(app, user_id, message_id), token)
 
     async def read(self, app: str, user_id: str, conversation_id: str) -> list[dict[str, Any]]:
         async with unavailable_as_store_error():
             raw: Any = await self.client.lrange(self._key(app, user_id, conversation_id), 0, -1)
         return [json.loads(item) for item in raw]
-
-    async def has(self, app: str, user_id: str, conversation_id: str, message_id: str) -> bool:
-        return await self.kept(app, user_id, conversation_id, message_id) is not None
 
     async def kept(self, app: str, user_id: str, conversation_id: str, message_id: str) -> dict[str, Any] | None:
         """The reply kept for this message (its JSON), or None."""

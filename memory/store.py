@@ -41,6 +41,10 @@ def _part(value: str) -> str:
     return quote(value, safe="")
 
 
+# deletes KEYS[1] only while it still holds ARGV[1]: a lease or claim is ended by its holder alone
+DELETE_IF_HELD = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+
+
 def user_key(prefix: str, user_id: str) -> str:
     """Where everything of one user lives: `{prefix}:user:{user}` (export and erasure scan under it)."""
     return f"{prefix}:user:{_part(user_id)}"

@@ -23,9 +23,9 @@ from channels.slack.blocks import escape, to_mrkdwn
 log = logging.getLogger(__name__)
 
 
-# errors that no retry mends: the reply's blocks or metadata are refused (the text alone is then sent)
 # the message to edit is gone or can no longer be edited: the reply goes in a new one
 MESSAGE_GONE = frozenset({"message_not_found", "cant_update_message", "edit_window_closed"})
+# errors that no retry mends: the reply's blocks or metadata are refused (the text alone is then sent)
 REFUSED_CONTENT = frozenset(
     {
         "invalid_blocks",
