@@ -233,15 +233,22 @@ CueCategory = Literal["order", "status", "shipped", "refund", "own", "ask"]  # e
 
 
 class IntentConfig(_Strict):
-    examples: list[str] = Field(min_length=1)
+    examples: list[str] = Field(default_factory=list)  # at least one, unless `courtesy` alone names the intent
     actions: list[ActionConfig] = Field(default_factory=list)
     escalate: bool = False
     # one text, or one per language ({en: "Hello!", es: "¡Hola!"}): the turn's language chooses, else English
     response: str | dict[str, str] = ""
-    courtesy: Literal["", "greeting", "thanks"] = ""  # also any message that is only that, in 18 languages
+    # also any message that is only that, in 18 languages ("acknowledgement": "ok", "got it", "vale", "👍")
+    courtesy: Literal["", "greeting", "thanks", "acknowledgement"] = ""
     patterns: list[str] = Field(default_factory=list, max_length=200)
     # in another language than English: a message with words of every category of one group names it
     cues: list[list[CueCategory]] = Field(default_factory=list, max_length=20)
+
+    @model_validator(mode="after")
+    def _named_somehow(self) -> IntentConfig:
+        if not self.examples and not self.courtesy:
+            raise ValueError("needs at least one example (an intent with none is named only by `courtesy`)")
+        return self
 
     @field_validator("response", mode="after")
     @classmethod

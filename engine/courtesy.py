@@ -1,10 +1,12 @@
-"""Messages that are only a greeting or only a thank-you ("hola", "merci beaucoup", "谢谢"), in every reply
-language, and which language each says.
+"""Messages that are only a greeting, a thank-you or an acknowledgement ("hola", "merci beaucoup", "谢谢",
+"ok", "vale", "👍"), in every reply language, and which language each says.
 
 The phrases live in `engine/data/courtesy.json`, by kind and language; phrases shared by several languages
 ("hallo", "ciao") or romanised forms of languages with their own script ("spasibo") are listed under "any":
 a greeting, but no evidence of a language. A message counts only when nothing is left once its phrases,
 punctuation and emoji are taken away: "gracias, pero mi pedido no llegó" is a question, not a thank-you.
+A message of emoji alone counts when each one says one of the kinds ("👍", "🙏"); an emoji of displeasure
+("ok 👎", "thanks 🙄") makes any message more than courtesy.
 """
 
 from __future__ import annotations
@@ -15,14 +17,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 _PATH = Path(__file__).resolve().parent / "data" / "courtesy.json"
-KINDS = ("greeting", "thanks")
+KINDS = ("greeting", "thanks", "acknowledgement")
+# emoji that say a kind on their own; skin tones, variation selectors and joiners around them are ignored
+_EMOJI_KINDS = {
+    **dict.fromkeys("👍👌🆗✅✔☑🙂😊😀😃😄👏💯🤝", "acknowledgement"),
+    **dict.fromkeys("🙏❤💙💚💛💜🧡🤍🖤🥰😍", "thanks"),
+    "👋": "greeting",
+}
+_DISPLEASED = frozenset("👎😡😠🤬😤💢😒🙄😞😟😢😭😩😫🤦😑😐🤨❌")
+_EMOJI_MODIFIERS = frozenset("️︎‍⃣") | {chr(c) for c in range(0x1F3FB, 0x1F400)}
 ANY = "any"
 MAX_CHARS = 80  # a longer message is not small talk, whatever it holds
 
 
 @dataclass(frozen=True, slots=True)
 class Courtesy:
-    kind: str  # "thanks" when the message thanks at all ("hola, gracias"), else "greeting"
+    # "thanks" when it thanks at all ("hola, gracias"), else "greeting" when it greets, else "acknowledgement"
+    kind: str
     language: str | None  # None when its phrases are shared by several languages or say different ones
 
 
@@ -88,17 +99,35 @@ def _phrases_of(text: str) -> list[str] | None:
     return found[::-1]
 
 
+def _first_kind(kinds: set[str]) -> str:
+    """Thanking outweighs greeting, and greeting an acknowledgement: "ok thanks" thanks, "hi ok" greets."""
+    return next(kind for kind in ("thanks", "greeting", "acknowledgement") if kind in kinds)
+
+
+def _emoji_only(text: str) -> Courtesy | None:
+    """A message of emoji (and punctuation) alone, each saying a kind: "👍", "🙏🙏"."""
+    kinds: set[str] = set()
+    for c in text:
+        if c in _EMOJI_KINDS:
+            kinds.add(_EMOJI_KINDS[c])
+        elif not (c.isspace() or c in _EMOJI_MODIFIERS or unicodedata.category(c)[0] == "P"):
+            return None  # another emoji, a symbol or anything else: not one this knows to be courtesy
+    return Courtesy(_first_kind(kinds), None) if kinds else None
+
+
 def courtesy(text: str) -> Courtesy | None:
-    """What the message is when it is only greetings and thanks; None when it says anything else."""
-    if len(text) > MAX_CHARS:
+    """What the message is when it is only greetings, thanks and acknowledgements; None when it says
+    anything else."""
+    if len(text) > MAX_CHARS or any(c in _DISPLEASED for c in text):
         return None
     normal = _normal(text)
-    if not normal or len(normal) > MAX_CHARS:
+    if not normal:
+        return _emoji_only(text)
+    if len(normal) > MAX_CHARS:
         return None
     phrases = _phrases_of(normal)
     if not phrases:
         return None
     owners = [_OWNER[p] for p in phrases]
-    kind = "thanks" if any(k == "thanks" for k, _ in owners) else "greeting"
     languages = {lang for _, lang in owners if lang != ANY}
-    return Courtesy(kind, languages.pop() if len(languages) == 1 else None)
+    return Courtesy(_first_kind({k for k, _ in owners}), languages.pop() if len(languages) == 1 else None)

@@ -71,6 +71,8 @@ class Action:
 
 
 ESCALATE_ACTION = Action(label="Talk to a human", action="escalate")
+# Turn.flags: the customer asked about their own order and the account has none (Decide asks for the number)
+NO_ORDERS = "no_orders"
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,7 +252,8 @@ class Turn:
     reply: Reply | None = None
     vault: tuple[Redacted, ...] = ()  # this turn's redacted values, never stored
     entities: tuple[Entity, ...] = ()  # typed, for tools (values from the vault where redacted)
-    flags: tuple[str, ...] = ()  # what the guards noticed ("abuse", "quarantined"…), for later stages
+    # what earlier stages noticed for later ones: the guards ("abuse", "quarantined"…), Act (NO_ORDERS)
+    flags: tuple[str, ...] = ()
     settled: bool = False  # a guard decided the reply: only stages that run after the reply run
 
     def evolve(self, **changes: Any) -> Turn:

@@ -1,5 +1,6 @@
-"""Messages that are only a greeting or a thank-you, in every reply language: told apart from questions that
-start with one, answered with the intent's own reply in the customer's language, never handed over."""
+"""Messages that are only a greeting, a thank-you or an acknowledgement ("ok", "👍"), in every reply language:
+told apart from questions that start with one, answered with the intent's own reply in the customer's
+language, never handed over."""
 
 from __future__ import annotations
 
@@ -42,6 +43,21 @@ from engine.language import LANGUAGES, detect_language
         ("Thanks ❤️", "thanks", None),  # an emoji with its variation selector is not a word
         ("İyi günler", "greeting", "tr"),  # Turkish capital İ
         ("TEŞEKKÜR EDERİM", "thanks", "tr"),
+        ("ok", "acknowledgement", None),
+        ("Got it!", "acknowledgement", "en"),
+        ("ok cool", "acknowledgement", "en"),
+        ("vale", "acknowledgement", "es"),
+        ("d'accord", "acknowledgement", "fr"),
+        ("alles klar", "acknowledgement", "de"),
+        ("好的", "acknowledgement", "zh"),
+        ("네 알겠습니다", "acknowledgement", "ko"),
+        ("ok thanks", "thanks", None),  # thanking outweighs acknowledging
+        ("hi ok", "greeting", None),
+        ("👍", "acknowledgement", None),
+        ("👍🏽 👍", "acknowledgement", None),  # a skin tone is part of its emoji
+        ("🙏", "thanks", None),
+        ("ok 👍", "acknowledgement", None),
+        ("👋", "greeting", None),
     ],
 )
 def test_a_message_that_is_only_courtesy_is_told_with_its_language(text: str, kind: str, language: str | None) -> None:
@@ -58,7 +74,11 @@ def test_a_message_that_is_only_courtesy_is_told_with_its_language(text: str, ki
         "thanks for nothing, where is my refund",
         "merci de me rappeler",  # "merci de" + a request
         "谢谢你们的退款什么时候到",
-        "ok",
+        "ok but it never arrived",
+        "ok 👎",  # displeasure is not courtesy, whatever else the message says
+        "thanks 🙄",
+        "😡",
+        "📦",  # an emoji that says none of the kinds
         "",
         "!!!",
         "gracias " * 20,  # too long to be small talk
@@ -101,6 +121,8 @@ def test_a_courtesy_alone_tells_the_language_the_function_words_could_not() -> N
         ("Vielen Dank", "de", "thanks"),
         ("谢谢", "zh", "thanks"),
         ("bonjour", "fr", "greeting"),
+        ("vale", "es", "acknowledgement"),
+        ("好的", "zh", "acknowledgement"),
     ],
 )
 async def test_small_talk_in_another_language_is_answered_in_it_not_handed_over(
@@ -114,3 +136,19 @@ async def test_small_talk_in_another_language_is_answered_in_it_not_handed_over(
     written = file_config.intents[intent].response
     assert isinstance(written, dict)
     assert reply.text == written[language] != written["en"]
+
+
+@pytest.mark.parametrize("text", ["ok", "👍", "got it", "Okay!"])
+async def test_an_acknowledgement_is_answered_not_handed_over(
+    runtime: Runtime, file_config: FileConfig, text: str
+) -> None:
+    # these used to be judged as questions the help centre does not answer: a person was asked to follow up
+    message = terminal_message("courtesy-user", "courtesy-ack", text)
+    reply = [event async for event in runtime.engine.handle(message)][-1].reply
+    assert reply is not None
+    assert not reply.escalated
+    assert (reply.intent, reply.reason) == ("acknowledgement", "fixed_response")
+    written = file_config.intents["acknowledgement"].response
+    assert isinstance(written, dict)
+    assert reply.text == written["en"]
+    assert not any(action.action == "escalate" for action in reply.actions)

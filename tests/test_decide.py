@@ -12,10 +12,11 @@ from engine import ConversationRef, Engine, EventKind, Message, Reply, Turn
 from engine.pipeline import NoEvents
 from engine.policy import IntentSpec, PolicyConfig
 from engine.protocols import ChatMessage, EventSink, GenerationParams, PromptTooLong
+from engine.replies import reply_text
 from engine.stages import Decide, Generate
 from engine.stages.decide import HANDOFF_TEXT, NOT_FOUND_TEXT
 from engine.stages.generate import Persona
-from engine.types import Action, Evidence, Passage, TokenStats
+from engine.types import NO_ORDERS, Action, Evidence, Passage, TokenStats
 from safety.sanitize import SanitizeInput
 
 POLICY = PolicyConfig(answer_threshold=0.8, suggest_threshold=0.5)
@@ -70,20 +71,26 @@ class ScriptedModel:
 class Given:
     """Sets what earlier stages would have found."""
 
-    def __init__(self, intent: str, evidence: tuple[Evidence, ...], answerability: float) -> None:
-        self.changes = {"intent": intent, "evidence": evidence, "answerability": answerability}
+    def __init__(
+        self, intent: str, evidence: tuple[Evidence, ...], answerability: float, flags: tuple[str, ...] = ()
+    ) -> None:
+        self.changes = {"intent": intent, "evidence": evidence, "answerability": answerability, "flags": flags}
 
     async def __call__(self, turn: Turn, events: EventSink) -> Turn:
         return turn.evolve(**self.changes)
 
 
 async def run(
-    model: ScriptedModel, intent: str = "return_item", evidence: tuple[Evidence, ...] = EVIDENCE, best: float = 0.9
+    model: ScriptedModel,
+    intent: str = "return_item",
+    evidence: tuple[Evidence, ...] = EVIDENCE,
+    best: float = 0.9,
+    flags: tuple[str, ...] = (),
 ) -> tuple[Reply, str]:
     if evidence:  # the best sentence carries the judge's support for this case
         evidence = (replace(evidence[0], support=best), *evidence[1:])
     generate = Generate(model, GenerationParams(), POLICY, INTENTS, Persona(), mode="compose")
-    engine = Engine([Given(intent, evidence, best), generate, Decide(POLICY, INTENTS)])
+    engine = Engine([Given(intent, evidence, best, flags), generate, Decide(POLICY, INTENTS)])
     message = Message(ConversationRef("test", "c", "u"), "how long do i have to send it back", message_id="m1")
     events = [e async for e in engine.handle(message)]
     final = events[-1].reply
@@ -170,6 +177,29 @@ async def test_below_the_suggestion_band_is_handed_over_without_sources() -> Non
 async def test_no_evidence_is_handed_over() -> None:
     reply, _ = await run(ScriptedModel("unused"), evidence=(), best=0.0)
     assert (reply.reason, reply.escalated, reply.text) == ("no_evidence", True, NOT_FOUND_TEXT)
+
+
+@pytest.mark.parametrize(("best", "evidence"), [(0.2, EVIDENCE), (0.0, ())])
+async def test_about_an_order_the_account_does_not_show_the_number_is_asked_for_not_a_person(
+    best: float, evidence: tuple[Evidence, ...]
+) -> None:
+    # where the help centre found nothing to show: ask for the order's number instead of handing over
+    reply, streamed = await run(ScriptedModel("unused"), evidence=evidence, best=best, flags=(NO_ORDERS,))
+    assert (reply.reason, reply.escalated, reply.text) == ("no_orders", False, reply_text("no_orders", "en"))
+    assert reply.sources == []
+    assert [a.action for a in reply.actions] == ["start_return", "escalate"]  # a person stays one click away
+    assert streamed == ""
+
+
+async def test_about_an_order_the_account_does_not_show_the_help_centre_still_answers_or_suggests() -> None:
+    answered, _ = await run(ScriptedModel("You have 30 days from delivery to return it."), flags=(NO_ORDERS,))
+    assert (answered.reason, answered.escalated) == ("answered", False)
+    assert answered.sources == ["https://x.example/returns"]
+    # close: handed over with the closest sentences, as without the flag, and the number is asked for too
+    suggested, _ = await run(ScriptedModel("unused"), best=0.6, flags=(NO_ORDERS,))
+    plain, _ = await run(ScriptedModel("unused"), best=0.6)
+    assert (suggested.reason, suggested.escalated, suggested.sources) == ("suggested", True, plain.sources)
+    assert suggested.text == reply_text("no_orders", "en") + "\n\n" + plain.text
 
 
 @pytest.mark.parametrize(

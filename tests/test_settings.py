@@ -50,7 +50,11 @@ def test_the_committed_example_is_valid() -> None:
         ),
         (
             "intents:\n  greeting:\n    examples: [hi]\n    courtesy: goodbye\n",
-            "intents.greeting.courtesy: Input should be '', 'greeting' or 'thanks'",
+            "intents.greeting.courtesy: Input should be '', 'greeting', 'thanks' or 'acknowledgement'",
+        ),
+        (
+            "intents:\n  chit_chat:\n    response: Hello\n",
+            "intents.chit_chat: Value error, needs at least one example (an intent with none is named only by",
         ),
         ("retrieval: [1, 2\n", "not valid YAML at line 2"),
         ("- just a list\n", "the top level must be a mapping"),

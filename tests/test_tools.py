@@ -23,7 +23,7 @@ from engine.pipeline import NoEvents
 from engine.replies import escalate_action, label_language, reply_text
 from engine.stages.act import Act, Consent
 from engine.tools import Failure, ToolCall, ToolError, ToolResult, Tools, ToolSpec
-from engine.types import ESCALATE_ACTION, Action, ConversationRef, Message, Reply, Turn
+from engine.types import ESCALATE_ACTION, NO_ORDERS, Action, ConversationRef, Message, Reply, Turn
 from memory.actions import RedisAuditLog, RedisPendingChoices, RedisProposals
 from safety.injection import InjectionDetector
 from tests.order_fake import TOKEN, OrderFake, running
@@ -236,7 +236,40 @@ async def test_a_general_question_is_left_to_the_help_centre(redis_client: Redis
     async with acting(redis_client, key_prefix) as h:
         assert await h.say("ana", "how long does shipping to canada take", "order_status") is None
         assert await h.say("ana", "where is my refund", "refund_request") is None  # about one, not asking for one
-        assert await h.say("nobody", "where is my order", "order_status") is None  # no orders: nothing to say
+        assert h.fake.refunds_made == 0
+
+
+async def test_a_customer_with_no_orders_is_asked_for_the_number_not_handed_over(
+    redis_client: Redis, key_prefix: str
+) -> None:
+    # it used to fall through to the help centre, which handed "where is my order?" over to a person; the help
+    # centre still answers what it can, and Decide asks for the number where it cannot (test_decide.py)
+    async with acting(redis_client, key_prefix) as h:
+
+        async def flagged(text: str, intent: str = "order_status") -> bool:
+            message = Message(ConversationRef("rest", "c1", "nobody"), text, uuid.uuid4().hex)
+            turn = await h.act(Turn(message=message, intent=intent), NoEvents())
+            assert turn.reply is None, text
+            assert not turn.settled, text
+            return NO_ORDERS in turn.flags
+
+        assert await flagged("where is my order")
+        # the number given next is looked up; someone else's is told exactly like an unknown one
+        other = said(await h.say("nobody", "it's BC-10002", "general_question"), "tool_not_found")
+        assert other.text == reply_text("order_not_found", "en", order="BC-10002")
+        # asked once: a later number alone is not read as the answer
+        assert await h.say("nobody", "10001", "general_question") is None
+        # the same for a number written bare, the next time it is asked
+        assert await flagged("has my package shipped?")
+        said(await h.say("nobody", "99999", "general_question"), "tool_not_found")
+        # a message that is about something else is not taken for the answer
+        assert await flagged("where's my parcel")
+        assert await h.say("nobody", "how long does shipping to canada usually take", "general_question") is None
+        assert not await flagged("how long does shipping to canada take")  # not about their own order
+        assert not await flagged("where is my order", "greeting")  # no order tool for this intent
+        # someone with orders is never flagged
+        message = Message(ConversationRef("rest", "c2", "ana"), "where is my order", uuid.uuid4().hex)
+        assert NO_ORDERS not in (await h.act(Turn(message=message, intent="order_status"), NoEvents())).flags
         assert h.fake.refunds_made == 0
 
 
