@@ -103,6 +103,9 @@ def create_app(settings: Settings, config: FileConfig | None = None, role: Role 
         return is_loopback(request.remote or "") and addressed_to_loopback(request)
 
     async def healthz(request: web.Request) -> web.Response:
+        # a start-up that failed does not retry itself: liveness fails so an orchestrator restarts the process
+        if slot.error:
+            return web.json_response({"status": "failed", "error": "start-up failed; see /readyz"}, status=503)
         return web.json_response({"status": "ok"})
 
     async def readyz(request: web.Request) -> web.Response:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import json
 import logging
 import os
@@ -71,7 +72,7 @@ def _parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="run the HTTP server")
     serve.add_argument("--host", help="bind address (default: server.host)")
-    serve.add_argument("--port", type=int, help="port (default: server.port)")
+    serve.add_argument("--port", type=_port, help="port (default: server.port)")
     serve.add_argument(
         "--role",
         choices=["all", "web"],
@@ -107,7 +108,7 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo-backend", help="run the demo order system alone (orders, refunds)")
     demo.add_argument("--host", default="127.0.0.1", help="bind address (default: 127.0.0.1)")
-    demo.add_argument("--port", type=int, default=8090, help="port (default: 8090)")
+    demo.add_argument("--port", type=_port, default=8090, help="port (default: 8090)")
 
     memory = commands.add_parser("memory", help="what is kept about a user: export it, or erase it")
     memory_what = memory.add_subparsers(dest="memory_command", required=True)
@@ -214,12 +215,27 @@ def cmd_finetune(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _port(text: str) -> int:
+    """A TCP port from the command line, checked like server.port in the YAML (one line, not a traceback)."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port (1 to 65535)")
+    return port
+
+
 def cmd_ingest(settings: Settings, config: FileConfig, paths: Sequence[Path]) -> int:
     from bot.runtime import chunking, index_folder, load_redactor
+    from retrieval.documents import describe_unused
     from retrieval.embeddings import SentenceEmbedder
     from retrieval.ingest import build_index
 
     sources = list(paths) or config.knowledge.paths
+    unused = describe_unused(sources)
+    if unused:
+        print(f"switchboard: warning: {unused}", file=sys.stderr)
     embedder = SentenceEmbedder(config.retrieval.embedder)
     folder = index_folder(settings, config)
     redactor = load_redactor(config)
@@ -253,12 +269,14 @@ def cmd_serve(settings: Settings, config: FileConfig, host: str | None, port: in
     if role == "web" and slack_status(settings) is not None:
         slack += "; its answers are left to `switchboard worker` processes"
     print(f"switchboard: {slack}", file=sys.stderr, flush=True)
-    web.run_app(
-        app,
-        host=bind,
-        port=port if port is not None else config.server.port,
-        print=lambda text: print(text, file=sys.stderr),
-    )
+    listen = port if port is not None else config.server.port
+    try:
+        web.run_app(app, host=bind, port=listen, print=lambda text: print(text, file=sys.stderr))
+    except OSError as error:
+        if error.errno not in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
+            raise
+        print(f"switchboard: error: cannot listen on {bind}:{listen}: {error.strerror}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -47,8 +47,10 @@ from memory.escalations import RedisEscalationStore
 from memory.ledger import RedisIngressLedger
 from memory.stats import RedisSafetyCounter
 from memory.store import RedisMemoryStore, RedisUnavailableError
+from retrieval.documents import KnowledgeError, describe_unused
 from retrieval.embeddings import SentenceEmbedder
-from retrieval.ingest import Chunking, ensure_index
+from retrieval.index import FaissRetriever
+from retrieval.ingest import Chunking, ensure_index, previous_index
 from retrieval.live import IndexWatcher, LiveIndex
 from safety.detectors import GuardDetectors, load_shipped
 from safety.entities import EntityExtractor, ExtractEntities, Product
@@ -225,6 +227,27 @@ def chunking(config: FileConfig, redactor: Redactor | None = None) -> Chunking:
     pii = config.safety.pii
     redaction = f"{REDACTION_VERSION}|{pii.model_dump_json()}" if redactor is not None else ""
     return Chunking(config.knowledge.max_words, config.knowledge.overlap, redactor, redaction)
+
+
+async def knowledge_index(
+    config: FileConfig, embedder: SentenceEmbedder, folder: Path, how: Chunking, progress: Progress
+) -> tuple[FaissRetriever, bool]:
+    """The index to serve, and whether it was just built. Knowledge with an error (a file without front
+    matter, two pages with one url) stops start-up only when there is no earlier index to serve: a broken
+    edit must not take answering down; the watcher switches once the files are fixed."""
+    paths = config.knowledge.paths
+    unused = await asyncio.to_thread(describe_unused, paths)
+    if unused:
+        log.warning("%s", unused)
+    try:
+        return await asyncio.to_thread(ensure_index, paths, embedder, folder, how, config.retrieval.faiss_device)
+    except KnowledgeError as error:
+        previous = await asyncio.to_thread(previous_index, folder, embedder, config.retrieval.faiss_device)
+        if previous is None:
+            raise
+        log.error("knowledge not rebuilt, serving the index built before: %s", error)
+        progress(f"the knowledge has an error, serving the index built before it: {error}")
+        return previous, False
 
 
 async def open_redis(settings: Settings, config: FileConfig, progress: Progress) -> tuple[Redis, EmbeddedRedis | None]:
@@ -454,9 +477,7 @@ class Runtime:
         progress("checking the knowledge index")
         folder = index_folder(settings, config)
         device = config.retrieval.faiss_device
-        built, rebuilt = await asyncio.to_thread(
-            ensure_index, config.knowledge.paths, embedder, folder, chunking(config, redactor), device
-        )
+        built, rebuilt = await knowledge_index(config, embedder, folder, chunking(config, redactor), progress)
         if rebuilt:
             progress(f"indexed {len(built.passages)} passages")
         built.lexical_weight = config.retrieval.lexical_weight

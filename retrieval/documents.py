@@ -1,4 +1,9 @@
-"""Knowledge documents: markdown files with `title` and `url` in YAML front matter, split into passages."""
+"""Knowledge documents: markdown files with `title` and `url` in YAML front matter, split into passages.
+
+Only files inside the configured folders are read: a link that leads out of its folder is not followed (a
+synced or cloned help centre could otherwise publish any file the server can read, /etc/… or another
+team's pages), and is reported by `unused_files` with the other files that are not read.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from engine.text import sentences
 from engine.types import Passage
 
 MAX_DOCUMENT_BYTES = 2 * 1024 * 1024
+SUFFIXES = (".md", ".markdown")  # any case: "FAQ.MD" too
 _FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*\n", re.DOTALL)
 _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 
@@ -34,7 +40,7 @@ def parse_document(path: Path) -> Document:
     if path.stat().st_size > MAX_DOCUMENT_BYTES:
         raise KnowledgeError(f"{path}: larger than {MAX_DOCUMENT_BYTES // 1024} KiB")
     try:
-        raw = path.read_text(encoding="utf-8")
+        raw = path.read_text(encoding="utf-8-sig")  # a byte-order mark (Windows editors) is not text
     except UnicodeDecodeError as error:
         raise KnowledgeError(f"{path}: not UTF-8 text ({error.reason})") from None
     match = _FRONT_MATTER.match(raw)
@@ -47,6 +53,8 @@ def parse_document(path: Path) -> Document:
     if not isinstance(meta, dict):
         raise KnowledgeError(f"{path}: front matter must be a mapping")
     title, url = meta.get("title"), meta.get("url")
+    if isinstance(title, int | float) and not isinstance(title, bool):
+        title = str(title)  # "title: 2024" is YAML's number, and still the page's title
     if not isinstance(title, str) or not title.strip():
         raise KnowledgeError(f"{path}: front matter needs a non-empty 'title'")
     if not isinstance(url, str) or not re.match(r"^https?://\S+$", url):
@@ -54,16 +62,46 @@ def parse_document(path: Path) -> Document:
     return Document(path=path, title=title.strip(), url=url.strip(), body=raw[match.end() :])
 
 
+def _markdown(path: Path) -> bool:
+    return path.suffix.lower() in SUFFIXES
+
+
+def _inside(path: Path, root: Path) -> bool:
+    """Whether the file, its links followed, is still inside the folder (itself resolved)."""
+    return path.resolve().is_relative_to(root)
+
+
 def find_documents(paths: Sequence[Path]) -> list[Path]:
+    """The markdown files of the configured files and folders, resolved, each once."""
     files: list[Path] = []
     for root in paths:
         if root.is_file():
             files.append(root)
         elif root.is_dir():
-            files.extend(sorted(p for p in root.rglob("*.md") if p.is_file()))
+            inside = root.resolve()
+            files.extend(p for p in root.rglob("*") if _markdown(p) and p.is_file() and _inside(p, inside))
         else:
-            raise KnowledgeError(f"{root}: no such file or folder")
+            raise KnowledgeError(f"{root}: no such file or folder (knowledge.paths)")
     return sorted(dict.fromkeys(p.resolve() for p in files))
+
+
+def unused_files(paths: Sequence[Path]) -> tuple[list[Path], list[Path]]:
+    """Files in the configured folders that are not read: (not markdown, links that lead out of the folder).
+    Hidden files and folders (".git", ".DS_Store") are not reported."""
+    other: list[Path] = []
+    outside: list[Path] = []
+    for root in paths:
+        if not root.is_dir():
+            continue
+        inside = root.resolve()
+        for path in sorted(root.rglob("*")):
+            if any(part.startswith(".") for part in path.relative_to(root).parts) or not path.is_file():
+                continue
+            if not _inside(path, inside):
+                outside.append(path)
+            elif not _markdown(path):
+                other.append(path)
+    return other, outside
 
 
 def _sections(body: str) -> Iterable[tuple[str, str]]:
@@ -197,10 +235,51 @@ def split_document(document: Document, max_words: int = 160, overlap: int = 20) 
     return passages
 
 
+def describe_unused(paths: Sequence[Path], shown: int = 5) -> str:
+    """One line naming the files of the configured folders that are not read, or "" when every one is."""
+    other, outside = unused_files(paths)
+
+    def named(files: list[Path]) -> str:
+        more = f" and {len(files) - shown} more" if len(files) > shown else ""
+        return ", ".join(map(str, files[:shown])) + more
+
+    parts = []
+    if other:
+        parts.append(f"{len(other)} not markdown (.md, .markdown): {named(other)}")
+    if outside:
+        parts.append(f"{len(outside)} links that lead out of their folder: {named(outside)}")
+    return "knowledge files not read: " + "; ".join(parts) if parts else ""
+
+
+def load_documents(paths: Sequence[Path]) -> list[Document]:
+    """Every document under `paths`; every file that cannot be used named in one error, not the first alone
+    (fixing them one run at a time is slow). Two different files claiming one `url` are an error: answers
+    would cite one page for the other's words; a copy of a page (the same url and text) is read once."""
+    documents: list[Document] = []
+    problems: list[str] = []
+    owner: dict[str, Document] = {}
+    for file in find_documents(paths):
+        try:
+            document = parse_document(file)
+        except KnowledgeError as error:
+            problems.append(str(error))
+            continue
+        first = owner.setdefault(document.url, document)
+        if first is document:
+            documents.append(document)
+        elif (first.title, first.body) != (document.title, document.body):
+            problems.append(f"{file}: its url {document.url} is also {first.path}'s (each page needs its own)")
+    if len(problems) == 1:
+        raise KnowledgeError(problems[0])
+    if problems:
+        raise KnowledgeError(f"{len(problems)} knowledge files cannot be used: " + "; ".join(problems))
+    return documents
+
+
 def load_passages(paths: Sequence[Path], max_words: int = 160, overlap: int = 20) -> list[Passage]:
     """Every passage of every document under `paths`, exact duplicates removed."""
     unique: dict[str, Passage] = {}
-    for file in find_documents(paths):
-        for passage in split_document(parse_document(file), max_words, overlap):
+    for document in load_documents(paths):
+        for passage in split_document(document, max_words, overlap):
             unique.setdefault(passage.passage_id, passage)
     return list(unique.values())

@@ -142,6 +142,21 @@ def ensure_index(
     return built, True
 
 
+def previous_index(folder: Path, embedder: SentenceEmbedder, device: str = "cpu") -> FaissRetriever | None:
+    """The folder's current version when it can still be served with this embedder, else None: what a
+    process starts on when the knowledge has an error (a broken edit must not take answering down)."""
+    version = current_version(folder)
+    manifest = read_manifest(version) if version is not None else None
+    if version is None or manifest is None:
+        return None
+    if (manifest.embedder, manifest.dimension) != (embedder.name, embedder.dimension):
+        return None
+    try:
+        return FaissRetriever.load(version, device)
+    except KnowledgeIndexError:
+        return None
+
+
 def load_current(folder: Path, device: str = "cpu") -> FaissRetriever:
     version = current_version(folder)
     if version is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -190,6 +191,25 @@ def test_a_refund_is_proposed_approved_and_audited_from_the_command_line(tmp_pat
     ]
     table = run_cli(["audit", "--user", "demo"], env, tmp_path)
     assert "executed  refund" in table.stdout
+
+
+@pytest.mark.parametrize(("port", "problem"), [("99999", "99999 is not a port (1 to 65535)"), ("web", "'web' is not")])
+def test_a_bad_port_is_one_line(tmp_path: Path, port: str, problem: str) -> None:
+    result = run_cli(["serve", "--port", port], cli_env(tmp_path), tmp_path)
+    assert result.returncode == 2
+    assert problem in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_port_in_use_is_one_line(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_cli(["serve", "--port", str(port)], cli_env(tmp_path), tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith(f"switchboard: error: cannot listen on 127.0.0.1:{port}")
+    assert "Traceback" not in result.stderr
 
 
 def test_the_demo_backend_refuses_a_public_address(tmp_path: Path) -> None:

@@ -4,7 +4,15 @@ from pathlib import Path
 
 import pytest
 
-from retrieval.documents import KnowledgeError, find_documents, load_passages, parse_document, split_document
+from retrieval.documents import (
+    KnowledgeError,
+    describe_unused,
+    find_documents,
+    load_passages,
+    parse_document,
+    split_document,
+    unused_files,
+)
 
 KNOWLEDGE = Path(__file__).resolve().parent.parent / "knowledge"
 
@@ -92,3 +100,64 @@ def test_duplicate_passages_are_dropped(tmp_path: Path) -> None:
 def test_missing_paths_are_an_error(tmp_path: Path) -> None:
     with pytest.raises(KnowledgeError, match="no such file"):
         find_documents([tmp_path / "nope"])
+
+
+def test_a_link_out_of_the_folder_is_never_read(tmp_path: Path) -> None:
+    # a cloned or synced help centre holding a link to a server file must not publish it
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    write(outside, "secret.md", "---\ntitle: Secret\nurl: https://intranet.example/s\n---\nThe root password is x.\n")
+    kb = tmp_path / "kb"
+    (kb / "sub").mkdir(parents=True)
+    write(kb, "page.md", "---\ntitle: Page\nurl: https://x.example/p\n---\nHello.\n")
+    (kb / "link.md").symlink_to(outside / "secret.md")
+    (kb / "sub" / "dir").symlink_to(outside, target_is_directory=True)
+    (kb / "inside.md").symlink_to(kb / "page.md")  # a link that stays inside is the page itself, read once
+    assert find_documents([kb]) == [(kb / "page.md").resolve()]
+    assert all("password" not in p.text for p in load_passages([kb]))
+    assert unused_files([kb])[1] == [kb / "link.md"]
+    # named explicitly, a file is read wherever it is
+    assert find_documents([outside / "secret.md"]) == [(outside / "secret.md").resolve()]
+
+
+def test_files_that_are_not_read_are_named(tmp_path: Path) -> None:
+    write(tmp_path, "page.MD", "---\ntitle: Page\nurl: https://x.example/p\n---\nHello.\n")
+    write(tmp_path, "more.markdown", "---\ntitle: More\nurl: https://x.example/m\n---\nHi.\n")
+    write(tmp_path, "faq.html", "<p>hi</p>")
+    write(tmp_path, "notes.txt", "hi")
+    (tmp_path / ".git").mkdir()
+    write(tmp_path / ".git", "config", "x")  # hidden: never reported
+    assert [p.name for p in find_documents([tmp_path])] == ["more.markdown", "page.MD"]
+    line = describe_unused([tmp_path])
+    assert line.startswith("knowledge files not read: 2 not markdown (.md, .markdown): ")
+    assert "faq.html" in line
+    assert "notes.txt" in line
+    assert ".git" not in line
+    assert describe_unused([tmp_path / "page.MD"]) == ""
+
+
+def test_every_unusable_file_is_named_at_once(tmp_path: Path) -> None:
+    write(tmp_path, "a.md", "")
+    write(tmp_path, "b.md", "# no front matter\n")
+    write(tmp_path, "c.md", "---\ntitle: C\nurl: https://x.example/c\n---\nFine.\n")
+    with pytest.raises(KnowledgeError) as raised:
+        load_passages([tmp_path])
+    message = str(raised.value)
+    assert message.startswith("2 knowledge files cannot be used: ")
+    assert str(tmp_path / "a.md") in message
+    assert str(tmp_path / "b.md") in message
+    assert "c.md" not in message
+
+
+def test_two_pages_with_one_url_are_an_error_but_a_copy_is_read_once(tmp_path: Path) -> None:
+    write(tmp_path, "a.md", "---\ntitle: Sharing\nurl: https://x.example/s\n---\nShare a link.\n")
+    write(tmp_path, "b.md", "---\ntitle: Offline\nurl: https://x.example/s\n---\nWorks offline.\n")
+    with pytest.raises(KnowledgeError, match=r"b\.md: its url https://x\.example/s is also .*a\.md's"):
+        load_passages([tmp_path])
+
+
+def test_a_byte_order_mark_and_a_numeric_title_are_read(tmp_path: Path) -> None:
+    path = tmp_path / "bom.md"
+    path.write_bytes("\ufeff---\ntitle: 2024\nurl: https://x.example/y\n---\nText.\n".encode())
+    document = parse_document(path)
+    assert (document.title, document.body) == ("2024", "Text.\n")

@@ -15,8 +15,10 @@ import pytest
 from aiohttp import ClientSession
 
 from bot.app import create_app
+from bot.runtime import knowledge_index
 from bot.settings import FileConfig, Settings
 from engine.types import Passage
+from retrieval.documents import KnowledgeError
 from retrieval.embeddings import SentenceEmbedder
 from retrieval.index import FaissRetriever, Manifest
 from retrieval.ingest import Chunking, build_index, ensure_index, load_current
@@ -120,6 +122,33 @@ async def test_a_broken_edit_keeps_the_served_index_and_says_why(
     (docs / "broken.md").unlink()
     (docs / "gifts.md").write_text(PAGE.format(price="$5"))
     assert await watcher.refresh(), "the next good edit is picked up"
+
+
+async def test_a_start_on_broken_knowledge_serves_the_index_built_before(
+    tmp_path: Path, embedder: SentenceEmbedder, file_config: FileConfig, caplog: pytest.LogCaptureFixture
+) -> None:
+    # one bad file used to stop every start-up (serve never ready, ask and chat exit 2) though an index existed
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "gifts.md").write_text(PAGE.format(price="$3"))
+    config = file_config.model_copy(update={"knowledge": file_config.knowledge.model_copy(update={"paths": [docs]})})
+    said: list[str] = []
+    folder = tmp_path / "index"
+    _, rebuilt = await knowledge_index(config, embedder, folder, Chunking(), said.append)
+    assert rebuilt
+    (docs / "gifts.md").write_text(PAGE.format(price="$5"))
+    (docs / "broken.md").write_text("no front matter here")
+    (docs / "faq.html").write_text("<p>not read</p>")
+    with caplog.at_level(logging.WARNING):
+        served, rebuilt = await knowledge_index(config, embedder, folder, Chunking(), said.append)
+    assert not rebuilt
+    assert [p.text for p in served.passages] == ["Gift wrapping costs $3 per item."]
+    assert said[-1].startswith("the knowledge has an error, serving the index built before it: ")
+    assert "broken.md: missing front matter" in said[-1]
+    assert "knowledge files not read: 1 not markdown (.md, .markdown): " in caplog.text
+    # with nothing built before, the error stops start-up
+    with pytest.raises(KnowledgeError, match="missing front matter"):
+        await knowledge_index(config, embedder, tmp_path / "fresh", Chunking(), said.append)
 
 
 # --- a running server switches while it answers -----------------------------------------------------------

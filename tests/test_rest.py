@@ -273,6 +273,9 @@ async def test_a_redis_that_never_answers_leaves_the_server_unready_with_a_clear
             async with session.post(server.make_url("/api/messages"), json={"user_id": "u", "text": "hi"}) as r:
                 assert r.status == 503
                 assert r.headers["Retry-After"] == "5"
+            # start-up is not retried in the process: liveness fails, so an orchestrator restarts it
+            async with session.get(server.make_url("/healthz")) as response:
+                assert (response.status, (await response.json())["status"]) == (503, "failed")
             # No token: a loopback-only server. A page whose host name was rebound to 127.0.0.1 reaches it under
             # that name: it may not speak as a user, nor read the start-up error.
             rebound = {"Host": f"shop.rebound.example:{server.port}"}
