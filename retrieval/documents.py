@@ -20,6 +20,7 @@ from engine.types import Passage
 
 MAX_DOCUMENT_BYTES = 2 * 1024 * 1024
 SUFFIXES = (".md", ".markdown")  # any case: "FAQ.MD" too
+READING = 2  # how pages become passages (2: images, markup and code fences made readable); a change rebuilds
 _FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*\n", re.DOTALL)
 _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 
@@ -117,6 +118,38 @@ def _sections(body: str) -> Iterable[tuple[str, str]]:
         else:
             lines.append(line)
     yield heading, "\n".join(lines)
+
+
+_FENCE = re.compile(r"^\s*(?:```|~~~)")
+_IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
+_HTML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
+# HTML elements by name only: "<id>" in "bw send delete <id>" is a placeholder the page shows, not markup
+_HTML_TAG = re.compile(
+    r"</?(?:a|abbr|article|aside|audio|b|blockquote|br|button|center|cite|code|dd|details|div|dl|dt|em|"
+    r"figcaption|figure|font|footer|h[1-6]|header|hr|i|iframe|img|input|kbd|label|li|main|mark|nav|ol|p|"
+    r"picture|pre|s|section|small|source|span|strong|sub|summary|sup|svg|table|tbody|td|th|thead|tr|u|ul|"
+    r"video)\b[^<>]*>",
+    re.IGNORECASE,
+)
+
+
+def readable(body: str) -> str:
+    """The page as text a customer can read in a reply: no images, no HTML markup or comments; a code
+    block's lines kept, each as inline code on a line of its own ("`acme share --expire 7d`"), its fences
+    dropped (a "## " inside one is not a heading)."""
+    lines: list[str] = []
+    fenced = False
+    for line in _HTML_COMMENT.sub("", body).splitlines():
+        if _FENCE.match(line):
+            fenced = not fenced
+            lines.append("")
+        elif fenced:
+            code = line.strip().replace("`", "'")
+            lines.extend([f"`{code}`", ""] if code else [""])
+        else:
+            text = _HTML_TAG.sub(lambda tag: " " if tag.group(0)[1:3].lower() == "br" else "", _IMAGE.sub("", line))
+            lines.append(re.sub(r"(?<=\S)\s{2,}(?=\S)", " ", text) if text != line else line)
+    return "\n".join(lines)
 
 
 _BLOCK_START = re.compile(r"^\s*(?:[-*+•]\s|\d{1,2}[.)]\s|>)")
@@ -220,7 +253,7 @@ def _windows(text: str, max_words: int, overlap: int) -> Iterable[str]:
 
 def split_document(document: Document, max_words: int = 160, overlap: int = 20) -> list[Passage]:
     passages: list[Passage] = []
-    for section, text in _sections(document.body):
+    for section, text in _sections(readable(document.body)):
         for window in _windows(text, max_words, overlap):
             digest = hashlib.sha1(f"{document.url}\n{section}\n{window}".encode(), usedforsecurity=False)
             passages.append(

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from engine.protocols import Redactor
 from engine.types import Passage
-from retrieval.documents import find_documents, load_passages
+from retrieval.documents import READING, find_documents, load_passages
 from retrieval.embeddings import SentenceEmbedder, passage_text, sentence_text
 from retrieval.index import FORMAT_VERSION, FaissRetriever, KnowledgeIndexError, Manifest, read_manifest
 from retrieval.versions import build_lock, current_version, new_version, point_at
@@ -31,7 +31,7 @@ class Chunking:
 
 def fingerprint(paths: Sequence[Path], embedder: str, chunking: Chunking) -> str:
     """Changes whenever a document, the chunking, the redaction or the embedder changes."""
-    settings = f"{FORMAT_VERSION}|{embedder}|{chunking.max_words}|{chunking.overlap}|{chunking.redaction}"
+    settings = f"{FORMAT_VERSION}|{READING}|{embedder}|{chunking.max_words}|{chunking.overlap}|{chunking.redaction}"
     digest = hashlib.sha256(settings.encode())
     for file in find_documents(paths):
         digest.update(str(file).encode())

@@ -161,3 +161,26 @@ def test_a_byte_order_mark_and_a_numeric_title_are_read(tmp_path: Path) -> None:
     path.write_bytes("\ufeff---\ntitle: 2024\nurl: https://x.example/y\n---\nText.\n".encode())
     document = parse_document(path)
     assert (document.title, document.body) == ("2024", "Text.\n")
+
+
+def test_images_markup_and_code_fences_never_reach_a_reply(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "rich.md",
+        "---\ntitle: Sharing\nurl: https://x.example/share\n---\n## Links\n\n"
+        "Open the file ![Screenshot of the share dialog](share.png) and choose Share.\n\n"
+        '<div class="note">\nShared links can be revoked at any time.<br>Revoked links stop at once.\n</div>\n\n'
+        "<!-- internal: rewrite this\nsection -->\n"
+        "From the command line:\n\n```bash\nacme share --expire 7d report.pdf\n## not a heading\n```\n\n"
+        "Delete it with `acme share delete <id>`.\n",
+    )
+    [passage] = split_document(parse_document(path))
+    assert passage.section == "Links"
+    assert passage.text.splitlines() == [
+        "Open the file and choose Share.",
+        "Shared links can be revoked at any time. Revoked links stop at once.",
+        "From the command line:",
+        "`acme share --expire 7d report.pdf`",
+        "`## not a heading`",
+        "Delete it with `acme share delete <id>`.",  # a placeholder the page shows is not markup
+    ]
