@@ -21,7 +21,7 @@ from adapters.callbacks import CallbackNotifier
 from adapters.http import FencedClient, HostRules
 from adapters.remote_llm import RemoteGenerator, RemoteSettings
 from bot.settings import FileConfig, Settings, SettingsError
-from bot.tools import ToolKit, build_tools, consent_signer
+from bot.tools import ToolKit, build_tools, consent_signer, demo_leftovers
 from engine import Action, Dispatcher, Engine, LocalReplyBus
 from engine.detector import DetectorError, MessageDetector
 from engine.generation.local import LoadOptions, LocalGenerator, pick_device
@@ -446,6 +446,8 @@ class Runtime:
     @classmethod
     async def start(cls, settings: Settings, config: FileConfig, progress: Progress = _quiet) -> Runtime:
         settings.home.mkdir(parents=True, exist_ok=True)
+        for leftover in demo_leftovers(config):
+            log.warning("%s", leftover)
         redis, embedded = await open_redis(settings, config, progress)
         try:
             toolkit = await build_tools(config)

@@ -17,7 +17,7 @@ from adapters.api_tool import ApiTool, ApiToolConfig, parse_path
 from adapters.demo_orders import start_demo
 from adapters.http import FencedClient, HostRules
 from adapters.orders import OrderApi, OrderSystem, OrderTracker, Refunds
-from bot.settings import ApiToolSettings, FileConfig, Settings, SettingsError
+from bot.settings import PROJECT_ROOT, ApiToolSettings, FileConfig, Settings, SettingsError
 from engine.consent import ConsentSigner
 from engine.tools import Tool, ToolError, Tools
 from memory.store import shared_secret
@@ -39,6 +39,31 @@ def _env(name: str, key: str) -> str:
     if not value:
         raise SettingsError(f"{name}: not set (the YAML's {key} names it)")
     return value
+
+
+DEMO_COMPANY = "Brightcart"  # the demo shop of bot/defaults.yaml, whose orders the demo system holds
+DEMO_KNOWLEDGE = PROJECT_ROOT / "knowledge"
+
+
+def demo_leftovers(config: FileConfig) -> list[str]:
+    """What a deployment of its own still takes from the demo (one line each, for a start-up warning): a
+    company or help centre of its own with the demo's order system answering its customers' order
+    questions, or the demo help centre under another company's name."""
+    bundled = [DEMO_KNOWLEDGE.resolve()]
+    own_knowledge = [p.resolve() for p in config.knowledge.paths] != bundled
+    own_company = config.company.name != DEMO_COMPANY
+    found = []
+    if config.orders.base_url == "demo" and (own_knowledge or own_company):
+        found.append(
+            "orders.base_url is 'demo': customers' order questions are answered from the demo shop's orders "
+            "(BC-12345…); set it to your order system's URL, or null for no order tools (docs/tools.md)"
+        )
+    if own_company and not own_knowledge:
+        found.append(
+            f"knowledge.paths is the bundled demo help centre ({DEMO_KNOWLEDGE}): {config.company.name}'s "
+            "customers are answered from Brightcart's pages; set knowledge.paths to your own"
+        )
+    return found
 
 
 async def build_tools(config: FileConfig) -> ToolKit:

@@ -88,7 +88,7 @@ def find_documents(paths: Sequence[Path]) -> list[Path]:
 
 def unused_files(paths: Sequence[Path]) -> tuple[list[Path], list[Path]]:
     """Files in the configured folders that are not read: (not markdown, links that lead out of the folder).
-    Hidden files and folders (".git", ".DS_Store") are not reported."""
+    Hidden files and folders (".git", ".DS_Store") and Python's ("__init__.py", "__pycache__") are not reported."""
     other: list[Path] = []
     outside: list[Path] = []
     for root in paths:
@@ -96,7 +96,7 @@ def unused_files(paths: Sequence[Path]) -> tuple[list[Path], list[Path]]:
             continue
         inside = root.resolve()
         for path in sorted(root.rglob("*")):
-            if any(part.startswith(".") for part in path.relative_to(root).parts) or not path.is_file():
+            if any(part.startswith((".", "__")) for part in path.relative_to(root).parts) or not path.is_file():
                 continue
             if not _inside(path, inside):
                 outside.append(path)

@@ -127,6 +127,7 @@ def test_files_that_are_not_read_are_named(tmp_path: Path) -> None:
     write(tmp_path, "notes.txt", "hi")
     (tmp_path / ".git").mkdir()
     write(tmp_path / ".git", "config", "x")  # hidden: never reported
+    write(tmp_path, "__init__.py", "")  # a package marker (the bundled help centre has one)
     assert [p.name for p in find_documents([tmp_path])] == ["more.markdown", "page.MD"]
     line = describe_unused([tmp_path])
     assert line.startswith("knowledge files not read: 2 not markdown (.md, .markdown): ")

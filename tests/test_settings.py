@@ -12,6 +12,7 @@ from bot.settings import (
     load_file_config,
     require_token_off_loopback,
 )
+from bot.tools import demo_leftovers
 
 
 def test_defaults_load_without_a_config_file(tmp_path: Path) -> None:
@@ -123,3 +124,21 @@ def test_api_tokens_must_be_long_and_are_required_off_loopback(monkeypatch: pyte
     token_settings = load_env_settings()
     require_token_off_loopback(token_settings, "0.0.0.0")  # noqa: S104
     assert "x" * 16 not in repr(token_settings), "the token never appears in logs or reprs"
+
+
+def test_a_deployment_of_its_own_is_told_what_it_still_takes_from_the_demo(tmp_path: Path) -> None:
+    demo, _ = load_file_config(None, cwd=tmp_path)
+    assert demo_leftovers(demo) == []  # the demo itself: nothing to warn of
+    (tmp_path / "kb").mkdir()
+    cases = {
+        "company:\n  name: Acme\nknowledge:\n  paths: [kb]\n": ["orders.base_url is 'demo'"],
+        "knowledge:\n  paths: [kb]\n": ["orders.base_url is 'demo'"],
+        "company:\n  name: Acme\n": ["orders.base_url is 'demo'", "knowledge.paths is the bundled demo help centre"],
+        "company:\n  name: Acme\nknowledge:\n  paths: [kb]\norders:\n  base_url: null\n": [],
+    }
+    for text, expected in cases.items():
+        path = tmp_path / "own.yaml"
+        path.write_text(text)
+        config, _ = load_file_config(path)
+        found = demo_leftovers(config)
+        assert [line[: len(start)] for line, start in zip(found, expected, strict=True)] == expected, text
