@@ -240,6 +240,8 @@ class Turn:
     embedded_sentences: tuple[tuple[str, tuple[float, ...]], ...] = ()
     retrieved: tuple[Retrieved, ...] = ()
     follows_up: str = ""  # the earlier question this message was read with, when Retrieve needed it
+    # when it did: the message's own search and vector, for Weigh to keep whichever has the better evidence
+    alone: tuple[tuple[Retrieved, ...], tuple[float, ...]] | None = None
     # the message as searched and judged when not in its own words: its English translation (TranslateQuery)
     query: str = ""
     evidence: tuple[Evidence, ...] = ()  # judged sentences, best first

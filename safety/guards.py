@@ -26,7 +26,7 @@ from typing import Protocol
 from engine.generation.prompts import SYSTEM_PROMPT
 from engine.protocols import EventSink, StoreUnavailable
 from engine.replies import escalate_action, reply_text
-from engine.types import Passage, Reply, Turn
+from engine.types import Passage, Reply, Retrieved, Turn
 from safety.detectors import GuardDetectors
 from safety.harm_languages import caring_language, caring_reply
 from safety.injection import InjectionDetector
@@ -156,17 +156,23 @@ class QuarantinePassages:
         # the same passages come back for message after message: each is read once
         self.check = lru_cache(maxsize=remember)(injection.check_document)
 
-    async def __call__(self, turn: Turn, events: EventSink) -> Turn:
+    def _kept(self, retrieved: tuple[Retrieved, ...]) -> tuple[Retrieved, ...]:
         kept = []
-        for found in turn.retrieved:
+        for found in retrieved:
             rule = self.check(found.passage.text)
             if rule is None:
                 kept.append(found)
             else:
                 log.warning("quarantined a passage of %s: it carries instructions (%s)", found.passage.url, rule)
-        if len(kept) == len(turn.retrieved):
+        return tuple(kept)
+
+    async def __call__(self, turn: Turn, events: EventSink) -> Turn:
+        kept = self._kept(turn.retrieved)
+        # a follow-up's own search too (Weigh may keep it instead of the joined one)
+        alone = None if turn.alone is None else (self._kept(turn.alone[0]), turn.alone[1])
+        if kept == turn.retrieved and alone == turn.alone:
             return turn
-        return turn.evolve(retrieved=tuple(kept), flags=(*turn.flags, "quarantined"))
+        return turn.evolve(retrieved=kept, alone=alone, flags=(*turn.flags, "quarantined"))
 
 
 def flag_injected(passages: Sequence[Passage], injection: InjectionDetector) -> int:

@@ -60,6 +60,21 @@ async def test_the_next_turn_reads_the_conversation_and_only_its_own(runtime: Ru
     assert alone.escalated, "another conversation has no earlier question to read it with"
 
 
+async def test_a_standalone_question_after_another_topic_is_answered_on_its_own(runtime: Runtime) -> None:
+    # joined to the earlier question, the search matched the earlier page better (its words dominate); the
+    # judge's evidence for the message alone decides (a helper's probe: the price table, handed over)
+    alone = terminal_message("topic-user", "topic-fresh", "can i exchange for a different size")
+    fresh = [e async for e in runtime.engine.handle(alone)][-1].reply
+    first = terminal_message("topic-user", "topic-conv", "How much does express shipping cost?")
+    [e async for e in runtime.engine.handle(first)]
+    after = terminal_message("topic-user", "topic-conv", "can i exchange for a different size")
+    reply = [e async for e in runtime.engine.handle(after)][-1].reply
+    assert fresh is not None
+    assert reply is not None
+    assert not fresh.escalated
+    assert (reply.text, reply.sources, reply.escalated) == (fresh.text, fresh.sources, fresh.escalated)
+
+
 async def test_invisible_characters_are_not_stored_in_history(runtime: Runtime) -> None:
     message = terminal_message("clean-user", "clean-conv", "He\u200bllo\u202e")
     [e async for e in runtime.engine.handle(message)]

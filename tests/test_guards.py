@@ -212,11 +212,14 @@ async def test_refusals_and_hand_overs_speak_the_customers_language(served: str,
 
 
 class Retrieving:
+    """A follow-up's search: joined to the earlier question, with the message's own search beside it."""
+
     def __init__(self, passages: list[Passage]) -> None:
         self.passages = passages
 
     async def __call__(self, turn: Turn, events: EventSink) -> Turn:
-        return turn.evolve(retrieved=tuple(Retrieved(p, 0.9) for p in self.passages))
+        found = tuple(Retrieved(p, 0.9) for p in self.passages)
+        return turn.evolve(retrieved=found, alone=(found[::-1], (1.0, 0.0)), follows_up="earlier question")
 
 
 async def test_a_page_carrying_instructions_never_reaches_what_is_weighed_or_prompted() -> None:
@@ -227,14 +230,15 @@ async def test_a_page_carrying_instructions_never_reaches_what_is_weighed_or_pro
     seen: list[tuple[Retrieved, ...]] = []
 
     async def record(turn: Turn, events: EventSink) -> Turn:
-        seen.append(turn.retrieved)
+        assert turn.alone is not None
+        seen.extend([turn.retrieved, turn.alone[0]])
         return turn.evolve(reply=None)
 
     engine = Engine(
         [Retrieving([clean, planted]), QuarantinePassages(InjectionDetector()), record, Decide(POLICY, INTENTS)]
     )
     [e async for e in engine.handle(Message(ConversationRef("t", "c", "u"), "can i return it", "m1"))]
-    assert [r.passage.passage_id for r in seen[0]] == ["a"]
+    assert [[r.passage.passage_id for r in found] for found in seen] == [["a"], ["a"]]  # both searches
 
 
 async def run_guarded(toxicity: ToxicityDetector, model_text: str) -> tuple[str, str]:

@@ -17,8 +17,10 @@ def best_score(hits: list[Retrieved]) -> float:
 
 class Retrieve:
     """`follow_up_below`: when the message alone matches no passage this well and the conversation has an
-    earlier question, search again with both ("And for holiday purchases?" means little on its own) and
-    keep whichever search found the stronger evidence."""
+    earlier question, search again with both ("And for holiday purchases?" means little on its own). The
+    joined search goes on when it matched better, with the message's own search beside it (`turn.alone`):
+    a joined question matches its earlier question's page well whatever is asked next, so Weigh keeps
+    whichever of the two holds the stronger evidence ("how do I change my plan?" after a price question)."""
 
     def __init__(self, retriever: Retriever, embedder: Embedder, top_k: int, follow_up_below: float) -> None:
         self.retriever = retriever
@@ -44,6 +46,9 @@ class Retrieve:
             if best_score(in_context) > best_score(hits):
                 # the joined question's vector, so later stages weigh evidence against what was searched
                 return turn.evolve(
-                    retrieved=tuple(in_context), follows_up=earlier[-1], query_vector=tuple(map(float, joined))
+                    retrieved=tuple(in_context),
+                    follows_up=earlier[-1],
+                    query_vector=tuple(map(float, joined)),
+                    alone=(tuple(hits), tuple(map(float, vector))),
                 )
         return turn.evolve(retrieved=tuple(hits), query_vector=tuple(map(float, vector)))

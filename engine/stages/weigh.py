@@ -21,7 +21,7 @@ from engine.policy import IntentSpec, answers_itself
 from engine.protocols import EventSink, GenerationUnavailable, PromptTooLong
 from engine.reader import Reader, reader_rows
 from engine.replies import reply_text
-from engine.types import Evidence, Turn
+from engine.types import Evidence, Retrieved, Turn
 
 log = logging.getLogger(__name__)
 
@@ -80,15 +80,17 @@ class Weigh:
             return turn
         if not turn.query and detect_language(turn.message.text) not in (None, self.knowledge_language):
             return turn  # no evidence: handed over, in the customer's language
-        vector = np.asarray(turn.query_vector, dtype=np.float32)
-        config = self.config
-        candidates = gather(
-            vector, turn.retrieved, self.source, config.max_passages, config.max_candidates, config.min_relevance
-        )
+        candidates, scores = await self._judged(turn.question, turn.retrieved, turn.query_vector)
+        if turn.alone is not None:  # read with the earlier question: unless the message alone is better evidence
+            hits, vector = turn.alone
+            own = await self._judged(turn.query or turn.message.text, hits, vector)
+            if max(own[1], default=-1.0) > max(scores, default=-1.0):
+                turn = turn.evolve(retrieved=hits, query_vector=vector, follows_up="")
+                candidates, scores = own
+            turn = turn.evolve(alone=None)
         if not candidates:
             return turn
         question = turn.question
-        scores = await asyncio.to_thread(self.judge.judge, question, candidates)
         if self.stack is not None:
             await events.status(reply_text("reading", turn.speaks))
             scores = await self._with_reader(self.stack, question, candidates, scores)
@@ -98,6 +100,23 @@ class Weigh:
             reverse=True,
         )
         return turn.evolve(evidence=tuple(judged), answerability=judged[0].support)
+
+    async def _judged(
+        self, question: str, retrieved: Sequence[Retrieved], vector: Sequence[float]
+    ) -> tuple[list[Evidence], list[float]]:
+        """The candidate sentences of these passages and the judge's support for each."""
+        config = self.config
+        candidates = gather(
+            np.asarray(vector, dtype=np.float32),
+            retrieved,
+            self.source,
+            config.max_passages,
+            config.max_candidates,
+            config.min_relevance,
+        )
+        if not candidates:
+            return [], []
+        return candidates, await asyncio.to_thread(self.judge.judge, question, candidates)
 
     @staticmethod
     async def _with_reader(
