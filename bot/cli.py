@@ -119,7 +119,14 @@ def _parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("eval", help="measure Switchboard on labelled questions")
     what = evaluate.add_subparsers(dest="eval_command", required=True, metavar="WHAT")
-    answers = what.add_parser("answers", help="answer quality on a knowledge base and its customer questions")
+    answers = what.add_parser(
+        "answers",
+        help="answer quality on a knowledge base and its customer questions",
+        description="Ingests --kb into a throwaway index and asks every question through the engine. --qa: one "
+        'JSON object per line, {"question": "...", "kind": "in_scope" | "out_of_scope" | "human_request", '
+        '"source": "page file or url"?, "answer_facts": ["literal strings a right answer holds"]?} '
+        "(docs/quality.md, eval/README.md).",
+    )
     answers.add_argument("--kb", required=True, type=Path, help="knowledge base: markdown files or a folder")
     answers.add_argument("--qa", required=True, type=Path, help="questions, one JSON object per line")
     answers.add_argument("--out", type=Path, help="write the misses here as JSON lines (default: stdout)")
@@ -244,6 +251,8 @@ def cmd_ingest(settings: Settings, config: FileConfig, paths: Sequence[Path]) ->
     )
     documents = len({p.url for p in retriever.passages})
     print(f"indexed {len(retriever.passages)} passages from {documents} documents into {folder}")
+    if paths:
+        print("these paths are now served, whatever knowledge.paths says, until a plain `switchboard ingest`")
     if config.knowledge.watch_interval_s > 0:
         print(f"a running server switches to it within {config.knowledge.watch_interval_s:g} s")
     return 0

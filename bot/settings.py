@@ -5,10 +5,12 @@ Every problem becomes a SettingsError whose message is one line naming the key a
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
@@ -332,6 +334,15 @@ class ProductConfig(_Strict):
 _ENV_NAME = r"^[A-Z_][A-Z0-9_]{0,100}$"
 
 
+def _private_literal(host: str) -> bool:
+    """An IP address written out that is not a public one (a name is not resolved here)."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return not address.is_global
+
+
 class OrdersConfig(_Strict):
     base_url: str | None  # "demo": the demo order system, in-process; a URL; None: no order tools
     token_env: str | None = Field(default=None, pattern=_ENV_NAME)  # the variable holding its bearer token
@@ -346,6 +357,19 @@ class OrdersConfig(_Strict):
         if value is not None and value != "demo" and not value.startswith(("http://", "https://")):
             raise ValueError("must be 'demo', an http(s) URL, or null")
         return value
+
+    @model_validator(mode="after")
+    def _reachable(self) -> OrdersConfig:
+        """A loopback or private address that is not allowed would fail every customer's order question:
+        said at start-up instead (names are resolved, and checked again, at each request)."""
+        if self.base_url in (None, "demo") or self.allow_private:
+            return self
+        host = (urlsplit(self.base_url).hostname or "").rstrip(".").lower()
+        if host == "localhost" or host.endswith(".localhost") or _private_literal(host):
+            raise ValueError(
+                f"base_url: {host} is a loopback or private address; set orders.allow_private: true to use it"
+            )
+        return self
 
 
 class BearerAuthConfig(_Strict):

@@ -116,6 +116,7 @@ def test_ingest_builds_the_index_from_given_paths(
     assert main(["ingest", str(KNOWLEDGE / "warranty.md"), str(KNOWLEDGE / "exchanges.md")]) == 0
     out = capsys.readouterr().out
     assert "from 2 documents" in out
+    assert "these paths are now served, whatever knowledge.paths says" in out  # pinned: said, not silent
     version = current_version(tmp_path / "index" / "minilm")
     assert version is not None
     manifest = json.loads((version / "manifest.json").read_text())

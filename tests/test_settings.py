@@ -57,6 +57,11 @@ def test_the_committed_example_is_valid() -> None:
             "intents:\n  chit_chat:\n    response: Hello\n",
             "intents.chit_chat: Value error, needs at least one example (an intent with none is named only by",
         ),
+        (
+            "orders:\n  base_url: http://localhost:9999\n",
+            "orders: Value error, base_url: localhost is a loopback or private address; set orders.allow_private",
+        ),
+        ("orders:\n  base_url: https://10.0.0.7/api\n", "base_url: 10.0.0.7 is a loopback or private address"),
         ("retrieval: [1, 2\n", "not valid YAML at line 2"),
         ("- just a list\n", "the top level must be a mapping"),
     ],
