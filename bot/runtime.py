@@ -242,7 +242,7 @@ async def knowledge_index(
     try:
         return await asyncio.to_thread(ensure_index, paths, embedder, folder, how, config.retrieval.faiss_device)
     except KnowledgeError as error:
-        previous = await asyncio.to_thread(previous_index, folder, embedder, config.retrieval.faiss_device)
+        previous = await asyncio.to_thread(previous_index, paths, embedder, folder, how, config.retrieval.faiss_device)
         if previous is None:
             raise
         log.error("knowledge not rebuilt, serving the index built before: %s", error)

@@ -12,6 +12,7 @@ A message of emoji alone counts when each one says one of the kinds ("👍", "�
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,8 @@ _EMOJI_KINDS = {
     **dict.fromkeys("🙏❤💙💚💛💜🧡🤍🖤🥰😍", "thanks"),
     "👋": "greeting",
 }
-_DISPLEASED = frozenset("👎😡😠🤬😤💢😒🙄😞😟😢😭😩😫🤦😑😐🤨❌")
+_DISPLEASED = frozenset("👎😡😠🤬😤💢😒🙄😞😟😢😭😩😫🤦😑😐🤨❌🙁☹😕😣😖😔🥺🖕💩")
+_DISPLEASED_TEXT = re.compile(r"[:;=]'?-?[(\[/\\|]|>:|-_-|\bsmh\b|\bwtf\b", re.IGNORECASE)  # ":(", ":/", ">:("
 _EMOJI_MODIFIERS = frozenset("️︎‍⃣") | {chr(c) for c in range(0x1F3FB, 0x1F400)}
 ANY = "any"
 MAX_CHARS = 80  # a longer message is not small talk, whatever it holds
@@ -118,7 +120,7 @@ def _emoji_only(text: str) -> Courtesy | None:
 def courtesy(text: str) -> Courtesy | None:
     """What the message is when it is only greetings, thanks and acknowledgements; None when it says
     anything else."""
-    if len(text) > MAX_CHARS or any(c in _DISPLEASED for c in text):
+    if len(text) > MAX_CHARS or any(c in _DISPLEASED for c in text) or _DISPLEASED_TEXT.search(text):
         return None
     normal = _normal(text)
     if not normal:

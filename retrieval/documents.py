@@ -54,8 +54,10 @@ def parse_document(path: Path) -> Document:
     if not isinstance(meta, dict):
         raise KnowledgeError(f"{path}: front matter must be a mapping")
     title, url = meta.get("title"), meta.get("url")
-    if isinstance(title, int | float) and not isinstance(title, bool):
-        title = str(title)  # "title: 2024" is YAML's number, and still the page's title
+    if title is not None and not isinstance(title, str | bool | list | dict):
+        # "title: 2024", "title: 1.10", "title: 2024-05-01" are YAML's numbers and dates: the page's words
+        written = re.search(r"^title:[ \t]*(.+?)[ \t]*$", match.group(1), re.MULTILINE)
+        title = written.group(1) if written else str(title)
     if not isinstance(title, str) or not title.strip():
         raise KnowledgeError(f"{path}: front matter needs a non-empty 'title'")
     if not isinstance(url, str) or not re.match(r"^https?://\S+$", url):
@@ -96,11 +98,11 @@ def unused_files(paths: Sequence[Path]) -> tuple[list[Path], list[Path]]:
             continue
         inside = root.resolve()
         for path in sorted(root.rglob("*")):
-            if any(part.startswith((".", "__")) for part in path.relative_to(root).parts) or not path.is_file():
+            if any(part.startswith((".", "__")) for part in path.relative_to(root).parts):
                 continue
-            if not _inside(path, inside):
-                outside.append(path)
-            elif not _markdown(path):
+            if (path.is_file() or path.is_symlink()) and not _inside(path, inside):
+                outside.append(path)  # a link to a file or a folder out of it: never followed
+            elif path.is_file() and not _markdown(path):
                 other.append(path)
     return other, outside
 
@@ -123,23 +125,48 @@ def _sections(body: str) -> Iterable[tuple[str, str]]:
 _FENCE = re.compile(r"^\s*(?:```|~~~)")
 _IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
 _HTML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
+_HTML_HIDDEN = re.compile(r"<(script|style|template|noscript)\b[^>]*>.*?</\1\s*>", re.DOTALL | re.IGNORECASE)
+_INLINE_CODE = re.compile(r"(`[^`]*`)")
+_INLINE_TAGS = frozenset("a abbr b cite code em font i kbd mark s small span strong sub sup u".split())
 # HTML elements by name only: "<id>" in "bw send delete <id>" is a placeholder the page shows, not markup
 _HTML_TAG = re.compile(
     r"</?(?:a|abbr|article|aside|audio|b|blockquote|br|button|center|cite|code|dd|details|div|dl|dt|em|"
     r"figcaption|figure|font|footer|h[1-6]|header|hr|i|iframe|img|input|kbd|label|li|main|mark|nav|ol|p|"
     r"picture|pre|s|section|small|source|span|strong|sub|summary|sup|svg|table|tbody|td|th|thead|tr|u|ul|"
-    r"video)\b[^<>]*>",
+    r"video|script|style|template|noscript|object|embed|link|meta)\b[^<>]*>",
     re.IGNORECASE,
 )
 
 
+def _tag_gap(tag: re.Match[str]) -> str:
+    """Inline markup goes without a trace ("<b>Save</b>"); any other tag leaves a space, so cells and
+    paragraphs written side by side ("<td>Price</td><td>$5</td>") do not run together."""
+    name = re.match(r"</?\s*([a-z0-9]+)", tag.group(0).lower())
+    return "" if name and name.group(1) in _INLINE_TAGS else " "
+
+
+def _without_markup(line: str) -> str:
+    """The line's HTML tags and images dropped, except inside inline code ("`acme copy <source> <target>`"),
+    until none is left ("<scr<b>ipt>" is not left as "<script>")."""
+    parts = _INLINE_CODE.split(line)
+    for n in range(0, len(parts), 2):
+        text = _IMAGE.sub("", parts[n])
+        for _ in range(5):
+            stripped = _HTML_TAG.sub(_tag_gap, text)
+            if stripped == text:
+                break
+            text = stripped
+        parts[n] = text
+    return "".join(parts)
+
+
 def readable(body: str) -> str:
-    """The page as text a customer can read in a reply: no images, no HTML markup or comments; a code
-    block's lines kept, each as inline code on a line of its own ("`acme share --expire 7d`"), its fences
-    dropped (a "## " inside one is not a heading)."""
+    """The page as text a customer can read in a reply: no images, no HTML markup, comments or scripts; a
+    code block's lines kept, each as inline code on a line of its own ("`acme share --expire 7d`"), its
+    fences dropped (a "## " inside one is not a heading)."""
     lines: list[str] = []
     fenced = False
-    for line in _HTML_COMMENT.sub("", body).splitlines():
+    for line in _HTML_HIDDEN.sub("", _HTML_COMMENT.sub("", body)).splitlines():
         if _FENCE.match(line):
             fenced = not fenced
             lines.append("")
@@ -147,8 +174,8 @@ def readable(body: str) -> str:
             code = line.strip().replace("`", "'")
             lines.extend([f"`{code}`", ""] if code else [""])
         else:
-            text = _HTML_TAG.sub(lambda tag: " " if tag.group(0)[1:3].lower() == "br" else "", _IMAGE.sub("", line))
-            lines.append(re.sub(r"(?<=\S)\s{2,}(?=\S)", " ", text) if text != line else line)
+            text = _without_markup(line)
+            lines.append(re.sub(r"(?<=\S)\s{2,}(?=\S)", " ", text).strip() if text != line else line)
     return "\n".join(lines)
 
 

@@ -44,6 +44,7 @@ class Manifest:
     built_at: float
     sources: tuple[str, ...] = ()
     pinned: bool = False  # built by an explicit `ingest PATH…`: serve it instead of the configured paths
+    settings: str = ""  # how it was built (format, reading, embedder, chunking, redaction): retrieval.ingest
 
 
 def gpu_count() -> int:

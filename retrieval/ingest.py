@@ -29,10 +29,14 @@ class Chunking:
     redaction: str = ""  # names the redaction settings: changing them rebuilds the index
 
 
+def settings_key(embedder: str, chunking: Chunking) -> str:
+    """Everything but the documents that an index depends on."""
+    return f"{FORMAT_VERSION}|{READING}|{embedder}|{chunking.max_words}|{chunking.overlap}|{chunking.redaction}"
+
+
 def fingerprint(paths: Sequence[Path], embedder: str, chunking: Chunking) -> str:
     """Changes whenever a document, the chunking, the redaction or the embedder changes."""
-    settings = f"{FORMAT_VERSION}|{READING}|{embedder}|{chunking.max_words}|{chunking.overlap}|{chunking.redaction}"
-    digest = hashlib.sha256(settings.encode())
+    digest = hashlib.sha256(settings_key(embedder, chunking).encode())
     for file in find_documents(paths):
         digest.update(str(file).encode())
         digest.update(hashlib.sha256(file.read_bytes()).digest())
@@ -73,6 +77,7 @@ def _build_and_publish(
         # absolute, so a server started from another folder finds an explicit ingest's sources
         sources=tuple(str(p.resolve()) for p in paths),
         pinned=pinned,
+        settings=settings_key(embedder.name, chunking),
     )
     retriever = FaissRetriever(FaissRetriever.new_index(vectors), passages, manifest)
     # Sentences are embedded once here, so answers can be checked against them sentence by sentence.
@@ -142,14 +147,18 @@ def ensure_index(
     return built, True
 
 
-def previous_index(folder: Path, embedder: SentenceEmbedder, device: str = "cpu") -> FaissRetriever | None:
-    """The folder's current version when it can still be served with this embedder, else None: what a
-    process starts on when the knowledge has an error (a broken edit must not take answering down)."""
+def previous_index(
+    paths: Sequence[Path], embedder: SentenceEmbedder, folder: Path, chunking: Chunking, device: str = "cpu"
+) -> FaissRetriever | None:
+    """The folder's current version when it was built from these sources with these settings (only the
+    documents' text may differ), else None: what a process starts on when the knowledge has an error (a
+    broken edit must not take answering down; another help centre, or pages indexed before redaction was
+    turned on, must not be served instead)."""
     version = current_version(folder)
     manifest = read_manifest(version) if version is not None else None
-    if version is None or manifest is None:
+    if version is None or manifest is None or manifest.settings != settings_key(embedder.name, chunking):
         return None
-    if (manifest.embedder, manifest.dimension) != (embedder.name, embedder.dimension):
+    if not manifest.pinned and manifest.sources != tuple(str(p.resolve()) for p in paths):
         return None
     try:
         return FaissRetriever.load(version, device)

@@ -78,6 +78,11 @@ def test_a_message_that_is_only_courtesy_is_told_with_its_language(text: str, ki
         "ok 👎",  # displeasure is not courtesy, whatever else the message says
         "thanks 🙄",
         "😡",
+        "ok :(",  # displeasure in text too
+        "ok >:(",
+        "thanks 💩",
+        "thanks Dale",  # a name: redacted as usual, so no name is listed as a courtesy word
+        "hi Helder",
         "📦",  # an emoji that says none of the kinds
         "",
         "!!!",

@@ -180,14 +180,15 @@ async def test_no_evidence_is_handed_over() -> None:
 
 
 @pytest.mark.parametrize(("best", "evidence"), [(0.2, EVIDENCE), (0.0, ())])
-async def test_about_an_order_the_account_does_not_show_the_number_is_asked_for_not_a_person(
+async def test_about_an_order_the_account_does_not_show_the_hand_over_says_why(
     best: float, evidence: tuple[Evidence, ...]
 ) -> None:
-    # where the help centre found nothing to show: ask for the order's number instead of handing over
+    # not "I couldn't find an answer in our help centre": the account shows no orders, a person looks it up
     reply, streamed = await run(ScriptedModel("unused"), evidence=evidence, best=best, flags=(NO_ORDERS,))
-    assert (reply.reason, reply.escalated, reply.text) == ("no_orders", False, reply_text("no_orders", "en"))
+    assert (reply.reason, reply.escalated) == ("no_orders", True)
+    assert reply.text == reply_text("no_orders", "en") + " " + reply_text("handoff", "en")
     assert reply.sources == []
-    assert [a.action for a in reply.actions] == ["start_return", "escalate"]  # a person stays one click away
+    assert [a.action for a in reply.actions] == ["start_return", "escalate"]
     assert streamed == ""
 
 
@@ -195,11 +196,11 @@ async def test_about_an_order_the_account_does_not_show_the_help_centre_still_an
     answered, _ = await run(ScriptedModel("You have 30 days from delivery to return it."), flags=(NO_ORDERS,))
     assert (answered.reason, answered.escalated) == ("answered", False)
     assert answered.sources == ["https://x.example/returns"]
-    # close: handed over with the closest sentences, as without the flag, and the number is asked for too
+    # close: handed over with the closest sentences, as without the flag, saying first that there are no orders
     suggested, _ = await run(ScriptedModel("unused"), best=0.6, flags=(NO_ORDERS,))
     plain, _ = await run(ScriptedModel("unused"), best=0.6)
     assert (suggested.reason, suggested.escalated, suggested.sources) == ("suggested", True, plain.sources)
-    assert suggested.text == reply_text("no_orders", "en") + "\n\n" + plain.text
+    assert suggested.text == reply_text("no_orders", "en") + " " + plain.text
 
 
 @pytest.mark.parametrize(

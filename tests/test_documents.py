@@ -115,7 +115,7 @@ def test_a_link_out_of_the_folder_is_never_read(tmp_path: Path) -> None:
     (kb / "inside.md").symlink_to(kb / "page.md")  # a link that stays inside is the page itself, read once
     assert find_documents([kb]) == [(kb / "page.md").resolve()]
     assert all("password" not in p.text for p in load_passages([kb]))
-    assert unused_files([kb])[1] == [kb / "link.md"]
+    assert unused_files([kb])[1] == [kb / "link.md", kb / "sub" / "dir"]  # a linked folder is named too
     # named explicitly, a file is read wherever it is
     assert find_documents([outside / "secret.md"]) == [(outside / "secret.md").resolve()]
 
@@ -157,11 +157,12 @@ def test_two_pages_with_one_url_are_an_error_but_a_copy_is_read_once(tmp_path: P
         load_passages([tmp_path])
 
 
-def test_a_byte_order_mark_and_a_numeric_title_are_read(tmp_path: Path) -> None:
+@pytest.mark.parametrize("title", ["2024", "1.10", "2024-05-01"])
+def test_a_byte_order_mark_and_a_title_yaml_reads_as_a_number_or_date_are_read(tmp_path: Path, title: str) -> None:
     path = tmp_path / "bom.md"
-    path.write_bytes("\ufeff---\ntitle: 2024\nurl: https://x.example/y\n---\nText.\n".encode())
+    path.write_bytes(f"\ufeff---\ntitle: {title}\nurl: https://x.example/y\n---\nText.\n".encode())
     document = parse_document(path)
-    assert (document.title, document.body) == ("2024", "Text.\n")
+    assert (document.title, document.body) == (title, "Text.\n")  # as written: not 1.1, not a date
 
 
 def test_images_markup_and_code_fences_never_reach_a_reply(tmp_path: Path) -> None:
@@ -173,7 +174,10 @@ def test_images_markup_and_code_fences_never_reach_a_reply(tmp_path: Path) -> No
         '<div class="note">\nShared links can be revoked at any time.<br>Revoked links stop at once.\n</div>\n\n'
         "<!-- internal: rewrite this\nsection -->\n"
         "From the command line:\n\n```bash\nacme share --expire 7d report.pdf\n## not a heading\n```\n\n"
-        "Delete it with `acme share delete <id>`.\n",
+        "Delete it with `acme share delete <id>`.\n\n"
+        "<table><tr><td>Plan</td><td>Price</td></tr></table>\n\n"
+        "Copy with `acme copy <source> <target>` and <b>Save</b>.\n\n"
+        "<script>track()</script><scr<b>ipt>x\n",
     )
     [passage] = split_document(parse_document(path))
     assert passage.section == "Links"
@@ -184,4 +188,7 @@ def test_images_markup_and_code_fences_never_reach_a_reply(tmp_path: Path) -> No
         "`acme share --expire 7d report.pdf`",
         "`## not a heading`",
         "Delete it with `acme share delete <id>`.",  # a placeholder the page shows is not markup
+        "Plan Price",  # cells side by side do not run together
+        "Copy with `acme copy <source> <target>` and Save.",  # inline code keeps its angle brackets
+        "x",  # a script is dropped with its text, and a tag split by another is not left behind
     ]

@@ -6,7 +6,7 @@ from bot.runtime import Runtime
 from bot.settings import FileConfig, Settings
 from channels.terminal import terminal_message
 from engine.pipeline import NoEvents
-from engine.stages import Decide, Retrieve
+from engine.stages import Decide, Retrieve, Weigh
 from engine.types import EventKind, HistoryEntry, Turn
 
 
@@ -73,6 +73,21 @@ async def test_a_standalone_question_after_another_topic_is_answered_on_its_own(
     assert reply is not None
     assert not fresh.escalated
     assert (reply.text, reply.sources, reply.escalated) == (fresh.text, fresh.sources, fresh.escalated)
+
+
+async def test_a_follow_up_whose_joined_search_was_all_quarantined_is_judged_on_its_own(runtime: Runtime) -> None:
+    retrieve = next(stage for stage in runtime.engine.stages if isinstance(stage, Retrieve))
+    weigh = next(stage for stage in runtime.engine.stages if isinstance(stage, Weigh))
+    message = terminal_message("q-user", "q-conv", "can i exchange for a different size")
+    own = await retrieve(Turn(message=message), NoEvents())
+    assert own.alone is None  # a message alone carries no second search
+    # what QuarantinePassages leaves when every passage of the joined search carried instructions
+    emptied = own.evolve(retrieved=(), alone=(own.retrieved, own.query_vector), follows_up="How much is express?")
+    judged = await weigh(emptied, NoEvents())
+    assert judged.evidence
+    assert judged.follows_up == ""
+    assert judged.alone is None
+    assert judged.answerability == (await weigh(own, NoEvents())).answerability
 
 
 async def test_invisible_characters_are_not_stored_in_history(runtime: Runtime) -> None:

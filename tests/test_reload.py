@@ -149,6 +149,16 @@ async def test_a_start_on_broken_knowledge_serves_the_index_built_before(
     # with nothing built before, the error stops start-up
     with pytest.raises(KnowledgeError, match="missing front matter"):
         await knowledge_index(config, embedder, tmp_path / "fresh", Chunking(), said.append)
+    # so it does when what was built before is another help centre, or was built another way (never served
+    # in place of the configured one: another company's pages, or pages indexed before redaction was on)
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "broken.md").write_text("no front matter either")
+    elsewhere = config.model_copy(update={"knowledge": config.knowledge.model_copy(update={"paths": [other]})})
+    with pytest.raises(KnowledgeError, match="missing front matter"):
+        await knowledge_index(elsewhere, embedder, folder, Chunking(), said.append)
+    with pytest.raises(KnowledgeError, match="missing front matter"):
+        await knowledge_index(config, embedder, folder, Chunking(redaction="presidio-v2"), said.append)
 
 
 # --- a running server switches while it answers -----------------------------------------------------------

@@ -213,7 +213,8 @@ class Act:
 
     async def _pick_order(self, turn: Turn, tool: Tool) -> str | Turn | None:
         """The user's one eligible order, a "which order?" reply, the turn flagged NO_ORDERS when the account
-        has none, or None when it has orders and none this tool takes (the help centre may answer)."""
+        has none, or None when it has orders and none this tool takes (the help centre may answer). A number
+        is not asked for: the order system answers only for the user's own orders, and there are none."""
         directory = self.tools.directory
         if directory is None:
             return None
@@ -221,11 +222,11 @@ class Act:
             orders = await directory.orders(turn.message.user_id)
         except ToolError as error:
             if error.failure is Failure.NOT_FOUND:
-                return await self._ask_number(turn, tool)  # a customer the order system does not know
+                return turn.evolve(flags=(*turn.flags, NO_ORDERS))  # a customer the order system does not know
             log.warning("order list failed for message %s: %s", turn.message.message_id, error.detail)
             return self._failed(turn, tool, error.failure, "", error)
-        if not orders:
-            return await self._ask_number(turn, tool)
+        if not orders:  # ordered as a guest, or under another address: the help centre may still answer;
+            return turn.evolve(flags=(*turn.flags, NO_ORDERS))  # a hand-over says why (Decide)
         eligible = [o for o in orders if not tool.spec.choose_from or o.status in tool.spec.choose_from]
         if not eligible:
             return None
@@ -242,17 +243,6 @@ class Act:
             lines.append(f"• {said}: {self._describe(summary, turn.speaks)}")
         text = reply_text("which_order", turn.speaks, choices="\n".join(lines))
         return self._settle(turn, text, reason="tool_which_order", confidence=1.0)
-
-    async def _ask_number(self, turn: Turn, tool: Tool) -> Turn:
-        """No orders on the account ("where is my order?" from someone who ordered under another address).
-        The help centre still answers what it can ("at what point do I contact you?"); where it cannot,
-        Decide asks for the number instead of handing over (the NO_ORDERS flag). The next message that gives
-        one is looked up, and the order system still answers only for the user's own orders."""
-        try:
-            await self.pending.ask(turn.message.conversation, tool.spec.name, [])
-        except StoreUnavailable:
-            log.warning("could not keep the order question for message %s", turn.message.message_id)
-        return turn.evolve(flags=(*turn.flags, NO_ORDERS))
 
     async def _answered_choice(self, turn: Turn) -> tuple[Tool | None, str]:
         """The tool and order when this message answers a "which order?" question ("12377", "the second")."""
@@ -273,8 +263,6 @@ class Act:
         directory = self.tools.directory
         said = self._order_number(turn)
         digits = re.sub(r"\D", "", said)
-        if said and not candidates:  # the number asked for when the account showed none
-            return tool, said
         for candidate in candidates:
             if said and (candidate == said or re.sub(r"\D", "", candidate) == digits):
                 return tool, candidate if directory is None else directory.normalise(candidate)

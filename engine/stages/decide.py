@@ -33,21 +33,14 @@ class Decide:
         return tuple(pages.values())
 
     def _reply(
-        self,
-        turn: Turn,
-        text: str,
-        confidence: float,
-        escalated: bool,
-        reason: str,
-        language: str | None = None,
-        person_button: bool = False,
+        self, turn: Turn, text: str, confidence: float, escalated: bool, reason: str, language: str | None = None
     ) -> Reply:
         """`language`: what the text is written in; None for our own wording (the turn's language), "" for the
-        help centre's or the operator's text. A hand-over, or `person_button`, offers a person too."""
+        help centre's or the operator's text."""
         return Reply(
             text=text,
             citations=self._citations(turn) if turn.draft else (),
-            actions=self._actions(turn.intent, escalated or person_button, turn.speaks),
+            actions=self._actions(turn.intent, escalated, turn.speaks),
             confidence=confidence,
             intent=turn.intent,
             user_role=turn.message.user_role,
@@ -66,19 +59,18 @@ class Decide:
         if spec is not None and spec.response:
             text, language = spec.response_in(turn.speaks)
             return turn.evolve(reply=self._reply(turn, text, 1.0, False, "fixed_response", language))
-        # about their own order, which the account does not show: where nothing was found, ask for its number
-        # instead of a person; where the help centre came close, the hand-over stands and the number is asked too
-        no_orders = reply_text("no_orders", turn.speaks) if NO_ORDERS in turn.flags else ""
+        # about their own order, which the account does not show (a guest checkout, another address): a
+        # hand-over says so, rather than "our help centre has no answer", and a person looks it up
+        no_orders = reply_text("no_orders", turn.speaks) + " " if NO_ORDERS in turn.flags else ""
         if no_orders and not turn.draft:
-            asked = self._reply(turn, no_orders, turn.answerability, False, "no_orders", person_button=True)
-            return turn.evolve(reply=asked)
+            text = no_orders + reply_text("handoff", turn.speaks)
+            return turn.evolve(reply=self._reply(turn, text, turn.answerability, True, "no_orders"))
         if not turn.draft:
             reason = "no_evidence" if not turn.evidence else "not_answerable"
             text = reply_text("not_found", turn.speaks)
             return turn.evolve(reply=self._reply(turn, text, turn.answerability, True, reason))
         if not self.policy.answers(turn.answerability, turn.segment):
-            text = reply_text("suggest", turn.speaks, closest=turn.draft)
-            text = f"{no_orders}\n\n{text}" if no_orders else text
+            text = no_orders + reply_text("suggest", turn.speaks, closest=turn.draft)
             return turn.evolve(reply=self._reply(turn, text, turn.answerability, True, "suggested"))
         answer = self._reply(turn, turn.draft, turn.answerability, False, "answered", language="")
         return turn.evolve(reply=answer)

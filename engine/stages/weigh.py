@@ -76,8 +76,9 @@ class Weigh:
         self.stack = stack
 
     async def __call__(self, turn: Turn, events: EventSink) -> Turn:
-        if answers_itself(self.intents.get(turn.intent)) or not turn.retrieved or not turn.query_vector:
-            return turn
+        searched = turn.retrieved or (turn.alone is not None and turn.alone[0])
+        if answers_itself(self.intents.get(turn.intent)) or not searched or not turn.query_vector:
+            return turn  # (a follow-up's joined search may have lost every passage to the quarantine, not its own)
         if not turn.query and detect_language(turn.message.text) not in (None, self.knowledge_language):
             return turn  # no evidence: handed over, in the customer's language
         candidates, scores = await self._judged(turn.question, turn.retrieved, turn.query_vector)
