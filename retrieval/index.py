@@ -13,7 +13,7 @@ import logging
 import shutil
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -199,7 +199,10 @@ class FaissRetriever:
 
 
 def _manifest(data: dict[str, Any]) -> Manifest:
-    return Manifest(**{**data, "sources": tuple(data.get("sources") or ())})
+    """Keys a later version added are ignored: processes of two versions may share one index folder while a
+    deployment rolls over."""
+    known = {f.name for f in fields(Manifest)}
+    return Manifest(**{**{k: v for k, v in data.items() if k in known}, "sources": tuple(data.get("sources") or ())})
 
 
 def read_manifest(folder: Path) -> Manifest | None:

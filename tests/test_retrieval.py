@@ -106,6 +106,11 @@ def test_an_explicit_ingest_is_served_instead_of_the_configured_paths(
     assert manifest["pinned"] is True
     assert manifest["sources"] == [str(custom.resolve())]
     assert read_manifest(version) is not None
+    # a later version's manifest, with a key this one does not know, is still read (a rolling deployment)
+    (version / "manifest.json").write_text(json.dumps(manifest | {"added_later": 1}))
+    later = read_manifest(version)
+    assert later is not None
+    assert later.sources == (str(custom.resolve()),)
 
 
 def test_a_changed_ingested_file_is_rebuilt_from_its_own_path_not_the_configured_one(
