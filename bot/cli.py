@@ -415,11 +415,19 @@ async def _escalations(settings: Settings, config: FileConfig, args: argparse.Na
                 print(json.dumps(asdict(record), ensure_ascii=False))
                 continue
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime(record.created_at))
-            claimed = f" claimed by {record.claimed_by}" if record.claimed_by else ""
-            print(
+            # only the claimer may resolve: a resolved record's claimer is who resolved it
+            by = f" {'resolved' if record.state == 'resolved' else 'claimed'} by {record.claimed_by}"
+            lines = [
                 f"{record.id}  {when}  {record.reason:<15} {record.channel}/{record.conversation_id}  "
-                f"user {record.user_id}{claimed}\n    asked: {record.question[:200]!r}"
-            )
+                f"user {record.user_id}{by if record.claimed_by else ''}  message {record.message_id}"
+                + (f"  language {record.language}" if record.language else ""),
+                f"    asked: {record.question[:200]!r}",
+            ]
+            if record.reply:
+                lines.append(f"    replied: {record.reply[:200]!r}")
+            if record.repeats:
+                lines.append(f"    asked again {record.repeats}x, latest: {record.latest_question[:200]!r}")
+            print("\n".join(lines))
     finally:
         await redis.aclose()
         if embedded is not None:

@@ -95,6 +95,7 @@ async def record_escalation(
             reply.text,
             reply.sources,
             reply.confidence,
+            reply.language or "",  # the customer's, for the agent who answers ("" when it could not be told)
         )
 
     await write_or_retry(write, retries, "escalation", message.message_id)

@@ -81,6 +81,7 @@ class EscalationRecorder(Protocol):
         reply: str,
         sources: Sequence[str] = (),
         confidence: float = 0.0,
+        language: str = "",
     ) -> object: ...
 
 

@@ -4,10 +4,16 @@ A record lives under its user's keys (`{prefix}:user:{user}:escalation:{id}`, a 
 erasure find it with the rest of the user's data; one sorted set per state (`{prefix}:escalations:{state}`,
 scored by time) lets agents and channels list them. State changes are atomic (a Lua script): a record
 moves open → claimed → resolved, and only its claimer (or anyone, for an open one) may move it on.
+
+One conversation has one record at a time: while its record is open or claimed, another hand-over ("hello??
+still waiting", a second click on "Talk to a human") adds to that record (`repeats`, `latest_question`)
+instead of opening a second one that another agent could claim. The conversation's current record is named
+under the user's keys too (`{prefix}:user:{user}:handover:{digest}`), checked and set in one transaction.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 import uuid
@@ -17,7 +23,7 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from redis.asyncio import Redis
-from redis.exceptions import ResponseError
+from redis.exceptions import ResponseError, WatchError
 
 from engine.types import ConversationRef
 from memory.store import unavailable_as_store_error
@@ -62,6 +68,9 @@ class Escalation:
     claimed_by: str = ""
     sources: tuple[str, ...] = ()
     confidence: float = 0.0
+    repeats: int = 0  # later hand-overs of the same conversation while this record was open or claimed
+    latest_question: str = ""  # the message of the latest of them
+    language: str = ""  # the customer's language, as the reply was written in ("" when untold)
 
     @property
     def conversation(self) -> ConversationRef:
@@ -86,6 +95,10 @@ class RedisEscalationStore:
     def index_key(self, state: str) -> str:
         return f"{self.prefix}:escalations:{state}"
 
+    def current_key(self, conversation: ConversationRef) -> str:
+        digest = hashlib.sha256(f"{conversation.channel}\n{conversation.conversation_id}".encode()).hexdigest()[:32]
+        return f"{self.prefix}:user:{quote(conversation.user_id, safe='')}:handover:{digest}"
+
     async def open(
         self,
         conversation: ConversationRef,
@@ -95,7 +108,9 @@ class RedisEscalationStore:
         reply: str,
         sources: Sequence[str] = (),
         confidence: float = 0.0,
+        language: str = "",
     ) -> Escalation:
+        """A new record for the conversation, or its open or claimed one with this hand-over added to it."""
         now = time.time()
         record = Escalation(
             id=uuid.uuid4().hex,
@@ -111,19 +126,40 @@ class RedisEscalationStore:
             updated_at=now,
             sources=tuple(sources[:10]),
             confidence=float(confidence),
+            language=language[:16],
         )
         key = self.record_key(record.user_id, record.id)
+        current = self.current_key(conversation)
         async with unavailable_as_store_error(), self.client.pipeline(transaction=True) as pipe:
-            pipe.hset(
-                key,
-                mapping={**{k: str(v) for k, v in asdict(record).items()}, "sources": json.dumps(list(record.sources))},
-            )
-            pipe.expire(key, self.ttl_seconds)
-            pipe.zadd(self.index_key("open"), {_member(record.user_id, record.id): now})
-            # the feed agents' surfaces follow (a Slack agents' channel): ids only, the record stays private
-            pipe.xadd(self.feed_key, {"member": _member(record.user_id, record.id)}, maxlen=FEED_LENGTH)
-            await pipe.execute()
-        return record
+            while True:
+                try:
+                    await pipe.watch(current)
+                    held = str(await pipe.get(current) or "")
+                    if held:
+                        held_key = self.record_key(record.user_id, held)
+                        await pipe.watch(held_key)
+                        if str(await pipe.hget(held_key, "state") or "") in ("open", "claimed"):
+                            pipe.multi()  # type: ignore[no-untyped-call]
+                            pipe.hincrby(held_key, "repeats", 1)
+                            pipe.hset(held_key, mapping={"latest_question": record.question, "updated_at": str(now)})
+                            await pipe.execute()
+                            break
+                    pipe.multi()  # type: ignore[no-untyped-call]
+                    fields = {k: str(v) for k, v in asdict(record).items()} | {
+                        "sources": json.dumps(list(record.sources))
+                    }
+                    pipe.hset(key, mapping=fields)  # type: ignore[arg-type]
+                    pipe.expire(key, self.ttl_seconds)
+                    pipe.set(current, record.id, ex=self.ttl_seconds)
+                    pipe.zadd(self.index_key("open"), {_member(record.user_id, record.id): now})
+                    # the feed agents' surfaces follow (a Slack agents' channel): ids only, the record stays private
+                    pipe.xadd(self.feed_key, {"member": _member(record.user_id, record.id)}, maxlen=FEED_LENGTH)
+                    await pipe.execute()
+                    return record
+                except WatchError:
+                    continue  # another hand-over of this conversation, or a claim or resolve, came in between
+            existing = await self.get(record.user_id, held)
+        return existing if existing is not None else record
 
     @property
     def feed_key(self) -> str:
@@ -188,7 +224,9 @@ class RedisEscalationStore:
         was erased are dropped from the index as they are met."""
         if state not in STATES:
             raise EscalationError(f"state must be one of {', '.join(STATES)}")
-        members = await self.client.zrange(self.index_key(state), 0, max(0, limit - 1))
+        if limit < 1:
+            return []
+        members = await self.client.zrange(self.index_key(state), 0, limit - 1)
         found: list[Escalation] = []
         for member in map(str, members):
             user, _, escalation_id = member.rpartition("/")
@@ -266,4 +304,7 @@ def _parse(data: dict[str, str]) -> Escalation:
         claimed_by=data.get("claimed_by", ""),
         sources=tuple(json.loads(data.get("sources") or "[]")),
         confidence=float(data.get("confidence") or 0.0),
+        repeats=int(data.get("repeats") or 0),
+        latest_question=data.get("latest_question", ""),
+        language=data.get("language", ""),
     )

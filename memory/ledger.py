@@ -77,21 +77,39 @@ class RedisDeliveryNotes:
             await self.client.delete(self._key(user_id, key))
 
 
+# a thread handed over stays with people: answering there again (a mention) does not hand it back
+_MARK = """
+if redis.call('GET', KEYS[1]) == 'person' then
+  redis.call('EXPIRE', KEYS[1], ARGV[1])
+  return 0
+end
+redis.call('SET', KEYS[1], '1', 'EX', ARGV[1])
+return 1
+"""
+
+
 class RedisThreadRegistry:
-    """Slack threads the bot has answered in (follow-ups there need no mention), kept `keep_s`."""
+    """Slack threads the bot has answered in (follow-ups there need no mention), and those it handed over to
+    a person (follow-ups there are left to people: the agent's replies are not questions), kept `keep_s`."""
 
     def __init__(self, client: Redis, prefix: str = "sb", keep_s: float = 30 * 86400) -> None:
         self.client = client
         self.prefix = prefix
         self.keep_s = int(keep_s)
+        self._mark = client.register_script(_MARK)
 
     def _key(self, key: str) -> str:
         return f"{self.prefix}:thread:{quote(key, safe='')}"
 
     async def mark(self, key: str) -> None:
         async with unavailable_as_store_error():
-            await self.client.set(self._key(key), "1", ex=self.keep_s)
+            await self._mark(keys=[self._key(key)], args=[self.keep_s])
+
+    async def hand_over(self, key: str) -> None:
+        async with unavailable_as_store_error():
+            await self.client.set(self._key(key), "person", ex=self.keep_s)
 
     async def is_marked(self, key: str) -> bool:
+        """Whether follow-ups in the thread without a mention are the bot's to answer."""
         async with unavailable_as_store_error():
-            return bool(await self.client.exists(self._key(key)))
+            return str(await self.client.get(self._key(key)) or "") == "1"

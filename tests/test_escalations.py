@@ -47,6 +47,51 @@ async def test_an_escalation_moves_open_claimed_resolved(escalations: RedisEscal
         await escalations.claim("someone-else", opened.id, "agent-ann")
 
 
+async def test_a_conversation_has_one_record_at_a_time(escalations: RedisEscalationStore) -> None:
+    # asking again ("hello?? still waiting", a second "Talk to a human") used to open a record each time:
+    # two agents could claim one conversation
+    first = await escalations.open(CONVERSATION, "m-1", "human_request", "I need a human agent", "Connecting you")
+    again = await escalations.open(CONVERSATION, "m-2", "human_request", "hello?? still waiting", "Connecting you")
+    assert again.id == first.id
+    assert (again.repeats, again.latest_question, again.question) == (
+        1,
+        "hello?? still waiting",
+        "I need a human agent",
+    )
+    assert [r.id for r in await escalations.list("open")] == [first.id]
+    feed: Any = await escalations.client.xrange(escalations.feed_key)
+    assert len(feed) == 1, "the agents' channel is told once"
+    await escalations.claim(CONVERSATION.user_id, first.id, "agent-ann")
+    third = await escalations.open(CONVERSATION, "m-3", "talk_to_human_button", "", "")
+    assert (third.id, third.repeats, third.state) == (first.id, 2, "claimed")  # still the claimer's
+    # another conversation of the same user is its own hand-over
+    elsewhere = await escalations.open(
+        ConversationRef("test", "conv-9", CONVERSATION.user_id), "m-4", "error", "q", "r"
+    )
+    assert elsewhere.id != first.id
+    # once resolved, the next hand-over is a new record
+    await escalations.resolve(CONVERSATION.user_id, first.id, "agent-ann")
+    later = await escalations.open(CONVERSATION, "m-5", "not_answerable", "one more thing", "Connecting you")
+    assert later.id != first.id
+    assert (later.state, later.repeats) == ("open", 0)
+
+
+async def test_hand_overs_of_one_conversation_at_once_make_one_record(escalations: RedisEscalationStore) -> None:
+    opened = await asyncio.gather(
+        *(escalations.open(CONVERSATION, f"m-{n}", "human_request", f"agent please {n}", "r") for n in range(8))
+    )
+    assert len({r.id for r in opened}) == 1
+    [record] = await escalations.list("open")
+    assert record.repeats == 7
+
+
+async def test_listing_no_records_lists_none(escalations: RedisEscalationStore) -> None:
+    await escalations.open(CONVERSATION, "m-1", "error", "q", "r")
+    assert await escalations.list("open", limit=0) == []
+    assert await escalations.list("open", limit=-3) == []
+    assert len(await escalations.list("open", limit=1)) == 1
+
+
 async def test_erasing_a_user_removes_their_escalations(escalations: RedisEscalationStore) -> None:
     other = ConversationRef("test", "conv-2", "other-user")
     await escalations.open(CONVERSATION, "m-1", "error", "q", "r")
@@ -78,7 +123,7 @@ class Answer:
         self.escalated = escalated
 
     async def __call__(self, turn: Turn, events: EventSink) -> Turn:
-        reply = Reply("Scripted.", (), (), 0.5, "test", "customer", self.escalated, "not_answerable")
+        reply = Reply("Scripted.", (), (), 0.5, "test", "customer", self.escalated, "not_answerable", language="es")
         return turn.evolve(reply=reply)
 
 
@@ -107,6 +152,7 @@ async def test_only_escalated_replies_are_recorded(escalations: RedisEscalationS
     await final(Engine([Answer(True), HandOver(escalations, retries)]), message("handed over"))
     [record] = await escalations.list("open")
     assert (record.question, record.reply, record.reason) == ("handed over", "Scripted.", "not_answerable")
+    assert record.language == "es"  # the agent who takes it knows which language to answer in
 
 
 @pytest.mark.parametrize(("stage", "reason"), [(Explode(), "error"), (Stall(), "deadline")])

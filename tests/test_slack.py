@@ -281,6 +281,45 @@ async def test_thread_follow_ups_need_no_mention_once_the_bot_answered_there(ser
     assert posts(fake, other) == [], "a thread the bot never answered in needs a mention"
 
 
+async def test_a_thread_handed_over_to_a_person_is_left_to_people_unless_the_bot_is_mentioned(
+    server: tuple[str, FakeSlack],
+) -> None:
+    # an agent's reply there ("Hi, this is Tom from support…") was answered by the bot, and opened a hand-over
+    # in the agent's name
+    url, fake = server
+    channel, root = channel_id(), new_ts()
+    ask = f"<@{BOT_USER}> I want to talk to a person please"
+    await send(
+        url, event_body({"type": "app_mention", "channel": channel, "user": "U7", "text": ask, "ts": root}, "EvH1")
+    )
+    await fake.wait_for(lambda f: len(final_updates(f, channel)) == 1)
+
+    def in_thread(user: str, text: str) -> dict[str, Any]:
+        return {
+            "type": "message",
+            "channel": channel,
+            "channel_type": "channel",
+            "user": user,
+            "text": text,
+            "ts": new_ts(),
+            "thread_ts": root,
+        }
+
+    await send(
+        url, event_body(in_thread("UAGENT1", "Hi, this is Tom from support, what is your order number?"), "EvH2")
+    )
+    await send(url, event_body(in_thread("U7", "it's 12345, thanks Tom"), "EvH3"))
+    await asyncio.sleep(1.0)
+    assert len(posts(fake, channel)) == 1, "the bot stayed out of the people's conversation"
+    mention = in_thread("U7", f"<@{BOT_USER}> {QUESTION}") | {"type": "app_mention"}
+    await send(url, event_body(mention, "EvH4"))
+    await fake.wait_for(lambda f: len(final_updates(f, channel)) == 2)
+    assert "30 days" in final_updates(fake, channel)[-1]["text"], "a mention is still answered"
+    await send(url, event_body(in_thread("UAGENT1", "anything else I can help with?"), "EvH5"))
+    await asyncio.sleep(1.0)
+    assert len(posts(fake, channel)) == 2, "answering a mention does not hand the thread back to the bot"
+
+
 @pytest.mark.parametrize(
     "event",
     [

@@ -48,9 +48,12 @@ PROCESSING = "processing"
 
 
 class ThreadRegistry(Protocol):
-    """Threads the bot has answered in, so follow-ups there need no mention."""
+    """Threads the bot has answered in, so follow-ups there need no mention; and threads it handed over to a
+    person, where only a mention is answered (the agent and the customer talk there)."""
 
     async def mark(self, key: str) -> None: ...
+
+    async def hand_over(self, key: str) -> None: ...
 
     async def is_marked(self, key: str) -> bool: ...
 
@@ -163,15 +166,24 @@ class SlackWork:
         text = plain_text(event.get("text", ""), workspace.bot_user_id or None)
         conversation = ConversationRef(CHANNEL, f"{team}:{channel}:{thread}", event["user"])
         message = Message(conversation, text or "hello", message_id=uuid.uuid4().hex, sent_at=_seconds(ts))
-        if not await self._deliver_once(key, client, channel, thread, message, team):
+        noted = await self._deliver_once(key, client, channel, thread, message, team)
+        if noted is None:
             return False  # handed out again later (Slack has its 200 and will not retry)
-        with contextlib.suppress(StoreUnavailable):
-            await self.threads.mark(f"{team}:{channel}:{thread}")
+        await self._follow_thread(f"{team}:{channel}:{thread}", noted)
         return True
+
+    async def _follow_thread(self, thread_key: str, noted: Noted) -> None:
+        """After an answer, follow-ups in the thread need no mention; after a hand-over they are left to
+        people (the agent who replies there is not asking the bot)."""
+        with contextlib.suppress(StoreUnavailable):
+            if noted.reply is not None and noted.reply.get("escalated"):
+                await self.threads.hand_over(thread_key)
+            else:
+                await self.threads.mark(thread_key)
 
     async def _deliver_once(
         self, key: str, client: AsyncWebClient, channel: str, thread: str, message: Message, team: str
-    ) -> bool:
+    ) -> Noted | None:
         """Answer the post; a delivery that fails is handed out again and resumes from what the last one
         noted: the message it posted is edited (not a second one posted), and a reply it had already
         written is sent again without asking the engine twice."""
@@ -189,12 +201,12 @@ class SlackWork:
             log.exception("could not answer slack message %s (%s)", message.message_id, key)
             with contextlib.suppress(StoreUnavailable):
                 await self.ledger.release(key)
-            return False
+            return None
         with contextlib.suppress(StoreUnavailable):
             await self.ledger.done(key)
             if self.notes is not None:
                 await self.notes.drop(message.user_id, key)
-        return True
+        return noted
 
     async def _resume(self, surface: Surface, key: str, message: Message, noted: Noted) -> None:
         async def started(ts: str) -> None:
@@ -255,7 +267,13 @@ class SlackWork:
                     metadata = {"event_type": "switchboard_reply", "event_payload": {"message_id": message.message_id}}
                     blocks = reply_blocks(reply, message.message_id)
                     text = fallback_text(reply)
-                    noted.reply = {"answer": reply.text, "text": text, "blocks": blocks, "metadata": metadata}
+                    noted.reply = {
+                        "answer": reply.text,
+                        "text": text,
+                        "blocks": blocks,
+                        "metadata": metadata,
+                        "escalated": reply.escalated,
+                    }
                     await self._note(message.user_id, key, noted)  # before sending: a retry resends it
                     await surface.finish(reply.text, text, blocks, metadata)
                     return
@@ -306,13 +324,21 @@ class SlackWork:
             with contextlib.suppress(StoreUnavailable):
                 await self.ledger.done(key)
             return True
-        return await self._deliver_once(key, client, channel, thread, message, team)
+        noted = await self._deliver_once(key, client, channel, thread, message, team)
+        if noted is None:
+            return False
+        if noted.reply is not None and noted.reply.get("escalated"):
+            with contextlib.suppress(StoreUnavailable):
+                await self.threads.hand_over(f"{team}:{channel}:{thread}")
+        return True
 
     async def _escalate_from_button(
         self, body: dict[str, Any], value: dict[str, str], label: str, client: AsyncWebClient
     ) -> None:
         conversation = conversation_of(body)
         await self.escalations.open(conversation, value.get("m", ""), "talk_to_human_button", "", "")  # or retried
+        with contextlib.suppress(StoreUnavailable):  # the thread is the person's now: the bot answers mentions only
+            await self.threads.hand_over(conversation.conversation_id)
         # the button was labelled in the customer's language: the confirmation speaks it too
         language = label_language(label) or self.language(label)
         await _replace_block(client, body, "sb_actions", reply_text("escalated", language))
