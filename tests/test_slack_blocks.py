@@ -35,6 +35,14 @@ def test_a_long_answer_is_split_inside_the_section_limit_at_word_boundaries() ->
     assert " ".join(parts).split() == (paragraph + " " + paragraph).split(), "nothing lost or cut mid-word"
 
 
+def test_a_plain_hand_over_is_not_asked_whether_it_answered() -> None:
+    handed = Reply("I'll connect you with a member of our support team.", (), (), 0.2, "x", "customer", True)
+    assert not any(b.get("block_id") == "sb_feedback" for b in reply_blocks(handed, "m0"))
+    closest = Citation("Returns", "https://x.example/returns", "", 0.6)
+    suggested = Reply("The closest I found: …", (closest,), (), 0.6, "x", "customer", True)
+    assert any(b.get("block_id") == "sb_feedback" for b in reply_blocks(suggested, "m0"))
+
+
 def test_a_huge_answer_still_fits_fifty_blocks_and_says_it_was_cut() -> None:
     blocks = reply_blocks(reply("x " * 200_000, actions=(Action("Start a return", "start_return"),)), "m2")
     assert len(blocks) <= MAX_BLOCKS

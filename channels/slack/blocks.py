@@ -80,6 +80,9 @@ def button_value(message_id: str, action: str = "", value: str = "") -> str:
 
 def reply_blocks(reply: Reply, message_id: str, feedback: bool = True) -> list[Block]:
     sources = [c for c in reply.citations if c.url]
+    # "Did this answer your question?" under "I'll connect you with a member of our team" asks about nothing;
+    # a hand-over that shows the closest sentences keeps it (they may have answered it)
+    feedback = feedback and not (reply.escalated and not sources)
     actions = list(reply.actions)[:ELEMENTS_PER_ACTIONS]
     fixed = (1 if sources else 0) + (1 if actions else 0) + (2 if feedback else 0)
     sections = split_text(to_mrkdwn(reply.text)) or [" "]
