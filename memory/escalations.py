@@ -5,10 +5,12 @@ erasure find it with the rest of the user's data; one sorted set per state (`{pr
 scored by time) lets agents and channels list them. State changes are atomic (a Lua script): a record
 moves open → claimed → resolved, and only its claimer (or anyone, for an open one) may move it on.
 
-One conversation has one record at a time: while its record is open or claimed, another hand-over ("hello??
-still waiting", a second click on "Talk to a human") adds to that record (`repeats`, `latest_question`)
-instead of opening a second one that another agent could claim. The conversation's current record is named
-under the user's keys too (`{prefix}:user:{user}:handover:{digest}`), checked and set in one transaction.
+One conversation has one record at a time: while its record is open, or claimed and touched within
+REPEAT_WINDOW_S, another hand-over ("hello?? still waiting", a second click on "Talk to a human") adds to
+that record (`repeats`, `latest_question`) instead of opening a second one that another agent could claim.
+A claim left unresolved longer does not swallow a new problem weeks later: that is a new record, in the
+queue and the agents' channel. The conversation's current record is named under the user's keys too
+(`{prefix}:user:{user}:handover:{digest}`), checked and set in one transaction.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ STATES = ("open", "claimed", "resolved")
 MAX_TEXT = 8000
 FEED_LENGTH = 10_000  # the feed keeps about this many recent entries
 STALE_MS = 60_000  # an entry taken but not acknowledged this long is handed to another consumer
+REPEAT_WINDOW_S = 24 * 3600  # a claimed record this quiet takes no more repeats: the next hand-over is new
 
 # KEYS: record, index of the current state, index of the new state. ARGV: from, to, agent, now, member.
 _MOVE = """
@@ -138,10 +141,15 @@ class RedisEscalationStore:
                     if held:
                         held_key = self.record_key(record.user_id, held)
                         await pipe.watch(held_key)
-                        if str(await pipe.hget(held_key, "state") or "") in ("open", "claimed"):
+                        state, touched = await pipe.hmget(held_key, ["state", "updated_at"])
+                        fresh = now - float(touched or 0) < REPEAT_WINDOW_S
+                        if str(state or "") == "open" or (str(state or "") == "claimed" and fresh):
                             pipe.multi()  # type: ignore[no-untyped-call]
                             pipe.hincrby(held_key, "repeats", 1)
-                            pipe.hset(held_key, mapping={"latest_question": record.question, "updated_at": str(now)})
+                            touch = {"updated_at": str(now)}
+                            if record.question:  # a click says nothing: the latest question stays
+                                touch["latest_question"] = record.question
+                            pipe.hset(held_key, mapping=touch)  # type: ignore[arg-type]
                             await pipe.execute()
                             break
                     pipe.multi()  # type: ignore[no-untyped-call]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 import pytest
@@ -13,7 +14,7 @@ from engine import ConversationRef, Engine, Message, Reply, Turn
 from engine.handover import BackgroundRetries, FailureFollowUp, HandOver
 from engine.protocols import EventSink
 from engine.stages.recall import Recall, Remember
-from memory.escalations import EscalationError, RedisEscalationStore
+from memory.escalations import REPEAT_WINDOW_S, EscalationError, RedisEscalationStore
 from memory.store import RedisMemoryStore
 
 CONVERSATION = ConversationRef("test", "conv-1", "user/with:odd*chars")
@@ -74,6 +75,25 @@ async def test_a_conversation_has_one_record_at_a_time(escalations: RedisEscalat
     later = await escalations.open(CONVERSATION, "m-5", "not_answerable", "one more thing", "Connecting you")
     assert later.id != first.id
     assert (later.state, later.repeats) == ("open", 0)
+
+
+async def test_a_claim_left_quiet_does_not_swallow_a_new_problem_weeks_later(
+    escalations: RedisEscalationStore,
+) -> None:
+    first = await escalations.open(CONVERSATION, "m-1", "human_request", "I need a human agent", "Connecting you")
+    await escalations.claim(CONVERSATION.user_id, first.id, "agent-ann")
+    clicked = await escalations.open(CONVERSATION, "m-2", "talk_to_human_button", "", "")
+    assert (clicked.id, clicked.latest_question) == (first.id, "")  # a click says nothing: nothing overwritten
+    asked = await escalations.open(CONVERSATION, "m-3", "human_request", "still there?", "Connecting you")
+    assert (asked.id, asked.repeats, asked.latest_question) == (first.id, 2, "still there?")
+    again = await escalations.open(CONVERSATION, "m-4", "talk_to_human_button", "", "")
+    assert again.latest_question == "still there?"
+    # the claim was never resolved and a day has passed: a new problem is a new record, in the queue
+    stale = str(time.time() - REPEAT_WINDOW_S - 60)
+    await escalations.client.hset(escalations.record_key(CONVERSATION.user_id, first.id), "updated_at", stale)
+    later = await escalations.open(CONVERSATION, "m-5", "not_answerable", "a new problem", "Connecting you")
+    assert later.id != first.id
+    assert [r.id for r in await escalations.list("open")] == [later.id]
 
 
 async def test_hand_overs_of_one_conversation_at_once_make_one_record(escalations: RedisEscalationStore) -> None:

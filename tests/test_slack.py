@@ -570,6 +570,7 @@ async def test_hand_overs_from_slack_and_rest_reach_the_agents_channel_once_and_
     assert len(agent_posts(fake, marker)) == 2, "each hand-over is posted once"
     slack_post = next(p for p in agent_posts(fake, marker) if "U9" in str(p))
     assert "Talk to a human" not in str(slack_post["blocks"]), "agents see Claim, not the customer's buttons"
+    assert "*Language:* en" in str(slack_post["blocks"]), "the language to answer in"
     assert "rest" in str(next(p for p in agent_posts(fake, marker) if "rest-agent-test" in str(p))["blocks"])
 
     ts = "1700999000.000100"

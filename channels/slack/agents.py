@@ -48,6 +48,9 @@ class EscalationView(Protocol):
     def reason(self) -> str: ...
 
     @property
+    def language(self) -> str: ...
+
+    @property
     def question(self) -> str: ...
 
     @property
@@ -112,6 +115,8 @@ def escalation_blocks(record: EscalationView, permalink: str | None) -> list[dic
     who = f"<@{record.user_id}>" if record.channel == "slack" else f"`{escape(record.user_id)}` ({record.channel})"
     place = f"<{permalink}|{where(record)}>" if permalink else where(record)
     lines = [f"*Handed over* ({escape(record.reason)}) — {who} in {place}"]
+    if record.language:
+        lines.append(f"*Language:* {escape(record.language)}")  # the one to answer in
     if record.question:
         lines.append("*Question:* " + escape(clip(record.question, 1200)))
     if record.reply:

@@ -336,11 +336,12 @@ class SlackWork:
         self, body: dict[str, Any], value: dict[str, str], label: str, client: AsyncWebClient
     ) -> None:
         conversation = conversation_of(body)
-        await self.escalations.open(conversation, value.get("m", ""), "talk_to_human_button", "", "")  # or retried
+        # the button was labelled in the customer's language: the record and the confirmation speak it too
+        language = label_language(label) or self.language(label)
+        message_id = value.get("m", "")
+        await self.escalations.open(conversation, message_id, "talk_to_human_button", "", "", language=language)
         with contextlib.suppress(StoreUnavailable):  # the thread is the person's now: the bot answers mentions only
             await self.threads.hand_over(conversation.conversation_id)
-        # the button was labelled in the customer's language: the confirmation speaks it too
-        language = label_language(label) or self.language(label)
         await _replace_block(client, body, "sb_actions", reply_text("escalated", language))
 
     def language(self, text: str) -> str:
