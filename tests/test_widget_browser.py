@@ -134,8 +134,10 @@ async def test_the_widget_answers_streams_cites_votes_and_survives_a_reload(
     if os.environ.get("SWITCHBOARD_SCREENSHOT"):
         await page.screenshot(path=Path(os.environ["SWITCHBOARD_SCREENSHOT"]))
 
-    await answer.locator("button[data-vote=up]").click()
+    await answer.locator("button[data-vote=up]").focus()  # by keyboard: the vote keeps the customer's place
+    await page.keyboard.press("Enter")
     await expect(answer.locator("button[data-vote=up]")).to_have_attribute("aria-pressed", "true")
+    await expect(page.locator("#sb-input")).to_be_focused()  # not dropped to the page with the disabled button
     user_id = next(f for f in frames if f["type"] == "ready")["user_id"]
     votes = RedisFeedbackStore(redis_client, own_prefix(file_config, "browser").memory.prefix)
     for _ in range(50):
@@ -204,6 +206,11 @@ async def test_the_widget_is_usable_with_the_keyboard_and_on_a_phone(
     await page.keyboard.press("Enter")
     await expect(panel).to_be_visible()
     await expect(page.locator("#sb-input")).to_be_focused()
+    # a paste longer than a message may be is cut by the browser: the customer is told, not left to find out
+    await page.locator("#sb-input").fill("x" * 5000)
+    await expect(page.locator(".conn")).to_have_text("This message is too long to send.")
+    await page.locator("#sb-input").fill("a short question")
+    await expect(page.locator(".conn")).to_be_empty()
 
 
 async def test_markup_from_the_model_or_the_pages_is_never_html(
@@ -296,6 +303,7 @@ async def test_the_widget_speaks_the_pages_language_and_a_hand_over_in_it(
     await expect(answer.locator(".text")).to_contain_text("equipo")  # the hand-over, in Spanish
     await expect(answer.locator(".handover")).to_contain_text("persona")  # the widget's line, in the same language
     await expect(answer.locator(".actions button")).to_have_text("Hablar con una persona")
+    await expect(answer.locator(".feedback")).to_have_count(0)  # a plain hand-over is not asked if it answered
 
     # a language the site asks for that the widget lacks: English labels, not the browser's or the page's guess
     await page.goto(f"{base}/tienda?lang=xx")

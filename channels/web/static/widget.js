@@ -176,6 +176,11 @@
   input.addEventListener("keydown", function (e) {
     if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); form.requestSubmit(); }
   });
+  // the browser cuts a paste at maxlength without a word: say so while the message is at the limit
+  input.addEventListener("input", function () {
+    if (input.value.length >= Number(input.getAttribute("maxlength"))) conn.textContent = t("too_long");
+    else if (conn.textContent === t("too_long")) conn.textContent = "";
+  });
   form.addEventListener("submit", function (e) {
     e.preventDefault();
     var text = input.value.trim();
@@ -316,7 +321,10 @@
       node.appendChild(el("div", { class: "handover", role: "status" },
         t("handover")));
     }
-    if (!part(node, "feedback")) {
+    // "Did this answer your question?" under a plain hand-over asks about nothing (one that shows the closest
+    // sentences keeps it: they may have answered it)
+    var handedOver = reply.metadata && reply.metadata.escalated && !(reply.sources && reply.sources.length);
+    if (!handedOver && !part(node, "feedback")) {
       var box = el("div", { class: "feedback", role: "group", "aria-label": t("helpful") });
       box.appendChild(el("span", {}, t("helpful")));
       [["up", t("yes")], ["down", t("no")]].forEach(function (v) {
@@ -335,10 +343,13 @@
   function voted(messageId, value) {
     var node = bubbles["m:" + messageId];
     if (!node) return;
+    var focused = false;
     node.querySelectorAll(".feedback button").forEach(function (b) {
       b.setAttribute("aria-pressed", String(b.getAttribute("data-vote") === value));
+      focused = focused || b === root.activeElement;
       b.disabled = true;
     });
+    if (focused) input.focus();  // a disabled button drops the focus to the page: keyboard users lose their place
   }
   function failed(clientIdValue, message) {
     var node = bubbles["c:" + clientIdValue];
