@@ -308,3 +308,33 @@ async def test_the_widget_speaks_the_pages_language_and_a_hand_over_in_it(
     # a language the site asks for that the widget lacks: English labels, not the browser's or the page's guess
     await page.goto(f"{base}/tienda?lang=xx")
     await expect(page.locator("form button[type=submit]")).to_have_text("Send")
+
+
+async def test_answers_stay_under_their_questions_when_asked_back_to_back_and_after_a_reload(
+    page: Page, served_app: tuple[str, web.Application]
+) -> None:
+    base, _ = served_app
+    await page.goto(f"{base}/")
+    await expect(page.locator("section.panel")).to_be_visible()
+    questions = ["Can I return an opened item?", "How much does express shipping cost?", "Do you ship to Canada?"]
+    for question in questions:  # sent while the first is still being answered
+        await page.locator("#sb-input").fill(question)
+        await page.keyboard.press("Enter")
+    await expect(page.locator(".msg.bot[data-final=true]")).to_have_count(3, timeout=60_000)
+
+    async def in_turn() -> list[tuple[str, str]]:
+        nodes = page.locator(".log .msg")
+        return [
+            (
+                (await nodes.nth(n).get_attribute("class") or "").split()[-1],
+                await nodes.nth(n).get_attribute("data-message-id") or "",
+            )
+            for n in range(await nodes.count())
+        ]
+
+    live = await in_turn()
+    assert [kind for kind, _ in live] == ["user", "bot"] * 3, live
+    assert all(live[n][1] == live[n + 1][1] for n in range(0, 6, 2)), "each answer under its own question"
+    await page.reload()
+    await expect(page.locator(".msg.bot[data-final=true]")).to_have_count(3, timeout=20_000)
+    assert await in_turn() == live  # replayed in the same order

@@ -274,7 +274,13 @@
       node.appendChild(el("div", { class: "text", dir: "auto" }));
       node.raw = "";
       bubbles["m:" + messageId] = node;
-      log.appendChild(node);
+      // under its own question: questions sent back to back are answered in turn, and a reload replays
+      // the answers (their first frames are not kept) after every question
+      var asked = null;
+      log.querySelectorAll(".msg.user").forEach(function (q) {
+        if (q.getAttribute("data-message-id") === messageId) asked = q;
+      });
+      if (asked && asked.nextSibling) log.insertBefore(node, asked.nextSibling); else log.appendChild(node);
     }
     return node;
   }
