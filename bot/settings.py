@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from adapters.http import is_private
 from channels.addresses import is_loopback, networks
 from engine.language import LANGUAGES
 
@@ -335,12 +336,13 @@ _ENV_NAME = r"^[A-Z_][A-Z0-9_]{0,100}$"
 
 
 def _private_literal(host: str) -> bool:
-    """An IP address written out that is not a public one (a name is not resolved here)."""
+    """An IP address written out that the order client would refuse as not public (a name is not resolved
+    here: the client checks what it resolves to at each request)."""
     try:
-        address = ipaddress.ip_address(host)
+        ipaddress.ip_address(host.split("%", 1)[0])
     except ValueError:
         return False
-    return not address.is_global
+    return is_private(host)
 
 
 class OrdersConfig(_Strict):

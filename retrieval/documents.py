@@ -75,17 +75,19 @@ def _inside(path: Path, root: Path) -> bool:
 
 
 def find_documents(paths: Sequence[Path]) -> list[Path]:
-    """The markdown files of the configured files and folders, resolved, each once."""
+    """The markdown files of the configured files and folders, resolved, each once (the watcher calls this
+    every few seconds: each file is resolved once)."""
     files: list[Path] = []
     for root in paths:
         if root.is_file():
-            files.append(root)
+            files.append(root.resolve())
         elif root.is_dir():
             inside = root.resolve()
-            files.extend(p for p in root.rglob("*") if _markdown(p) and p.is_file() and _inside(p, inside))
+            found = (p.resolve() for p in root.rglob("*") if _markdown(p) and p.is_file())
+            files.extend(p for p in found if p.is_relative_to(inside))
         else:
             raise KnowledgeError(f"{root}: no such file or folder (knowledge.paths)")
-    return sorted(dict.fromkeys(p.resolve() for p in files))
+    return sorted(dict.fromkeys(files))
 
 
 def unused_files(paths: Sequence[Path]) -> tuple[list[Path], list[Path]]:
@@ -130,7 +132,7 @@ _INLINE_CODE = re.compile(r"(`[^`]*`)")
 _INLINE_TAGS = frozenset("a abbr b cite code em font i kbd mark s small span strong sub sup u".split())
 # HTML elements by name only: "<id>" in "bw send delete <id>" is a placeholder the page shows, not markup
 _HTML_TAG = re.compile(
-    r"</?(?:a|abbr|article|aside|audio|b|blockquote|br|button|center|cite|code|dd|details|div|dl|dt|em|"
+    r"</?(?P<name>a|abbr|article|aside|audio|b|blockquote|br|button|center|cite|code|dd|details|div|dl|dt|em|"
     r"figcaption|figure|font|footer|h[1-6]|header|hr|i|iframe|img|input|kbd|label|li|main|mark|nav|ol|p|"
     r"picture|pre|s|section|small|source|span|strong|sub|summary|sup|svg|table|tbody|td|th|thead|tr|u|ul|"
     r"video|script|style|template|noscript|object|embed|link|meta)\b[^<>]*>",
@@ -141,8 +143,7 @@ _HTML_TAG = re.compile(
 def _tag_gap(tag: re.Match[str]) -> str:
     """Inline markup goes without a trace ("<b>Save</b>"); any other tag leaves a space, so cells and
     paragraphs written side by side ("<td>Price</td><td>$5</td>") do not run together."""
-    name = re.match(r"</?\s*([a-z0-9]+)", tag.group(0).lower())
-    return "" if name and name.group(1) in _INLINE_TAGS else " "
+    return "" if tag.group("name").lower() in _INLINE_TAGS else " "
 
 
 def _without_markup(line: str) -> str:
@@ -315,25 +316,22 @@ def load_documents(paths: Sequence[Path]) -> list[Document]:
     """Every document under `paths`; every file that cannot be used named in one error, not the first alone
     (fixing them one run at a time is slow). Two different files claiming one `url` are an error: answers
     would cite one page for the other's words; a copy of a page (the same url and text) is read once."""
-    documents: list[Document] = []
     problems: list[str] = []
-    owner: dict[str, Document] = {}
+    by_url: dict[str, Document] = {}
     for file in find_documents(paths):
         try:
             document = parse_document(file)
         except KnowledgeError as error:
             problems.append(str(error))
             continue
-        first = owner.setdefault(document.url, document)
-        if first is document:
-            documents.append(document)
-        elif (first.title, first.body) != (document.title, document.body):
+        first = by_url.setdefault(document.url, document)
+        if (first.title, first.body) != (document.title, document.body):
             problems.append(f"{file}: its url {document.url} is also {first.path}'s (each page needs its own)")
     if len(problems) == 1:
         raise KnowledgeError(problems[0])
     if problems:
         raise KnowledgeError(f"{len(problems)} knowledge files cannot be used: " + "; ".join(problems))
-    return documents
+    return list(by_url.values())
 
 
 def load_passages(paths: Sequence[Path], max_words: int = 160, overlap: int = 20) -> list[Passage]:

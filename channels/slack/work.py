@@ -172,13 +172,14 @@ class SlackWork:
         await self._follow_thread(f"{team}:{channel}:{thread}", noted)
         return True
 
-    async def _follow_thread(self, thread_key: str, noted: Noted) -> None:
-        """After an answer, follow-ups in the thread need no mention; after a hand-over they are left to
-        people (the agent who replies there is not asking the bot)."""
+    async def _follow_thread(self, thread_key: str, noted: Noted, answered_marks: bool = True) -> None:
+        """After an answer, follow-ups in the thread need no mention (`answered_marks`: a click's answer leaves
+        the thread as it was); after a hand-over they are left to people (the agent who replies there is not
+        asking the bot)."""
         with contextlib.suppress(StoreUnavailable):
             if noted.reply is not None and noted.reply.get("escalated"):
                 await self.threads.hand_over(thread_key)
-            else:
+            elif answered_marks:
                 await self.threads.mark(thread_key)
 
     async def _deliver_once(
@@ -327,9 +328,7 @@ class SlackWork:
         noted = await self._deliver_once(key, client, channel, thread, message, team)
         if noted is None:
             return False
-        if noted.reply is not None and noted.reply.get("escalated"):
-            with contextlib.suppress(StoreUnavailable):
-                await self.threads.hand_over(f"{team}:{channel}:{thread}")
+        await self._follow_thread(f"{team}:{channel}:{thread}", noted, answered_marks=False)
         return True
 
     async def _escalate_from_button(
