@@ -342,6 +342,10 @@ async def test_what_a_gateway_answers_decides_once_and_a_hanging_one_holds_nothi
     await call(phone, "POST", "/mobile/v1/messages", again, "key-gw-2")
     await replies(phone, user, "gw", count=2)
     assert time.monotonic() - started < 5  # the hanging gateway held no job slot for its 5 s
+    for _ in range(30):  # the reply is readable before its pushes are sent: wait for them, not for the hang
+        if all(phone.fcm.attempts.get(token, 0) >= 2 for token in ("html-token-1", "big-token-1")):
+            break
+        await asyncio.sleep(0.1)
     assert phone.fcm.attempts["html-token-1"] == 2  # once per reply: a 200 that is not JSON was sent, not retried
     assert [m["token"] for m in phone.fcm.received].count("html-token-1") == 2
     assert phone.fcm.attempts["big-token-1"] == 2  # nor one whose answer is too long to read
