@@ -22,6 +22,7 @@ from bot.settings import FileConfig, Settings, load_file_config
 from bot.slack import Role, build_slack, check_slack_config, slack_mode
 from bot.web import build_web, web_policy
 from channels.addresses import forwarded_for, is_loopback, networks
+from channels.agent_api import AgentDesk, add_agent_routes
 from channels.mobile import add_mobile_routes
 from channels.openapi import add_openapi_route
 from channels.rest import RestLimits, add_rest_routes, addressed_to_loopback, authorized, error_response
@@ -145,6 +146,11 @@ def create_app(settings: Settings, config: FileConfig | None = None, role: Role 
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     add_rest_routes(app, current_dispatcher, limits)
+    add_agent_routes(
+        app,
+        lambda: AgentDesk(slot.runtime.agent_replies, slot.runtime.escalations) if slot.runtime is not None else None,
+        limits,
+    )
     secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
     add_webhook_routes(app, lambda: slot.runtime.notices if slot.runtime is not None else None, secret)
     if mobile_apps:

@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -99,7 +99,12 @@ def _parser() -> argparse.ArgumentParser:
     escalations.add_argument("--claim", metavar="ID", help="claim this escalation (with --user and --agent)")
     escalations.add_argument("--resolve", metavar="ID", help="resolve this claimed escalation")
     escalations.add_argument("--user", help="the escalation's user id (for --claim / --resolve)")
-    escalations.add_argument("--agent", help="who takes it (for --claim / --resolve)")
+    escalations.add_argument("--agent", help="who takes it (for --claim / --resolve / --reply)")
+    escalations.add_argument(
+        "--reply", metavar="ID", help="send --text to the customer of this escalation, in their channel"
+    )
+    escalations.add_argument("--text", help="the reply (for --reply)")
+    escalations.add_argument("--as", dest="shown_as", default="", help="the name the customer sees (for --reply)")
 
     audit = commands.add_parser("audit", help="actions proposed, approved, refused or run by tools (refunds)")
     audit.add_argument("--user", help="only this user's")
@@ -397,6 +402,8 @@ async def _escalations(settings: Settings, config: FileConfig, args: argparse.Na
     redis, embedded = await open_redis(settings, config, _progress)
     try:
         store = RedisEscalationStore(redis, prefix=config.memory.prefix)
+        if args.reply:
+            return await _reply(settings, config, redis, store, args)
         target = args.claim or args.resolve
         if target:
             if not (args.user and args.agent):
@@ -432,6 +439,36 @@ async def _escalations(settings: Settings, config: FileConfig, args: argparse.Na
         await redis.aclose()
         if embedded is not None:
             embedded.close()
+    return 0
+
+
+async def _reply(settings: Settings, config: FileConfig, redis: Any, store: Any, args: argparse.Namespace) -> int:
+    from bot.runtime import agent_replies, load_redactor, notifiers_for
+    from engine.agent_replies import AgentReplyError
+    from memory.store import RedisMemoryStore
+
+    if not (args.user and args.agent and args.text):
+        raise SettingsError("escalations: --reply needs --user, --agent and --text")
+    closers: list[Callable[[], Awaitable[None]]] = []
+    try:
+        notifiers = notifiers_for(settings, config, redis, closers)
+        memory = RedisMemoryStore(
+            redis, config.memory.prefix, config.memory.max_entries, int(config.memory.ttl_days * 86400)
+        )
+        _progress("loading the personal-data recognizers (the conversation's history keeps the reply redacted)")
+        redactor = await asyncio.to_thread(load_redactor, config)
+        replies = agent_replies(redis, config, store, notifiers, memory, redactor)
+        try:
+            sent = await replies.send(
+                args.user, args.reply, args.agent, args.text, uuid.uuid4().hex, agent_name=args.shown_as
+            )
+        except AgentReplyError as error:
+            raise SettingsError(f"escalations: {error}") from None
+    finally:
+        for close in closers:
+            await close()
+    claimed = " (the hand-over is now claimed by you)" if sent.claimed else ""
+    print(f"sent to the customer's {sent.channel} conversation{claimed}")
     return 0
 
 

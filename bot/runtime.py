@@ -22,11 +22,14 @@ from adapters.http import FencedClient, HostRules
 from adapters.remote_llm import RemoteGenerator, RemoteSettings
 from bot.settings import FileConfig, Settings, SettingsError
 from bot.tools import ToolKit, build_tools, consent_signer, demo_leftovers
+from channels.mobile import MobileNotifier
+from channels.web.notices import WebNotifier
 from engine import Action, Dispatcher, Engine, LocalReplyBus
+from engine.agent_replies import AgentReplies
 from engine.detector import DetectorError, MessageDetector
 from engine.generation.local import LoadOptions, LocalGenerator, pick_device
 from engine.generation.models import CATALOG, is_prepared, resolve
-from engine.handover import BackgroundRetries, FailureFollowUp, HandOver
+from engine.handover import BackgroundRetries, FailureFollowUp, HandOver, PersonHolds
 from engine.judge import FeatureJudge, JudgeError, JudgeModel
 from engine.language import dominant_language
 from engine.notices import NoteAddress, Notices, Notifier
@@ -44,9 +47,11 @@ from engine.tools import ToolError
 from memory.actions import RedisAddressBook, RedisAuditLog, RedisPendingChoices, RedisProposals
 from memory.embedded import EmbeddedRedis
 from memory.escalations import RedisEscalationStore
+from memory.jobs import RedisJobQueue
 from memory.ledger import RedisIngressLedger
 from memory.stats import RedisSafetyCounter
 from memory.store import RedisMemoryStore, RedisUnavailableError
+from memory.web import RedisFrameLog
 from retrieval.documents import KnowledgeError, describe_unused
 from retrieval.embeddings import SentenceEmbedder
 from retrieval.index import FaissRetriever
@@ -402,9 +407,18 @@ def redacting(redactor: Redactor | None) -> Callable[[str], Awaitable[str]] | No
     return redact
 
 
-def notifiers_for(settings: Settings, config: FileConfig, toolkit: ToolKit) -> dict[str, Notifier]:
-    """REST users' notices go to the back end's callback (signed with the webhook secret)."""
-    notifiers: dict[str, Notifier] = {}
+def notifiers_for(
+    settings: Settings, config: FileConfig, redis: Redis, closers: list[Callable[[], Awaitable[None]]]
+) -> dict[str, Notifier]:
+    """How notices and agents' replies reach a customer, by channel, from any process: the widget's
+    conversation log (announced to the web processes), the mobile job queue (its worker keeps and pushes),
+    the REST back end's callback (signed with the webhook secret). Slack joins once built."""
+    prefix = config.memory.prefix
+    frames = RedisFrameLog(redis, prefix, keep=config.web.keep_frames, ttl_s=config.web.history_ttl_s)
+    notifiers: dict[str, Notifier] = {"web": WebNotifier(frames)}
+    if config.mobile.apps:
+        queue = RedisJobQueue(redis, f"{prefix}:mobile:jobs", reclaim_after_s=config.slack.job_reclaim_s)
+        notifiers["mobile"] = MobileNotifier(queue)
     url = config.notices.callback_url
     if url is None:
         return notifiers
@@ -412,12 +426,24 @@ def notifiers_for(settings: Settings, config: FileConfig, toolkit: ToolKit) -> d
         raise SettingsError("notices.callback_url: needs SWITCHBOARD_WEBHOOK_SECRET, which signs the notices")
     host = urlsplit(url).hostname or ""
     client = FencedClient(HostRules(frozenset({host}), config.notices.callback_allow_private))
-    toolkit.closers.append(client.close)
+    closers.append(client.close)
     try:
         notifiers["rest"] = CallbackNotifier(url, settings.webhook_secret.get_secret_value(), client)
     except ToolError as error:
         raise SettingsError(f"notices.callback_url: {error.detail}") from None
     return notifiers
+
+
+def agent_replies(
+    redis: Redis,
+    config: FileConfig,
+    escalations: RedisEscalationStore,
+    notifiers: dict[str, Notifier],
+    memory: RedisMemoryStore,
+    redactor: Redactor | None,
+) -> AgentReplies:
+    ledger = RedisIngressLedger(redis, prefix=f"{config.memory.prefix}:agent-replies", lease_s=60, keep_s=7 * 86400)
+    return AgentReplies(escalations, notifiers, ledger, memory, redact=redacting(redactor))
 
 
 @dataclass
@@ -440,6 +466,7 @@ class Runtime:
     audit: RedisAuditLog
     notices: Notices
     notifiers: dict[str, Notifier]  # by channel; Slack adds itself once built
+    agent_replies: AgentReplies  # an agent's reply to a handed-over customer, through the notifiers
     watching: asyncio.Task[None] | None = None
     redactor: Redactor | None = None  # for text that reaches a store without passing the engine
 
@@ -520,7 +547,7 @@ class Runtime:
         retries = BackgroundRetries()
         prefix = config.memory.prefix
         signer = await consent_signer(settings, redis, prefix)
-        notifiers = notifiers_for(settings, config, toolkit)
+        notifiers = notifiers_for(settings, config, redis, toolkit.closers)
         audit = RedisAuditLog(redis, prefix, config.actions.audit_days)
         addresses = RedisAddressBook(redis, prefix, config.memory.ttl_days)
         act = Act(
@@ -574,6 +601,7 @@ class Runtime:
             ExtractEntities(EntityExtractor([Product(p.name, tuple(p.aliases)) for p in config.catalogue])),
             Understand(embedder, intent_index, policy.intent_threshold),
             Recall(memory, config.memory.recall_entries, idle_s=config.memory.idle_minutes * 60),
+            PersonHolds(escalations),  # a person holds the conversation: the message is theirs (in its language)
             *([act] if toolkit.tools.tools else []),
             *([TranslateQuery(generator, by_name)] if translating and generator is not None else []),
             Retrieve(retriever, embedder, config.retrieval.top_k, follow_up_below=policy.follow_up_below),
@@ -643,6 +671,7 @@ class Runtime:
                 redact=redacting(redactor),
             ),
             notifiers=notifiers,
+            agent_replies=agent_replies(redis, config, escalations, notifiers, memory, redactor),
         )
 
     def watch_knowledge(self) -> None:

@@ -203,6 +203,7 @@ def build_slack(settings: Settings, runtime: Runtime, role: Role = "all") -> Sla
         status_text=config.slack.status_text or "",
         delivery_backoff_s=config.slack.delivery_backoff_s,
         streaming=config.slack.streaming,
+        agents_channel=config.slack.agents_channel or "",
     )
     threads = RedisThreadRegistry(redis, prefix=f"{prefix}:slack")
     work = SlackWork(
@@ -217,6 +218,7 @@ def build_slack(settings: Settings, runtime: Runtime, role: Role = "all") -> Sla
         runtime.redactor,
         # as long as the job may be handed out again (10 deliveries, one per job_reclaim_s)
         RedisDeliveryNotes(redis, prefix=prefix, keep_s=config.slack.job_reclaim_s * (MAX_DELIVERIES + 1)),
+        runtime.agent_replies,
     )
     queue = RedisJobQueue(
         redis, f"{prefix}:slack:jobs", reclaim_after_s=config.slack.job_reclaim_s, max_deliveries=MAX_DELIVERIES

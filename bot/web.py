@@ -46,11 +46,14 @@ async def build_web(runtime: Runtime) -> WebChannel:
         anonymous_messages_burst=config.web.anonymous_messages_burst,
         max_frame_bytes=config.web.max_frame_bytes,
     )
-    return WebChannel(
+    frames = RedisFrameLog(redis, prefix, keep=config.web.keep_frames, ttl_s=config.web.history_ttl_s)
+    channel = WebChannel(
         runtime.dispatcher,
-        RedisFrameLog(redis, prefix, keep=config.web.keep_frames, ttl_s=config.web.history_ttl_s),
+        frames,
         RedisFeedbackStore(redis, prefix),
         SessionSigner(secret),
         limits,
         redacting(runtime.redactor),  # the log keeps a message as every store does: redacted
     )
+    channel.start_following(frames.announced())  # notices and agents' replies logged by other processes
+    return channel

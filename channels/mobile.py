@@ -277,7 +277,21 @@ def reply_of(kept: dict[str, Any]) -> Reply:
         user_role=str(metadata.get("user_role", "customer")),
         escalated=bool(metadata.get("escalated")),
         language=str(metadata.get("language") or ""),
+        agent=str(metadata.get("agent") or ""),
     )
+
+
+class MobileNotifier:
+    """Order notices and agents' replies into an app's conversation, from any process: queued as a job, so
+    the worker that runs it keeps the reply for the app and pushes it, once, like an answer."""
+
+    def __init__(self, queue: Queue) -> None:
+        self.queue = queue
+
+    async def notify(self, conversation: ConversationRef, reply: Reply, notice_id: str) -> None:
+        app, _, conversation_id = conversation.conversation_id.partition(":")
+        payload = {"app": app, "user_id": conversation.user_id, "conversation_id": conversation_id}
+        await self.queue.enqueue("notice", payload | {"message_id": notice_id, "reply": reply.to_json()})
 
 
 def signed_bytes(method: str, path_qs: str, idempotency_key: str, body: bytes) -> bytes:
@@ -318,7 +332,7 @@ class MobileWork:
         if kind == "feedback":
             await self.feedback.record(conversation, str(payload.get("replied", "")), str(payload.get("vote", "")))
             return True
-        if kind not in ("message", "action") or not app or not user_id or not conversation_id:
+        if kind not in ("message", "action", "notice") or not app or not user_id or not conversation_id:
             return True  # nothing this worker can do: dropped, not retried for ever
         replies = self.stores.replies
         kept = await replies.kept(app, user_id, conversation_id, message_id)
@@ -331,9 +345,14 @@ class MobileWork:
         try:  # the lease is held until the pushes are made: two deliveries never push one reply twice
             kept = await replies.kept(app, user_id, conversation_id, message_id)
             if kept is None:
-                reply = await self._answer(kind, payload, conversation, message_id)
-                if reply is None:
+                answered = (  # a notice (an order's news, an agent's reply) is written already: kept and pushed
+                    reply_of(payload.get("reply") or {})
+                    if kind == "notice"
+                    else await self._answer(kind, payload, conversation, message_id)
+                )
+                if answered is None:
                     return False  # handed out again later
+                reply = answered
                 await replies.add(app, user_id, conversation_id, message_id, reply.to_json())
             elif await replies.was_pushed(app, user_id, message_id):
                 return True  # another worker finished it between our look and our start

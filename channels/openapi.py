@@ -58,6 +58,10 @@ _REPLY = {
                 },
                 "segment": {"type": "string", "description": "with segments configured"},
                 "adapter": {"type": ["string", "null"], "description": "with segments: the adapter that wrote it"},
+                "agent": {
+                    "type": "string",
+                    "description": "a person of the support team wrote it (intent agent_reply): the name they gave",
+                },
                 "generation": {
                     "type": "object",
                     "description": "when the model's own words answer: how sure it was of them (natural log)",
@@ -187,6 +191,57 @@ def document(version: str) -> dict[str, Any]:
                         "401": _ERROR,
                         "403": _ERROR,
                         "421": _ERROR,
+                    },
+                }
+            },
+            "/api/escalations": {
+                "get": {
+                    "summary": "the hand-over queue, oldest first (docs/handover.md)",
+                    "security": [{"bearer": []}],
+                    "parameters": [
+                        {"name": "state", "in": "query", "schema": {"enum": ["open", "claimed", "resolved"]}},
+                        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": 500}},
+                    ],
+                    "responses": {"200": {"description": "{escalations: [records]}"}, "400": _ERROR, "401": _ERROR},
+                }
+            },
+            "/api/escalations/{escalation_id}/replies": {
+                "post": {
+                    "summary": "an agent's reply, sent to the customer in the conversation that was handed over",
+                    "security": [{"bearer": []}],
+                    "parameters": [
+                        {
+                            "name": "escalation_id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
+                        },
+                        {"name": "Idempotency-Key", "in": "header", "schema": _ID},
+                    ],
+                    "requestBody": _json(
+                        {
+                            "type": "object",
+                            "required": ["user_id", "agent", "text"],
+                            "properties": {
+                                "user_id": _ID,
+                                "agent": {"type": "string", "description": "who answers (the claim's owner)"},
+                                "text": {"type": "string"},
+                                "agent_name": {"type": "string", "description": "the name the customer sees"},
+                                "reply_id": _ID,
+                            },
+                        }
+                    ),
+                    "responses": {
+                        "201": {"description": "{status: delivered, reply_id, channel, claimed}"},
+                        "200": {"description": "{status: duplicate, …}: sent before under this reply id"},
+                        "400": _ERROR,
+                        "401": _ERROR,
+                        "404": _ERROR,
+                        "409": _ERROR,
+                        "413": _ERROR,
+                        "422": _ERROR,
+                        "502": _ERROR,
+                        "503": _ERROR,
                     },
                 }
             },

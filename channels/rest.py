@@ -58,6 +58,28 @@ def addressed_to_loopback(request: web.Request) -> bool:
         return False
 
 
+def refused(request: web.Request, limits: RestLimits) -> web.Response | None:
+    """Who may call the back-end API (answers, agents' replies): the refusal, or None to go on."""
+    origin = request.headers.get("Origin")
+    if origin is not None and not same_origin(request, origin):
+        # Browsers name the page behind every cross-site POST, even a "simple" one that skips the CORS
+        # preflight: without a token, any site its user visits could otherwise post as any user_id.
+        return error_response("origin_not_allowed", FOREIGN_PAGE, 403)
+    if limits.api_token is None and not addressed_to_loopback(request):
+        # Without a token the server is loopback-only and trusts whoever reaches it: only under its own name.
+        return error_response("host_not_allowed", LOOPBACK_ONLY, 421)
+    if not authorized(request, limits.api_token):
+        return error_response(
+            "unauthorized",
+            "a valid 'Authorization: Bearer <token>' header is required",
+            401,
+            {"WWW-Authenticate": "Bearer"},
+        )
+    if request.content_length is not None and request.content_length > limits.max_body_bytes:
+        return error_response("body_too_large", f"the body is over {limits.max_body_bytes} bytes", 413)
+    return None
+
+
 def authorized(request: web.Request, token: str | None) -> bool:
     if token is None:
         return True
@@ -172,23 +194,8 @@ def add_rest_routes(app: web.Application, dispatcher: Callable[[], Dispatcher | 
         return await answer(request, lambda raw: parse_action(raw))
 
     async def answer(request: web.Request, parse: Callable[[bytes], Message]) -> web.StreamResponse:
-        origin = request.headers.get("Origin")
-        if origin is not None and not same_origin(request, origin):
-            # Browsers name the page behind every cross-site POST, even a "simple" one that skips the CORS
-            # preflight: without a token, any site its user visits could otherwise post as any user_id.
-            return error_response("origin_not_allowed", FOREIGN_PAGE, 403)
-        if limits.api_token is None and not addressed_to_loopback(request):
-            # Without a token the server is loopback-only and trusts whoever reaches it: only under its own name.
-            return error_response("host_not_allowed", LOOPBACK_ONLY, 421)
-        if not authorized(request, limits.api_token):
-            return error_response(
-                "unauthorized",
-                "a valid 'Authorization: Bearer <token>' header is required",
-                401,
-                {"WWW-Authenticate": "Bearer"},
-            )
-        if request.content_length is not None and request.content_length > limits.max_body_bytes:
-            return error_response("body_too_large", f"the body is over {limits.max_body_bytes} bytes", 413)
+        if (refusal := refused(request, limits)) is not None:
+            return refusal
         try:
             # The whole body, however many network reads it takes; aiohttp stops at client_max_size (413).
             raw = await request.read()

@@ -12,10 +12,12 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from typing import Protocol
 
 from engine.protocols import EscalationRecorder, EventSink, MemoryStore, Redactor, StoreUnavailable
+from engine.replies import reply_text
 from engine.text import clean_text
-from engine.types import HistoryEntry, Message, Reply, Turn
+from engine.types import ConversationRef, HistoryEntry, Message, Reply, Turn
 
 log = logging.getLogger(__name__)
 WITHHELD = "[message not kept: it could not be checked for personal data]"
@@ -65,6 +67,41 @@ async def write_or_retry(
     except StoreUnavailable:
         log.warning("could not write %s for message %s now; retrying in the background", what, message_id)
         retries.schedule(write, what, message_id)
+
+
+RELAYED_INTENT = "relayed_to_agent"
+
+
+class HeldConversations(Protocol):
+    """memory.escalations.RedisEscalationStore: the record of the agent holding the conversation, with the
+    message added to it, or None when nobody does; raises StoreUnavailable."""
+
+    async def relay(self, conversation: ConversationRef, text: str) -> object | None: ...
+
+
+class PersonHolds:
+    """While a person of the support team holds the conversation (they claimed its hand-over and it was active
+    within a day), the assistant does not talk over them: the customer's message goes to that person (the
+    hand-over's record, the agents' channel) and the customer is told so. A guard's reply and button clicks
+    ("Talk to a human", an order's buttons) go their usual way."""
+
+    def __init__(self, held: HeldConversations) -> None:
+        self.held = held
+
+    async def __call__(self, turn: Turn, events: EventSink) -> Turn:
+        if turn.settled or turn.message.action:
+            return turn
+        try:
+            holder = await self.held.relay(turn.message.conversation, turn.message.text)
+        except StoreUnavailable:  # cannot tell: the assistant answers rather than leave the customer unheard
+            log.warning("could not tell whether a person holds the conversation of message %s", turn.message.message_id)
+            return turn
+        if holder is None:
+            return turn
+        language = turn.speaks
+        text = reply_text("relayed", language)
+        reply = Reply(text, (), (), 1.0, RELAYED_INTENT, "customer", False, "held by a person", language=language)
+        return turn.evolve(reply=reply, settled=True)
 
 
 class HandOver:

@@ -120,6 +120,7 @@ class Reply:
     # the language of the reply's wording when it is ours (hand-overs, refusals: engine/language.py) or an intent's
     # response written per language; "" for the help centre's or the operator's other text, whatever its language
     language: str = ""
+    agent: str = ""  # the person of the support team who wrote it; "" for the assistant's replies
 
     @property
     def sources(self) -> list[str]:
@@ -145,7 +146,8 @@ class Reply:
                 "language": self.language or None,
             }
             | ({"segment": self.segment, "adapter": self.adapter or None} if self.segment else {})
-            | ({"generation": self.token_stats.to_json()} if self.token_stats else {}),
+            | ({"generation": self.token_stats.to_json()} if self.token_stats else {})
+            | ({"agent": self.agent} if self.agent else {}),
         }
 
 

@@ -5,12 +5,13 @@ erasure find it with the rest of the user's data; one sorted set per state (`{pr
 scored by time) lets agents and channels list them. State changes are atomic (a Lua script): a record
 moves open → claimed → resolved, and only its claimer (or anyone, for an open one) may move it on.
 
-One conversation has one record at a time: while its record is open, or claimed and touched within
-REPEAT_WINDOW_S, another hand-over ("hello?? still waiting", a second click on "Talk to a human") adds to
-that record (`repeats`, `latest_question`) instead of opening a second one that another agent could claim.
-A claim left unresolved longer does not swallow a new problem weeks later: that is a new record, in the
-queue and the agents' channel. The conversation's current record is named under the user's keys too
-(`{prefix}:user:{user}:handover:{digest}`), checked and set in one transaction.
+One conversation has one record at a time: while its record is open, or claimed by an agent who acted on
+it (claimed it, replied) within REPEAT_WINDOW_S, another hand-over ("hello?? still waiting", a second click
+on "Talk to a human") adds to that record (`repeats`, `latest_question`) instead of opening a second one
+that another agent could claim. A claim whose agent went quiet longer does not swallow a new problem weeks
+later: that is a new record, in the queue and the agents' channel. The conversation's current record is
+named under the user's keys too (`{prefix}:user:{user}:handover:{digest}`), checked and set in one
+transaction.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ STATES = ("open", "claimed", "resolved")
 MAX_TEXT = 8000
 FEED_LENGTH = 10_000  # the feed keeps about this many recent entries
 STALE_MS = 60_000  # an entry taken but not acknowledged this long is handed to another consumer
-REPEAT_WINDOW_S = 24 * 3600  # a claimed record this quiet takes no more repeats: the next hand-over is new
+REPEAT_WINDOW_S = 24 * 3600  # a claim whose agent is silent this long lapses: the next hand-over is new
 
 # KEYS: record, index of the current state, index of the new state. ARGV: from, to, agent, now, member.
 _MOVE = """
@@ -44,10 +45,17 @@ if state ~= ARGV[1] then return state end
 local claimer = redis.call('HGET', KEYS[1], 'claimed_by')
 if ARGV[1] == 'claimed' and claimer ~= ARGV[3] then return 'not_yours' end
 redis.call('HSET', KEYS[1], 'state', ARGV[2], 'updated_at', ARGV[4])
-if ARGV[2] == 'claimed' then redis.call('HSET', KEYS[1], 'claimed_by', ARGV[3]) end
+if ARGV[2] == 'claimed' then redis.call('HSET', KEYS[1], 'claimed_by', ARGV[3], 'agent_at', ARGV[4]) end
 redis.call('ZREM', KEYS[2], ARGV[5])
 redis.call('ZADD', KEYS[3], ARGV[4], ARGV[5])
 return 'ok'
+"""
+# KEYS: record. ARGV: now. An agent's reply keeps the claim alive; a record gone (expired, erased) is not remade.
+_REPLIED = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HINCRBY', KEYS[1], 'agent_replies', 1)
+redis.call('HSET', KEYS[1], 'updated_at', ARGV[1], 'agent_at', ARGV[1])
+return 1
 """
 
 
@@ -74,6 +82,10 @@ class Escalation:
     repeats: int = 0  # later hand-overs of the same conversation while this record was open or claimed
     latest_question: str = ""  # the message of the latest of them
     language: str = ""  # the customer's language, as the reply was written in ("" when untold)
+    agent_replies: int = 0  # replies an agent sent the customer through Switchboard
+    customer_messages: int = 0  # messages the customer sent while an agent held it (relayed to them)
+    agents_post: str = ""  # "channel:ts" of its post in the Slack agents' channel, once posted
+    agent_at: float = 0.0  # when its agent last acted on it (claimed it, replied): a claim lives on that
 
     @property
     def conversation(self) -> ConversationRef:
@@ -90,6 +102,7 @@ class RedisEscalationStore:
         self.prefix = prefix
         self.ttl_seconds = ttl_seconds
         self._move = client.register_script(_MOVE)
+        self._replied = client.register_script(_REPLIED)
         self._groups: set[str] = set()  # feed consumer groups known to exist
 
     def record_key(self, user_id: str, escalation_id: str) -> str:
@@ -141,9 +154,8 @@ class RedisEscalationStore:
                     if held:
                         held_key = self.record_key(record.user_id, held)
                         await pipe.watch(held_key)
-                        state, touched = await pipe.hmget(held_key, ["state", "updated_at"])
-                        fresh = now - float(touched or 0) < REPEAT_WINDOW_S
-                        if str(state or "") == "open" or (str(state or "") == "claimed" and fresh):
+                        state, *acted = await pipe.hmget(held_key, ["state", "agent_at", "updated_at"])
+                        if str(state or "") == "open" or (str(state or "") == "claimed" and _active(acted, now)):
                             pipe.multi()  # type: ignore[no-untyped-call]
                             pipe.hincrby(held_key, "repeats", 1)
                             touch = {"updated_at": str(now)}
@@ -173,11 +185,41 @@ class RedisEscalationStore:
     def feed_key(self) -> str:
         return f"{self.prefix}:escalations:feed"
 
+    async def relay(self, conversation: ConversationRef, text: str) -> Escalation | None:
+        """While an agent holds the conversation (claimed, and they acted within REPEAT_WINDOW_S), the
+        customer's message is theirs: added to the record and to the feed (the agents' channel posts it in the
+        hand-over's thread); the record is returned. None: nobody holds it, the assistant answers."""
+        now = time.time()
+        current = self.current_key(conversation)
+        async with unavailable_as_store_error(), self.client.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    await pipe.watch(current)
+                    held = str(await pipe.get(current) or "")
+                    if not held:
+                        return None
+                    key = self.record_key(conversation.user_id, held)
+                    await pipe.watch(key)
+                    state, *acted = await pipe.hmget(key, ["state", "agent_at", "updated_at"])
+                    if str(state or "") != "claimed" or not _active(acted, now):
+                        return None
+                    pipe.multi()  # type: ignore[no-untyped-call]
+                    pipe.hincrby(key, "customer_messages", 1)
+                    pipe.hset(key, mapping={"latest_question": text[:MAX_TEXT], "updated_at": str(now)})
+                    member = _member(conversation.user_id, held)
+                    pipe.xadd(self.feed_key, {"member": member, "said": text[:MAX_TEXT]}, maxlen=FEED_LENGTH)
+                    await pipe.execute()
+                    break
+                except WatchError:
+                    continue
+        return await self.get(conversation.user_id, held)
+
     async def follow(
         self, group: str, consumer: str, block_ms: int = 5000, count: int = 20
-    ) -> list[tuple[str, Escalation]]:
-        """New escalations for one consumer group: each entry goes to one consumer of the group, and an
-        entry a consumer took but never acknowledged (it died) is handed to another after STALE_MS."""
+    ) -> list[tuple[str, Escalation, str]]:
+        """New feed entries for one consumer group: (entry id, record, what the customer said: "" for a new
+        hand-over). Each entry goes to one consumer of the group, and an entry a consumer took but never
+        acknowledged (it died) is handed to another after STALE_MS."""
         async with unavailable_as_store_error():
             if group not in self._groups:
                 await self._create_group(group)
@@ -206,7 +248,7 @@ class RedisEscalationStore:
             if record is None:  # expired or erased since
                 await self.acknowledge(group, str(entry_id))
             else:
-                found.append((str(entry_id), record))
+                found.append((str(entry_id), record, str((data or {}).get("said", ""))))
         return found
 
     async def _create_group(self, group: str) -> None:
@@ -224,8 +266,32 @@ class RedisEscalationStore:
             await self.client.xack(self.feed_key, group, entry_id)
 
     async def get(self, user_id: str, escalation_id: str) -> Escalation | None:
-        data = await self.client.hgetall(self.record_key(user_id, escalation_id))
+        async with unavailable_as_store_error():
+            data = await self.client.hgetall(self.record_key(user_id, escalation_id))
         return _parse({str(k): str(v) for k, v in data.items()}) if data else None
+
+    async def note_agent_reply(self, user_id: str, escalation_id: str) -> None:
+        async with unavailable_as_store_error():
+            await self._replied(keys=[self.record_key(user_id, escalation_id)], args=[str(time.time())])
+
+    def post_key(self, channel: str, ts: str) -> str:
+        return f"{self.prefix}:escalations:post:{channel}:{ts}"
+
+    async def note_post(self, user_id: str, escalation_id: str, channel: str, ts: str) -> None:
+        """Where the record was posted for agents, so a reply in that post's thread finds it."""
+        async with unavailable_as_store_error(), self.client.pipeline(transaction=True) as pipe:
+            pipe.set(self.post_key(channel, ts), _member(user_id, escalation_id), ex=self.ttl_seconds)
+            pipe.hset(self.record_key(user_id, escalation_id), "agents_post", f"{channel}:{ts}")
+            await pipe.execute()
+
+    async def posted(self, channel: str, ts: str) -> Escalation | None:
+        """The record whose agents' post is this message, if any."""
+        async with unavailable_as_store_error():
+            member = await self.client.get(self.post_key(channel, ts))
+        if not member:
+            return None
+        user, _, escalation_id = str(member).rpartition("/")
+        return await self.get(unquote(user), escalation_id)
 
     async def list(self, state: str, limit: int = 100) -> list[Escalation]:
         """Oldest first: the order agents should take them in. Index entries whose record expired or
@@ -234,15 +300,16 @@ class RedisEscalationStore:
             raise EscalationError(f"state must be one of {', '.join(STATES)}")
         if limit < 1:
             return []
-        members = await self.client.zrange(self.index_key(state), 0, limit - 1)
-        found: list[Escalation] = []
-        for member in map(str, members):
-            user, _, escalation_id = member.rpartition("/")
-            record = await self.get(unquote(user), escalation_id)
-            if record is None:
-                await self.client.zrem(self.index_key(state), member)
-            else:
-                found.append(record)
+        async with unavailable_as_store_error():
+            members = await self.client.zrange(self.index_key(state), 0, limit - 1)
+            found: list[Escalation] = []
+            for member in map(str, members):
+                user, _, escalation_id = member.rpartition("/")
+                record = await self.get(unquote(user), escalation_id)
+                if record is None:
+                    await self.client.zrem(self.index_key(state), member)
+                else:
+                    found.append(record)
         return found
 
     async def claim(self, user_id: str, escalation_id: str, agent: str) -> Escalation:
@@ -256,7 +323,8 @@ class RedisEscalationStore:
             raise EscalationError("an agent must be named")
         keys = [self.record_key(user_id, escalation_id), self.index_key(source), self.index_key(target)]
         args = [source, target, agent, str(time.time()), _member(user_id, escalation_id)]
-        outcome = str(await self._move(keys=keys, args=args))
+        async with unavailable_as_store_error():
+            outcome = str(await self._move(keys=keys, args=args))
         if outcome == "missing":
             raise EscalationError(f"no escalation {escalation_id} for that user")
         if outcome == "not_yours":
@@ -274,6 +342,9 @@ class RedisEscalationStore:
         pattern = f"{self.prefix}:user:{quote(user_id, safe='')}:escalation:*"
         async for key in self.client.scan_iter(match=pattern, count=500):
             escalation_id = str(key).rsplit(":", 1)[-1]
+            channel, _, ts = str(await self.client.hget(key, "agents_post") or "").partition(":")
+            if ts:
+                await self.client.delete(self.post_key(channel, ts))
             for state in STATES:
                 removed += int(await self.client.zrem(self.index_key(state), _member(user_id, escalation_id)))
             await self.client.delete(key)
@@ -296,6 +367,13 @@ class RedisEscalationStore:
             start = "(" + str(batch[-1][0])
 
 
+def _active(acted: list[Any], now: float) -> bool:
+    """Is a claim alive: its agent acted within REPEAT_WINDOW_S (records kept before `agent_at`: their last
+    change)? The customer writing does not keep it alive: an agent who left does not silence the assistant."""
+    agent_at, updated_at = (float(value or 0) for value in acted)
+    return now - (agent_at or updated_at) < REPEAT_WINDOW_S
+
+
 def _parse(data: dict[str, str]) -> Escalation:
     return Escalation(
         id=data["id"],
@@ -313,6 +391,10 @@ def _parse(data: dict[str, str]) -> Escalation:
         sources=tuple(json.loads(data.get("sources") or "[]")),
         confidence=float(data.get("confidence") or 0.0),
         repeats=int(data.get("repeats") or 0),
+        customer_messages=int(data.get("customer_messages") or 0),
         latest_question=data.get("latest_question", ""),
         language=data.get("language", ""),
+        agent_replies=int(data.get("agent_replies") or 0),
+        agents_post=data.get("agents_post", ""),
+        agent_at=float(data.get("agent_at") or 0.0),
     )

@@ -9,13 +9,19 @@ holds the whole reply, so the log keeps the conversation, not every streamed pie
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
 
+from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 
 from memory.store import unavailable_as_store_error, user_key
+
+log = logging.getLogger(__name__)
 
 # KEYS: counter, log, answered, streaming. ARGV: the frame's JSON without its seq, its type, its message
 # id, keep, ttl, the cap while answers stream. The seq is spliced in as the first member, so numbering and
@@ -79,6 +85,40 @@ class RedisFrameLog:
         async with unavailable_as_store_error():
             seq = int(await self._append(keys=keys, args=args))
         return {"seq": seq} | {key: value for key, value in frame.items() if key != "seq"}
+
+    @property
+    def announcements_channel(self) -> str:
+        return f"{self.prefix}:web:announced"
+
+    async def announce(self, user_id: str, conversation_id: str, stored: dict[str, Any]) -> None:
+        """A frame appended outside the process that holds the conversation's sockets (an order notice, an
+        agent's reply): every web process hears it and sends it to its live sockets. Only the address and the
+        seq travel; the frame stays in the user's log."""
+        body = json.dumps({"u": user_id, "c": conversation_id, "seq": int(stored["seq"])})
+        async with unavailable_as_store_error():
+            await self.client.publish(self.announcements_channel, body)
+
+    async def announced(self, wait_s: float = 1.0) -> AsyncIterator[tuple[str, str, int]]:
+        """(user, conversation, seq) of every announced frame, for ever; a lost connection is opened again
+        (frames announced meanwhile reach their sockets at the next frame or resume)."""
+        while True:
+            pubsub = self.client.pubsub()
+            try:
+                await pubsub.subscribe(self.announcements_channel)
+                while True:
+                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=wait_s)
+                    if message is None:
+                        continue
+                    try:
+                        said = json.loads(message["data"])
+                        yield str(said["u"]), str(said["c"]), int(said["seq"])
+                    except (ValueError, KeyError, TypeError):
+                        log.warning("an announcement that is not ours was ignored")
+            except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError) as error:
+                log.warning("web announcements: %r; listening again shortly", error)
+                await asyncio.sleep(2)
+            finally:
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def since(
         self, user_id: str, conversation_id: str, after: int, before: int | None = None

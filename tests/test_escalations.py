@@ -11,8 +11,9 @@ import pytest
 from redis.asyncio import Redis
 
 from engine import ConversationRef, Engine, Message, Reply, Turn
-from engine.handover import BackgroundRetries, FailureFollowUp, HandOver
+from engine.handover import RELAYED_INTENT, BackgroundRetries, FailureFollowUp, HandOver, PersonHolds
 from engine.protocols import EventSink
+from engine.replies import reply_text
 from engine.stages.recall import Recall, Remember
 from memory.escalations import REPEAT_WINDOW_S, EscalationError, RedisEscalationStore
 from memory.store import RedisMemoryStore
@@ -90,7 +91,7 @@ async def test_a_claim_left_quiet_does_not_swallow_a_new_problem_weeks_later(
     assert again.latest_question == "still there?"
     # the claim was never resolved and a day has passed: a new problem is a new record, in the queue
     stale = str(time.time() - REPEAT_WINDOW_S - 60)
-    await escalations.client.hset(escalations.record_key(CONVERSATION.user_id, first.id), "updated_at", stale)
+    await escalations.client.hset(escalations.record_key(CONVERSATION.user_id, first.id), "agent_at", stale)
     later = await escalations.open(CONVERSATION, "m-5", "not_answerable", "a new problem", "Connecting you")
     assert later.id != first.id
     assert [r.id for r in await escalations.list("open")] == [later.id]
@@ -128,8 +129,8 @@ async def test_the_feed_hands_each_escalation_to_one_consumer_with_its_sources(
     opened = await escalations.open(CONVERSATION, "m-9", "suggested", "q?", "r.", ["https://x.example/a"], 0.7)
     first = await escalations.follow("agents", "worker-1", block_ms=100)
     second = await escalations.follow("agents", "worker-2", block_ms=100)
-    assert [(record.id, record.sources, record.confidence) for _, record in first] == [
-        (opened.id, ("https://x.example/a",), 0.7)
+    assert [(record.id, record.sources, record.confidence, said) for _, record, said in first] == [
+        (opened.id, ("https://x.example/a",), 0.7, "")
     ]
     assert second == [], "one consumer of a group gets each entry"
     await escalations.acknowledge("agents", first[0][0])
@@ -220,3 +221,67 @@ async def test_a_write_that_fails_mid_reply_is_retried_until_redis_answers(
     history = await memory.history(CONVERSATION, 10)
     assert [e.text for e in history] == ["remember me", "Scripted."]
     await slow.aclose()
+
+
+async def test_a_message_while_an_agent_holds_the_conversation_is_theirs(escalations: RedisEscalationStore) -> None:
+    opened = await escalations.open(CONVERSATION, "m-1", "human_request", "I need a human agent", "Connecting you")
+    assert await escalations.relay(CONVERSATION, "hello?") is None, "open: nobody holds it, the assistant answers"
+    await escalations.claim(CONVERSATION.user_id, opened.id, "agent-ann")
+    earlier: Any = await escalations.client.xrange(escalations.feed_key)
+    claimed = await escalations.get(CONVERSATION.user_id, opened.id)
+    assert claimed is not None
+    assert claimed.agent_at > 0
+    held = await escalations.relay(CONVERSATION, "here is the photo of the crack")
+    assert held is not None
+    assert held.agent_at == claimed.agent_at, "the customer writing does not keep an absent agent's claim alive"
+    assert (held.id, held.customer_messages, held.latest_question) == (opened.id, 1, "here is the photo of the crack")
+    feed: Any = await escalations.client.xrange(escalations.feed_key)
+    assert len(feed) == len(earlier) + 1
+    assert feed[-1][1]["said"] == "here is the photo of the crack"  # for the hand-over's thread
+    followed = await escalations.follow("agents-said", "worker-1", block_ms=100)
+    assert [(record.id, said) for _, record, said in followed][-1] == (opened.id, "here is the photo of the crack")
+    other = ConversationRef("test", "conv-elsewhere", CONVERSATION.user_id)
+    assert await escalations.relay(other, "a new question") is None, "another conversation is not held"
+    # a claim quiet for a day no longer holds the conversation; nor does a resolved one
+    stale = str(time.time() - REPEAT_WINDOW_S - 60)
+    await escalations.client.hset(escalations.record_key(CONVERSATION.user_id, opened.id), "agent_at", stale)
+    assert await escalations.relay(CONVERSATION, "anyone?") is None
+    await escalations.client.hset(escalations.record_key(CONVERSATION.user_id, opened.id), "agent_at", str(time.time()))
+    await escalations.resolve(CONVERSATION.user_id, opened.id, "agent-ann")
+    assert await escalations.relay(CONVERSATION, "thanks!") is None
+
+
+async def test_the_agents_post_finds_its_record_and_erasure_forgets_it(escalations: RedisEscalationStore) -> None:
+    opened = await escalations.open(CONVERSATION, "m-1", "human_request", "I need a human agent", "Connecting you")
+    await escalations.note_post(CONVERSATION.user_id, opened.id, "CAGENTS", "1700000000.000100")
+    found = await escalations.posted("CAGENTS", "1700000000.000100")
+    assert found is not None
+    assert (found.id, found.agents_post) == (opened.id, "CAGENTS:1700000000.000100")
+    assert await escalations.posted("CAGENTS", "1700000000.000999") is None
+    await escalations.note_agent_reply(CONVERSATION.user_id, opened.id)
+    replied = await escalations.get(CONVERSATION.user_id, opened.id)
+    assert replied is not None
+    assert (replied.agent_replies, replied.updated_at >= opened.updated_at) == (1, True)
+    await escalations.forget_user(CONVERSATION.user_id)
+    assert await escalations.posted("CAGENTS", "1700000000.000100") is None
+    assert not await escalations.client.exists(escalations.post_key("CAGENTS", "1700000000.000100"))
+    await escalations.note_agent_reply(CONVERSATION.user_id, opened.id)  # gone: not made again
+    assert await escalations.get(CONVERSATION.user_id, opened.id) is None
+
+
+async def test_the_assistant_stays_out_of_a_conversation_a_person_holds(escalations: RedisEscalationStore) -> None:
+    retries = BackgroundRetries()
+    engine = Engine([PersonHolds(escalations), Answer(False), HandOver(escalations, retries)])
+    assert (await final(engine, message("where is my parcel?"))).text == "Scripted.", "nobody holds it yet"
+    opened = await escalations.open(CONVERSATION, "m-1", "human_request", "I need a human agent", "Connecting you")
+    await escalations.claim(CONVERSATION.user_id, opened.id, "agent-ann")
+    relayed = await final(engine, message("¿ya revisaron mi caso? sigo esperando una respuesta sobre mi pedido"))
+    assert (relayed.intent, relayed.escalated, relayed.language) == (RELAYED_INTENT, False, "es")
+    assert relayed.text == reply_text("relayed", "es")
+    held = await escalations.get(CONVERSATION.user_id, opened.id)
+    assert held is not None
+    assert held.latest_question == "¿ya revisaron mi caso? sigo esperando una respuesta sobre mi pedido"
+    clicked = Message(CONVERSATION, "Track order", "m-click", action="track_order", action_value="BC-1")
+    assert (await final(engine, clicked)).text == "Scripted.", "a button click goes its usual way"
+    await escalations.resolve(CONVERSATION.user_id, opened.id, "agent-ann")
+    assert (await final(engine, message("one more question"))).text == "Scripted."

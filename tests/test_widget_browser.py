@@ -338,3 +338,36 @@ async def test_answers_stay_under_their_questions_when_asked_back_to_back_and_af
     await page.reload()
     await expect(page.locator(".msg.bot[data-final=true]")).to_have_count(3, timeout=20_000)
     assert await in_turn() == live  # replayed in the same order
+
+
+async def test_an_agents_reply_reaches_the_widget_live_and_the_assistant_then_stays_out(
+    page: Page, served_app: tuple[str, web.Application]
+) -> None:
+    base, _ = served_app
+    frames = record_frames(page)
+    await page.goto(f"{base}/tienda")
+    await ask(page, "quiero hablar con una persona, por favor")
+    await expect(page.locator(".msg.bot[data-final=true]")).to_have_count(1, timeout=60_000)
+    user = next(f["user_id"] for f in frames if f["type"] == "ready")
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    async with ClientSession(headers=auth) as client:
+        async with client.get(f"{base}/api/escalations") as listed:
+            [record] = [r for r in (await listed.json())["escalations"] if r["user_id"] == user]
+        said = "Hola, soy Marta. ¿Me envía una foto del daño? Vea [cómo hacerla](https://help.example/fotos)."
+        body = {"user_id": user, "agent": "U-marta", "agent_name": "Marta", "text": said}
+        async with client.post(f"{base}/api/escalations/{record['id']}/replies", json=body) as sent:
+            assert sent.status == 201, await sent.text()
+    agent = page.locator(".msg.bot.agent")
+    await expect(agent).to_have_count(1, timeout=10_000)  # live: no reload, no new question
+    await expect(agent.locator(".author")).to_have_text("Marta \u00b7 Equipo de soporte")
+    await expect(agent.locator(".text a")).to_have_attribute("href", "https://help.example/fotos")
+    await expect(agent.locator(".feedback")).to_have_count(0)  # a person's words are not voted on
+    assert "<" not in await agent.locator(".author").inner_text()
+
+    await ask(page, "aquí está la foto del daño, la caja llegó aplastada por un lado")
+    await expect(page.locator(".msg.bot[data-final=true]")).to_have_count(3, timeout=60_000)
+    relayed = page.locator(".msg.bot[data-final=true]").last
+    await expect(relayed.locator(".text")).to_contain_text("equipo de soporte")  # passed on, in Spanish
+    await expect(relayed.locator(".sources")).to_have_count(0)  # not an answer from the help centre
+    await page.reload()
+    await expect(page.locator(".msg.bot.agent .author")).to_have_text("Marta \u00b7 Equipo de soporte", timeout=10_000)

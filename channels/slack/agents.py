@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 import socket
 from typing import Any, Protocol
 
@@ -19,12 +20,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from channels.slack.blocks import VALUE_CHARS, clip, escape, safe_url
 from channels.slack.clients import NotInstalled, WorkspaceClients
-from channels.slack.payloads import Workspace
+from channels.slack.payloads import Workspace, agent_text
 from engine.protocols import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
 GROUP = "slack-agents"
+INTERNAL = re.compile(r"^(note\s*:|//)", re.IGNORECASE)  # a message in a hand-over's thread kept among agents
 CLAIM = "sb_agent:claim"
 RESOLVE = "sb_agent:resolve"
 
@@ -68,6 +70,9 @@ class EscalationView(Protocol):
     @property
     def confidence(self) -> float: ...
 
+    @property
+    def agents_post(self) -> str: ...
+
 
 class PostLedger(Protocol):
     async def claim(self, key: str) -> bool: ...
@@ -82,13 +87,25 @@ class PostLedger(Protocol):
 class EscalationDesk(Protocol):
     async def follow(
         self, group: str, consumer: str, block_ms: int = ..., count: int = ...
-    ) -> list[tuple[str, Any]]: ...
+    ) -> list[tuple[str, Any, str]]: ...
 
     async def acknowledge(self, group: str, entry_id: str) -> None: ...
 
     async def claim(self, user_id: str, escalation_id: str, agent: str) -> Any: ...
 
     async def resolve(self, user_id: str, escalation_id: str, agent: str) -> Any: ...
+
+    async def note_post(self, user_id: str, escalation_id: str, channel: str, ts: str) -> None: ...
+
+    async def posted(self, channel: str, ts: str) -> Any: ...
+
+
+class ReplySender(Protocol):
+    """engine.agent_replies.AgentReplies: sends an agent's reply to the customer, or raises AgentReplyError."""
+
+    async def send(
+        self, user_id: str, escalation_id: str, agent: str, text: str, reply_id: str, agent_name: str = ""
+    ) -> Any: ...
 
 
 def slack_place(record: EscalationView) -> tuple[str, str]:
@@ -173,8 +190,11 @@ class AgentsChannel:
         unacknowledged and is handed out again."""
         while True:
             try:
-                for entry_id, record in await self.desk.follow(GROUP, self.consumer, block_ms=self.block_ms):
-                    if record.state != "open" or await self.post_once(record):  # taken or closed: no post
+                for entry_id, record, said in await self.desk.follow(GROUP, self.consumer, block_ms=self.block_ms):
+                    if said:  # the customer wrote while an agent holds it: into the hand-over's thread
+                        if await self.relay_once(entry_id, record, said):
+                            await self.desk.acknowledge(GROUP, entry_id)
+                    elif record.state != "open" or await self.post_once(record):  # taken or closed: no post
                         await self.desk.acknowledge(GROUP, entry_id)
             except asyncio.CancelledError:
                 raise
@@ -197,7 +217,7 @@ class AgentsChannel:
             return await self.ledger.state(key) == "done"
         try:
             client = await self.clients.client_for(self.workspace)
-            await client.chat_postMessage(
+            posted = await client.chat_postMessage(
                 channel=self.channel,
                 text=escape(f"Handed over: {clip(record.question, 200) or record.reason}"),
                 blocks=escalation_blocks(record, await self._permalink(client, record)),
@@ -207,7 +227,61 @@ class AgentsChannel:
                 await self.ledger.release(key)
             raise
         await self.ledger.done(key)
+        try:  # its thread is where agents talk to the customer: a reply there finds the record by the post
+            await self.desk.note_post(
+                record.user_id, record.id, str(posted.get("channel") or self.channel), posted["ts"]
+            )
+        except StoreUnavailable:
+            log.error("hand-over %s was posted, but replies in its thread will not reach the customer", record.id)
         return True
+
+    async def relay_once(self, entry_id: str, record: EscalationView, said: str) -> bool:
+        """The customer's message, posted in the hand-over's thread for the agent holding it (once)."""
+        channel, _, thread = record.agents_post.partition(":")
+        if not thread:
+            return True  # never posted here (an agent took it elsewhere): the record keeps the message
+        key = f"agents-said:{entry_id}"
+        if not await self.ledger.claim(key):
+            return await self.ledger.state(key) == "done"
+        try:
+            client = await self.clients.client_for(self.workspace)
+            await client.chat_postMessage(
+                channel=channel, thread_ts=thread, text=f"*Customer:* {escape(clip(said, 2900))}"
+            )
+        except BaseException:
+            with contextlib.suppress(StoreUnavailable):
+                await self.ledger.release(key)
+            raise
+        await self.ledger.done(key)
+        return True
+
+    async def on_reply(self, event: dict[str, Any], replies: ReplySender) -> None:
+        """A message in a hand-over's thread: the claimer's goes to the customer (one starting with "note:"
+        or "//" stays among agents, as does everyone else's); an agent told nothing happened is told why."""
+        channel, thread, agent = str(event.get("channel", "")), str(event.get("thread_ts", "")), str(event.get("user"))
+        record = await self.desk.posted(channel, thread) if thread else None
+        if record is None:
+            return  # a thread that is not a hand-over's
+        text = agent_text(str(event.get("text", "")))
+        if not text or INTERNAL.match(text) or (record.state == "claimed" and record.claimed_by != agent):
+            return  # a note among agents
+        client = await self.clients.client_for(self.workspace)
+        if record.state == "open":  # claimed first: a question to a colleague never reaches the customer
+            hint = "Not sent to the customer: this hand-over is not claimed yet. Claim it to reply."
+            await self._whisper(client, channel, thread, agent, hint)
+            return
+        profile = event.get("user_profile") or {}  # Slack's message events carry the author's names
+        name = str(profile.get("first_name") or profile.get("display_name") or profile.get("real_name") or "")
+        try:  # resolved: refused, unless it is a late retry of a reply already sent (then a duplicate)
+            await replies.send(record.user_id, record.id, agent, text, f"slack-{event.get('ts', '')}", name)
+        except ValueError as refused:  # AgentReplyError: unreachable, too long…
+            await self._whisper(client, channel, thread, agent, f"Not sent to the customer: {refused}")
+        except StoreUnavailable:
+            await self._whisper(client, channel, thread, agent, "Not sent: Redis is unavailable; post it again.")
+
+    async def _whisper(self, client: AsyncWebClient, channel: str, thread: str, agent: str, text: str) -> None:
+        with contextlib.suppress(SlackApiError):
+            await client.chat_postEphemeral(channel=channel, thread_ts=thread, user=agent, text=text)
 
     async def _permalink(self, client: AsyncWebClient, record: EscalationView) -> str | None:
         if record.channel != "slack":

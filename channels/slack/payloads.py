@@ -46,6 +46,19 @@ class Workspace:
         )
 
 
+def agent_text(text: str) -> str:
+    """An agent's Slack message as the customer reads it elsewhere: links in Markdown, its lines kept."""
+
+    def word(match: re.Match[str]) -> str:
+        kind, target, label, url = match.group("kind"), match.group("id"), match.group("label"), match.group("url")
+        if kind:
+            return ("#" if kind == "#" else "@") + (label or target.split("^")[0])
+        return f"[{label}]({url})" if label and label != url else url
+
+    unlinked = _LINK.sub(word, text)
+    return unlinked.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&").strip()
+
+
 def plain_text(text: str, bot_user_id: str | None) -> str:
     """Slack's message markup as the words a person typed: the bot's own mention dropped, links and
     channel names shown by their label, other people as @mentions, entities unescaped."""

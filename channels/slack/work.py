@@ -28,7 +28,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from channels.slack.agents import AgentsChannel
+from channels.slack.agents import AgentsChannel, ReplySender
 from channels.slack.blocks import FEEDBACK_PROMPT, VALUE_CHARS, escape, fallback_text, reply_blocks, to_mrkdwn
 from channels.slack.clients import NotInstalled, WorkspaceClients
 from channels.slack.payloads import CHANNEL, Workspace, click_value, conversation_of, plain_text
@@ -88,6 +88,7 @@ class SlackOptions:
     delivery_attempts: int = 5  # the final reply, when Slack keeps failing past the client's own retries
     delivery_backoff_s: float = 2.0  # doubled after each failed attempt
     streaming: bool = False  # Slack's chat.startStream / appendStream / stopStream instead of edits
+    agents_channel: str = ""  # where hand-overs are posted: replies in their threads go to the customer
 
 
 class SlackWork:
@@ -103,7 +104,9 @@ class SlackWork:
         agents: AgentsChannel | None = None,
         redactor: Redactor | None = None,
         notes: DeliveryNotes | None = None,
+        agent_replies: ReplySender | None = None,
     ) -> None:
+        self.agent_replies = agent_replies  # an agent's reply in a hand-over's thread, to the customer
         self.redactor = redactor  # `/escalate reason` is stored without passing the engine
         self.notes = notes  # None: a failed delivery starts again from scratch
         self.clients = clients
@@ -134,6 +137,9 @@ class SlackWork:
         elif kind == "agent_click":
             if self.agents is not None:
                 await self.agents.on_click(body, action)
+        elif kind == "agent_reply":
+            if self.agents is not None and self.agent_replies is not None:
+                await self.agents.on_reply(payload.get("event") or {}, self.agent_replies)
         elif kind == "escalate_command":
             await self._escalate_from_command(body)
         elif kind == "support":

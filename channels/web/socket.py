@@ -16,7 +16,7 @@ import re
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -173,6 +173,12 @@ class WebChannel:
         self.sockets = 0  # open, counted by the route from before the handshake
         self._per_user: dict[str, int] = {}
         self._answers: set[asyncio.Task[None]] = set()
+        self._following: asyncio.Task[None] | None = None
+
+    def start_following(self, announced: AsyncIterator[tuple[str, str, int]]) -> None:
+        """Send the frames other processes announce (follow_announcements) until drained."""
+        self._following = asyncio.create_task(self.follow_announcements(announced), name="web-announcements")
+        self._following.add_done_callback(_said_if_failed)
 
     # --- the socket's life ------------------------------------------------------------------------------
 
@@ -488,14 +494,38 @@ class WebChannel:
             for frame in await self.frames.since(user_id, conversation_id, start):
                 await connection.send(frame)
 
+    async def follow_announcements(self, announced: AsyncIterator[tuple[str, str, int]]) -> None:
+        """Frames other processes logged (notices, agents' replies) to the sockets this process holds; a
+        socket already sent that frame (or a later one) is not sent it again."""
+        async for user_id, conversation_id, seq in announced:
+            address = (user_id, conversation_id)
+            if not self.live.get(address):
+                continue
+            try:
+                frames = await self.frames.since(user_id, conversation_id, seq - 1, seq + 1)
+                if frames:
+                    await self._send_live(address, frames[0])
+            except StoreUnavailable:
+                continue  # the sockets catch up at their next frame or resume
+            except Exception:  # one bad announcement must not stop the others for good
+                log.exception("web: could not send an announced frame")
+
     async def drain(self) -> None:
         """Answers already accepted are finished (and logged) first; then the sockets are closed."""
         if self._answers:
             await asyncio.gather(*self._answers, return_exceptions=True)
+        if self._following is not None:
+            self._following.cancel()
+            await asyncio.gather(self._following, return_exceptions=True)
         for room in tuple(self.live.values()):
             for connection in tuple(room):
                 with contextlib.suppress(ConnectionResetError):
                     await connection.socket.close(code=CLOSE_GOING_AWAY, message=b"server shutting down")
+
+
+def _said_if_failed(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("web: frames from other processes are no longer sent live", exc_info=task.exception())
 
 
 def _frame(event: ReplyEvent) -> dict[str, Any]:

@@ -1,0 +1,125 @@
+"""The support team's API, for a help desk or an agents' tool, under the REST API's token:
+
+    GET  /api/escalations?state=open|claimed|resolved&limit=N        → {"escalations": [records, oldest first]}
+    POST /api/escalations/{id}/replies  {"user_id", "agent", "text", "agent_name"?, "reply_id"?}
+                                                                      → 201 {"status", "reply_id", "channel"}
+
+A reply reaches the customer in the conversation that was handed over (the web widget, the mobile app,
+the REST back end's callback, Slack), once per `reply_id` (or `Idempotency-Key`): a retried request is
+answered 200 with status "duplicate". An open hand-over is claimed by the agent who replies; one claimed
+by someone else (409 `claimed`) or resolved (409 `resolved`) is not replied to.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+import uuid
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from channels.rest import BadRequest, RestLimits, error_response, identifier, json_object, refused
+from engine.agent_replies import AgentReplies, AgentReplyError
+from engine.protocols import StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+_ESCALATION_ID = re.compile(r"^[0-9a-f]{32}\Z")
+_STATUS = {"missing_field": 400, "invalid_field": 400, "text_too_long": 413, "not_found": 404}
+_STATUS |= {"claimed": 409, "resolved": 409, "unreachable": 422}
+MAX_LIST = 500
+
+
+class EscalationList(Protocol):
+    async def list(self, state: str, limit: int = 100) -> list[Any]: ...
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AgentDesk:
+    replies: AgentReplies
+    escalations: EscalationList
+
+
+def add_agent_routes(app: web.Application, desk: Callable[[], AgentDesk | None], limits: RestLimits) -> None:
+    async def list_escalations(request: web.Request) -> web.Response:
+        if (refusal := refused(request, limits)) is not None:
+            return refusal
+        state = request.query.get("state", "open")
+        if state not in ("open", "claimed", "resolved"):
+            return error_response("invalid_field", "'state' must be open, claimed or resolved", 400)
+        try:
+            limit = int(request.query.get("limit", "50"))
+        except ValueError:
+            limit = -1
+        if not 0 <= limit <= MAX_LIST:
+            return error_response("invalid_field", f"'limit' must be a whole number from 0 to {MAX_LIST}", 400)
+        current = desk()
+        if current is None:
+            return _starting()
+        try:
+            records = await current.escalations.list(state, limit)
+        except StoreUnavailable:
+            return _unavailable()
+        return web.json_response({"escalations": [_shown(record) for record in records]})
+
+    async def reply(request: web.Request) -> web.Response:
+        if (refusal := refused(request, limits)) is not None:
+            return refusal
+        escalation_id = request.match_info["escalation_id"]
+        if not _ESCALATION_ID.match(escalation_id):
+            return error_response("not_found", "no such escalation", 404)
+        try:
+            body = json_object(await request.read())
+            user_id = identifier(body, "user_id")
+            agent = _text(body, "agent", 128, required=True)
+            text = _text(body, "text", limits.max_text_chars * 2, required=True)
+            agent_name = _text(body, "agent_name", 80)
+            keyed = {"reply_id": body.get("reply_id", request.headers.get("Idempotency-Key"))}
+            reply_id = identifier(keyed, "reply_id", uuid.uuid4().hex)  # a header is held to the same rule
+        except BadRequest as bad:
+            return error_response(bad.code, bad.message, bad.status)
+        current = desk()
+        if current is None:
+            return _starting()
+        try:
+            sent = await current.replies.send(user_id, escalation_id, agent, text, reply_id, agent_name)
+        except AgentReplyError as declined:
+            return error_response(declined.code, str(declined), _STATUS.get(declined.code, 400))
+        except StoreUnavailable:
+            return _unavailable()
+        except Exception as error:  # the customer's channel failed (a callback down): nothing marked sent
+            log.warning("an agent's reply on escalation %s could not be delivered: %r", escalation_id, error)
+            return error_response("not_delivered", "the customer's channel did not take it; try again", 502)
+        status = 201 if sent.status == "delivered" else 200 if sent.status == "duplicate" else 409
+        return web.json_response(dataclasses.asdict(sent), status=status)
+
+    app.router.add_get("/api/escalations", list_escalations)
+    app.router.add_post("/api/escalations/{escalation_id}/replies", reply)
+
+
+def _text(body: dict[str, Any], name: str, limit: int, required: bool = False) -> str:
+    value = body.get(name)
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str) or not value.strip():
+        raise BadRequest("missing_field" if value is None else "invalid_field", f"'{name}' must be a non-empty string")
+    if len(value) > limit:
+        raise BadRequest("text_too_long", f"'{name}' is over {limit} characters", 413)
+    return value
+
+
+def _shown(record: Any) -> dict[str, Any]:
+    shown = dataclasses.asdict(record)
+    shown["sources"] = list(shown.get("sources") or ())
+    return shown
+
+
+def _starting() -> web.Response:
+    return error_response("starting", "Switchboard is still loading; retry shortly", 503, {"Retry-After": "5"})
+
+
+def _unavailable() -> web.Response:
+    return error_response("unavailable", "Redis is unavailable; retry shortly", 503, {"Retry-After": "5"})
