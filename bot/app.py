@@ -7,6 +7,7 @@ until the model, the index and Redis are ready.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
 import logging
 from collections.abc import AsyncIterator
@@ -146,10 +147,11 @@ def create_app(settings: Settings, config: FileConfig | None = None, role: Role 
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     add_rest_routes(app, current_dispatcher, limits)
+    agent_token = settings.agent_token.get_secret_value() if settings.agent_token else None
     add_agent_routes(
         app,
         lambda: AgentDesk(slot.runtime.agent_replies, slot.runtime.escalations) if slot.runtime is not None else None,
-        limits,
+        dataclasses.replace(limits, api_token=agent_token),
     )
     secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
     add_webhook_routes(app, lambda: slot.runtime.notices if slot.runtime is not None else None, secret)

@@ -105,6 +105,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     escalations.add_argument("--text", help="the reply (for --reply)")
     escalations.add_argument("--as", dest="shown_as", default="", help="the name the customer sees (for --reply)")
+    escalations.add_argument(
+        "--reply-id", default="", help="sends the reply once: the same id again (a retry) sends nothing more"
+    )
 
     audit = commands.add_parser("audit", help="actions proposed, approved, refused or run by tools (refunds)")
     audit.add_argument("--user", help="only this user's")
@@ -434,6 +437,12 @@ async def _escalations(settings: Settings, config: FileConfig, args: argparse.Na
                 lines.append(f"    replied: {record.reply[:200]!r}")
             if record.repeats:
                 lines.append(f"    asked again {record.repeats}x, latest: {record.latest_question[:200]!r}")
+            if record.customer_messages:  # while an agent held it: theirs to read (`GET /api/escalations/ID`)
+                lines.append(
+                    f"    wrote {record.customer_messages}x to the agent, latest: {record.latest_question[:200]!r}"
+                )
+            if record.agent_replies:
+                lines.append(f"    the agent replied {record.agent_replies}x")
             print("\n".join(lines))
     finally:
         await redis.aclose()
@@ -458,17 +467,27 @@ async def _reply(settings: Settings, config: FileConfig, redis: Any, store: Any,
         _progress("loading the personal-data recognizers (the conversation's history keeps the reply redacted)")
         redactor = await asyncio.to_thread(load_redactor, config)
         replies = agent_replies(redis, config, store, notifiers, memory, redactor)
+        reply_id = args.reply_id or uuid.uuid4().hex
         try:
-            sent = await replies.send(
-                args.user, args.reply, args.agent, args.text, uuid.uuid4().hex, agent_name=args.shown_as
-            )
+            sent = await replies.send(args.user, args.reply, args.agent, args.text, reply_id, agent_name=args.shown_as)
         except AgentReplyError as error:
             raise SettingsError(f"escalations: {error}") from None
+        except (SettingsError, RedisUnavailableError):
+            raise
+        except Exception as error:  # the customer's channel failed: nothing was marked sent
+            raise SettingsError(
+                f"escalations: not delivered ({type(error).__name__}); send it again with --reply-id {reply_id}"
+            ) from None
     finally:
         for close in closers:
             await close()
     claimed = " (the hand-over is now claimed by you)" if sent.claimed else ""
-    print(f"sent to the customer's {sent.channel} conversation{claimed}")
+    if sent.status == "in_progress":
+        raise SettingsError(f"escalations: reply {sent.reply_id} is being sent right now; check again shortly")
+    if sent.status == "duplicate":
+        print(f"already sent to the customer's {sent.channel} conversation (reply id {sent.reply_id})")
+    else:
+        print(f"sent to the customer's {sent.channel} conversation{claimed} (reply id {sent.reply_id})")
     return 0
 
 

@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     threads: int = Field(default=0, ge=0, le=256)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
     api_token: SecretStr | None = None  # required by `serve` on any address but loopback
+    # the support team's API (/api/escalations): its own token, so a back end's cannot write to customers as
+    # the support team; unset: answered only to requests from this machine
+    agent_token: SecretStr | None = None
     # Slack (channels/slack): both of the first two switch it on; SLACK_API_URL points at another Web API
     slack_bot_token: SecretStr | None = Field(default=None, validation_alias="SLACK_BOT_TOKEN")
     slack_signing_secret: SecretStr | None = Field(default=None, validation_alias="SLACK_SIGNING_SECRET")
@@ -62,7 +65,7 @@ class Settings(BaseSettings):
     # signs the web widget's sessions; unset: a random key kept in Redis (shared by every process using it)
     session_secret: SecretStr | None = None
 
-    @field_validator("api_token", "action_secret", "webhook_secret", "session_secret", mode="after")
+    @field_validator("api_token", "agent_token", "action_secret", "webhook_secret", "session_secret", mode="after")
     @classmethod
     def _strong_token(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and len(value.get_secret_value()) < 16:

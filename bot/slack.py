@@ -228,8 +228,7 @@ def build_slack(settings: Settings, runtime: Runtime, role: Role = "all") -> Sla
     if mode.transport == "socket" and role != "worker":
         app_token = settings.slack_app_token.get_secret_value() if settings.slack_app_token else ""
         socket = AsyncSocketModeHandler(app, app_token, web_client=web_client(settings))
-    if does_work:
-        runtime.notifiers["slack"] = SlackNotifier(clients)
+    runtime.notifiers["slack"] = SlackNotifier(clients)  # notices and agents' replies, from any role
     signing_secret = _signing_secret(settings) if mode.transport == "http" else ""
     channel = SlackChannel(app, queue, threads, work, worker, agents, options, socket, signing_secret)
     channel.start()

@@ -1,6 +1,10 @@
-"""The support team's API, for a help desk or an agents' tool, under the REST API's token:
+"""The support team's API, for a help desk or an agents' tool, under its own token (SWITCHBOARD_AGENT_TOKEN:
+the back end's REST token cannot speak to customers as the support team; unset, only requests from this
+machine are answered):
 
     GET  /api/escalations?state=open|claimed|resolved&limit=N        → {"escalations": [records, oldest first]}
+    GET  /api/escalations/{id}?user_id=U                              → the record and "messages": what the
+                                                                        customer said while an agent held it
     POST /api/escalations/{id}/replies  {"user_id", "agent", "text", "agent_name"?, "reply_id"?}
                                                                       → 201 {"status", "reply_id", "channel"}
 
@@ -16,11 +20,12 @@ import dataclasses
 import logging
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from aiohttp import web
 
+from channels.addresses import is_loopback
 from channels.rest import BadRequest, RestLimits, error_response, identifier, json_object, refused
 from engine.agent_replies import AgentReplies, AgentReplyError
 from engine.protocols import StoreUnavailable
@@ -31,10 +36,15 @@ _ESCALATION_ID = re.compile(r"^[0-9a-f]{32}\Z")
 _STATUS = {"missing_field": 400, "invalid_field": 400, "text_too_long": 413, "not_found": 404}
 _STATUS |= {"claimed": 409, "resolved": 409, "unreachable": 422}
 MAX_LIST = 500
+ONLY_THIS_MACHINE = "without SWITCHBOARD_AGENT_TOKEN the support team's API answers only requests from this machine"
 
 
 class EscalationList(Protocol):
     async def list(self, state: str, limit: int = 100) -> list[Any]: ...
+
+    async def get(self, user_id: str, escalation_id: str) -> Any: ...
+
+    async def said(self, user_id: str, escalation_id: str) -> Sequence[dict[str, Any]]: ...
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -44,8 +54,15 @@ class AgentDesk:
 
 
 def add_agent_routes(app: web.Application, desk: Callable[[], AgentDesk | None], limits: RestLimits) -> None:
+    """`limits.api_token` is the agent token here."""
+
+    def refusal_of(request: web.Request) -> web.Response | None:
+        if limits.api_token is None and not is_loopback(request.remote or ""):
+            return error_response("agent_token_required", ONLY_THIS_MACHINE, 403)
+        return refused(request, limits)
+
     async def list_escalations(request: web.Request) -> web.Response:
-        if (refusal := refused(request, limits)) is not None:
+        if (refusal := refusal_of(request)) is not None:
             return refusal
         state = request.query.get("state", "open")
         if state not in ("open", "claimed", "resolved"):
@@ -65,8 +82,31 @@ def add_agent_routes(app: web.Application, desk: Callable[[], AgentDesk | None],
             return _unavailable()
         return web.json_response({"escalations": [_shown(record) for record in records]})
 
+    async def one_escalation(request: web.Request) -> web.Response:
+        """A record with what the customer said while an agent held it (`messages`, oldest first)."""
+        if (refusal := refusal_of(request)) is not None:
+            return refusal
+        escalation_id = request.match_info["escalation_id"]
+        try:
+            user_id = identifier(dict(request.query), "user_id")
+        except BadRequest as bad:
+            return error_response(bad.code, bad.message, bad.status)
+        current = desk()
+        if current is None:
+            return _starting()
+        try:
+            record = (
+                await current.escalations.get(user_id, escalation_id) if _ESCALATION_ID.match(escalation_id) else None
+            )
+            said = await current.escalations.said(user_id, escalation_id) if record is not None else []
+        except StoreUnavailable:
+            return _unavailable()
+        if record is None:
+            return error_response("not_found", f"no escalation {escalation_id} for that user", 404)
+        return web.json_response(_shown(record) | {"messages": said})
+
     async def reply(request: web.Request) -> web.Response:
-        if (refusal := refused(request, limits)) is not None:
+        if (refusal := refusal_of(request)) is not None:
             return refusal
         escalation_id = request.match_info["escalation_id"]
         if not _ESCALATION_ID.match(escalation_id):
@@ -93,10 +133,12 @@ def add_agent_routes(app: web.Application, desk: Callable[[], AgentDesk | None],
         except Exception as error:  # the customer's channel failed (a callback down): nothing marked sent
             log.warning("an agent's reply on escalation %s could not be delivered: %r", escalation_id, error)
             return error_response("not_delivered", "the customer's channel did not take it; try again", 502)
-        status = 201 if sent.status == "delivered" else 200 if sent.status == "duplicate" else 409
-        return web.json_response(dataclasses.asdict(sent), status=status)
+        if sent.status == "in_progress":
+            return error_response("in_progress", "this reply is being sent right now; retry shortly", 409)
+        return web.json_response(dataclasses.asdict(sent), status=201 if sent.status == "delivered" else 200)
 
     app.router.add_get("/api/escalations", list_escalations)
+    app.router.add_get("/api/escalations/{escalation_id}", one_escalation)
     app.router.add_post("/api/escalations/{escalation_id}/replies", reply)
 
 

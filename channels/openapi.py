@@ -205,6 +205,17 @@ def document(version: str) -> dict[str, Any]:
                     "responses": {"200": {"description": "{escalations: [records]}"}, "400": _ERROR, "401": _ERROR},
                 }
             },
+            "/api/escalations/{escalation_id}": {
+                "get": {
+                    "summary": "one hand-over, with what the customer said while an agent held it (messages)",
+                    "security": [{"bearer": []}],
+                    "parameters": [
+                        {"name": "escalation_id", "in": "path", "required": True, "schema": {"type": "string"}},
+                        {"name": "user_id", "in": "query", "required": True, "schema": _ID},
+                    ],
+                    "responses": {"200": {"description": "the record and messages"}, "401": _ERROR, "404": _ERROR},
+                }
+            },
             "/api/escalations/{escalation_id}/replies": {
                 "post": {
                     "summary": "an agent's reply, sent to the customer in the conversation that was handed over",

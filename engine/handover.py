@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Container
 from dataclasses import replace
 from typing import Protocol
 
@@ -83,13 +83,16 @@ class PersonHolds:
     """While a person of the support team holds the conversation (they claimed its hand-over and it was active
     within a day), the assistant does not talk over them: the customer's message goes to that person (the
     hand-over's record, the agents' channel) and the customer is told so. A guard's reply and button clicks
-    ("Talk to a human", an order's buttons) go their usual way."""
+    ("Talk to a human", an order's buttons) go their usual way. Only where an agent's reply can reach the
+    customer (`reachable`: the channels with a notifier): elsewhere (a REST back end without a callback, the
+    terminal) the assistant keeps answering rather than promise a reply that cannot come."""
 
-    def __init__(self, held: HeldConversations) -> None:
+    def __init__(self, held: HeldConversations, reachable: Container[str]) -> None:
         self.held = held
+        self.reachable = reachable  # the runtime's notifiers, which Slack joins once built
 
     async def __call__(self, turn: Turn, events: EventSink) -> Turn:
-        if turn.settled or turn.message.action:
+        if turn.settled or turn.message.action or turn.message.conversation.channel not in self.reachable:
             return turn
         try:
             holder = await self.held.relay(turn.message.conversation, turn.message.text)

@@ -35,6 +35,7 @@ STATES = ("open", "claimed", "resolved")
 MAX_TEXT = 8000
 FEED_LENGTH = 10_000  # the feed keeps about this many recent entries
 STALE_MS = 60_000  # an entry taken but not acknowledged this long is handed to another consumer
+MAX_SAID = 200  # the customer's messages kept for the agent holding a record
 REPEAT_WINDOW_S = 24 * 3600  # a claim whose agent is silent this long lapses: the next hand-over is new
 
 # KEYS: record, index of the current state, index of the new state. ARGV: from, to, agent, now, member.
@@ -172,7 +173,7 @@ class RedisEscalationStore:
                     pipe.expire(key, self.ttl_seconds)
                     pipe.set(current, record.id, ex=self.ttl_seconds)
                     pipe.zadd(self.index_key("open"), {_member(record.user_id, record.id): now})
-                    # the feed agents' surfaces follow (a Slack agents' channel): ids only, the record stays private
+                    # the feed agents' surfaces follow (the Slack agents' channel): ids; relay() adds what customers say
                     pipe.xadd(self.feed_key, {"member": _member(record.user_id, record.id)}, maxlen=FEED_LENGTH)
                     await pipe.execute()
                     return record
@@ -180,6 +181,15 @@ class RedisEscalationStore:
                     continue  # another hand-over of this conversation, or a claim or resolve, came in between
             existing = await self.get(record.user_id, held)
         return existing if existing is not None else record
+
+    def said_key(self, user_id: str, escalation_id: str) -> str:
+        """The messages the customer sent while an agent held the record, oldest first (MAX_SAID kept)."""
+        return f"{self.record_key(user_id, escalation_id)}:said"
+
+    async def said(self, user_id: str, escalation_id: str) -> list[dict[str, Any]]:
+        async with unavailable_as_store_error():
+            kept: list[Any] = await self.client.lrange(self.said_key(user_id, escalation_id), 0, -1)
+        return [json.loads(item) for item in kept]
 
     @property
     def feed_key(self) -> str:
@@ -205,7 +215,11 @@ class RedisEscalationStore:
                         return None
                     pipe.multi()  # type: ignore[no-untyped-call]
                     pipe.hincrby(key, "customer_messages", 1)
-                    pipe.hset(key, mapping={"latest_question": text[:MAX_TEXT], "updated_at": str(now)})
+                    pipe.hset(key, "latest_question", text[:MAX_TEXT])  # the claim's life is the agent's, not this
+                    said = self.said_key(conversation.user_id, held)
+                    pipe.rpush(said, json.dumps({"text": text[:MAX_TEXT], "at": round(now, 3)}, ensure_ascii=False))
+                    pipe.ltrim(said, -MAX_SAID, -1)
+                    pipe.expire(said, self.ttl_seconds)
                     member = _member(conversation.user_id, held)
                     pipe.xadd(self.feed_key, {"member": member, "said": text[:MAX_TEXT]}, maxlen=FEED_LENGTH)
                     await pipe.execute()
@@ -341,6 +355,9 @@ class RedisEscalationStore:
         removed = 0
         pattern = f"{self.prefix}:user:{quote(user_id, safe='')}:escalation:*"
         async for key in self.client.scan_iter(match=pattern, count=500):
+            if str(key).endswith(":said"):  # what the customer said to the agent: a list beside the record
+                await self.client.delete(key)
+                continue
             escalation_id = str(key).rsplit(":", 1)[-1]
             channel, _, ts = str(await self.client.hget(key, "agents_post") or "").partition(":")
             if ts:

@@ -52,6 +52,7 @@ class FakeSlack:
     api_url: str = ""  # the Web API base (…/api/); response URLs are …/respond/{id}
     socket_acks: list[dict[str, Any]] = field(default_factory=list)
     sockets: list[web.WebSocketResponse] = field(default_factory=list)
+    replies: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # conversations.replies, by thread ts
     _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def of(self, method: str) -> list[Call]:
@@ -104,6 +105,8 @@ class FakeSlack:
             return web.json_response({"ok": True, "channel": args.get("channel"), "ts": ts, "message": {"ts": ts}})
         if method == "conversations.open":  # the DM channel with the given user
             return web.json_response({"ok": True, "channel": {"id": "D" + str(args.get("users", "")).upper()}})
+        if method == "conversations.replies":
+            return web.json_response({"ok": True, "messages": self.replies.get(str(args.get("ts")), [])})
         if method == "chat.update":
             return web.json_response({"ok": True, "channel": args.get("channel"), "ts": args.get("ts")})
         return web.json_response({"ok": True})
@@ -169,6 +172,7 @@ async def start_fake() -> AsyncIterator[tuple[FakeSlack, str]]:
     fake = FakeSlack()
     app = web.Application()
     app.router.add_post("/api/{method}", fake.handle)
+    app.router.add_get("/api/{method}", fake.handle)  # the SDK reads some methods (conversations.replies) by GET
     app.router.add_post("/respond/{id}", fake.respond)
     app.router.add_get("/socket", fake.socket)
     server = TestServer(app, host="127.0.0.1")

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from aiohttp import ClientSession, web
-from aiohttp.test_utils import TestServer
+from aiohttp.test_utils import TestServer, make_mocked_request
 from cryptography.hazmat.primitives import serialization
 from pydantic import SecretStr
 from redis.asyncio import Redis
@@ -20,6 +20,8 @@ from redis.asyncio import Redis
 from adapters.push import preview
 from bot.app import create_app
 from bot.settings import FcmConfig, FileConfig, MobileAppConfig, Settings
+from channels.agent_api import add_agent_routes
+from channels.rest import RestLimits
 from engine.types import ConversationRef
 from memory.escalations import RedisEscalationStore
 from memory.store import RedisMemoryStore
@@ -27,8 +29,10 @@ from tests.conftest import environment, own_prefix, start_ready
 from tests.test_mobile import SECRET, SERVICE_KEY, Fcm, Phone, call, replies
 from tests.test_web_socket import hello, receive, session_for, until_final
 
-TOKEN = "agents-test-token-0123456789"
+TOKEN = "agents-test-token-0123456789"  # the back end's: /api/messages
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
+AGENT_TOKEN = "agents-desk-token-0123456789"  # the support team's: /api/escalations
+AGENT = {"Authorization": f"Bearer {AGENT_TOKEN}"}
 HUMAN = "I want to talk to a human"
 
 
@@ -61,7 +65,7 @@ async def desk(settings: Settings, file_config: FileConfig) -> AsyncIterator[Pho
         update={"apps": {"shop-app": MobileAppConfig(secret_env="SB_TEST_MOBILE_SECRET")}, "fcm": fcm_config}
     )
     config = config.model_copy(update={"mobile": mobile})
-    with_token = settings.model_copy(update={"api_token": SecretStr(TOKEN)})
+    with_token = settings.model_copy(update={"api_token": SecretStr(TOKEN), "agent_token": SecretStr(AGENT_TOKEN)})
     with environment({"SB_TEST_MOBILE_SECRET": SECRET, "SB_TEST_AGENTS_FCM": json.dumps(credentials)}):
         server = await start_ready(create_app(with_token, config))
         yield Phone(str(server.make_url("")).rstrip("/"), fcm, config)
@@ -86,12 +90,12 @@ async def send(
     http: ClientSession, desk: Phone, escalation_id: str, body: dict[str, Any], headers: dict[str, str] | None = None
 ) -> tuple[int, dict[str, Any]]:
     url = f"{desk.url}/api/escalations/{escalation_id}/replies"
-    async with http.post(url, json=body, headers=AUTH if headers is None else headers) as response:
+    async with http.post(url, json=body, headers=AGENT if headers is None else headers) as response:
         return response.status, dict(await response.json())
 
 
 async def escalations(http: ClientSession, desk: Phone, state: str) -> list[dict[str, Any]]:
-    async with http.get(f"{desk.url}/api/escalations?state={state}&limit=500", headers=AUTH) as response:
+    async with http.get(f"{desk.url}/api/escalations?state={state}&limit=500", headers=AGENT) as response:
         assert response.status == 200, await response.text()
         return list((await response.json())["escalations"])
 
@@ -134,7 +138,7 @@ async def test_a_web_customer_gets_the_agents_reply_live_once_and_on_reload(
     status, again = await send(http, desk, record["id"], body)
     assert (status, again["status"]) == (200, "duplicate")
     no_id = {k: v for k, v in body.items() if k != "reply_id"}
-    status, again = await send(http, desk, record["id"], no_id, AUTH | {"Idempotency-Key": reply_id})
+    status, again = await send(http, desk, record["id"], no_id, AGENT | {"Idempotency-Key": reply_id})
     assert (status, again["status"]) == (200, "duplicate")
     with pytest.raises(asyncio.TimeoutError):
         await ws.receive(timeout=1.0)
@@ -178,6 +182,7 @@ async def test_a_web_customer_gets_the_agents_reply_live_once_and_on_reload(
         ({"text": "x" * 4001}, 413, "text_too_long"),
         ({"headers": {}}, 401, "unauthorized"),
         ({"headers": {"Authorization": "Bearer wrong-token-0123456789"}}, 401, "unauthorized"),
+        ({"headers": AUTH}, 401, "unauthorized"),  # the back end's token cannot write to customers as the team
     ],
 )
 async def test_bad_requests_are_refused_with_the_reason(
@@ -193,7 +198,9 @@ async def test_bad_requests_are_refused_with_the_reason(
 async def test_listing_needs_the_token_and_a_known_state(http: ClientSession, desk: Phone) -> None:
     async with http.get(f"{desk.url}/api/escalations") as response:
         assert response.status == 401
-    async with http.get(f"{desk.url}/api/escalations?state=lost", headers=AUTH) as response:
+    async with http.get(f"{desk.url}/api/escalations", headers=AUTH) as response:
+        assert response.status == 401, "the back end's token does not list the hand-overs"
+    async with http.get(f"{desk.url}/api/escalations?state=lost", headers=AGENT) as response:
         assert (response.status, (await response.json())["error"]["code"]) == (400, "invalid_field")
 
 
@@ -246,3 +253,31 @@ async def test_a_mobile_customer_gets_the_agents_reply_kept_and_pushed(http: Cli
     assert (await send(http, desk, record["id"], body))[1]["status"] == "duplicate"
     await asyncio.sleep(0.5)
     assert len(await replies(desk, user, conversation, count=2)) == 2
+
+
+async def test_without_an_agent_token_only_this_machine_is_answered() -> None:
+    app = web.Application()
+    add_agent_routes(app, lambda: None, RestLimits())
+    [route] = [
+        r
+        for r in app.router.routes()
+        if r.method == "GET" and r.resource and r.resource.canonical == "/api/escalations"
+    ]
+
+    class Peer:
+        def __init__(self, address: str) -> None:
+            self.address = address
+
+        def get_extra_info(self, name: str, default: Any = None) -> Any:
+            return (self.address, 40000) if name == "peername" else default
+
+    for address, status in (("203.0.113.7", 403), ("127.0.0.1", 503)):  # 503: no runtime here, past the door
+        request = make_mocked_request(
+            "GET", "/api/escalations", headers={"Host": "127.0.0.1:8080"}, transport=Peer(address)
+        )
+        response = await route.handler(request)
+        assert isinstance(response, web.Response)
+        assert response.status == status, address
+        if status == 403:
+            assert isinstance(response.body, bytes)
+            assert json.loads(response.body)["error"]["code"] == "agent_token_required"

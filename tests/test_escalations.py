@@ -271,13 +271,15 @@ async def test_the_agents_post_finds_its_record_and_erasure_forgets_it(escalatio
 
 async def test_the_assistant_stays_out_of_a_conversation_a_person_holds(escalations: RedisEscalationStore) -> None:
     retries = BackgroundRetries()
-    engine = Engine([PersonHolds(escalations), Answer(False), HandOver(escalations, retries)])
+    engine = Engine([PersonHolds(escalations, {"test"}), Answer(False), HandOver(escalations, retries)])
     assert (await final(engine, message("where is my parcel?"))).text == "Scripted.", "nobody holds it yet"
     opened = await escalations.open(CONVERSATION, "m-1", "human_request", "I need a human agent", "Connecting you")
     await escalations.claim(CONVERSATION.user_id, opened.id, "agent-ann")
     relayed = await final(engine, message("¿ya revisaron mi caso? sigo esperando una respuesta sobre mi pedido"))
     assert (relayed.intent, relayed.escalated, relayed.language) == (RELAYED_INTENT, False, "es")
     assert relayed.text == reply_text("relayed", "es")
+    unreachable = Engine([PersonHolds(escalations, set()), Answer(False)])
+    assert (await final(unreachable, message("hello?"))).text == "Scripted.", "no agent's reply could reach it"
     held = await escalations.get(CONVERSATION.user_id, opened.id)
     assert held is not None
     assert held.latest_question == "¿ya revisaron mi caso? sigo esperando una respuesta sobre mi pedido"

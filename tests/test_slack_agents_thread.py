@@ -309,6 +309,14 @@ async def test_notes_other_agents_and_an_unclaimed_hand_over_send_nothing(http: 
     assert whispers(desk.fake, customer.ts, DANA) == []
     assert len(whispers(desk.fake, customer.ts, SAM)) == 1
 
+    # a message that mentions a colleague is for them: kept back, and the claimer told so
+    await say(desk, in_thread(customer, DANA, f"<@{SAM}> can you approve the refund?"))
+    [mentioned] = await seen(lambda: whispers(desk.fake, customer.ts, DANA), "Dana to be told")
+    assert "mentions someone" in mentioned
+    await jobs_done(desk)
+    await nothing_more(customer.ws)
+    desk.fake.calls = [c for c in desk.fake.calls if c.method != "chat.postEphemeral"]
+
     # a reply the customer cannot be sent (too long) is refused, and the claimer told why
     await say(desk, in_thread(customer, DANA, "x" * 4001))
     [refused] = await seen(lambda: whispers(desk.fake, customer.ts, DANA), "Dana to be told")
@@ -369,6 +377,10 @@ async def test_while_claimed_the_customer_is_relayed_to_the_thread_until_resolve
     held = await record(desk, customer)
     assert (held.latest_question, held.customer_messages) == ("You can also mail me at <EMAIL_1>", 3)
     await seen(lambda: len(thread_posts(desk.fake, customer.ts)) == 3, "the third message")
+    async with http.get(f"{desk.url}/api/escalations/{customer.escalation_id}?user_id={customer.user}") as shown:
+        assert shown.status == 200, await shown.text()  # no agent token here: this machine is answered
+        kept = await shown.json()
+    assert [m["text"] for m in kept["messages"]] == [text, spanish, "You can also mail me at <EMAIL_1>"]
     await jobs_done(desk)
     await asyncio.sleep(1.2)  # the agents' channel reads its feed each second: a second post would be there
     assert [p["text"] for p in thread_posts(desk.fake, customer.ts)] == [
@@ -432,3 +444,35 @@ async def test_the_bot_still_follows_up_in_a_thread_it_answered_in_the_agents_ch
     await say(desk, follow_up | {"text": "and for a gift card?", "ts": f"{time.time():.6f}", "thread_ts": asked})
     await seen(lambda: len(answers()) >= 2, "the follow-up answered without a mention")
     await jobs_done(desk)
+
+
+async def test_a_hand_over_claimed_outside_slack_tells_a_slack_agent_who_holds_it(
+    http: ClientSession, desk: Desk
+) -> None:
+    customer = await handed_over(http, desk)
+    await desk.store.claim(customer.user, customer.escalation_id, "ann@help-desk.example")
+    await say(desk, in_thread(customer, DANA, "Hi! Dana here, what happened?"))
+    [told] = await seen(lambda: whispers(desk.fake, customer.ts, DANA), "Dana to be told")
+    assert "ann@help-desk.example" in told
+    await jobs_done(desk)
+    await nothing_more(customer.ws)
+    await customer.ws.close()
+
+
+async def test_a_post_from_before_posts_were_recorded_is_found_by_its_buttons(http: ClientSession, desk: Desk) -> None:
+    customer = await handed_over(http, desk)
+    await click(desk, customer, DANA, CLAIM)
+    await in_state(desk, customer, "claimed")
+    await desk.store.client.delete(desk.store.post_key(AGENTS, customer.ts))  # as an older version left it
+    blocks = customer.post["blocks"]
+    post = {
+        "ts": customer.ts,
+        "text": customer.post["text"],
+        "blocks": json.loads(blocks) if isinstance(blocks, str) else blocks,
+    }
+    desk.fake.replies[customer.ts] = [post]  # what conversations.replies answers for the post
+    await say(desk, in_thread(customer, DANA, "Found it: a replacement ships today."))
+    live = await receive(customer.ws, 20)
+    assert live["reply"]["response"] == "Found it: a replacement ships today."
+    assert await desk.store.posted(AGENTS, customer.ts) is not None, "recorded for the next reply"
+    await customer.ws.close()

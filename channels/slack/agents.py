@@ -20,13 +20,14 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from channels.slack.blocks import VALUE_CHARS, clip, escape, safe_url
 from channels.slack.clients import NotInstalled, WorkspaceClients
-from channels.slack.payloads import Workspace, agent_text
+from channels.slack.payloads import MENTION, Workspace, agent_text
 from engine.protocols import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
 GROUP = "slack-agents"
 INTERNAL = re.compile(r"^(note\s*:|//)", re.IGNORECASE)  # a message in a hand-over's thread kept among agents
+SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}\Z")  # a Slack user id (a claim made in Slack)
 CLAIM = "sb_agent:claim"
 RESOLVE = "sb_agent:resolve"
 
@@ -98,6 +99,8 @@ class EscalationDesk(Protocol):
     async def note_post(self, user_id: str, escalation_id: str, channel: str, ts: str) -> None: ...
 
     async def posted(self, channel: str, ts: str) -> Any: ...
+
+    async def get(self, user_id: str, escalation_id: str) -> Any: ...
 
 
 class ReplySender(Protocol):
@@ -255,21 +258,41 @@ class AgentsChannel:
         await self.ledger.done(key)
         return True
 
-    async def on_reply(self, event: dict[str, Any], replies: ReplySender) -> None:
-        """A message in a hand-over's thread: the claimer's goes to the customer (one starting with "note:"
-        or "//" stays among agents, as does everyone else's); an agent told nothing happened is told why."""
+    async def on_reply(self, event: dict[str, Any], replies: ReplySender, bot_user_id: str = "") -> bool:
+        """A message in a thread of the agents' channel; False when the thread is not a hand-over's. The
+        claimer's message goes to the customer; one starting with "note:" or "//", one that mentions someone
+        and anyone else's stay among agents. An agent whose message was not sent is told why, privately."""
         channel, thread, agent = str(event.get("channel", "")), str(event.get("thread_ts", "")), str(event.get("user"))
-        record = await self.desk.posted(channel, thread) if thread else None
-        if record is None:
-            return  # a thread that is not a hand-over's
-        text = agent_text(str(event.get("text", "")))
-        if not text or INTERNAL.match(text) or (record.state == "claimed" and record.claimed_by != agent):
-            return  # a note among agents
         client = await self.clients.client_for(self.workspace)
+        record = await self.desk.posted(channel, thread) or await self._from_post(client, channel, thread)
+        if record is None:
+            return False
+        raw = str(event.get("text", ""))
+        if bot_user_id and f"<@{bot_user_id}" in raw:
+            return True  # a question to the bot: its mention is answered as one
+        text = agent_text(raw)
+        if not text or INTERNAL.match(text):
+            return True
+        if record.state == "claimed" and record.claimed_by != agent:
+            if not SLACK_USER.match(record.claimed_by):  # taken by the help desk or the command line
+                held = f"Not sent to the customer: {record.claimed_by} holds this hand-over (claimed outside Slack)."
+                await self._whisper(client, channel, thread, agent, held)
+            return True
         if record.state == "open":  # claimed first: a question to a colleague never reaches the customer
             hint = "Not sent to the customer: this hand-over is not claimed yet. Claim it to reply."
             await self._whisper(client, channel, thread, agent, hint)
-            return
+            return True
+        if MENTION.search(raw):
+            hint = "Not sent to the customer: a message that mentions someone stays among agents."
+            await self._whisper(client, channel, thread, agent, hint)
+            return True
+        await self._send(client, event, record, replies, text)
+        return True
+
+    async def _send(
+        self, client: AsyncWebClient, event: dict[str, Any], record: EscalationView, replies: ReplySender, text: str
+    ) -> None:
+        channel, thread, agent = str(event.get("channel", "")), str(event.get("thread_ts", "")), str(event.get("user"))
         profile = event.get("user_profile") or {}  # Slack's message events carry the author's names
         name = str(profile.get("first_name") or profile.get("display_name") or profile.get("real_name") or "")
         try:  # resolved: refused, unless it is a late retry of a reply already sent (then a duplicate)
@@ -278,6 +301,36 @@ class AgentsChannel:
             await self._whisper(client, channel, thread, agent, f"Not sent to the customer: {refused}")
         except StoreUnavailable:
             await self._whisper(client, channel, thread, agent, "Not sent: Redis is unavailable; post it again.")
+        except Exception as error:  # the customer's channel failed: nothing was marked sent
+            log.warning("an agent's reply on escalation %s was not delivered: %r", record.id, error)
+            failed = "Not sent: the customer's channel did not take it just now; post it again."
+            await self._whisper(client, channel, thread, agent, failed)
+
+    async def _from_post(self, client: AsyncWebClient, channel: str, thread: str) -> EscalationView | None:
+        """A hand-over posted before its post was recorded (an older version, a failed write): read from the
+        post's own buttons, then recorded."""
+        if not thread:
+            return None
+        try:
+            found = await client.conversations_replies(channel=channel, ts=thread, limit=1)
+        except SlackApiError:
+            return None
+        messages = found.get("messages") or []
+        post = messages[0] if messages and str(messages[0].get("ts")) == thread else {}
+        for block in post.get("blocks") or ():
+            if block.get("block_id") != "sb_agent":
+                continue
+            for button in block.get("elements") or ():
+                try:
+                    value = json.loads(button.get("value") or "{}")
+                    user_id, escalation_id = str(value["u"]), str(value["e"])
+                except (ValueError, KeyError, TypeError):
+                    continue
+                record: EscalationView | None = await self.desk.get(user_id, escalation_id)
+                if record is not None:
+                    await self.desk.note_post(user_id, escalation_id, channel, thread)
+                return record
+        return None
 
     async def _whisper(self, client: AsyncWebClient, channel: str, thread: str, agent: str, text: str) -> None:
         with contextlib.suppress(SlackApiError):

@@ -171,18 +171,20 @@ class SlackChannel:
             await self._enqueue("answer", context, body, event=event)
             return
         thread = event.get("thread_ts")
+        if thread and event.get("channel") == self.options.agents_channel:
+            # a hand-over's thread (agents talking to the customer) or the bot's own: the worker tells them apart
+            await self._enqueue("agent_reply", context, body, event=event)
+            return
         if not thread or MENTION.search(event.get("text", "")):  # the bot's mention arrives as app_mention
-            return  # (and in a hand-over's thread, a mention is someone being asked, not the customer)
+            return
         team = Workspace.of(context, body).team
         try:
             ours = await self.threads.is_marked(f"{team}:{event['channel']}:{thread}")
         except StoreUnavailable:  # cannot tell whether the bot is part of this thread: stay out of it
             log.warning("thread registry unavailable; a follow-up without a mention was not answered")
-            ours = False
+            return
         if ours:
             await self._enqueue("answer", context, body, event=event)
-        elif event.get("channel") == self.options.agents_channel:  # perhaps a hand-over's thread: the worker looks
-            await self._enqueue("agent_reply", context, body, event=event)
 
     def _should_ignore(self, event: dict[str, Any]) -> bool:
         if event.get("subtype") in IGNORED_SUBTYPES or not event.get("user"):

@@ -31,7 +31,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 from channels.slack.agents import AgentsChannel, ReplySender
 from channels.slack.blocks import FEEDBACK_PROMPT, VALUE_CHARS, escape, fallback_text, reply_blocks, to_mrkdwn
 from channels.slack.clients import NotInstalled, WorkspaceClients
-from channels.slack.payloads import CHANNEL, Workspace, click_value, conversation_of, plain_text
+from channels.slack.payloads import CHANNEL, MENTION, Workspace, click_value, conversation_of, plain_text
 from channels.slack.surfaces import StreamedMessage, Surface, UpdatedMessage, backoff, message_gone
 from engine.delivery import Busy, Dispatcher
 from engine.language import reply_language
@@ -138,8 +138,7 @@ class SlackWork:
             if self.agents is not None:
                 await self.agents.on_click(body, action)
         elif kind == "agent_reply":
-            if self.agents is not None and self.agent_replies is not None:
-                await self.agents.on_reply(payload.get("event") or {}, self.agent_replies)
+            return await self._in_agents_thread(payload.get("event") or {}, workspace, client)
         elif kind == "escalate_command":
             await self._escalate_from_command(body)
         elif kind == "support":
@@ -151,6 +150,20 @@ class SlackWork:
         return True
 
     # --- posts ---------------------------------------------------------------------------------------------
+
+    async def _in_agents_thread(self, event: dict[str, Any], workspace: Workspace, client: AsyncWebClient) -> bool:
+        """A hand-over's thread: agents talking to the customer. Otherwise a thread of the agents' channel the
+        bot answered in, followed up as anywhere else (without a mention, when the bot's)."""
+        if self.agents is not None and self.agent_replies is not None:
+            if await self.agents.on_reply(event, self.agent_replies, workspace.bot_user_id):
+                return True
+        if MENTION.search(str(event.get("text", ""))):
+            return True  # the bot's mention is answered as app_mention; someone else's is not for the bot
+        try:
+            ours = await self.threads.is_marked(f"{workspace.team}:{event.get('channel')}:{event.get('thread_ts')}")
+        except StoreUnavailable:
+            return True
+        return await self._answer(event, workspace, client) if ours else True
 
     async def _claim(self, key: str) -> bool | None:
         """True: ours to answer. False: answered already, drop it. None: being answered elsewhere, defer."""

@@ -4,10 +4,14 @@ process holding the conversation's sockets sends it at once (WebChannel.follow_a
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any, Protocol
 
+from engine.protocols import StoreUnavailable
 from engine.types import ConversationRef, Reply
+
+log = logging.getLogger(__name__)
 
 
 class AnnouncingLog(Protocol):
@@ -23,4 +27,7 @@ class WebNotifier:
     async def notify(self, conversation: ConversationRef, reply: Reply, notice_id: str) -> None:
         frame = {"type": "final", "message_id": notice_id, "reply": reply.to_json(), "at": round(time.time(), 3)}
         stored = await self.frames.append(conversation.user_id, conversation.conversation_id, frame)
-        await self.frames.announce(conversation.user_id, conversation.conversation_id, stored)
+        try:  # logged is delivered: a socket that missed the announcement gets it at its next frame or resume
+            await self.frames.announce(conversation.user_id, conversation.conversation_id, stored)
+        except StoreUnavailable:
+            log.warning("notice %s is in the conversation's log but was not announced to open sockets", notice_id)

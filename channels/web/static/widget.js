@@ -339,7 +339,10 @@
     // "Did this answer your question?" under a plain hand-over asks about nothing (one that shows the closest
     // sentences keeps it: they may have answered it)
     var handedOver = reply.metadata && reply.metadata.escalated && !(reply.sources && reply.sources.length);
-    if (!handedOver && !person && !part(node, "feedback")) {
+    // nor under a person's words, our "passed on to the agent" or an order's news: none answered a question
+    var intent = reply.metadata && reply.metadata.intent;
+    var asked = intent !== "relayed_to_agent" && intent !== "order_notice";
+    if (!handedOver && !person && asked && !part(node, "feedback")) {
       var box = el("div", { class: "feedback", role: "group", "aria-label": t("helpful") });
       box.appendChild(el("span", {}, t("helpful")));
       [["up", t("yes")], ["down", t("no")]].forEach(function (v) {
