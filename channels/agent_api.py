@@ -5,6 +5,8 @@ machine are answered):
     GET  /api/escalations?state=open|claimed|resolved&limit=N        → {"escalations": [records, oldest first]}
     GET  /api/escalations/{id}?user_id=U                              → the record and "messages": what the
                                                                         customer said while an agent held it
+    POST /api/escalations/{id}/claim    {"user_id", "agent"}                → the record, claimed (409 when taken)
+    POST /api/escalations/{id}/resolve  {"user_id", "agent"}                → the record, resolved (the claimer only)
     POST /api/escalations/{id}/replies  {"user_id", "agent", "text", "agent_name"?, "reply_id"?}
                                                                       → 201 {"status", "reply_id", "channel"}
 
@@ -45,6 +47,10 @@ class EscalationList(Protocol):
     async def get(self, user_id: str, escalation_id: str) -> Any: ...
 
     async def said(self, user_id: str, escalation_id: str) -> Sequence[dict[str, Any]]: ...
+
+    async def claim(self, user_id: str, escalation_id: str, agent: str) -> Any: ...
+
+    async def resolve(self, user_id: str, escalation_id: str, agent: str) -> Any: ...
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -139,7 +145,42 @@ def add_agent_routes(app: web.Application, desk: Callable[[], AgentDesk | None],
 
     app.router.add_get("/api/escalations", list_escalations)
     app.router.add_get("/api/escalations/{escalation_id}", one_escalation)
+
+    async def claim(request: web.Request) -> web.Response:
+        return await move(request, "claim")
+
+    async def resolve(request: web.Request) -> web.Response:
+        return await move(request, "resolve")
+
+    async def move(request: web.Request, step: str) -> web.Response:
+        """Claim or resolve: the same rules as the agents' channel buttons (only the claimer resolves)."""
+        if (refusal := refusal_of(request)) is not None:
+            return refusal
+        escalation_id = request.match_info["escalation_id"]
+        try:
+            body = json_object(await request.read())
+            user_id = identifier(body, "user_id")
+            agent = _text(body, "agent", 128, required=True)
+        except BadRequest as bad:
+            return error_response(bad.code, bad.message, bad.status)
+        current = desk()
+        if current is None:
+            return _starting()
+        if not _ESCALATION_ID.match(escalation_id):
+            return error_response("not_found", "no such escalation", 404)
+        try:
+            moved = current.escalations.claim if step == "claim" else current.escalations.resolve
+            record = await moved(user_id, escalation_id, agent)
+        except StoreUnavailable:
+            return _unavailable()
+        except ValueError as refused:  # EscalationError: gone, someone else's, not in that state
+            missing = str(refused).startswith("no escalation")
+            return error_response("not_found" if missing else "conflict", str(refused), 404 if missing else 409)
+        return web.json_response(_shown(record))
+
     app.router.add_post("/api/escalations/{escalation_id}/replies", reply)
+    app.router.add_post("/api/escalations/{escalation_id}/claim", claim)
+    app.router.add_post("/api/escalations/{escalation_id}/resolve", resolve)
 
 
 def _text(body: dict[str, Any], name: str, limit: int, required: bool = False) -> str:

@@ -216,6 +216,34 @@ def document(version: str) -> dict[str, Any]:
                     "responses": {"200": {"description": "the record and messages"}, "401": _ERROR, "404": _ERROR},
                 }
             },
+            **{
+                f"/api/escalations/{{escalation_id}}/{step}": {
+                    "post": {
+                        "summary": summary,
+                        "security": [{"bearer": []}],
+                        "parameters": [
+                            {"name": "escalation_id", "in": "path", "required": True, "schema": {"type": "string"}}
+                        ],
+                        "requestBody": _json(
+                            {
+                                "type": "object",
+                                "required": ["user_id", "agent"],
+                                "properties": {"user_id": _ID, "agent": {"type": "string"}},
+                            }
+                        ),
+                        "responses": {
+                            "200": {"description": "the record"},
+                            "401": _ERROR,
+                            "404": _ERROR,
+                            "409": _ERROR,
+                        },
+                    }
+                }
+                for step, summary in (
+                    ("claim", "an agent takes a hand-over (409 when someone else has)"),
+                    ("resolve", "its claimer marks it resolved: the assistant answers the customer again"),
+                )
+            },
             "/api/escalations/{escalation_id}/replies": {
                 "post": {
                     "summary": "an agent's reply, sent to the customer in the conversation that was handed over",

@@ -281,3 +281,32 @@ async def test_without_an_agent_token_only_this_machine_is_answered() -> None:
         if status == 403:
             assert isinstance(response.body, bytes)
             assert json.loads(response.body)["error"]["code"] == "agent_token_required"
+
+
+async def test_a_help_desk_claims_and_resolves_through_the_api(http: ClientSession, desk: Phone, redis: Redis) -> None:
+    store = RedisEscalationStore(redis, desk.config.memory.prefix)
+    user = f"desk-{uuid.uuid4().hex[:8]}"
+    record = await store.open(ConversationRef("web", "c-desk", user), "m-1", "human_request", "a person please", "ok")
+
+    async def step(name: str, agent: str) -> tuple[int, dict[str, Any]]:
+        url = f"{desk.url}/api/escalations/{record.id}/{name}"
+        async with http.post(url, json={"user_id": user, "agent": agent}, headers=AGENT) as response:
+            return response.status, dict(await response.json())
+
+    status, claimed = await step("claim", "ann@desk.example")
+    assert (status, claimed["state"], claimed["claimed_by"]) == (200, "claimed", "ann@desk.example")
+    status, taken = await step("claim", "bob@desk.example")
+    assert (status, taken["error"]["code"]) == (409, "conflict")
+    status, not_yours = await step("resolve", "bob@desk.example")
+    assert (status, not_yours["error"]["code"]) == (409, "conflict")
+    status, resolved = await step("resolve", "ann@desk.example")
+    assert (status, resolved["state"]) == (200, "resolved")
+    status, late = await send(http, desk, record.id, {"user_id": user, "agent": "ann@desk.example", "text": "hi"})
+    assert (status, late["error"]["code"]) == (409, "resolved")
+    url = f"{desk.url}/api/escalations/{uuid.uuid4().hex}/claim"
+    async with http.post(url, json={"user_id": user, "agent": "ann@desk.example"}, headers=AGENT) as response:
+        assert response.status == 404
+    async with http.post(
+        f"{desk.url}/api/escalations/{record.id}/claim", json={"user_id": user}, headers=AUTH
+    ) as response:
+        assert response.status == 401, "the back end's token does not move hand-overs"
