@@ -249,6 +249,13 @@ async def test_a_message_while_an_agent_holds_the_conversation_is_theirs(escalat
     await escalations.client.hset(escalations.record_key(CONVERSATION.user_id, opened.id), "agent_at", str(time.time()))
     await escalations.resolve(CONVERSATION.user_id, opened.id, "agent-ann")
     assert await escalations.relay(CONVERSATION, "thanks!") is None
+    assert [m["text"] for m in await escalations.said(CONVERSATION.user_id, opened.id)] == [
+        "here is the photo of the crack"
+    ], "what the customer wrote to the agent, kept with the record"
+    await escalations.forget_user(CONVERSATION.user_id)
+    assert not await escalations.client.exists(escalations.said_key(CONVERSATION.user_id, opened.id))
+    feed_after: Any = await escalations.client.xrange(escalations.feed_key)
+    assert all("said" not in data for _, data in feed_after), "erasure reaches what the feed carried"
 
 
 async def test_the_agents_post_finds_its_record_and_erasure_forgets_it(escalations: RedisEscalationStore) -> None:
