@@ -93,12 +93,14 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--value", default="", help="the clicked button's value (e.g. the approval token)")
 
     escalations = commands.add_parser("escalations", help="conversations handed to a person")
-    escalations.add_argument("--state", default="open", choices=["open", "claimed", "resolved"])
+    escalations.add_argument(
+        "--state", default="open", choices=["open", "claimed", "resolved"], help="which to list (default: open)"
+    )
     escalations.add_argument("--limit", type=int, default=50, help="at most this many, oldest first")
     escalations.add_argument("--json", action="store_true", help="one JSON object per line")
     escalations.add_argument("--claim", metavar="ID", help="claim this escalation (with --user and --agent)")
     escalations.add_argument("--resolve", metavar="ID", help="resolve this claimed escalation")
-    escalations.add_argument("--user", help="the escalation's user id (for --claim / --resolve)")
+    escalations.add_argument("--user", help="the escalation's user id (for --claim / --resolve / --reply)")
     escalations.add_argument("--agent", help="who takes it (for --claim / --resolve / --reply)")
     escalations.add_argument(
         "--reply", metavar="ID", help="send --text to the customer of this escalation, in their channel"
@@ -453,11 +455,16 @@ async def _escalations(settings: Settings, config: FileConfig, args: argparse.Na
 
 async def _reply(settings: Settings, config: FileConfig, redis: Any, store: Any, args: argparse.Namespace) -> int:
     from bot.runtime import agent_replies, load_redactor, notifiers_for
+    from channels.rest import IDENTIFIER
     from engine.agent_replies import AgentReplyError
     from memory.store import RedisMemoryStore
 
     if not (args.user and args.agent and args.text):
         raise SettingsError("escalations: --reply needs --user, --agent and --text")
+    if args.reply_id and not IDENTIFIER.match(args.reply_id):
+        raise SettingsError("escalations: --reply-id must be 1-128 characters of letters, digits and _ . : @ + -")
+    if await store.get(args.user, args.reply) is None:  # said at once, before the recognizers load
+        raise SettingsError(f"escalations: no escalation {args.reply} for user {args.user}")
     closers: list[Callable[[], Awaitable[None]]] = []
     try:
         notifiers = notifiers_for(settings, config, redis, closers)

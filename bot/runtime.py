@@ -601,7 +601,8 @@ class Runtime:
             ExtractEntities(EntityExtractor([Product(p.name, tuple(p.aliases)) for p in config.catalogue])),
             Understand(embedder, intent_index, policy.intent_threshold),
             Recall(memory, config.memory.recall_entries, idle_s=config.memory.idle_minutes * 60),
-            PersonHolds(escalations, notifiers),  # a person holds the conversation: the message is theirs
+            # a person holds the conversation: the message is theirs
+            PersonHolds(escalations, notifiers, frozenset(config.safety.pii.agents_see)),
             *([act] if toolkit.tools.tools else []),
             *([TranslateQuery(generator, by_name)] if translating and generator is not None else []),
             Retrieve(retriever, embedder, config.retrieval.top_k, follow_up_below=policy.follow_up_below),

@@ -321,6 +321,9 @@ class PiiConfig(_Strict):
     addresses: bool  # street addresses (a pattern; the small spaCy model does not tag them)
     secrets: bool = True  # passwords, one-time codes, PINs and API tokens people paste
     allow: list[str]  # the company's own published contacts, never redacted
+    # what the agent holding a hand-over reads as the customer wrote it (contact details, order numbers); every
+    # other kind (cards, bank details, national ids, secrets) stays a placeholder for them too
+    agents_see: list[str] = Field(default_factory=list)
 
 
 class SafetyConfig(_Strict):

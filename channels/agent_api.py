@@ -65,7 +65,7 @@ def add_agent_routes(app: web.Application, desk: Callable[[], AgentDesk | None],
     def refusal_of(request: web.Request) -> web.Response | None:
         if limits.api_token is None and not is_loopback(request.remote or ""):
             return error_response("agent_token_required", ONLY_THIS_MACHINE, 403)
-        return refused(request, limits)
+        return refused(request, limits, "SWITCHBOARD_AGENT_TOKEN")
 
     async def list_escalations(request: web.Request) -> web.Response:
         if (refusal := refusal_of(request)) is not None:
@@ -170,12 +170,18 @@ def add_agent_routes(app: web.Application, desk: Callable[[], AgentDesk | None],
             return error_response("not_found", "no such escalation", 404)
         try:
             moved = current.escalations.claim if step == "claim" else current.escalations.resolve
-            record = await moved(user_id, escalation_id, agent)
+            try:
+                record = await moved(user_id, escalation_id, agent)
+            except ValueError:  # EscalationError: gone, someone else's, not in that state; said the same way as
+                record = await current.escalations.get(user_id, escalation_id)  # a reply is refused
+                done = "claimed" if step == "claim" else "resolved"
+                if record is None:
+                    return error_response("not_found", f"no escalation {escalation_id} for that user", 404)
+                if record.state == done and record.claimed_by == agent:
+                    return web.json_response(_shown(record))  # a retry: done already, by this agent
+                return _conflict(record)
         except StoreUnavailable:
             return _unavailable()
-        except ValueError as refused:  # EscalationError: gone, someone else's, not in that state
-            missing = str(refused).startswith("no escalation")
-            return error_response("not_found" if missing else "conflict", str(refused), 404 if missing else 409)
         return web.json_response(_shown(record))
 
     app.router.add_post("/api/escalations/{escalation_id}/replies", reply)
@@ -198,6 +204,14 @@ def _shown(record: Any) -> dict[str, Any]:
     shown = dataclasses.asdict(record)
     shown["sources"] = list(shown.get("sources") or ())
     return shown
+
+
+def _conflict(record: Any) -> web.Response:
+    if record.state == "resolved":
+        return error_response("resolved", f"escalation {record.id} is resolved by {record.claimed_by}", 409)
+    if record.state == "claimed":
+        return error_response("claimed", f"escalation {record.id} is claimed by {record.claimed_by}", 409)
+    return error_response("not_claimed", f"escalation {record.id} is open: claim it first", 409)
 
 
 def _starting() -> web.Response:

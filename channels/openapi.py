@@ -148,6 +148,11 @@ def document(version: str) -> dict[str, Any]:
         "components": {
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer", "description": "SWITCHBOARD_API_TOKEN"},
+                "agentBearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "SWITCHBOARD_AGENT_TOKEN (unset: requests from this machine only, else 403)",
+                },
                 "appSignature": {
                     "type": "apiKey",
                     "in": "header",
@@ -197,30 +202,40 @@ def document(version: str) -> dict[str, Any]:
             "/api/escalations": {
                 "get": {
                     "summary": "the hand-over queue, oldest first (docs/handover.md)",
-                    "security": [{"bearer": []}],
+                    "security": [{"agentBearer": []}],
                     "parameters": [
                         {"name": "state", "in": "query", "schema": {"enum": ["open", "claimed", "resolved"]}},
                         {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": 500}},
                     ],
-                    "responses": {"200": {"description": "{escalations: [records]}"}, "400": _ERROR, "401": _ERROR},
+                    "responses": {
+                        "200": {"description": "{escalations: [records]}"},
+                        "400": _ERROR,
+                        "401": _ERROR,
+                        "403": _ERROR,
+                    },
                 }
             },
             "/api/escalations/{escalation_id}": {
                 "get": {
                     "summary": "one hand-over, with what the customer said while an agent held it (messages)",
-                    "security": [{"bearer": []}],
+                    "security": [{"agentBearer": []}],
                     "parameters": [
                         {"name": "escalation_id", "in": "path", "required": True, "schema": {"type": "string"}},
                         {"name": "user_id", "in": "query", "required": True, "schema": _ID},
                     ],
-                    "responses": {"200": {"description": "the record and messages"}, "401": _ERROR, "404": _ERROR},
+                    "responses": {
+                        "200": {"description": "the record and messages"},
+                        "401": _ERROR,
+                        "403": _ERROR,
+                        "404": _ERROR,
+                    },
                 }
             },
             **{
                 f"/api/escalations/{{escalation_id}}/{step}": {
                     "post": {
                         "summary": summary,
-                        "security": [{"bearer": []}],
+                        "security": [{"agentBearer": []}],
                         "parameters": [
                             {"name": "escalation_id", "in": "path", "required": True, "schema": {"type": "string"}}
                         ],
@@ -234,6 +249,7 @@ def document(version: str) -> dict[str, Any]:
                         "responses": {
                             "200": {"description": "the record"},
                             "401": _ERROR,
+                            "403": _ERROR,
                             "404": _ERROR,
                             "409": _ERROR,
                         },
@@ -247,7 +263,7 @@ def document(version: str) -> dict[str, Any]:
             "/api/escalations/{escalation_id}/replies": {
                 "post": {
                     "summary": "an agent's reply, sent to the customer in the conversation that was handed over",
-                    "security": [{"bearer": []}],
+                    "security": [{"agentBearer": []}],
                     "parameters": [
                         {
                             "name": "escalation_id",
@@ -275,6 +291,7 @@ def document(version: str) -> dict[str, Any]:
                         "200": {"description": "{status: duplicate, …}: sent before under this reply id"},
                         "400": _ERROR,
                         "401": _ERROR,
+                        "403": _ERROR,
                         "404": _ERROR,
                         "409": _ERROR,
                         "413": _ERROR,

@@ -31,7 +31,8 @@ _ACTION = re.compile(r"^[a-z0-9_.-]{1,255}\Z")
 MAX_VALUE_CHARS = 2000
 HEARTBEAT_S = 15.0
 FOREIGN_PAGE = "the REST API is for back ends: pages on other origins may not call it (use the web widget)"
-LOOPBACK_ONLY = "without SWITCHBOARD_API_TOKEN only requests to localhost or a loopback address are answered"
+API_TOKEN_VARIABLE = "SWITCHBOARD_API_TOKEN"  # noqa: S105 - the variable's name, not a token
+LOOPBACK_ONLY = "without {token} only requests to localhost or a loopback address are answered"
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,8 +59,8 @@ def addressed_to_loopback(request: web.Request) -> bool:
         return False
 
 
-def refused(request: web.Request, limits: RestLimits) -> web.Response | None:
-    """Who may call the back-end API (answers, agents' replies): the refusal, or None to go on."""
+def refused(request: web.Request, limits: RestLimits, token_variable: str = API_TOKEN_VARIABLE) -> web.Response | None:
+    """Who may call an API (answers; the support team's, under `token_variable`): the refusal, or None to go on."""
     origin = request.headers.get("Origin")
     if origin is not None and not same_origin(request, origin):
         # Browsers name the page behind every cross-site POST, even a "simple" one that skips the CORS
@@ -67,11 +68,11 @@ def refused(request: web.Request, limits: RestLimits) -> web.Response | None:
         return error_response("origin_not_allowed", FOREIGN_PAGE, 403)
     if limits.api_token is None and not addressed_to_loopback(request):
         # Without a token the server is loopback-only and trusts whoever reaches it: only under its own name.
-        return error_response("host_not_allowed", LOOPBACK_ONLY, 421)
+        return error_response("host_not_allowed", LOOPBACK_ONLY.format(token=token_variable), 421)
     if not authorized(request, limits.api_token):
         return error_response(
             "unauthorized",
-            "a valid 'Authorization: Bearer <token>' header is required",
+            f"a valid 'Authorization: Bearer <{token_variable}>' header is required",
             401,
             {"WWW-Authenticate": "Bearer"},
         )

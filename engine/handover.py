@@ -87,15 +87,24 @@ class PersonHolds:
     customer (`reachable`: the channels with a notifier): elsewhere (a REST back end without a callback, the
     terminal) the assistant keeps answering rather than promise a reply that cannot come."""
 
-    def __init__(self, held: HeldConversations, reachable: Container[str]) -> None:
+    def __init__(
+        self, held: HeldConversations, reachable: Container[str], agents_see: Container[str] = frozenset()
+    ) -> None:
         self.held = held
         self.reachable = reachable  # the runtime's notifiers, which Slack joins once built
+        self.agents_see = agents_see  # kinds of personal data the agent reads as written (an order number)
 
     async def __call__(self, turn: Turn, events: EventSink) -> Turn:
         if turn.settled or turn.message.action or turn.message.conversation.channel not in self.reachable:
             return turn
+        # the agent helping this customer reads what they need (the order number they asked for); cards, ids
+        # and secrets stay placeholders
+        text = turn.message.text
+        for item in turn.vault:
+            if item.entity in self.agents_see:
+                text = text.replace(item.placeholder, item.value)
         try:
-            holder = await self.held.relay(turn.message.conversation, turn.message.text)
+            holder = await self.held.relay(turn.message.conversation, text)
         except StoreUnavailable:  # cannot tell: the assistant answers rather than leave the customer unheard
             log.warning("could not tell whether a person holds the conversation of message %s", turn.message.message_id)
             return turn

@@ -163,6 +163,8 @@ class RedisEscalationStore:
                             if record.question:  # a click says nothing: the latest question stays
                                 touch["latest_question"] = record.question
                             pipe.hset(held_key, mapping=touch)  # type: ignore[arg-type]
+                            if str(state) == "claimed" and record.question:  # the agent holding it sees it too
+                                self._keep_said(pipe, record.user_id, held, record.question, now, reason)
                             await pipe.execute()
                             break
                     pipe.multi()  # type: ignore[no-untyped-call]
@@ -181,6 +183,17 @@ class RedisEscalationStore:
                     continue  # another hand-over of this conversation, or a claim or resolve, came in between
             existing = await self.get(record.user_id, held)
         return existing if existing is not None else record
+
+    def _keep_said(self, pipe: Any, user_id: str, held: str, text: str, now: float, reason: str = "") -> None:
+        """What the customer wrote while an agent held the record: kept with it, and into the feed for the
+        hand-over's thread. A message a guard answered (self-harm, a threat) says why, so it is not missed."""
+        said = self.said_key(user_id, held)
+        entry = {"text": text[:MAX_TEXT], "at": round(now, 3)} | ({"reason": reason} if reason else {})
+        pipe.rpush(said, json.dumps(entry, ensure_ascii=False))
+        pipe.ltrim(said, -MAX_SAID, -1)
+        pipe.expire(said, self.ttl_seconds)
+        shown = f"({reason}) {text}" if reason else text
+        pipe.xadd(self.feed_key, {"member": _member(user_id, held), "said": shown[:MAX_TEXT]}, maxlen=FEED_LENGTH)
 
     def said_key(self, user_id: str, escalation_id: str) -> str:
         """The messages the customer sent while an agent held the record, oldest first (MAX_SAID kept)."""
@@ -216,12 +229,7 @@ class RedisEscalationStore:
                     pipe.multi()  # type: ignore[no-untyped-call]
                     pipe.hincrby(key, "customer_messages", 1)
                     pipe.hset(key, "latest_question", text[:MAX_TEXT])  # the claim's life is the agent's, not this
-                    said = self.said_key(conversation.user_id, held)
-                    pipe.rpush(said, json.dumps({"text": text[:MAX_TEXT], "at": round(now, 3)}, ensure_ascii=False))
-                    pipe.ltrim(said, -MAX_SAID, -1)
-                    pipe.expire(said, self.ttl_seconds)
-                    member = _member(conversation.user_id, held)
-                    pipe.xadd(self.feed_key, {"member": member, "said": text[:MAX_TEXT]}, maxlen=FEED_LENGTH)
+                    self._keep_said(pipe, conversation.user_id, held, text, now)
                     await pipe.execute()
                     break
                 except WatchError:

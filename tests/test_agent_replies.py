@@ -293,14 +293,19 @@ async def test_a_help_desk_claims_and_resolves_through_the_api(http: ClientSessi
         async with http.post(url, json={"user_id": user, "agent": agent}, headers=AGENT) as response:
             return response.status, dict(await response.json())
 
+    status, early = await step("resolve", "ann@desk.example")
+    assert (status, early["error"]["code"]) == (409, "not_claimed")
     status, claimed = await step("claim", "ann@desk.example")
     assert (status, claimed["state"], claimed["claimed_by"]) == (200, "claimed", "ann@desk.example")
+    assert (await step("claim", "ann@desk.example"))[0] == 200, "a retry of her own claim"
     status, taken = await step("claim", "bob@desk.example")
-    assert (status, taken["error"]["code"]) == (409, "conflict")
+    assert (status, taken["error"]["code"]) == (409, "claimed")
+    assert "ann@desk.example" in taken["error"]["message"], "says who holds it"
     status, not_yours = await step("resolve", "bob@desk.example")
-    assert (status, not_yours["error"]["code"]) == (409, "conflict")
+    assert (status, not_yours["error"]["code"]) == (409, "claimed")
     status, resolved = await step("resolve", "ann@desk.example")
     assert (status, resolved["state"]) == (200, "resolved")
+    assert (await step("resolve", "ann@desk.example"))[0] == 200, "a retry of her own resolve"
     status, late = await send(http, desk, record.id, {"user_id": user, "agent": "ann@desk.example", "text": "hi"})
     assert (status, late["error"]["code"]) == (409, "resolved")
     url = f"{desk.url}/api/escalations/{uuid.uuid4().hex}/claim"

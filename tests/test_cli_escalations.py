@@ -64,6 +64,11 @@ async def test_an_agent_replies_to_a_web_customer_from_the_command_line(
     refused = await asyncio.to_thread(run_cli, unreachable, env, tmp_path)
     assert refused.returncode != 0
     assert "callback_url" in refused.stderr
+    unknown = ["escalations", "--reply", "0" * 32, "--user", "web-user-1", "--agent", "ann", "--text", "hi"]
+    wrong = await asyncio.to_thread(run_cli, unknown, env, tmp_path)
+    assert wrong.returncode != 0
+    assert "no escalation" in wrong.stderr
+    assert "recognizers" not in wrong.stderr, "said at once, before anything slow loads"
     missing = await asyncio.to_thread(run_cli, reply[:6], env, tmp_path)
     assert missing.returncode != 0
     assert "--text" in missing.stderr

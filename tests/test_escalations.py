@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from engine.handover import RELAYED_INTENT, BackgroundRetries, FailureFollowUp, 
 from engine.protocols import EventSink
 from engine.replies import reply_text
 from engine.stages.recall import Recall, Remember
+from engine.types import Redacted as VaultItem
 from memory.escalations import REPEAT_WINDOW_S, EscalationError, RedisEscalationStore
 from memory.store import RedisMemoryStore
 
@@ -294,3 +296,41 @@ async def test_the_assistant_stays_out_of_a_conversation_a_person_holds(escalati
     assert (await final(engine, clicked)).text == "Scripted.", "a button click goes its usual way"
     await escalations.resolve(CONVERSATION.user_id, opened.id, "agent-ann")
     assert (await final(engine, message("one more question"))).text == "Scripted."
+
+
+async def test_a_guarded_message_while_held_reaches_the_agent_with_why(escalations: RedisEscalationStore) -> None:
+    opened = await escalations.open(CONVERSATION, "m-1", "human_request", "I need a human agent", "Connecting you")
+    await escalations.claim(CONVERSATION.user_id, opened.id, "agent-ann")
+    # a guard's hand-over while Ann holds it (self-harm): counted on her record, and kept for her to read
+    await escalations.open(CONVERSATION, "m-2", "self_harm", "this is all too much", "We care…")
+    await escalations.relay(CONVERSATION, "sorry. anyway, the item was a toaster")
+    said = await escalations.said(CONVERSATION.user_id, opened.id)
+    assert [(m["text"], m.get("reason")) for m in said] == [
+        ("this is all too much", "self_harm"),
+        ("sorry. anyway, the item was a toaster", None),
+    ]
+    feed: Any = await escalations.client.xrange(escalations.feed_key)
+    assert [data["said"] for _, data in feed if "said" in data] == [
+        "(self_harm) this is all too much",
+        "sorry. anyway, the item was a toaster",
+    ]
+
+
+async def test_the_agent_reads_the_order_number_but_not_the_card(escalations: RedisEscalationStore) -> None:
+    opened = await escalations.open(CONVERSATION, "m-1", "human_request", "I need a human agent", "Connecting you")
+    await escalations.claim(CONVERSATION.user_id, opened.id, "agent-ann")
+
+    class Redacted:  # what RedactPII left: placeholders in the text, the values in the turn's vault
+        async def __call__(self, turn: Turn, events: EventSink) -> Turn:
+            vault = (
+                VaultItem("<ORDER_ID_1>", "ORDER_ID", "12377"),
+                VaultItem("<CREDIT_CARD_1>", "CREDIT_CARD", "4111 1111 1111 1111"),
+            )
+            return turn.evolve(
+                message=replace(turn.message, text="order <ORDER_ID_1>, card <CREDIT_CARD_1>"), vault=vault
+            )
+
+    engine = Engine([Redacted(), PersonHolds(escalations, {"test"}, {"ORDER_ID"}), Answer(False)])
+    await final(engine, message("order 12377, card 4111 1111 1111 1111"))
+    [kept] = await escalations.said(CONVERSATION.user_id, opened.id)
+    assert kept["text"] == "order 12377, card <CREDIT_CARD_1>"

@@ -369,5 +369,24 @@ async def test_an_agents_reply_reaches_the_widget_live_and_the_assistant_then_st
     relayed = page.locator(".msg.bot[data-final=true]").last
     await expect(relayed.locator(".text")).to_contain_text("equipo de soporte")  # passed on, in Spanish
     await expect(relayed.locator(".sources")).to_have_count(0)  # not an answer from the help centre
+    await expect(relayed.locator(".feedback")).to_have_count(0)
+    await ask(page, "también tengo el número de seguimiento si lo necesita para revisar el envío")
+    await expect(page.locator(".msg.bot[data-final=true]")).to_have_count(4, timeout=60_000)
+    await expect(page.locator(".msg.relayed")).to_have_count(2)
+    await expect(page.locator(".msg.relayed:visible")).to_have_count(1)  # "passed on" once, not under every line
+
+    # the chat closed, a person replies: the button says there is something new, until it is opened
+    await page.locator("#sb-input").press("Escape")
+    launcher = page.locator("button.bubble")
+    await expect(launcher).not_to_have_class(re.compile("unread"))
+    async with ClientSession(headers=auth) as client:
+        body = {"user_id": user, "agent": "U-marta", "agent_name": "Marta", "text": "Ya la tengo, gracias."}
+        async with client.post(f"{base}/api/escalations/{record['id']}/replies", json=body) as sent:
+            assert sent.status == 201, await sent.text()
+    await expect(launcher).to_have_class(re.compile("unread"), timeout=10_000)
+    await expect(launcher).to_have_attribute("aria-label", re.compile("Nueva respuesta"))
+    await launcher.click()
+    await expect(launcher).not_to_have_class(re.compile("unread"))
     await page.reload()
-    await expect(page.locator(".msg.bot.agent .author")).to_have_text("Marta \u00b7 Equipo de soporte", timeout=10_000)
+    await expect(page.locator(".msg.bot.agent")).to_have_count(2, timeout=10_000)
+    await expect(page.locator(".msg.bot.agent .author").first).to_have_text("Marta \u00b7 Equipo de soporte")
