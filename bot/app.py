@@ -95,6 +95,14 @@ def create_app(settings: Settings, config: FileConfig | None = None, role: Role 
 
     app.cleanup_ctx.append(lifecycle)
 
+    async def close_sockets(app: web.Application) -> None:
+        """Before aiohttp waits for open connections (a widget's socket never ends by itself): the answers in
+        flight are finished, then each socket is closed with 1001, so the widget reconnects at once."""
+        if slot.web is not None:
+            await slot.web.drain()
+
+    app.on_shutdown.append(close_sockets)
+
     def current_dispatcher() -> Dispatcher | None:
         return slot.runtime.dispatcher if slot.runtime is not None else None
 

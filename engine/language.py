@@ -38,7 +38,7 @@ _FUNCTION_WORDS: dict[str, str] = {
         "este está están hay qué cómo cuándo dónde porque tengo puedo quiero sí hola gracias también al le su "
         "sus son fue nos usted ustedes mí eso esto aún todavía pedí cuenta pedido vez sin otra otro hace "
         "necesito nombre tiene hacer puede todo nada solo sólo bien ahora hoy ayer mañana días año esa ese "
-        "estoy sea hasta desde entre sobre cada mucho"
+        "estoy sea hasta desde entre sobre cada mucho cuánto cuánta cuántos cuántas"
     ),
     "pt": (
         "o os a as de do da dos das que e em um uma é não por para com meu minha se mas mais já muito está "
@@ -283,6 +283,8 @@ def detect_language(text: str) -> str | None:
     if len(_DIGIT_SPELLING.findall(lowered)) >= 2:
         return None
     words, letters = _latin_scores(text)
+    if "¿" in text or "¡" in text:  # opening marks only Spanish writes: "¿Cuánto tarda un reembolso?"
+        words["es"] += _MIN_SCORE + _MIN_LEAD
     ranked = sorted(_FUNCTION_WORDS, key=lambda lang: words[lang] + letters[lang], reverse=True)
     best, top, second = ranked[0], words[ranked[0]] + letters[ranked[0]], words[ranked[1]] + letters[ranked[1]]
     # letters alone tell a language only when most of a sentence carries them ("crème brûlée kit" is English)

@@ -66,6 +66,14 @@ def test_a_language_typed_without_its_accents_is_still_told(language: str, text:
 
 
 @pytest.mark.parametrize(
+    "text",  # a support lead's probe: a short question of no function word but Spanish's own opening mark
+    ["¿Cuánto tarda un reembolso?", "¿cuanto tarda el reembolso?", "¡Ayuda! ¿Mi tarjeta fue rechazada?"],
+)
+def test_spanish_opening_marks_tell_a_short_question(text: str) -> None:
+    assert detect_language(text) == "es"
+
+
+@pytest.mark.parametrize(
     "text",
     [
         "ok",

@@ -10,10 +10,11 @@ import sys
 import time
 from pathlib import Path
 
-from aiohttp import ClientConnectionError, ClientSession
+from aiohttp import ClientConnectionError, ClientSession, WSMsgType
 
 from tests.conftest import TEST_MODEL
 from tests.test_cli import cli_env
+from tests.test_web_socket import hello, session_for
 
 QUESTION = "How long do I have to return an item?"
 
@@ -79,3 +80,38 @@ async def test_sigterm_drains_in_flight_messages(tmp_path: Path) -> None:
     assert [status for status, _, _ in results] == [200] * 6, results
     assert all("30 days" in str(body["response"]) for _, body, _ in results)
     assert sum(done > terminated_at for _, _, done in results) >= 2, "messages were still in flight at SIGTERM"
+
+
+async def test_sigterm_closes_an_idle_widget_socket_going_away_at_once(tmp_path: Path) -> None:
+    # a support lead's probe: an open widget kept `serve` waiting ~40 s, then cut the socket (1006)
+    port = free_port()
+    (tmp_path / "switchboard.yaml").write_text(f"server:\n  port: {port}\n")
+    url = f"http://127.0.0.1:{port}"
+    log = tmp_path / "serve.log"
+    with log.open("wb") as stderr:
+        server = await asyncio.create_subprocess_exec(
+            sys.executable,
+            *("-m", "bot", "serve"),
+            env=cli_env(tmp_path, SWITCHBOARD_MODEL=TEST_MODEL),
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+    try:
+        await wait_ready(url, server)
+        async with ClientSession() as session:
+            issued = await session_for(session, url)
+            ws, _ = await hello(session, url, issued["token"], "idle")
+            terminated_at = time.monotonic()
+            server.send_signal(signal.SIGTERM)
+            closing = await ws.receive(timeout=30)
+            assert closing.type is WSMsgType.CLOSE, closing
+            assert closing.data == 1001, "going away: the widget reconnects at once"
+            await ws.close()
+        code = await asyncio.wait_for(server.wait(), 30)
+    finally:
+        if server.returncode is None:
+            server.kill()
+            await server.wait()
+    assert code == 0, log.read_text()[-2000:]
+    assert time.monotonic() - terminated_at < 20, "nothing waited for the idle socket"
