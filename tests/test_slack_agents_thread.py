@@ -368,25 +368,30 @@ async def test_while_claimed_the_customer_is_relayed_to_the_thread_until_resolve
     assert relayed["reply"]["response"] == reply_text("relayed", "es")
     assert (await record(desk, customer)).customer_messages == 2
 
-    # kept and relayed as every stored message is: personal data replaced by placeholders
+    # the agent reads the contact details they need; a card number stays a placeholder for them too
     await customer.ws.send_json(
-        {"type": "message", "text": "You can also mail me at jo.doe@gmail.com", "client_id": "held3"}
+        {
+            "type": "message",
+            "text": "You can also mail me at jo.doe@gmail.com, card 4111 1111 1111 1111",
+            "client_id": "held3",
+        }
     )
     relayed = (await until_final(customer.ws))[-1]
     assert relayed["reply"]["metadata"]["intent"] == RELAYED
     held = await record(desk, customer)
-    assert (held.latest_question, held.customer_messages) == ("You can also mail me at <EMAIL_1>", 3)
+    mailed = "You can also mail me at jo.doe@gmail.com, card <CARD_1>"  # the agent reads what they need
+    assert (held.latest_question, held.customer_messages) == (mailed, 3)
     await seen(lambda: len(thread_posts(desk.fake, customer.ts)) == 3, "the third message")
     async with http.get(f"{desk.url}/api/escalations/{customer.escalation_id}?user_id={customer.user}") as shown:
         assert shown.status == 200, await shown.text()  # no agent token here: this machine is answered
         kept = await shown.json()
-    assert [m["text"] for m in kept["messages"]] == [text, spanish, "You can also mail me at <EMAIL_1>"]
+    assert [m["text"] for m in kept["messages"]] == [text, spanish, mailed]
     await jobs_done(desk)
     await asyncio.sleep(1.2)  # the agents' channel reads its feed each second: a second post would be there
     assert [p["text"] for p in thread_posts(desk.fake, customer.ts)] == [
         f"*Customer:* {text}",
         f"*Customer:* {spanish}",
-        "*Customer:* You can also mail me at &lt;EMAIL_1&gt;",
+        "*Customer:* You can also mail me at jo.doe@gmail.com, card &lt;CARD_1&gt;",
     ], "each message once, in the hand-over's thread"
 
     await click(desk, customer, DANA, RESOLVE)
