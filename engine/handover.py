@@ -16,7 +16,7 @@ from typing import Protocol
 
 from engine.protocols import EscalationRecorder, EventSink, MemoryStore, Redactor, StoreUnavailable
 from engine.replies import reply_text
-from engine.text import clean_text
+from engine.text import clean_text, restore
 from engine.types import ConversationRef, HistoryEntry, Message, Reply, Turn
 
 log = logging.getLogger(__name__)
@@ -99,10 +99,7 @@ class PersonHolds:
             return turn
         # the agent helping this customer reads what they need (the order number they asked for); cards, ids
         # and secrets stay placeholders
-        text = turn.message.text
-        for item in turn.vault:
-            if item.entity in self.agents_see:
-                text = text.replace(item.placeholder, item.value)
+        text = restore(turn.message.text, [item for item in turn.vault if item.entity in self.agents_see])
         try:
             holder = await self.held.relay(turn.message.conversation, text)
         except StoreUnavailable:  # cannot tell: the assistant answers rather than leave the customer unheard

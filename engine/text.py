@@ -4,6 +4,20 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from engine.types import Redacted
+
+PLACEHOLDER = re.compile(r"<([A-Z][A-Z_]*)_(\d+)>")  # a redacted value: <EMAIL_1>
+
+
+def restore(text: str, vault: Sequence[Redacted]) -> str:
+    """The owner's own values back in place of this turn's placeholders (others are left as they are)."""
+    values = {item.placeholder: item.value for item in vault}
+    return PLACEHOLDER.sub(lambda m: values.get(m.group(0), m.group(0)), text) if values else text
+
 
 _WORD = re.compile(r"[a-z0-9]+(?:[.,:][0-9]+)*")
 _STOPWORDS = frozenset(

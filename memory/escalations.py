@@ -150,23 +150,19 @@ class RedisEscalationStore:
         async with unavailable_as_store_error(), self.client.pipeline(transaction=True) as pipe:
             while True:
                 try:
-                    await pipe.watch(current)
-                    held = str(await pipe.get(current) or "")
-                    if held:
+                    held, taking = await self._current(pipe, conversation, now)
+                    if taking:
                         held_key = self.record_key(record.user_id, held)
-                        await pipe.watch(held_key)
-                        state, *acted = await pipe.hmget(held_key, ["state", "agent_at", "updated_at"])
-                        if str(state or "") == "open" or (str(state or "") == "claimed" and _active(acted, now)):
-                            pipe.multi()  # type: ignore[no-untyped-call]
-                            pipe.hincrby(held_key, "repeats", 1)
-                            touch = {"updated_at": str(now)}
-                            if record.question:  # a click says nothing: the latest question stays
-                                touch["latest_question"] = record.question
-                            pipe.hset(held_key, mapping=touch)  # type: ignore[arg-type]
-                            if str(state) == "claimed" and record.question:  # the agent holding it sees it too
-                                self._keep_said(pipe, record.user_id, held, record.question, now, reason)
-                            await pipe.execute()
-                            break
+                        pipe.multi()  # type: ignore[no-untyped-call]
+                        pipe.hincrby(held_key, "repeats", 1)
+                        touch = {"updated_at": str(now)}
+                        if record.question:  # a click says nothing: the latest question stays
+                            touch["latest_question"] = record.question
+                        pipe.hset(held_key, mapping=touch)  # type: ignore[arg-type]
+                        if taking == "held" and record.question:  # the agent holding it sees it too
+                            self._keep_said(pipe, record.user_id, held, record.question, now, reason)
+                        await pipe.execute()
+                        break
                     pipe.multi()  # type: ignore[no-untyped-call]
                     fields = {k: str(v) for k, v in asdict(record).items()} | {
                         "sources": json.dumps(list(record.sources))
@@ -183,6 +179,21 @@ class RedisEscalationStore:
                     continue  # another hand-over of this conversation, or a claim or resolve, came in between
             existing = await self.get(record.user_id, held)
         return existing if existing is not None else record
+
+    async def _current(self, pipe: Any, conversation: ConversationRef, now: float) -> tuple[str, str]:
+        """Under WATCH: the conversation's current record and how a new hand-over meets it: "open", "held"
+        (claimed by an agent who acted within REPEAT_WINDOW_S), or "" (none, resolved, or a claim gone quiet)."""
+        current = self.current_key(conversation)
+        await pipe.watch(current)
+        held = str(await pipe.get(current) or "")
+        if not held:
+            return "", ""
+        key = self.record_key(conversation.user_id, held)
+        await pipe.watch(key)
+        state, *acted = await pipe.hmget(key, ["state", "agent_at", "updated_at"])
+        if str(state or "") == "open":
+            return held, "open"
+        return held, "held" if str(state or "") == "claimed" and _active(acted, now) else ""
 
     def _keep_said(self, pipe: Any, user_id: str, held: str, text: str, now: float, reason: str = "") -> None:
         """What the customer wrote while an agent held the record: kept with it, and into the feed for the
@@ -213,19 +224,16 @@ class RedisEscalationStore:
         customer's message is theirs: added to the record and to the feed (the agents' channel posts it in the
         hand-over's thread); the record is returned. None: nobody holds it, the assistant answers."""
         now = time.time()
-        current = self.current_key(conversation)
+        async with unavailable_as_store_error():
+            if not await self.client.exists(self.current_key(conversation)):
+                return None  # most messages: never handed over, one read and no transaction
         async with unavailable_as_store_error(), self.client.pipeline(transaction=True) as pipe:
             while True:
                 try:
-                    await pipe.watch(current)
-                    held = str(await pipe.get(current) or "")
-                    if not held:
+                    held, taking = await self._current(pipe, conversation, now)
+                    if taking != "held":
                         return None
                     key = self.record_key(conversation.user_id, held)
-                    await pipe.watch(key)
-                    state, *acted = await pipe.hmget(key, ["state", "agent_at", "updated_at"])
-                    if str(state or "") != "claimed" or not _active(acted, now):
-                        return None
                     pipe.multi()  # type: ignore[no-untyped-call]
                     pipe.hincrby(key, "customer_messages", 1)
                     pipe.hset(key, "latest_question", text[:MAX_TEXT])  # the claim's life is the agent's, not this

@@ -26,11 +26,11 @@ from typing import Protocol
 from engine.generation.prompts import SYSTEM_PROMPT
 from engine.protocols import EventSink, StoreUnavailable
 from engine.replies import escalate_action, reply_text
+from engine.text import restore
 from engine.types import Passage, Reply, Retrieved, Turn
 from safety.detectors import GuardDetectors
 from safety.harm_languages import caring_language, caring_reply
 from safety.injection import InjectionDetector
-from safety.pii import restore
 from safety.threat_languages import threat_language
 from safety.toxicity import ToxicityDetector
 

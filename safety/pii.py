@@ -23,6 +23,7 @@ from engine.courtesy import courtesy
 from engine.cues import WORDS, english_like, fold
 from engine.language import script_of
 from engine.protocols import EventSink, Redactor
+from engine.text import PLACEHOLDER, restore
 from engine.types import Redacted, Turn
 from safety.identifiers import (
     bank_and_id_numbers,
@@ -69,7 +70,6 @@ SHORT_NAMES = {
 # the fallback patterns report under their own names (presidio keeps one finding per span and entity, and
 # would keep its own recognizer's weaker score); they are the same kind of data
 SAME_AS = {"PHONE_TYPED": "PHONE_NUMBER", "EMAIL_TYPED": "EMAIL_ADDRESS"}
-_PLACEHOLDER = re.compile(r"<([A-Z][A-Z_]*)_(\d+)>")
 _WORDS = re.compile(r"[\w'-]+")
 _MID_SENTENCE_CAPITAL = re.compile(r"(?<=[a-z,;:)] )([A-Z][\w'-]+)")
 # a word naming a kind of data ("Handynummer", "Reisepassnummer", "E-Mail-Adresse"), no person's name
@@ -353,7 +353,7 @@ class PresidioRedactor:
         done = 0
         for start, end, entity, _ in spans:  # in text order, so placeholders number by appearance
             value = text[start:end]
-            if value.casefold() in self._allow or _PLACEHOLDER.fullmatch(value):
+            if value.casefold() in self._allow or PLACEHOLDER.fullmatch(value):
                 continue
             if entity == "EMAIL_ADDRESS" and canonical_email(value) in self._allow:  # "help at shop dot com"
                 continue
@@ -406,12 +406,6 @@ def _without_overlaps(spans: Sequence[tuple[int, int, str, float]]) -> list[tupl
         if all(span[1] <= k[0] or span[0] >= k[1] for k in kept):
             kept.append(span)
     return sorted(kept)
-
-
-def restore(text: str, vault: Sequence[Redacted]) -> str:
-    """The owner's own values back in place of this turn's placeholders (others are left as they are)."""
-    values = {item.placeholder: item.value for item in vault}
-    return _PLACEHOLDER.sub(lambda m: values.get(m.group(0), m.group(0)), text) if values else text
 
 
 class RedactPII:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from aiohttp import ClientConnectionError, ClientSession, WSMsgType
@@ -45,13 +47,12 @@ async def ask(session: ClientSession, url: str, n: int) -> tuple[int, dict[str, 
         return response.status, await response.json(), time.monotonic()
 
 
-async def test_sigterm_drains_in_flight_messages(tmp_path: Path) -> None:
+@contextlib.asynccontextmanager
+async def serving(tmp_path: Path, config: str) -> AsyncIterator[tuple[str, asyncio.subprocess.Process, Path]]:
+    """`switchboard serve` with this YAML on a free port, ready: (its URL, the process, its log); killed if the
+    test left it running."""
     port = free_port()
-    # compose mode: every message goes to the model (SmolLM2), one at a time, so several are in flight
-    (tmp_path / "switchboard.yaml").write_text(
-        f"generation:\n  mode: compose\n  max_new_tokens: 48\nserver:\n  port: {port}\n"
-    )
-    url = f"http://127.0.0.1:{port}"
+    (tmp_path / "switchboard.yaml").write_text(f"{config}server:\n  port: {port}\n")
     log = tmp_path / "serve.log"
     with log.open("wb") as stderr:
         server = await asyncio.create_subprocess_exec(
@@ -63,7 +64,18 @@ async def test_sigterm_drains_in_flight_messages(tmp_path: Path) -> None:
             stderr=stderr,
         )
     try:
+        url = f"http://127.0.0.1:{port}"
         await wait_ready(url, server)
+        yield url, server, log
+    finally:
+        if server.returncode is None:
+            server.kill()
+            await server.wait()
+
+
+async def test_sigterm_drains_in_flight_messages(tmp_path: Path) -> None:
+    # compose mode: every message goes to the model (SmolLM2), one at a time, so several are in flight
+    async with serving(tmp_path, "generation:\n  mode: compose\n  max_new_tokens: 48\n") as (url, server, log):
         async with ClientSession() as session:
             asked = [asyncio.create_task(ask(session, url, n)) for n in range(6)]
             await asyncio.wait(asked, return_when=asyncio.FIRST_COMPLETED)  # the rest wait for the model
@@ -71,10 +83,6 @@ async def test_sigterm_drains_in_flight_messages(tmp_path: Path) -> None:
             server.send_signal(signal.SIGTERM)
             results = await asyncio.gather(*asked)
         code = await asyncio.wait_for(server.wait(), 60)
-    finally:
-        if server.returncode is None:
-            server.kill()
-            await server.wait()
     assert code == 0, log.read_text()[-2000:]
     assert "Slack: off (set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET to turn it on)" in log.read_text()
     assert [status for status, _, _ in results] == [200] * 6, results
@@ -84,21 +92,7 @@ async def test_sigterm_drains_in_flight_messages(tmp_path: Path) -> None:
 
 async def test_sigterm_closes_an_idle_widget_socket_going_away_at_once(tmp_path: Path) -> None:
     # a support lead's probe: an open widget kept `serve` waiting ~40 s, then cut the socket (1006)
-    port = free_port()
-    (tmp_path / "switchboard.yaml").write_text(f"server:\n  port: {port}\n")
-    url = f"http://127.0.0.1:{port}"
-    log = tmp_path / "serve.log"
-    with log.open("wb") as stderr:
-        server = await asyncio.create_subprocess_exec(
-            sys.executable,
-            *("-m", "bot", "serve"),
-            env=cli_env(tmp_path, SWITCHBOARD_MODEL=TEST_MODEL),
-            cwd=tmp_path,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-        )
-    try:
-        await wait_ready(url, server)
+    async with serving(tmp_path, "") as (url, server, log):
         async with ClientSession() as session:
             issued = await session_for(session, url)
             ws, _ = await hello(session, url, issued["token"], "idle")
@@ -109,9 +103,5 @@ async def test_sigterm_closes_an_idle_widget_socket_going_away_at_once(tmp_path:
             assert closing.data == 1001, "going away: the widget reconnects at once"
             await ws.close()
         code = await asyncio.wait_for(server.wait(), 30)
-    finally:
-        if server.returncode is None:
-            server.kill()
-            await server.wait()
     assert code == 0, log.read_text()[-2000:]
     assert time.monotonic() - terminated_at < 20, "nothing waited for the idle socket"
