@@ -433,6 +433,7 @@ async def _escalations(settings: Settings, config: FileConfig, args: argparse.Na
                 f"{record.id}  {when}  {record.reason:<15} {record.channel}/{record.conversation_id}  "
                 f"user {record.user_id}{by if record.claimed_by else ''}  message {record.message_id}"
                 + (f"  language {record.language}" if record.language else ""),
+                *(f"    earlier, {e.role}: {e.text[:120]!r}" for e in record.earlier[-4:]),
                 f"    asked: {record.question[:200]!r}",
             ]
             if record.reply:

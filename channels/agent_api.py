@@ -5,6 +5,8 @@ machine are answered):
     GET  /api/escalations?state=open|claimed|resolved&limit=N        → {"escalations": [records, oldest first]}
     GET  /api/escalations/{id}?user_id=U                              → the record and "messages": what the
                                                                         customer said while an agent held it
+                                                                        (every record has "earlier": what was
+                                                                        said before the hand-over)
     POST /api/escalations/{id}/claim    {"user_id", "agent"}                → the record, claimed (409 when taken)
     POST /api/escalations/{id}/resolve  {"user_id", "agent"}                → the record, resolved (the claimer only)
     POST /api/escalations/{id}/replies  {"user_id", "agent", "text", "agent_name"?, "reply_id"?}

@@ -217,7 +217,7 @@ def document(version: str) -> dict[str, Any]:
             },
             "/api/escalations/{escalation_id}": {
                 "get": {
-                    "summary": "one hand-over, with what the customer said while an agent held it (messages)",
+                    "summary": "one hand-over: what was said before it (earlier) and while an agent held it (messages)",
                     "security": [{"agentBearer": []}],
                     "parameters": [
                         {"name": "escalation_id", "in": "path", "required": True, "schema": {"type": "string"}},

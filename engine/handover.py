@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Container
+from collections.abc import Awaitable, Callable, Container, Sequence
 from dataclasses import replace
 from typing import Protocol
 
@@ -125,13 +125,20 @@ class HandOver:
     async def __call__(self, turn: Turn, events: EventSink) -> Turn:
         reply = turn.reply
         if reply is not None and reply.escalated:
-            await record_escalation(self.recorder, self.retries, turn.message, reply)
+            earlier = [("customer" if e.role == "user" else "assistant", e.text) for e in turn.history]
+            await record_escalation(self.recorder, self.retries, turn.message, reply, earlier)
         return turn
 
 
 async def record_escalation(
-    recorder: EscalationRecorder, retries: BackgroundRetries, message: Message, reply: Reply
+    recorder: EscalationRecorder,
+    retries: BackgroundRetries,
+    message: Message,
+    reply: Reply,
+    earlier: Sequence[tuple[str, str]] = (),
 ) -> None:
+    """`earlier`: the conversation before this message as history keeps it (redacted), for the agent."""
+
     async def write() -> object:
         return await recorder.open(
             message.conversation,
@@ -142,6 +149,7 @@ async def record_escalation(
             reply.sources,
             reply.confidence,
             reply.language or "",  # the customer's, for the agent who answers ("" when it could not be told)
+            earlier,
         )
 
     await write_or_retry(write, retries, "escalation", message.message_id)

@@ -82,6 +82,7 @@ class EscalationRecorder(Protocol):
         sources: Sequence[str] = (),
         confidence: float = 0.0,
         language: str = "",
+        earlier: Sequence[tuple[str, str]] = (),  # (role, text) said before, oldest first, for the agent
     ) -> object: ...
 
 

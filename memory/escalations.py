@@ -37,6 +37,8 @@ FEED_LENGTH = 10_000  # the feed keeps about this many recent entries
 STALE_MS = 60_000  # an entry taken but not acknowledged this long is handed to another consumer
 MAX_SAID = 200  # the customer's messages kept for the agent holding a record
 REPEAT_WINDOW_S = 24 * 3600  # a claim whose agent is silent this long lapses: the next hand-over is new
+MAX_EARLIER = 10  # entries of the conversation before the hand-over kept with its record, for the agent
+MAX_EARLIER_CHARS = 1000  # of each
 
 # KEYS: record, index of the current state, index of the new state. ARGV: from, to, agent, now, member.
 _MOVE = """
@@ -65,6 +67,14 @@ class EscalationError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
+class Earlier:
+    """One entry of the conversation before the hand-over, as history keeps it (personal data redacted)."""
+
+    role: str  # "customer" or "assistant" (the bot, or an agent who replied earlier)
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class Escalation:
     id: str
     channel: str
@@ -87,6 +97,8 @@ class Escalation:
     customer_messages: int = 0  # messages the customer sent while an agent held it (relayed to them)
     agents_post: str = ""  # "channel:ts" of its post in the Slack agents' channel, once posted
     agent_at: float = 0.0  # when its agent last acted on it (claimed it, replied): a claim lives on that
+    # what was said before the hand-over, oldest first: the agent reads how the customer got here
+    earlier: tuple[Earlier, ...] = ()
 
     @property
     def conversation(self) -> ConversationRef:
@@ -126,8 +138,11 @@ class RedisEscalationStore:
         sources: Sequence[str] = (),
         confidence: float = 0.0,
         language: str = "",
+        earlier: Sequence[tuple[str, str]] = (),
     ) -> Escalation:
-        """A new record for the conversation, or its open or claimed one with this hand-over added to it."""
+        """A new record for the conversation, or its open or claimed one with this hand-over added to it.
+        `earlier`: (role, text) of the conversation before this message, oldest first; the last MAX_EARLIER
+        are kept with a new record (a hand-over added to a record does not change what led to it)."""
         now = time.time()
         record = Escalation(
             id=uuid.uuid4().hex,
@@ -144,6 +159,7 @@ class RedisEscalationStore:
             sources=tuple(sources[:10]),
             confidence=float(confidence),
             language=language[:16],
+            earlier=tuple(Earlier(role, text[:MAX_EARLIER_CHARS]) for role, text in list(earlier)[-MAX_EARLIER:]),
         )
         key = self.record_key(record.user_id, record.id)
         current = self.current_key(conversation)
@@ -165,7 +181,8 @@ class RedisEscalationStore:
                         break
                     pipe.multi()  # type: ignore[no-untyped-call]
                     fields = {k: str(v) for k, v in asdict(record).items()} | {
-                        "sources": json.dumps(list(record.sources))
+                        "sources": json.dumps(list(record.sources)),
+                        "earlier": json.dumps([asdict(e) for e in record.earlier], ensure_ascii=False),
                     }
                     pipe.hset(key, mapping=fields)  # type: ignore[arg-type]
                     pipe.expire(key, self.ttl_seconds)
@@ -430,4 +447,14 @@ def _parse(data: dict[str, str]) -> Escalation:
         agent_replies=int(data.get("agent_replies") or 0),
         agents_post=data.get("agents_post", ""),
         agent_at=float(data.get("agent_at") or 0.0),
+        earlier=_earlier(data.get("earlier") or "[]"),
     )
+
+
+def _earlier(raw: str) -> tuple[Earlier, ...]:
+    """The kept entries; an unreadable field (written by hand, or by a later version) reads as none."""
+    try:
+        entries = json.loads(raw)
+        return tuple(Earlier(str(e["role"]), str(e["text"])) for e in entries)
+    except (ValueError, TypeError, KeyError):
+        return ()

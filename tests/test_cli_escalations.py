@@ -33,13 +33,17 @@ async def test_an_agent_replies_to_a_web_customer_from_the_command_line(
     (tmp_path / "switchboard.yaml").write_text(f"memory:\n  prefix: {prefix}\n", encoding="utf-8")
     env = cli_env(tmp_path, REDIS_URL=redis_url)
     web = ConversationRef("web", "c-cli", "web-user-1")
-    record = await store.open(web, "m-1", "human_request", "my parcel arrived broken", "Connecting you", language="en")
+    earlier = [("customer", "is a cracked screen covered?"), ("assistant", "Accidental damage is not covered.")]
+    record = await store.open(
+        web, "m-1", "human_request", "my parcel arrived broken", "Connecting you", language="en", earlier=earlier
+    )
     rest = await store.open(ConversationRef("rest", "r-1", "rest-user-1"), "m-2", "not_answerable", "q", "r")
 
     listed = await asyncio.to_thread(run_cli, ["escalations"], env, tmp_path)
     assert listed.returncode == 0, listed.stderr
     assert record.id in listed.stdout
     assert "my parcel arrived broken" in listed.stdout
+    assert "earlier, customer: 'is a cracked screen covered?'" in listed.stdout  # how the customer got here
 
     text = "Sorry about that! I've sent a replacement; it ships today.\nTracking follows by email."
     reply = ["escalations", "--reply", record.id, "--user", "web-user-1", "--agent", "ann", "--text", text]

@@ -334,3 +334,56 @@ async def test_the_agent_reads_the_order_number_but_not_the_card(escalations: Re
     await final(engine, message("order 12377, card 4111 1111 1111 1111"))
     [kept] = await escalations.said(CONVERSATION.user_id, opened.id)
     assert kept["text"] == "order 12377, card <CREDIT_CARD_1>"
+
+
+class AnswerUnless:
+    """A scripted stage: answers, and hands over a message that holds `hand_over_on`."""
+
+    def __init__(self, hand_over_on: str) -> None:
+        self.hand_over_on = hand_over_on
+
+    async def __call__(self, turn: Turn, events: EventSink) -> Turn:
+        escalated = self.hand_over_on in turn.message.text
+        text = "A person will reply." if escalated else f"About {turn.message.text!r}: see the help centre."
+        return turn.evolve(reply=Reply(text, (), (), 0.5, "test", "customer", escalated, "human_request"))
+
+
+async def test_the_agent_reads_what_was_said_before_the_hand_over(
+    memory: RedisMemoryStore, escalations: RedisEscalationStore
+) -> None:
+    # the agent used to get only "i want a human": not what the customer had asked, nor what the bot said
+    retries = BackgroundRetries()
+    stages = [Recall(memory, 6), AnswerUnless("human"), HandOver(escalations, retries), Remember(memory, retries)]
+    engine = Engine(stages)  # type: ignore[arg-type]
+    for text in ("my refund never came", "it was order <ORDER_ID_1>, 3 weeks ago", "i want a human"):
+        await final(engine, message(text))
+    [record] = await escalations.list("open")
+    assert record.question == "i want a human"
+    assert [(e.role, e.text) for e in record.earlier] == [
+        ("customer", "my refund never came"),
+        ("assistant", "About 'my refund never came': see the help centre."),
+        ("customer", "it was order <ORDER_ID_1>, 3 weeks ago"),  # as history keeps it: redacted
+        ("assistant", "About 'it was order <ORDER_ID_1>, 3 weeks ago': see the help centre."),
+    ]
+    assert await escalations.get(CONVERSATION.user_id, record.id) == record, "read back as written"
+    await final(engine, message("hello?? a human please"))  # added to the open record: what led to it stays
+    [again] = await escalations.list("open")
+    assert (again.repeats, again.earlier) == (1, record.earlier)
+
+
+async def test_what_was_said_before_is_bounded_and_an_unreadable_field_reads_as_none(
+    escalations: RedisEscalationStore,
+) -> None:
+    said = [("customer" if n % 2 == 0 else "assistant", f"{n}:" + "x" * 3000) for n in range(25)]
+    opened = await escalations.open(CONVERSATION, "m-1", "human_request", "human", "ok", earlier=said)
+    assert [e.text.split(":")[0] for e in opened.earlier] == [str(n) for n in range(15, 25)], "the latest ten"
+    assert {len(e.text) for e in opened.earlier} == {1000}
+    key = escalations.record_key(CONVERSATION.user_id, opened.id)
+    await escalations.client.hset(key, "earlier", "{not json")
+    read = await escalations.get(CONVERSATION.user_id, opened.id)
+    assert read is not None
+    assert read.earlier == ()
+    await escalations.client.hset(key, "earlier", '[{"role": "customer"}]')
+    read = await escalations.get(CONVERSATION.user_id, opened.id)
+    assert read is not None
+    assert read.earlier == ()

@@ -146,11 +146,15 @@ def whispers(fake: FakeSlack, ts: str, agent: str) -> list[str]:
     ]
 
 
-async def handed_over(http: ClientSession, desk: Desk) -> Customer:
-    """A new widget customer asks for a person; the hand-over is posted to the agents' channel."""
+async def handed_over(http: ClientSession, desk: Desk, before: tuple[str, ...] = ()) -> Customer:
+    """A new widget customer (who first asks `before`) asks for a person; the hand-over is posted to the
+    agents' channel."""
     issued = await session_for(http, desk.url)
     user, conversation = issued["user_id"], f"c-{uuid.uuid4().hex[:8]}"
     ws, _ = await hello(http, desk.url, issued["token"], conversation)
+    for n, text in enumerate(before):
+        await ws.send_json({"type": "message", "text": text, "client_id": f"before-{n}"})
+        assert (await until_final(ws))[-1]["type"] == "final"
     await ws.send_json({"type": "message", "text": HUMAN, "client_id": "human"})
     handed = (await until_final(ws))[-1]
     assert handed["type"] == "final", handed
@@ -278,6 +282,32 @@ async def test_the_claimers_reply_in_the_thread_reaches_the_widget_once(http: Cl
     assert whispers(desk.fake, customer.ts, DANA) == []
     await nothing_more(reloaded, 0.5)
     await reloaded.close()
+
+
+async def test_the_post_shows_the_agent_what_was_said_before_the_hand_over(http: ClientSession, desk: Desk) -> None:
+    # an agent used to see only "I want to talk to a human", not the question that went unanswered
+    customer = await handed_over(http, desk, before=(QUESTION, "my email is dana.k@example.com <b>thanks</b>"))
+    blocks = (
+        customer.post["blocks"] if isinstance(customer.post["blocks"], list) else json.loads(customer.post["blocks"])
+    )
+    [earlier] = [
+        b["text"]["text"] for b in blocks if "Earlier in the conversation" in b.get("text", {}).get("text", "")
+    ]
+    lines = earlier.splitlines()[1:]
+    assert [line.split(":*")[0] for line in lines] == [">*Customer", ">*Bot", ">*Customer", ">*Bot"]
+    assert lines[0] == f">*Customer:* {QUESTION}"
+    assert "dana.k@example.com" not in earlier, "as history keeps it: personal data stays redacted"
+    assert "&lt;b&gt;thanks&lt;/b&gt;" in earlier, "the customer's text cannot make Slack markup"
+    kept = await record(desk, customer)
+    assert [e.role for e in kept.earlier] == ["customer", "assistant", "customer", "assistant"]
+    async with http.get(
+        f"{desk.url}/api/escalations/{customer.escalation_id}", params={"user_id": customer.user}
+    ) as response:  # from this machine: no agent token needed
+        assert response.status == 200
+        shown = await response.json()
+    assert shown["earlier"][0] == {"role": "customer", "text": QUESTION}
+    assert shown["earlier"] == [{"role": e.role, "text": e.text} for e in kept.earlier]
+    await customer.ws.close()
 
 
 # --- what stays among agents -------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import json
 import logging
 import re
 import socket
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from slack_sdk.errors import SlackApiError
@@ -30,6 +31,8 @@ INTERNAL = re.compile(r"^(note\s*:|//)", re.IGNORECASE)  # a message in a hand-o
 SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}\Z")  # a Slack user id (a claim made in Slack)
 CLAIM = "sb_agent:claim"
 RESOLVE = "sb_agent:resolve"
+EARLIER_SHOWN = 6  # entries of the conversation before the hand-over shown in its post
+EARLIER_CHARS = 400  # of each
 
 
 class EscalationView(Protocol):
@@ -73,6 +76,9 @@ class EscalationView(Protocol):
 
     @property
     def agents_post(self) -> str: ...
+
+    @property
+    def earlier(self) -> Sequence[Any]: ...  # memory.escalations.Earlier: .role, .text
 
 
 class PostLedger(Protocol):
@@ -147,6 +153,8 @@ def escalation_blocks(record: EscalationView, permalink: str | None) -> list[dic
     blocks: list[dict[str, Any]] = [
         {"type": "section", "text": {"type": "mrkdwn", "text": clip("\n".join(lines), 3000)}}
     ]
+    if record.earlier:
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": earlier_text(record.earlier)}})
     value = json.dumps({"u": record.user_id, "e": record.id})[:VALUE_CHARS]
     if record.state == "open":
         button = {"type": "button", "text": {"type": "plain_text", "text": "Claim"}, "action_id": CLAIM, "value": value}
@@ -167,6 +175,18 @@ def escalation_blocks(record: EscalationView, permalink: str | None) -> list[dic
             {"type": "context", "elements": [{"type": "mrkdwn", "text": f"Resolved by <@{record.claimed_by}>"}]}
         )
     return blocks
+
+
+def earlier_text(earlier: Sequence[Any]) -> str:
+    """The conversation before the hand-over, one line an entry; the oldest go first past Slack's 3000."""
+    lines = [
+        f">*{'Customer' if e.role == 'customer' else 'Bot'}:* {escape(clip(' '.join(e.text.split()), EARLIER_CHARS))}"
+        for e in list(earlier)[-EARLIER_SHOWN:]
+    ]
+    heading = "*Earlier in the conversation:*"
+    while len(lines) > 1 and len(heading) + sum(len(line) + 1 for line in lines) > 3000:
+        lines.pop(0)
+    return clip("\n".join([heading, *lines]), 3000)
 
 
 class AgentsChannel:
