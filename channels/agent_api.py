@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 
 _ESCALATION_ID = re.compile(r"^[0-9a-f]{32}\Z")
 _STATUS = {"missing_field": 400, "invalid_field": 400, "text_too_long": 413, "not_found": 404}
-_STATUS |= {"claimed": 409, "resolved": 409, "unreachable": 422}
+_STATUS |= {"claimed": 409, "resolved": 409, "unreachable": 422, "reply_id_reused": 409}
 MAX_LIST = 500
 ONLY_THIS_MACHINE = "without SWITCHBOARD_AGENT_TOKEN the support team's API answers only requests from this machine"
 

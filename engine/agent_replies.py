@@ -9,6 +9,7 @@ one claimed by someone else or already resolved is refused with the reason.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -117,20 +118,31 @@ class AgentReplies:
         if notifier is None:
             raise AgentReplyError("unreachable", unreachable(conversation.channel))
         key = f"agent-reply:{escalation_id}:{reply_id}"
+        # the text sent under this reply id: a retry is a duplicate; another text under it is a mistake
+        # (a help desk reusing its ids) that must not pass silently as "already sent"
+        as_sent = f"{key}:{hashlib.sha256(text.encode()).hexdigest()[:32]}"
         if await self.ledger.state(key) == "done":  # a retry of a reply sent, also after the record moved on
-            return Sent("duplicate", reply_id, conversation.channel)
+            return await self._duplicate(key, as_sent, reply_id, conversation.channel)
         refusal(record, agent)
         if not await self.ledger.claim(key):
-            status = "duplicate" if await self.ledger.state(key) == "done" else "in_progress"
-            return Sent(status, reply_id, conversation.channel)
+            if await self.ledger.state(key) == "done":
+                return await self._duplicate(key, as_sent, reply_id, conversation.channel)
+            return Sent("in_progress", reply_id, conversation.channel)
         try:
             claimed = await self._hold(record, agent)
             await notifier.notify(conversation, agent_reply(text, shown_name), f"agent-{reply_id}")
         except BaseException:
             await self.ledger.release(key)
             raise
-        await self._after(conversation, record, key, text)
+        await self._after(conversation, record, key, as_sent, text)
         return Sent("delivered", reply_id, conversation.channel, claimed)
+
+    async def _duplicate(self, key: str, as_sent: str, reply_id: str, channel: str) -> Sent:
+        if await self.ledger.state(as_sent) != "done":
+            raise AgentReplyError(
+                "reply_id_reused", f"reply id {reply_id} was already used for another text; nothing was sent"
+            )
+        return Sent("duplicate", reply_id, channel)
 
     async def _hold(self, record: HandOverRecord, agent: str) -> bool:
         """True when the agent claims it now; refused unless it is the agent's or still open."""
@@ -147,9 +159,12 @@ class AgentReplies:
             return False
         return True
 
-    async def _after(self, conversation: ConversationRef, record: HandOverRecord, key: str, text: str) -> None:
+    async def _after(
+        self, conversation: ConversationRef, record: HandOverRecord, key: str, as_sent: str, text: str
+    ) -> None:
         """Sent: what follows must not make a retry send it twice, so its failures are logged, not raised."""
         try:
+            await self.ledger.done(as_sent)  # first: a retry that finds `key` done finds what it sent
             await self.ledger.done(key)
             await self.desk.note_agent_reply(conversation.user_id, record.id)
         except StoreUnavailable:

@@ -140,6 +140,10 @@ async def test_a_web_customer_gets_the_agents_reply_live_once_and_on_reload(
     no_id = {k: v for k, v in body.items() if k != "reply_id"}
     status, again = await send(http, desk, record["id"], no_id, AGENT | {"Idempotency-Key": reply_id})
     assert (status, again["status"]) == (200, "duplicate")
+    # the same id with another text: a help desk reusing ids; told, not passed off as "already sent"
+    status, reused = await send(http, desk, record["id"], body | {"text": "A different reply."})
+    assert (status, reused["error"]["code"]) == (409, "reply_id_reused")
+    assert reply_id in reused["error"]["message"]
     with pytest.raises(asyncio.TimeoutError):
         await ws.receive(timeout=1.0)
     assert (await record_of(http, desk, user, "claimed"))["agent_replies"] == 1
