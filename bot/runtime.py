@@ -643,6 +643,7 @@ class Runtime:
             deadline_s=config.server.reply_deadline_s,
             on_failure=FailureFollowUp(memory, escalations, retries, redactor),
             reply_language=config.company.reply_language,
+            reachable=notifiers,  # a live view: Slack joins once built
         )
         bus = LocalReplyBus()
         return cls(

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Container, Sequence
 
 from engine.language import LANGUAGES, reply_language
 from engine.protocols import EventSink, Stage
-from engine.replies import escalate_action, label_language, reply_text
+from engine.replies import escalate_action, handover_text, label_language
 from engine.types import EventKind, Message, Reply, ReplyEvent, Turn
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,7 @@ class Engine:
         deadline_s: float | None = None,
         on_failure: FailureHandler | None = None,
         reply_language: str = "auto",
+        reachable: Container[str] | None = None,
     ) -> None:
         if not stages:
             raise ValueError("an engine needs at least one stage")
@@ -65,6 +66,8 @@ class Engine:
         self.deadline_s = deadline_s
         self.on_failure = on_failure
         self.reply_language = reply_language
+        # channels an agent's reply can reach (the runtime's notifiers, a live view); None: every channel
+        self.reachable = reachable
 
     def language_of(self, text: str, default: str = "en") -> str:
         """The language fixed replies to a message of this text are written in (`default` when it cannot
@@ -77,7 +80,8 @@ class Engine:
         # untold ("ok", "agente por favor"), Recall may still tell it from the customer's earlier messages;
         # a click carries the label of one of our buttons, which was written in the reply's language
         clicked = label_language(message.text) if message.action and self.reply_language == "auto" else None
-        turn = Turn(message=message, language=clicked or self.language_of(message.text, default=""))
+        language = clicked or self.language_of(message.text, default="")
+        turn = Turn(message=message, language=language, way_back=self.way_back(message))
         for stage in self.stages:
             if turn.settled and not getattr(stage, "after_reply", False):
                 continue  # a guard answered: understanding and answering are skipped, recording is not
@@ -113,7 +117,8 @@ class Engine:
                 log.exception("pipeline failed for message %s", message.message_id)
                 failure = "error"
             if failure:
-                reply = failure_reply(message, spoken[0] if spoken else self.language_of(message.text), failure)
+                language = spoken[0] if spoken else self.language_of(message.text)
+                reply = failure_reply(message, language, failure, self.way_back(message))
                 # recorded before the final event: a consumer that stops after it cancels this task
                 await self._follow_up(message, reply)
             await queue.put(ReplyEvent.final(message, reply))
@@ -130,6 +135,10 @@ class Engine:
                 task.cancel()
             await asyncio.gather(task, return_exceptions=True)
 
+    def way_back(self, message: Message) -> bool:
+        """Can an agent's reply reach this message's conversation?"""
+        return self.reachable is None or message.conversation.channel in self.reachable
+
     async def _follow_up(self, message: Message, reply: Reply) -> None:
         if self.on_failure is None:
             return
@@ -139,10 +148,10 @@ class Engine:
             log.exception("could not record the failed message %s", message.message_id)
 
 
-def failure_reply(message: Message, language: str = "en", reason: str = "error") -> Reply:
+def failure_reply(message: Message, language: str = "en", reason: str = "error", way_back: bool = True) -> Reply:
     """The hand-over a customer gets when answering failed (`reason` "error") or took too long ("deadline")."""
     return Reply(
-        text=reply_text("deadline" if reason == "deadline" else "failure", language),
+        text=handover_text("deadline" if reason == "deadline" else "failure", way_back, language),
         citations=(),
         actions=(escalate_action(language),),
         confidence=0.0,

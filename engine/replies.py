@@ -33,6 +33,12 @@ def reply_text(key: str, language: str = "en", **fields: str) -> str:
     return texts.get(language, texts["en"]).format(**fields)
 
 
+def handover_text(key: str, way_back: bool, language: str = "en", **fields: str) -> str:
+    """A hand-over reply that says a person will follow up: "in this conversation" only where an agent's
+    reply can reach it (`way_back`); elsewhere the `{key}_elsewhere` text, which names no place."""
+    return reply_text(key if way_back else f"{key}_elsewhere", language, **fields)
+
+
 BUTTONS = ("talk_to_human", "approve", "cancel")  # the replies that are button labels
 
 

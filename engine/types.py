@@ -259,6 +259,9 @@ class Turn:
     # what earlier stages noticed for later ones: the guards ("abuse", "quarantined"…), Act (NO_ORDERS)
     flags: tuple[str, ...] = ()
     settled: bool = False  # a guard decided the reply: only stages that run after the reply run
+    # an agent's reply can reach this conversation (its channel has a notifier): only then may a hand-over
+    # promise that a person replies *here* (the terminal chat, a REST back end without a callback: it may not)
+    way_back: bool = True
 
     def evolve(self, **changes: Any) -> Turn:
         return replace(self, **changes)

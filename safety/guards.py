@@ -25,7 +25,7 @@ from typing import Protocol
 
 from engine.generation.prompts import SYSTEM_PROMPT
 from engine.protocols import EventSink, StoreUnavailable
-from engine.replies import escalate_action, reply_text
+from engine.replies import escalate_action, handover_text, reply_text
 from engine.text import restore
 from engine.types import Passage, Reply, Retrieved, Turn
 from safety.detectors import GuardDetectors
@@ -206,6 +206,6 @@ class GuardOutput:
             text = reply_text("unsafe_output", turn.speaks)
             return turn.evolve(reply=fixed_reply(turn, text, reply.intent, "unsafe_output", True, 0.0, turn.speaks))
         if "abuse" in turn.flags and reply.escalated:
-            calm = reply_text("calm_handover", turn.speaks)
+            calm = handover_text("calm_handover", turn.way_back, turn.speaks)
             return turn.evolve(reply=replace(reply, text=calm, language=turn.speaks))
         return turn

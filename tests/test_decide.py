@@ -86,11 +86,12 @@ async def run(
     evidence: tuple[Evidence, ...] = EVIDENCE,
     best: float = 0.9,
     flags: tuple[str, ...] = (),
+    reachable: frozenset[str] | None = None,
 ) -> tuple[Reply, str]:
     if evidence:  # the best sentence carries the judge's support for this case
         evidence = (replace(evidence[0], support=best), *evidence[1:])
     generate = Generate(model, GenerationParams(), POLICY, INTENTS, Persona(), mode="compose")
-    engine = Engine([Given(intent, evidence, best, flags), generate, Decide(POLICY, INTENTS)])
+    engine = Engine([Given(intent, evidence, best, flags), generate, Decide(POLICY, INTENTS)], reachable=reachable)
     message = Message(ConversationRef("test", "c", "u"), "how long do i have to send it back", message_id="m1")
     events = [e async for e in engine.handle(message)]
     final = events[-1].reply
@@ -218,6 +219,18 @@ async def test_a_request_for_a_person_and_a_fixed_reply_never_reach_the_model(
     assert (reply.text, reply.escalated, reply.reason) == (text, escalated, reason)
     assert model.prompts == []
     assert reply.sources == []
+
+
+async def test_where_no_agents_reply_can_come_back_no_hand_over_says_here() -> None:
+    # the terminal chat, a REST back end without a callback: "they will reply in this conversation" was false
+    handed, _ = await run(ScriptedModel("unused"), intent="talk_to_human", reachable=frozenset({"web"}))
+    assert (handed.text, handed.escalated) == (reply_text("handoff_elsewhere"), True)
+    assert "this conversation" not in handed.text
+    suggested, _ = await run(ScriptedModel("unused"), best=0.6, reachable=frozenset({"web"}))
+    assert suggested.text.startswith(reply_text("suggest_elsewhere", closest=""))
+    assert "30 days from delivery" in suggested.text, "the closest sentences are still shown"
+    kept, _ = await run(ScriptedModel("unused"), intent="talk_to_human", reachable=frozenset({"test"}))
+    assert kept.text == HANDOFF_TEXT, "where an agent's reply reaches the customer, the promise stands"
 
 
 async def test_invisible_characters_never_reach_the_model() -> None:

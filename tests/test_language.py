@@ -216,3 +216,20 @@ def test_replies_fill_their_fields_and_fall_back_to_english() -> None:
     # a click carries the label: our own labels tell their language exactly, however short
     assert [label_language(escalate_action(lang).label) for lang in LANGUAGES] == list(LANGUAGES)
     assert label_language("Talk to a person please") is None
+
+
+def test_every_hand_over_that_promises_here_has_a_text_for_elsewhere_in_each_language() -> None:
+    from engine.replies import REPLIES
+
+    variants = [key for key in REPLIES if key.endswith("_elsewhere")]
+    assert sorted(variants) == sorted(
+        f"{k}_elsewhere" for k in ("handoff", "suggest", "calm_handover", "deadline", "failure")
+    )
+    for variant in variants:
+        base = variant.removesuffix("_elsewhere")
+        assert set(REPLIES[variant]) == set(REPLIES[base]), variant
+        for language, text in REPLIES[variant].items():
+            assert text != REPLIES[base][language], (variant, language)
+            assert text.count("{closest}") == REPLIES[base][language].count("{closest}"), (variant, language)
+    assert " here" not in " ".join(REPLIES[v]["en"] for v in variants)
+    assert "conversation" not in " ".join(REPLIES[v]["en"] for v in variants)

@@ -141,3 +141,36 @@ async def test_a_click_on_one_of_our_buttons_speaks_the_language_of_its_label() 
     assert (await Engine([Tell()]).run(click, NoEvents())).text == "de"
     fixed = Engine([Tell()], reply_language="fr")  # a fixed reply language wins over the label
     assert (await fixed.run(click, NoEvents())).text == "fr"
+
+
+@pytest.mark.parametrize(
+    ("channel", "promise"),
+    [("web", "failure"), ("terminal", "failure_elsewhere"), ("rest", "failure_elsewhere")],
+)
+async def test_a_hand_over_promises_a_reply_here_only_where_an_agents_reply_can_come(
+    channel: str, promise: str
+) -> None:
+    # the terminal chat and a REST back end without a callback were told "a person will follow up here";
+    # no agent's reply could ever reach them
+    reachable = {"web": object(), "mobile": object()}  # the runtime's notifiers, by channel
+    engine = Engine([Explode()], reachable=reachable)
+    failed = Message(
+        ConversationRef(channel, "c1", "u1"),
+        "hola, mi pedido todavía no ha llegado y necesito ayuda por favor",
+        message_id="m-1",
+    )
+    [event] = [e async for e in engine.handle(failed)]
+    assert event.reply is not None
+    assert event.reply.text == reply_text(promise, "es")
+    assert event.reply.escalated
+
+    seen: list[bool] = []
+
+    class Look:
+        async def __call__(self, turn: Turn, events: EventSink) -> Turn:
+            seen.append(turn.way_back)
+            return turn.evolve(reply=Reply("ok", (), (), 1.0, "x", "customer", False))
+
+    await Engine([Look()], reachable=reachable).run(failed, NoEvents())
+    await Engine([Look()]).run(failed, NoEvents())  # not told: every channel can be reached
+    assert seen == [channel == "web", True]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from engine.policy import IntentSpec, PolicyConfig
 from engine.protocols import EventSink
-from engine.replies import escalate_action, reply_text
+from engine.replies import escalate_action, handover_text, reply_text
 from engine.types import ESCALATE_ACTION, NO_ORDERS, Action, Citation, Reply, Turn
 
 # in English; each is also written in the other languages of engine/data/replies.json
@@ -55,7 +55,8 @@ class Decide:
     async def __call__(self, turn: Turn, events: EventSink) -> Turn:
         spec = self.intents.get(turn.intent)
         if spec is not None and spec.escalate:
-            return turn.evolve(reply=self._reply(turn, reply_text("handoff", turn.speaks), 1.0, True, "human_request"))
+            text = handover_text("handoff", turn.way_back, turn.speaks)
+            return turn.evolve(reply=self._reply(turn, text, 1.0, True, "human_request"))
         if spec is not None and spec.response:
             text, language = spec.response_in(turn.speaks)
             return turn.evolve(reply=self._reply(turn, text, 1.0, False, "fixed_response", language))
@@ -63,14 +64,14 @@ class Decide:
         # hand-over says so, rather than "our help centre has no answer", and a person looks it up
         no_orders = reply_text("no_orders", turn.speaks) + " " if NO_ORDERS in turn.flags else ""
         if no_orders and not turn.draft:
-            text = no_orders + reply_text("handoff", turn.speaks)
+            text = no_orders + handover_text("handoff", turn.way_back, turn.speaks)
             return turn.evolve(reply=self._reply(turn, text, turn.answerability, True, "no_orders"))
         if not turn.draft:
             reason = "no_evidence" if not turn.evidence else "not_answerable"
             text = reply_text("not_found", turn.speaks)
             return turn.evolve(reply=self._reply(turn, text, turn.answerability, True, reason))
         if not self.policy.answers(turn.answerability, turn.segment):
-            text = no_orders + reply_text("suggest", turn.speaks, closest=turn.draft)
+            text = no_orders + handover_text("suggest", turn.way_back, turn.speaks, closest=turn.draft)
             return turn.evolve(reply=self._reply(turn, text, turn.answerability, True, "suggested"))
         answer = self._reply(turn, turn.draft, turn.answerability, False, "answered", language="")
         return turn.evolve(reply=answer)
