@@ -40,7 +40,9 @@ REPEAT_WINDOW_S = 24 * 3600  # a claim whose agent is silent this long lapses: t
 MAX_EARLIER = 10  # entries of the conversation before the hand-over kept with its record, for the agent
 MAX_EARLIER_CHARS = 1000  # of each
 
-# KEYS: record, index of the current state, index of the new state. ARGV: from, to, agent, now, member.
+# KEYS: record, index of the current state, index of the new state, the feed. ARGV: from, to, agent, now,
+# member, the feed's length. The move goes into the feed with it: a post of the record elsewhere (the Slack
+# agents' channel) shows who holds it, whether it was claimed there, from the API or the command line.
 _MOVE = """
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return 'missing' end
@@ -51,6 +53,7 @@ redis.call('HSET', KEYS[1], 'state', ARGV[2], 'updated_at', ARGV[4])
 if ARGV[2] == 'claimed' then redis.call('HSET', KEYS[1], 'claimed_by', ARGV[3], 'agent_at', ARGV[4]) end
 redis.call('ZREM', KEYS[2], ARGV[5])
 redis.call('ZADD', KEYS[3], ARGV[4], ARGV[5])
+redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[6], '*', 'member', ARGV[5], 'moved', ARGV[2])
 return 'ok'
 """
 # KEYS: record. ARGV: now. An agent's reply keeps the claim alive; a record gone (expired, erased) is not remade.
@@ -265,8 +268,9 @@ class RedisEscalationStore:
         self, group: str, consumer: str, block_ms: int = 5000, count: int = 20
     ) -> list[tuple[str, Escalation, str]]:
         """New feed entries for one consumer group: (entry id, record, what the customer said: "" for a new
-        hand-over). Each entry goes to one consumer of the group, and an entry a consumer took but never
-        acknowledged (it died) is handed to another after STALE_MS."""
+        hand-over or a claim or resolve, which the record's state tells). Each entry goes to one consumer of
+        the group, and an entry a consumer took but never acknowledged (it died) is handed to another after
+        STALE_MS."""
         async with unavailable_as_store_error():
             if group not in self._groups:
                 await self._create_group(group)
@@ -368,8 +372,8 @@ class RedisEscalationStore:
     async def _transition(self, user_id: str, escalation_id: str, source: str, target: str, agent: str) -> Escalation:
         if not agent:
             raise EscalationError("an agent must be named")
-        keys = [self.record_key(user_id, escalation_id), self.index_key(source), self.index_key(target)]
-        args = [source, target, agent, str(time.time()), _member(user_id, escalation_id)]
+        keys = [self.record_key(user_id, escalation_id), self.index_key(source), self.index_key(target), self.feed_key]
+        args = [source, target, agent, str(time.time()), _member(user_id, escalation_id), str(FEED_LENGTH)]
         async with unavailable_as_store_error():
             outcome = str(await self._move(keys=keys, args=args))
         if outcome == "missing":

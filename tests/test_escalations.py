@@ -137,6 +137,10 @@ async def test_the_feed_hands_each_escalation_to_one_consumer_with_its_sources(
     assert second == [], "one consumer of a group gets each entry"
     await escalations.acknowledge("agents", first[0][0])
     assert await escalations.follow("agents", "worker-1", block_ms=100) == []
+    # a claim or resolve, wherever it was made, goes into the feed too: a post of the record follows it
+    await escalations.claim(CONVERSATION.user_id, opened.id, "ann@help-desk.example")
+    [(_, moved, said)] = await escalations.follow("agents", "worker-2", block_ms=100)
+    assert (moved.id, moved.state, moved.claimed_by, said) == (opened.id, "claimed", "ann@help-desk.example", "")
 
 
 class Answer:

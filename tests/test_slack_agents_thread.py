@@ -254,7 +254,12 @@ async def test_the_claimers_reply_in_the_thread_reaches_the_widget_once(http: Cl
     assert live["reply"]["metadata"]["intent"] == "agent_reply"
     assert live["reply"]["metadata"]["agent"] == "Dana"  # the first name Slack gives, never the user id
     assert live["reply"]["metadata"]["escalated"] is False
-    assert (await record(desk, customer)).agent_replies == 1
+
+    async def counted() -> Escalation | None:  # noted on the record just after it is sent
+        found = await record(desk, customer)
+        return found if found.agent_replies else None
+
+    assert (await until(counted, "the reply to be counted")).agent_replies == 1
 
     # Slack's retry of the same event, and the same message under another event id: nothing more is sent
     status, _ = await send(desk.url, body, signed(body) | {"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "timeout"})
@@ -486,11 +491,31 @@ async def test_a_hand_over_claimed_outside_slack_tells_a_slack_agent_who_holds_i
 ) -> None:
     customer = await handed_over(http, desk)
     await desk.store.claim(customer.user, customer.escalation_id, "ann@help-desk.example")
+
+    def post_now() -> list[dict[str, Any]]:
+        edits = [c.args for c in desk.fake.of("chat.update") if c.args.get("ts") == customer.ts]
+        blocks = edits[-1]["blocks"] if edits else []
+        return json.loads(blocks) if isinstance(blocks, str) else list(blocks)
+
+    def shows(text: str) -> Callable[[], list[dict[str, Any]]]:
+        """The post's blocks once they show `text`; empty (not yet) before."""
+
+        def check() -> list[dict[str, Any]]:
+            blocks = post_now()
+            return blocks if text in json.dumps(blocks) else []
+
+        return check
+
+    # the post used to keep offering "Claim" to Slack agents after the help desk had taken the hand-over
+    claimed = await seen(shows("Claimed by `ann@help-desk.example`, outside Slack"), "the post to show the claim")
+    assert not [b for b in claimed if b.get("block_id") == "sb_agent"], "only its claimer can resolve it"
     await say(desk, in_thread(customer, DANA, "Hi! Dana here, what happened?"))
     [told] = await seen(lambda: whispers(desk.fake, customer.ts, DANA), "Dana to be told")
     assert "ann@help-desk.example" in told
     await jobs_done(desk)
     await nothing_more(customer.ws)
+    await desk.store.resolve(customer.user, customer.escalation_id, "ann@help-desk.example")
+    await seen(shows("Resolved by `ann@help-desk.example`"), "the post to show it resolved")
     await customer.ws.close()
 
 

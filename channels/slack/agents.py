@@ -159,10 +159,10 @@ def escalation_blocks(record: EscalationView, permalink: str | None) -> list[dic
     if record.state == "open":
         button = {"type": "button", "text": {"type": "plain_text", "text": "Claim"}, "action_id": CLAIM, "value": value}
         blocks.append({"type": "actions", "block_id": "sb_agent", "elements": [button | {"style": "primary"}]})
+    elif record.state == "claimed" and not SLACK_USER.match(record.claimed_by):  # only its claimer resolves it
+        blocks.append(_note(f"Claimed by {agent_name(record.claimed_by)}, outside Slack"))
     elif record.state == "claimed":
-        blocks.append(
-            {"type": "context", "elements": [{"type": "mrkdwn", "text": f"Claimed by <@{record.claimed_by}>"}]}
-        )
+        blocks.append(_note(f"Claimed by {agent_name(record.claimed_by)}"))
         button = {
             "type": "button",
             "text": {"type": "plain_text", "text": "Resolve"},
@@ -171,10 +171,13 @@ def escalation_blocks(record: EscalationView, permalink: str | None) -> list[dic
         }
         blocks.append({"type": "actions", "block_id": "sb_agent", "elements": [button]})
     else:
-        blocks.append(
-            {"type": "context", "elements": [{"type": "mrkdwn", "text": f"Resolved by <@{record.claimed_by}>"}]}
-        )
+        blocks.append(_note(f"Resolved by {agent_name(record.claimed_by)}"))
     return blocks
+
+
+def agent_name(agent: str) -> str:
+    """A Slack user as a mention; anyone else (a help desk's or the command line's agent) as plain text."""
+    return f"<@{agent}>" if SLACK_USER.match(agent) else f"`{escape(agent)}`"
 
 
 def earlier_text(earlier: Sequence[Any]) -> str:
@@ -217,6 +220,9 @@ class AgentsChannel:
                     if said:  # the customer wrote while an agent holds it: into the hand-over's thread
                         if await self.relay_once(entry_id, record, said):
                             await self.desk.acknowledge(GROUP, entry_id)
+                    elif record.agents_post:  # posted: the post follows the record, wherever it was claimed
+                        await self.refresh(record)
+                        await self.desk.acknowledge(GROUP, entry_id)
                     elif record.state != "open" or await self.post_once(record):  # taken or closed: no post
                         await self.desk.acknowledge(GROUP, entry_id)
             except asyncio.CancelledError:
@@ -257,6 +263,17 @@ class AgentsChannel:
         except StoreUnavailable:
             log.error("hand-over %s was posted, but replies in its thread will not reach the customer", record.id)
         return True
+
+    async def refresh(self, record: EscalationView) -> None:
+        """The hand-over's post as the record stands now (claimed or resolved, here or elsewhere)."""
+        channel, _, ts = record.agents_post.partition(":")
+        client = await self.clients.client_for(self.workspace)
+        await client.chat_update(
+            channel=channel,
+            ts=ts,
+            text=escape(f"Handed over: {clip(record.question, 200) or record.reason}"),
+            blocks=escalation_blocks(record, await self._permalink(client, record)),
+        )
 
     async def relay_once(self, entry_id: str, record: EscalationView, said: str) -> bool:
         """The customer's message, posted in the hand-over's thread for the agent holding it (once)."""
