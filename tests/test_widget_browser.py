@@ -390,3 +390,86 @@ async def test_an_agents_reply_reaches_the_widget_live_and_the_assistant_then_st
     await page.reload()
     await expect(page.locator(".msg.bot.agent")).to_have_count(2, timeout=10_000)
     await expect(page.locator(".msg.bot.agent .author").first).to_have_text("Marta \u00b7 Equipo de soporte")
+
+
+async def test_a_message_the_server_never_took_is_sent_after_a_reload_for_that_user_only(
+    page: Page, served_app: tuple[str, web.Application]
+) -> None:
+    """Typed while the connection was gone (here: the socket swallows it), then the page reloaded: the
+    message used to be lost with the page. It is kept for this tab and sent again, answered once."""
+    base, _ = served_app
+    swallowing = True
+
+    def through(route: WebSocketRoute) -> None:
+        server = route.connect_to_server()
+
+        def to_server(sent: str | bytes) -> None:
+            if swallowing and isinstance(sent, str) and json.loads(sent).get("type") == "message":
+                return  # lost on the way, as on a dead connection
+            server.send(sent)
+
+        route.on_message(to_server)
+
+    await page.route_web_socket(re.compile(r".*/ws$"), through)
+    frames = record_frames(page)
+    await page.goto(f"{base}/")
+    await expect(page.locator(".conn")).to_be_empty()
+    await ask(page, QUESTION)
+    await expect(page.locator(".msg.user")).to_have_count(1)
+    kept = await page.evaluate("Object.entries(sessionStorage).find(([k]) => k.endsWith(':unsent'))[1]")
+    user = next(f["user_id"] for f in frames if f["type"] == "ready")
+    assert json.loads(kept)["user"] == user
+    assert [m["text"] for m in json.loads(kept)["messages"]] == [QUESTION]
+
+    swallowing = False
+    await page.reload()
+    await expect(page.locator(".msg.bot[data-final=true]")).to_have_count(1, timeout=60_000)
+    await expect(page.locator(".msg.user")).to_have_text([f"You: {QUESTION}"])
+    echoed = [f for f in frames if f["type"] == "message"]
+    assert len(echoed) == 1, "taken once"
+    assert await page.evaluate("Object.keys(sessionStorage).filter(k => k.endsWith(':unsent')).length") == 0
+
+    # kept for another user (a shared tab whose site signed someone else in): dropped, never sent as this one
+    other = json.dumps(
+        {"user": "someone-else", "conversation_id": json.loads(kept)["conversation_id"],
+         "messages": [{"client_id": "c-not-mine-0001", "text": "my card number is on the way"}]}
+    )  # fmt: skip
+    await page.evaluate("([k, v]) => sessionStorage.setItem(k, v)", [await unsent_key(page), other])
+    await page.reload()
+    await expect(page.locator(".msg.bot[data-final=true]")).to_have_count(1, timeout=20_000)
+    await expect(page.locator(".conn")).to_be_empty()
+    await expect(page.locator(".msg.user")).to_have_text([f"You: {QUESTION}"])
+    assert len([f for f in frames if f["type"] == "message"]) == 2, "the replay's echo only"
+
+
+async def unsent_key(page: Page) -> str:
+    return str(await page.evaluate("Object.keys(localStorage).find(k => k.startsWith('switchboard:')) + ':unsent'"))
+
+
+async def test_messages_sent_too_fast_are_sent_again_when_the_server_says_not_lost(
+    page: Page, settings: Settings, file_config: FileConfig
+) -> None:
+    """One message every 3 s, no burst: the second of two quick questions is refused as rate-limited. The
+    widget used to mark it failed; it now sends it again after the wait the server gives."""
+    config = own_prefix(file_config, "browser-slow")
+    web_config = config.web.model_copy(update={"messages_per_minute": 20, "burst": 1})
+    app = create_app(
+        settings.model_copy(update={"api_token": SecretStr(TOKEN)}), config.model_copy(update={"web": web_config})
+    )
+    server = await start_ready(app)
+    try:
+        base = str(server.make_url("")).rstrip("/")
+        frames = record_frames(page)
+        await page.goto(f"{base}/")
+        await expect(page.locator(".conn")).to_be_empty(timeout=20_000)
+        await ask(page, QUESTION)
+        await ask(page, SECOND)
+        await expect(page.locator(".msg.bot[data-final=true]")).to_have_count(2, timeout=60_000)
+        refused = [f for f in frames if f["type"] == "error" and f.get("code") == "rate_limited"]
+        assert refused, "the server did refuse one at first"
+        await expect(page.locator(".msg.user.failed")).to_have_count(0)
+        await expect(page.locator(".msg.user")).to_have_text([f"You: {QUESTION}", f"You: {SECOND}"])
+        asked = await page.locator(".log .msg").evaluate_all("ns => ns.map(n => n.className.split(' ').pop())")
+        assert asked == ["user", "bot", "user", "bot"], "each answer under its question"
+    finally:
+        await server.close()

@@ -92,7 +92,7 @@
     ".bubble.unread::after{content:'';position:absolute;top:4px;right:4px;width:14px;height:14px;border-radius:50%;background:#d93025;border:2px solid #fff}",
     ".msg.relayed{background:transparent;color:#555;font-size:12px;padding:0 11px}.msg[hidden]{display:none}",
     ".bot.agent{background:#eaf1ff;border-left:3px solid #1f4fd1}.author{font-size:12px;font-weight:600;color:#1f3a8a;margin-bottom:2px}",
-    ".status{font-style:italic;color:#555}",
+    ".status{font-style:italic;color:#555}.user .note{font-size:12px;font-style:italic;opacity:.85;margin-top:4px}",
     ".sources{margin-top:6px;font-size:12px;color:#444}.sources ul{margin:2px 0;padding-left:16px}",
     ".actions{margin-top:8px;display:flex;flex-wrap:wrap;gap:6px}",
     ".actions button{border:1px solid #1f4fd1;background:#fff;color:#1f4fd1;border-radius:16px;padding:4px 10px;",
@@ -214,6 +214,7 @@
     save();
     clearLog();
     pending = [];
+    keepUnsent();
     if (socket) { restarting = true; socket.close(1000, "new conversation"); }
   });
 
@@ -267,7 +268,7 @@
   // --- the conversation on the page ---------------------------------------------------------------------
   var bubbles = {};  // message id or client id -> element
   function scrollDown() { log.scrollTop = log.scrollHeight; }
-  function userBubble(id, text) {
+  function userBubble(id, text, fromServer) {
     var node = bubbles["c:" + id];
     if (!node) {
       node = el("div", { class: "msg user", "data-client-id": id });
@@ -275,9 +276,24 @@
       node.appendChild(el("span", { dir: "auto" }, text));  // Arabic in an English page, or the reverse
       bubbles["c:" + id] = node;
       log.appendChild(node);
+      if (fromServer) unsentLast();  // typed here: the newest of all, already last
       scrollDown();
     }
     return node;
+  }
+  // Messages the server has not taken yet are the newest: frames replayed after a reconnect or a reload
+  // (answers to earlier questions) go above them.
+  function unsentLast() {
+    pending.forEach(function (f) {
+      var node = bubbles["c:" + f.client_id];
+      if (node && node.parentNode === log && node !== log.lastChild) log.appendChild(node);
+    });
+  }
+  function waiting(node, text) {
+    var note = node.querySelector(".note");
+    if (!text) { if (note) note.remove(); return; }
+    if (!note) { note = el("div", { class: "note", role: "status" }); node.appendChild(note); }
+    note.textContent = text;
   }
   function botBubble(messageId) {
     var node = bubbles["m:" + messageId];
@@ -295,6 +311,7 @@
         if (q.getAttribute("data-message-id") === messageId) asked = q;
       });
       if (asked && asked.nextSibling) log.insertBefore(node, asked.nextSibling); else log.appendChild(node);
+      unsentLast();
     }
     return node;
   }
@@ -392,7 +409,9 @@
   function failed(clientIdValue, message) {
     var node = bubbles["c:" + clientIdValue];
     pending = pending.filter(function (f) { return f.client_id !== clientIdValue; });
+    keepUnsent();
     if (!node) return;
+    waiting(node, "");
     node.classList.add("failed");
     node.appendChild(el("div", { class: "error", role: "alert" }, message));
   }
@@ -417,14 +436,20 @@
           return;
         }
         seenUser = frame.user_id;
+        if (restoredUser !== null && restoredUser !== frame.user_id) forgetRestored();
+        restoredUser = null;
         flush(true);
+        keepUnsent();
         return;
       case "reset":  // the server holds less than we have seen (a new session): start the page again
         clearLog();
         return;
       case "message":
         pending = pending.filter(function (f) { return f.client_id !== frame.client_id; });
-        userBubble(frame.client_id, frame.text).setAttribute("data-message-id", frame.message_id);
+        keepUnsent();
+        var asked = userBubble(frame.client_id, frame.text, true);
+        asked.setAttribute("data-message-id", frame.message_id);
+        waiting(asked, "");
         return;
       case "status":
         var node = botBubble(frame.message_id);
@@ -447,6 +472,7 @@
         voted(frame.message_id, frame.value);
         return;
       case "error":
+        if (frame.client_id && (frame.code === "rate_limited" || frame.code === "busy") && later(frame)) return;
         if (frame.client_id) failed(frame.client_id, frame.message);
         else if (frame.message_id) {
           var target = botBubble(frame.message_id);
@@ -514,8 +540,56 @@
       return;
     }
     pending.push(frame);
+    keepUnsent();
     flush(false);
   }
+  // The server could not take a message yet (sent too fast, or its queue is full): it is sent again when
+  // the server says, a few times, instead of being lost; a full queue's reply is shown meanwhile.
+  function later(error) {
+    var frame = pending.filter(function (f) { return f.client_id === error.client_id; })[0];
+    if (!frame) return false;
+    frame.tries = (frame.tries || 0) + 1;
+    if (frame.tries > 5) return false;
+    frame.sent = false;
+    var node = bubbles["c:" + error.client_id];
+    if (node && error.code === "busy") waiting(node, error.message || "");
+    var seconds = Math.min(60, Math.max(1, Number(error.retry_after_s) || 2));
+    setTimeout(function () { flush(false); }, seconds * 1000);
+    return true;
+  }
+  // What was typed and not yet taken by the server survives a reload of this tab (sessionStorage: this
+  // tab only, gone when it closes), for the same user and conversation; the server answers a client id once.
+  var unsentKey = storeKey + ":unsent", restoredUser = null;
+  function keepUnsent() {
+    var who = seenUser || restoredUser;
+    var unsent = pending.filter(function (f) { return f.type === "message"; }).slice(-20);
+    try {
+      if (!unsent.length || !who) { sessionStorage.removeItem(unsentKey); return; }
+      sessionStorage.setItem(unsentKey, JSON.stringify({ user: who, conversation_id: state.conversation_id,
+        messages: unsent.map(function (f) { return { client_id: f.client_id, text: f.text }; }) }));
+    } catch (e) { /* storage full or off: only a reload loses them */ }
+  }
+  function forgetRestored() {
+    pending = pending.filter(function (f) {
+      if (!f.restored) return true;
+      var node = bubbles["c:" + f.client_id];
+      if (node) node.remove();
+      delete bubbles["c:" + f.client_id];
+      return false;
+    });
+  }
+  (function restore() {
+    var kept = null;
+    try { kept = JSON.parse(sessionStorage.getItem(unsentKey) || "null"); } catch (e) { kept = null; }
+    if (!kept || kept.conversation_id !== state.conversation_id || !Array.isArray(kept.messages)) return;
+    restoredUser = String(kept.user || "");
+    kept.messages.slice(-20).forEach(function (m) {
+      if (!m || typeof m.client_id !== "string" || typeof m.text !== "string" || !m.text) return;
+      var frame = { type: "message", text: m.text.slice(0, 4000), client_id: m.client_id, restored: true };
+      pending.push(frame);
+      userBubble(frame.client_id, frame.text);
+    });
+  })();
   function flush(all) {
     // After a reconnect every message not yet echoed is sent again: the server answers a client id once.
     if (!socket || socket.readyState !== 1 || !socket.sbReady) return;
