@@ -139,6 +139,19 @@ class RedisFrameLog:
         async with unavailable_as_store_error():
             return bool(await self.client.sismember(f"{self._base(user_id, conversation_id)}:answered", message_id))
 
+    def _current(self, user_id: str) -> str:
+        return f"{user_key(self.prefix, user_id)}:web:current"
+
+    async def note_current(self, user_id: str, conversation_id: str) -> None:
+        """The conversation this user's widget opened last (a "New chat" moves it on)."""
+        async with unavailable_as_store_error():
+            await self.client.set(self._current(user_id), conversation_id, ex=self.ttl_s)
+
+    async def current(self, user_id: str) -> str | None:
+        async with unavailable_as_store_error():
+            value = await self.client.get(self._current(user_id))
+        return None if value is None else str(value)
+
     def _sent(self, user_id: str, client_id: str) -> str:
         return f"{user_key(self.prefix, user_id)}:web:sent:{quote(client_id, safe='')}"
 

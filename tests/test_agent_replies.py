@@ -173,6 +173,41 @@ async def test_a_web_customer_gets_the_agents_reply_live_once_and_on_reload(
     assert resolved["agent_replies"] == 2
 
 
+async def test_a_customer_who_started_a_new_chat_is_pointed_back_to_the_agents_reply(
+    http: ClientSession, desk: Phone
+) -> None:
+    # the reply used to sit in the conversation the widget had left: "delivered", and never seen
+    issued = await session_for(http, desk.url)
+    user, handed_over, newer = issued["user_id"], f"c-{uuid.uuid4().hex[:8]}", f"c-{uuid.uuid4().hex[:8]}"
+    ws, _ = await hello(http, desk.url, issued["token"], handed_over)
+    await ws.send_json({"type": "message", "text": HUMAN, "client_id": "h1"})
+    assert (await until_final(ws))[-1]["reply"]["metadata"]["escalated"] is True
+    await ws.close()
+    fresh, _ = await hello(http, desk.url, issued["token"], newer)  # "New chat"
+    record = await record_of(http, desk, user)
+    body = {"user_id": user, "agent": "U-dana", "agent_name": "Dana", "text": "Hi, Dana here. Still there?"}
+    status, sent = await send(http, desk, record["id"], body | {"reply_id": "r-1"})
+    assert (status, sent["status"]) == (201, "delivered")
+    pointer = await receive(fresh, 10)
+    assert (pointer["type"], pointer["conversation_id"], pointer["message_id"]) == (
+        "elsewhere",
+        handed_over,
+        "agent-r-1",
+    )
+    back, _ = await hello(http, desk.url, issued["token"], handed_over, after=0)  # what the widget then does
+    replayed = [await receive(back, 10) for _ in range(3)]
+    assert [f["type"] for f in replayed] == ["message", "final", "final"]
+    assert replayed[-1]["reply"]["response"] == "Hi, Dana here. Still there?"
+    # back in the conversation with the reply: the next one stays there, no pointer anywhere
+    status, _ = await send(http, desk, record["id"], body | {"reply_id": "r-2", "text": "Found your order."})
+    assert status == 201
+    assert (await receive(back, 10))["reply"]["response"] == "Found your order."
+    with pytest.raises(asyncio.TimeoutError):
+        await fresh.receive(timeout=0.5)
+    await fresh.close()
+    await back.close()
+
+
 @pytest.mark.parametrize(
     ("change", "status", "code"),
     [

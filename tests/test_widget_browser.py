@@ -473,3 +473,37 @@ async def test_messages_sent_too_fast_are_sent_again_when_the_server_says_not_lo
         assert asked == ["user", "bot", "user", "bot"], "each answer under its question"
     finally:
         await server.close()
+
+
+async def test_after_new_chat_a_persons_reply_brings_the_widget_back_to_that_conversation(
+    page: Page, served_app: tuple[str, web.Application]
+) -> None:
+    base, _ = served_app
+    frames = record_frames(page)
+    await page.goto(f"{base}/")
+    await ask(page, "I want to talk to a human")
+    await expect(page.locator(".msg.bot[data-final=true]")).to_have_count(1, timeout=60_000)
+    user = next(f["user_id"] for f in frames if f["type"] == "ready")
+    handed_over = next(f["conversation_id"] for f in frames if f["type"] == "ready")
+    await page.get_by_role("button", name="Start a new conversation").click()
+    await expect(page.locator(".log .msg")).to_have_count(0)
+    await expect(page.locator(".conn")).to_be_empty()
+    assert [f["conversation_id"] for f in frames if f["type"] == "ready"][-1] != handed_over
+
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    async with ClientSession(headers=auth) as client:
+        async with client.get(f"{base}/api/escalations") as listed:
+            [record] = [r for r in (await listed.json())["escalations"] if r["user_id"] == user]
+        body = {"user_id": user, "agent": "U-ann", "agent_name": "Ann", "text": "Hi, Ann here. What happened?"}
+        async with client.post(f"{base}/api/escalations/{record['id']}/replies", json=body) as sent:
+            assert sent.status == 201, await sent.text()
+    agent = page.locator(".msg.bot.agent")
+    await expect(agent).to_have_count(1, timeout=10_000)  # back in the handed-over conversation, with the reply
+    await expect(agent.locator(".text")).to_have_text("Hi, Ann here. What happened?")
+    await expect(page.locator(".msg.user").first).to_have_text("You: I want to talk to a human")
+    kept = await page.evaluate("Object.entries(localStorage).find(([k]) => k.startsWith('switchboard:'))[1]")
+    assert json.loads(kept)["conversation_id"] == handed_over
+    await ask(page, "my parcel arrived with the box crushed on one side and the lamp inside is broken")
+    relayed = page.locator(".msg.bot[data-final=true]").last
+    await expect(relayed.locator(".text")).to_contain_text("support team", timeout=60_000)  # to Ann, not answered
+    await expect(relayed.locator(".sources")).to_have_count(0)

@@ -57,6 +57,8 @@ class FrameLog(Protocol):
     async def first_use(self, user_id: str, client_id: str, conversation_id: str) -> bool: ...
     async def forget_use(self, user_id: str, client_id: str) -> None: ...
 
+    async def note_current(self, user_id: str, conversation_id: str) -> None: ...
+
 
 class Votes(Protocol):
     async def record(self, conversation: ConversationRef, message_id: str, vote: str) -> bool: ...
@@ -201,6 +203,9 @@ class WebChannel:
             }
             async with connection.lock:  # before any live frame
                 await connection.send(ready)
+            # where a person's reply to an earlier conversation of this user points the widget (notices.py)
+            with contextlib.suppress(StoreUnavailable):  # costs only that pointer, never the conversation
+                await self.frames.note_current(*connection.address)
             await self._replay(connection)
             async for frame in socket:
                 if frame.type is WSMsgType.TEXT:

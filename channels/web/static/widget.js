@@ -471,6 +471,17 @@
       case "feedback":
         voted(frame.message_id, frame.value);
         return;
+      case "elsewhere":  // a person answered the conversation left with "New chat": back to it, to talk there
+        var back = frame.conversation_id;
+        if (typeof back !== "string" || !/^[A-Za-z0-9_.:@+-]{1,128}$/.test(back) || back === state.conversation_id) return;
+        state.conversation_id = back;
+        save();
+        clearLog();
+        pending.forEach(function (f) { if (f.type === "message") userBubble(f.client_id, f.text); });
+        keepUnsent();  // what was typed and not yet taken goes to that conversation, to that person
+        if (panel.hidden) unread(true);
+        if (socket) { restarting = true; socket.close(1000, "back to the hand-over"); }
+        return;
       case "error":
         if (frame.client_id && (frame.code === "rate_limited" || frame.code === "busy") && later(frame)) return;
         if (frame.client_id) failed(frame.client_id, frame.message);
