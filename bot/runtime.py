@@ -29,7 +29,7 @@ from engine.agent_replies import AgentReplies
 from engine.detector import DetectorError, MessageDetector
 from engine.generation.local import LoadOptions, LocalGenerator, pick_device
 from engine.generation.models import CATALOG, is_prepared, resolve
-from engine.handover import BackgroundRetries, FailureFollowUp, HandOver, PersonHolds
+from engine.handover import BackgroundRetries, EarlierReading, FailureFollowUp, HandOver, PersonHolds
 from engine.judge import FeatureJudge, JudgeError, JudgeModel
 from engine.language import dominant_language
 from engine.notices import NoteAddress, Notices, Notifier
@@ -582,6 +582,9 @@ class Runtime:
         )
         by_name = {spec.name: spec for spec in intents}
         generation = config.generation
+        idle_s = config.memory.idle_minutes * 60
+        # what an agent reads of how the customer got to a hand-over the turn itself did not read (a guard's)
+        earlier = EarlierReading(memory, config.memory.recall_entries, idle_s)
         stages: list[Stage] = [
             SanitizeInput(),
             *([RedactPII(redactor)] if redactor is not None else []),
@@ -600,7 +603,7 @@ class Runtime:
             ),
             ExtractEntities(EntityExtractor([Product(p.name, tuple(p.aliases)) for p in config.catalogue])),
             Understand(embedder, intent_index, policy.intent_threshold),
-            Recall(memory, config.memory.recall_entries, idle_s=config.memory.idle_minutes * 60),
+            Recall(memory, config.memory.recall_entries, idle_s=idle_s),
             # a person holds the conversation: the message is theirs
             PersonHolds(escalations, notifiers, frozenset(config.safety.pii.agents_see)),
             *([act] if toolkit.tools.tools else []),
@@ -633,7 +636,7 @@ class Runtime:
             ),
             Decide(policy, by_name),
             *([output_guard] if output_guard is not None else []),
-            HandOver(escalations, retries),
+            HandOver(escalations, retries, earlier),
             Remember(memory, retries),
             NoteAddress(addresses),
             *([RestorePII()] if redactor is not None else []),  # after history and hand-over kept placeholders
@@ -641,7 +644,7 @@ class Runtime:
         engine = Engine(
             stages,
             deadline_s=config.server.reply_deadline_s,
-            on_failure=FailureFollowUp(memory, escalations, retries, redactor),
+            on_failure=FailureFollowUp(memory, escalations, retries, redactor, earlier),
             reply_language=config.company.reply_language,
             reachable=notifiers,  # a live view: Slack joins once built
         )

@@ -138,7 +138,9 @@ class AgentReplies:
         return Sent("delivered", reply_id, conversation.channel, claimed)
 
     async def _duplicate(self, key: str, as_sent: str, reply_id: str, channel: str) -> Sent:
-        if await self.ledger.state(as_sent) != "done":
+        # `key:texts` says the text was recorded: without it the reply was sent by a version that did not
+        # record it, and a retry cannot be told from a reuse (taken as the retry it nearly always is)
+        if await self.ledger.state(as_sent) != "done" and await self.ledger.state(f"{key}:texts") == "done":
             raise AgentReplyError(
                 "reply_id_reused", f"reply id {reply_id} was already used for another text; nothing was sent"
             )
@@ -165,6 +167,7 @@ class AgentReplies:
         """Sent: what follows must not make a retry send it twice, so its failures are logged, not raised."""
         try:
             await self.ledger.done(as_sent)  # first: a retry that finds `key` done finds what it sent
+            await self.ledger.done(f"{key}:texts")
             await self.ledger.done(key)
             await self.desk.note_agent_reply(conversation.user_id, record.id)
         except StoreUnavailable:

@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Container, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Protocol
 
+from engine.history import recent
 from engine.protocols import EscalationRecorder, EventSink, MemoryStore, Redactor, StoreUnavailable
 from engine.replies import reply_text
 from engine.text import clean_text, restore
@@ -113,20 +114,50 @@ class PersonHolds:
         return turn.evolve(reply=reply, settled=True)
 
 
+@dataclass(frozen=True, slots=True)
+class EarlierReading:
+    """Where a hand-over reads what was said before it when the turn did not (a guard answered before
+    Recall, or the pipeline failed): the same entries and idle rule as Recall."""
+
+    memory: MemoryStore
+    entries: int
+    idle_s: float
+    within_s: float = 1.0  # the customer's hand-over reply waits for its record: a slow store costs this only
+
+    async def read(self, conversation: ConversationRef) -> tuple[HistoryEntry, ...]:
+        try:
+            async with asyncio.timeout(self.within_s):
+                return await recent(self.memory, conversation, self.entries, self.idle_s)
+        except (StoreUnavailable, TimeoutError):
+            log.warning(
+                "the hand-over of a message in %s is recorded without what was said before", conversation.channel
+            )
+            return ()
+
+
+def as_earlier(history: Sequence[HistoryEntry]) -> list[tuple[str, str]]:
+    return [("customer" if e.role == "user" else "assistant", e.text) for e in history]
+
+
 class HandOver:
     """Records an escalation for every reply that hands the conversation to a person."""
 
     after_reply = True  # runs also when a guard settled the reply
 
-    def __init__(self, recorder: EscalationRecorder, retries: BackgroundRetries) -> None:
+    def __init__(
+        self, recorder: EscalationRecorder, retries: BackgroundRetries, earlier: EarlierReading | None = None
+    ) -> None:
         self.recorder = recorder
         self.retries = retries
+        self.earlier = earlier
 
     async def __call__(self, turn: Turn, events: EventSink) -> Turn:
         reply = turn.reply
         if reply is not None and reply.escalated:
-            earlier = [("customer" if e.role == "user" else "assistant", e.text) for e in turn.history]
-            await record_escalation(self.recorder, self.retries, turn.message, reply, earlier)
+            history = turn.history
+            if not history and turn.settled and self.earlier is not None:  # a guard answered before Recall
+                history = await self.earlier.read(turn.message.conversation)
+            await record_escalation(self.recorder, self.retries, turn.message, reply, as_earlier(history))
         return turn
 
 
@@ -164,13 +195,16 @@ class FailureFollowUp:
         recorder: EscalationRecorder,
         retries: BackgroundRetries,
         redactor: Redactor | None = None,
+        earlier: EarlierReading | None = None,
     ) -> None:
         self.memory = memory
         self.recorder = recorder
         self.retries = retries
         self.redactor = redactor  # the pipeline may have failed before it redacted: kept text is redacted here
+        self.earlier = earlier
 
     async def __call__(self, message: Message, reply: Reply) -> None:
+        said = await self.earlier.read(message.conversation) if self.earlier is not None else ()
         if self.redactor is not None:
             try:  # bounded: the customer's hand-over reply waits for this record
                 async with asyncio.timeout(REDACT_WITHIN_S):
@@ -185,4 +219,4 @@ class FailureFollowUp:
             await self.memory.append(message.conversation, entries)
 
         await write_or_retry(remember, self.retries, "history", message.message_id)
-        await record_escalation(self.recorder, self.retries, message, reply)
+        await record_escalation(self.recorder, self.retries, message, reply, as_earlier(said))

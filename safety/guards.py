@@ -93,7 +93,8 @@ class GuardInput:
             await self._count(harm)
             if harm == "self_harm":
                 cared_in = caring_language(text) or "en"
-                return self._settle(turn, caring_reply(text, SELF_HARM_TEXT), harm, escalated=True, language=cared_in)
+                cared = caring_reply(text, SELF_HARM_TEXT, turn.way_back)
+                return self._settle(turn, cared, harm, escalated=True, language=cared_in)
             # a short threat tells its language by its own form ("te voy a matar") where the words alone do not
             said_in = threat_language(text) or turn.speaks
             return self._settle(turn, reply_text("threat", said_in), harm, escalated=True, language=said_in)
@@ -113,7 +114,8 @@ class GuardInput:
             # a person reads it: an attacker gains nothing, a customer still gets an answer.
             await self._count("injection")
             log.warning("message %s held for a person as a likely prompt injection (detector)", turn.message.message_id)
-            return self._settle(turn, reply_text("likely_injection", turn.speaks), "injection", escalated=True)
+            held = handover_text("likely_injection", turn.way_back, turn.speaks)
+            return self._settle(turn, held, "injection", escalated=True)
         if harm == "abuse":
             await self._count("abuse")
             return turn.evolve(flags=(*turn.flags, "abuse"))
@@ -203,7 +205,7 @@ class GuardOutput:
             return turn
         if not self.screen(reply.text):
             log.warning("the reply to message %s failed the output check; a person takes over", turn.message.message_id)
-            text = reply_text("unsafe_output", turn.speaks)
+            text = handover_text("unsafe_output", turn.way_back, turn.speaks)
             return turn.evolve(reply=fixed_reply(turn, text, reply.intent, "unsafe_output", True, 0.0, turn.speaks))
         if "abuse" in turn.flags and reply.escalated:
             calm = handover_text("calm_handover", turn.way_back, turn.speaks)

@@ -187,6 +187,41 @@ CARING_REPLIES: dict[str, str] = {
 }
 
 
+# where no agent's reply can come back (the terminal chat, REST without a callback): the same words without
+# "here" (engine/replies.py handover_text does the same for the other hand-overs)
+_HERE = {
+    "zh": ("在这里联系你", "联系你"),
+    "ja": ("こちらでご連絡するよう", "ご連絡するよう"),
+    "ko": ("이곳으로 연락드리도록", "연락드리도록"),
+    "ru": ("связаться с вами здесь.", "связаться с вами."),
+    "ar": ("التواصل معك هنا.", "التواصل معك."),
+    "hi": ("यहाँ आपसे संपर्क करने", "आपसे संपर्क करने"),
+    "tr": ("size buradan ulaşmasını", "size ulaşmasını"),
+    "id": ("menghubungi Anda di sini.", "menghubungi Anda."),
+    "vi": ("liên hệ với bạn tại đây.", "liên hệ với bạn."),
+    "pl": ("skontaktował się z Tobą tutaj.", "skontaktował się z Tobą."),
+    "nl": ("om hier contact met je op te nemen.", "om contact met je op te nemen."),
+    "th": ("ติดต่อคุณที่นี่แล้วด้วย", "ติดต่อคุณแล้วด้วย"),
+    "es": ("contigo aquí.", "contigo."),
+    "fr": ("de vous contacter ici.", "de vous contacter."),
+    "de": ("sich hier bei Ihnen zu melden.", "sich bei Ihnen zu melden."),
+    "it": ("di contattarti qui.", "di contattarti."),
+    "pt": ("entre em contato com você aqui.", "entre em contato com você."),
+    "en": ("to reach out to you here.", "to reach out to you."),
+}
+
+
+def without_here(text: str, language: str) -> str:
+    """The caring reply with its promise to follow up *here* taken out (the wording is each language's own)."""
+    here, elsewhere = _HERE[language]
+    if text.count(here) != 1:
+        raise ValueError(f"the {language} caring reply no longer says {here!r} once")
+    return text.replace(here, elsewhere)
+
+
+CARING_ELSEWHERE = {lang: without_here(text, lang) for lang, text in CARING_REPLIES.items()}
+
+
 def caring_language(text: str) -> str | None:
     """The language to care for the customer in: that of the message's self-harm phrase, else the
     message's own (even where fixed replies are set to one language: someone in crisis is answered in the
@@ -196,7 +231,10 @@ def caring_language(text: str) -> str | None:
     return lang if lang in CARING_REPLIES else None
 
 
-def caring_reply(text: str, english: str) -> str:
-    """The caring reply in the customer's language (`caring_language`), else `english`."""
+def caring_reply(text: str, english: str, way_back: bool = True) -> str:
+    """The caring reply in the customer's language (`caring_language`), else `english`; without "here" where
+    no agent's reply can reach the conversation (`way_back` False)."""
     lang = caring_language(text)
-    return CARING_REPLIES[lang] if lang is not None else english
+    if lang is None:
+        return english if way_back else without_here(english, "en")
+    return CARING_REPLIES[lang] if way_back else CARING_ELSEWHERE[lang]

@@ -144,6 +144,11 @@ async def test_a_web_customer_gets_the_agents_reply_live_once_and_on_reload(
     status, reused = await send(http, desk, record["id"], body | {"text": "A different reply."})
     assert (status, reused["error"]["code"]) == (409, "reply_id_reused")
     assert reply_id in reused["error"]["message"]
+    # a reply sent before texts were recorded (an earlier version, within the ledger's week): a retry
+    ledger = f"{desk.config.memory.prefix}:agent-replies:ledger:agent-reply%3A{record['id']}%3A{reply_id}"
+    assert await redis.delete(f"{ledger}%3Atexts") == 1
+    status, legacy = await send(http, desk, record["id"], body | {"text": "A different reply."})
+    assert (status, legacy["status"]) == (200, "duplicate")
     with pytest.raises(asyncio.TimeoutError):
         await ws.receive(timeout=1.0)
     assert (await record_of(http, desk, user, "claimed"))["agent_replies"] == 1

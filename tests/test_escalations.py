@@ -12,10 +12,18 @@ import pytest
 from redis.asyncio import Redis
 
 from engine import ConversationRef, Engine, Message, Reply, Turn
-from engine.handover import RELAYED_INTENT, BackgroundRetries, FailureFollowUp, HandOver, PersonHolds
+from engine.handover import (
+    RELAYED_INTENT,
+    BackgroundRetries,
+    EarlierReading,
+    FailureFollowUp,
+    HandOver,
+    PersonHolds,
+)
 from engine.protocols import EventSink
 from engine.replies import reply_text
 from engine.stages.recall import Recall, Remember
+from engine.types import HistoryEntry
 from engine.types import Redacted as VaultItem
 from memory.escalations import REPEAT_WINDOW_S, EscalationError, RedisEscalationStore
 from memory.store import RedisMemoryStore
@@ -391,3 +399,41 @@ async def test_what_was_said_before_is_bounded_and_an_unreadable_field_reads_as_
     read = await escalations.get(CONVERSATION.user_id, opened.id)
     assert read is not None
     assert read.earlier == ()
+
+
+class SettleLikeAGuard:
+    """A guard that answers before Recall runs (self-harm, a threat): the turn never reads the history."""
+
+    async def __call__(self, turn: Turn, events: EventSink) -> Turn:
+        reply = Reply("We care.", (), (), 1.0, "self_harm", "customer", True, "self_harm")
+        return turn.evolve(reply=reply, settled=True)
+
+
+async def test_a_guarded_or_failed_hand_over_also_shows_the_agent_what_came_before(
+    memory: RedisMemoryStore, escalations: RedisEscalationStore
+) -> None:
+    retries = BackgroundRetries()
+    earlier = EarlierReading(memory, 6, 1800)
+    now = time.time()
+    said = [HistoryEntry("user", "my order never came", now), HistoryEntry("assistant", "Which order?", now)]
+    await memory.append(CONVERSATION, said)
+    guarded = Engine([SettleLikeAGuard(), Recall(memory, 6), HandOver(escalations, retries, earlier)])
+    await final(guarded, message("i cant take this anymore"))
+    [record] = await escalations.list("open")
+    assert [(e.role, e.text) for e in record.earlier] == [
+        ("customer", "my order never came"),
+        ("assistant", "Which order?"),
+    ]
+
+    other = ConversationRef("test", "conv-2", "user-2")
+    await memory.append(other, said)
+    failing = Engine([Explode()], on_failure=FailureFollowUp(memory, escalations, retries, None, earlier))
+    await final(failing, message("where is it", other))
+    [failed] = [r for r in await escalations.list("open") if r.user_id == "user-2"]
+    assert [e.text for e in failed.earlier] == ["my order never came", "Which order?"], "read before its own entry"
+
+    stale = ConversationRef("test", "conv-3", "user-3")
+    await memory.append(stale, [HistoryEntry("user", "old topic", now - 7200)])
+    await final(failing, message("new problem", stale))
+    [fresh] = [r for r in await escalations.list("open") if r.user_id == "user-3"]
+    assert fresh.earlier == (), "a conversation left idle starts afresh, as Recall reads it"

@@ -30,7 +30,7 @@ from safety.guards import (
     GuardOutput,
     QuarantinePassages,
 )
-from safety.harm_languages import CARING_REPLIES
+from safety.harm_languages import CARING_ELSEWHERE, without_here
 from safety.injection import InjectionDetector
 from safety.toxicity import ToxicityDetector
 from tests.conftest import ask
@@ -174,14 +174,15 @@ async def test_the_server_refuses_injections_cares_for_self_harm_and_answers_the
     assert int(await redis_client.hget(f"{prefix}:stats:safety", "injection") or 0) == before + 1
 
     cared = await ask(served, "guard-2", "honestly i dont want to live anymore")
-    assert cared["response"] == SELF_HARM_TEXT
+    # over REST without notices.callback_url no agent's reply can come back: cared for, without "here"
+    assert cared["response"] == without_here(SELF_HARM_TEXT, "en")
     assert cared["metadata"]["escalated"] is True
     records = await RedisEscalationStore(redis_client, prefix=prefix).list("open", 500)
     assert any(r.user_id == "guard-2" and r.reason == "self_harm" for r in records)
 
     # said in Japanese: cared for in Japanese, handed to a person all the same
     japanese = await ask(served, "guard-4", "アカウントが凍結されて全部失った。もう死にたい")
-    assert japanese["response"] == CARING_REPLIES["ja"]
+    assert japanese["response"] == CARING_ELSEWHERE["ja"]
     assert japanese["metadata"]["escalated"] is True
 
     answered = await ask(served, "guard-3", "Kill Bill fan here, how long do I have to return an item?")

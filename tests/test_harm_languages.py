@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from safety.harm_languages import CARING_REPLIES, PHRASES, caring_reply, self_harm_language
+from safety.harm_languages import (
+    CARING_ELSEWHERE,
+    CARING_REPLIES,
+    PHRASES,
+    caring_reply,
+    self_harm_language,
+    without_here,
+)
 from safety.toxicity import phrase_kind
 
 ENGLISH = "the English reply"
@@ -160,3 +167,18 @@ def test_floors_on_messages_in_twelve_languages() -> None:
     assert (len(harm), len(ordinary)) == (80, 100)
     assert sum(phrase_kind(text) == "self_harm" for text in harm) >= 70
     assert sum(phrase_kind(text) is not None for text in ordinary) <= 1
+
+
+def test_where_no_reply_can_come_back_the_caring_reply_promises_no_place() -> None:
+    from safety.guards import SELF_HARM_TEXT
+
+    for lang, text in CARING_REPLIES.items():
+        elsewhere = CARING_ELSEWHERE[lang]
+        assert elsewhere != text, lang
+        assert len(elsewhere) < len(text), lang  # the place taken out, nothing else added
+    assert (
+        caring_reply("アカウントが凍結されて全部失った。もう死にたい", ENGLISH, way_back=False)
+        == CARING_ELSEWHERE["ja"]
+    )
+    assert caring_reply("i want to end it all", SELF_HARM_TEXT, way_back=False) == without_here(SELF_HARM_TEXT, "en")
+    assert " here" not in without_here(SELF_HARM_TEXT, "en")

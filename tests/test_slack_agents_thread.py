@@ -18,12 +18,16 @@ import pytest
 from aiohttp import ClientSession, ClientWebSocketResponse
 from pydantic import SecretStr
 from redis.asyncio import Redis
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.app import create_app
 from bot.settings import FileConfig, Settings
-from channels.slack.agents import CLAIM, RESOLVE
+from channels.slack.agents import CLAIM, RESOLVE, AgentsChannel
+from channels.slack.clients import OneWorkspace
 from engine.replies import reply_text
+from engine.types import ConversationRef
 from memory.escalations import Escalation, RedisEscalationStore
+from memory.ledger import RedisIngressLedger
 from tests.conftest import own_prefix, start_ready
 from tests.slack_fake import BOT_ID, BOT_USER, FakeSlack, click_body, event_body, signed, start_fake
 from tests.test_slack import send, with_slack
@@ -536,3 +540,33 @@ async def test_a_post_from_before_posts_were_recorded_is_found_by_its_buttons(ht
     assert live["reply"]["response"] == "Found it: a replacement ships today."
     assert await desk.store.posted(AGENTS, customer.ts) is not None, "recorded for the next reply"
     await customer.ws.close()
+
+
+async def test_a_post_that_cannot_be_updated_does_not_hold_up_the_hand_overs_behind_it(redis_url: str) -> None:
+    """A deleted post or an archived channel used to leave its claim unacknowledged at the head of the feed:
+    the hand-overs read in the same batch behind it were never posted (each retry failed on it first)."""
+    prefix = f"sbtest-{uuid.uuid4().hex[:10]}"
+    client: Redis = Redis.from_url(redis_url, decode_responses=True)
+    store = RedisEscalationStore(client, prefix=prefix)
+    async for fake, api_url in start_fake():
+        web_client = AsyncWebClient(token="xoxb-test", base_url=api_url)
+        channel = AgentsChannel(OneWorkspace(web_client), AGENTS, store, RedisIngressLedger(client, prefix), 200)
+        try:
+            first = await store.open(ConversationRef("web", "c-1", "u-1"), "m-1", "human_request", "help", "ok")
+            await store.note_post("u-1", first.id, AGENTS, "1699999999.000100")  # posted earlier
+            await store.claim("u-1", first.id, "ann@help-desk.example")  # its post is to follow this
+            second = await store.open(ConversationRef("web", "c-2", "u-2"), "m-2", "human_request", "hi", "ok")
+            fake.failures["chat.update"] = [400] * 20  # the first post is gone
+            running = asyncio.create_task(channel.run())
+            try:
+                await fake.wait_for(lambda f: any(c.method == "chat.postMessage" for c in f.calls), 20)
+            finally:
+                running.cancel()
+                await asyncio.gather(running, return_exceptions=True)
+            [posted] = [c.args for c in fake.of("chat.postMessage")]
+            assert second.id in json.dumps(posted["blocks"])
+            assert any(c.method == "chat.update!400" for c in fake.calls)
+        finally:
+            async for key in client.scan_iter(match=f"{prefix}:*", count=500):
+                await client.delete(key)
+            await client.aclose()

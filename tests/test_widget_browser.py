@@ -286,6 +286,26 @@ async def test_a_site_names_the_user_with_a_token_that_is_never_stored(
     assert token not in stored
     assert "conversation_id" in stored
 
+    # a signed-in user's unsent words are not left in the browser either (as their token is not)
+    await page.route_web_socket(re.compile(r".*/ws$"), swallowing_messages)
+    await page.reload()
+    await expect(page.locator(".conn")).to_be_empty()
+    await ask(page, SECOND)
+    await expect(page.locator(".msg.user")).to_have_count(2)
+    kept = await page.evaluate("JSON.stringify(Object.assign({}, sessionStorage))")
+    assert SECOND not in kept
+
+
+def swallowing_messages(route: WebSocketRoute) -> None:
+    """Between the widget and the server: the customer's messages are lost on the way, as on a dead link."""
+    server = route.connect_to_server()
+
+    def to_server(sent: str | bytes) -> None:
+        if not (isinstance(sent, str) and json.loads(sent).get("type") == "message"):
+            server.send(sent)
+
+    route.on_message(to_server)
+
 
 async def test_the_widget_speaks_the_pages_language_and_a_hand_over_in_it(
     page: Page, served_app: tuple[str, web.Application]
@@ -431,9 +451,8 @@ async def test_a_message_the_server_never_took_is_sent_after_a_reload_for_that_u
 
     # kept for another user (a shared tab whose site signed someone else in): dropped, never sent as this one
     other = json.dumps(
-        {"user": "someone-else", "conversation_id": json.loads(kept)["conversation_id"],
-         "messages": [{"client_id": "c-not-mine-0001", "text": "my card number is on the way"}]}
-    )  # fmt: skip
+        {"user": "someone-else", "messages": [{"client_id": "c-not-mine-0001", "text": "my card number is on the way"}]}
+    )
     await page.evaluate("([k, v]) => sessionStorage.setItem(k, v)", [await unsent_key(page), other])
     await page.reload()
     await expect(page.locator(".msg.bot[data-final=true]")).to_have_count(1, timeout=20_000)

@@ -177,7 +177,9 @@ def escalation_blocks(record: EscalationView, permalink: str | None) -> list[dic
 
 def agent_name(agent: str) -> str:
     """A Slack user as a mention; anyone else (a help desk's or the command line's agent) as plain text."""
-    return f"<@{agent}>" if SLACK_USER.match(agent) else f"`{escape(agent)}`"
+    if SLACK_USER.match(agent):
+        return f"<@{agent}>"
+    return "`" + escape(agent).replace("`", "'") + "`"  # a backtick would end the code span
 
 
 def earlier_text(earlier: Sequence[Any]) -> str:
@@ -265,15 +267,27 @@ class AgentsChannel:
         return True
 
     async def refresh(self, record: EscalationView) -> None:
-        """The hand-over's post as the record stands now (claimed or resolved, here or elsewhere)."""
+        """The hand-over's post as the record stands now (claimed or resolved, here or elsewhere). Best
+        effort: a post deleted or a channel archived must not hold up the feed behind it. Read again just
+        before and after the update, so that a slower process never leaves an older state showing."""
         channel, _, ts = record.agents_post.partition(":")
         client = await self.clients.client_for(self.workspace)
-        await client.chat_update(
-            channel=channel,
-            ts=ts,
-            text=escape(f"Handed over: {clip(record.question, 200) or record.reason}"),
-            blocks=escalation_blocks(record, await self._permalink(client, record)),
-        )
+        shown: tuple[str, str] | None = None
+        for _ in range(3):
+            now = await self.desk.get(record.user_id, record.id)
+            if now is None or (now.state, now.claimed_by) == shown:
+                return
+            try:
+                await client.chat_update(
+                    channel=channel,
+                    ts=ts,
+                    text=escape(f"Handed over: {clip(now.question, 200) or now.reason}"),
+                    blocks=escalation_blocks(now, await self._permalink(client, now)),
+                )
+            except SlackApiError as error:
+                log.warning("could not update hand-over %s's post: %s", record.id, error.response.get("error"))
+                return
+            shown = (now.state, now.claimed_by)
 
     async def relay_once(self, entry_id: str, record: EscalationView, said: str) -> bool:
         """The customer's message, posted in the hand-over's thread for the agent holding it (once)."""

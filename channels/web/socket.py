@@ -303,7 +303,8 @@ class WebChannel:
             await self._refuse(connection, FrameError("unavailable", "the conversation store is not answering"))
 
     async def _refuse(self, connection: Connection, bad: BadRequest) -> None:
-        if bad.code not in ("busy", "unavailable"):  # those are the server's state, not the client's fault
+        # the server's state, not the client's fault (a widget resends a rate-limited message when told to)
+        if bad.code not in ("busy", "unavailable", "rate_limited"):
             connection.errors += 1
         with contextlib.suppress(ConnectionResetError):
             await _error(connection.socket, bad)

@@ -7,10 +7,10 @@ history, and Remember retries the write in the background.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Sequence
 
 from engine.handover import BackgroundRetries, write_or_retry
+from engine.history import recent
 from engine.language import reply_language
 from engine.protocols import EventSink, MemoryStore, StoreUnavailable
 from engine.types import HistoryEntry, Turn
@@ -34,13 +34,13 @@ class Recall:
 
     async def __call__(self, turn: Turn, events: EventSink) -> Turn:
         try:
-            history = await self.memory.history(turn.message.conversation, self.read_entries)
+            history = await recent(self.memory, turn.message.conversation, self.read_entries, self.idle_s)
         except StoreUnavailable:
             log.warning("memory unavailable for message %s; answering without history", turn.message.message_id)
             return turn
-        if history and time.time() - history[-1].at > self.idle_s:
+        if not history:
             return turn
-        return turn.evolve(history=tuple(history), language=turn.language or _language_of(history))
+        return turn.evolve(history=history, language=turn.language or _language_of(history))
 
 
 def _language_of(history: Sequence[HistoryEntry]) -> str:

@@ -436,8 +436,7 @@
           return;
         }
         seenUser = frame.user_id;
-        if (restoredUser !== null && restoredUser !== frame.user_id) forgetRestored();
-        restoredUser = null;
+        takeRestored(frame.user_id);  // typed before a reload, as this user: shown and sent; anyone else's: dropped
         flush(true);
         keepUnsent();
         return;
@@ -569,36 +568,41 @@
     return true;
   }
   // What was typed and not yet taken by the server survives a reload of this tab (sessionStorage: this
-  // tab only, gone when it closes), for the same user and conversation; the server answers a client id once.
-  var unsentKey = storeKey + ":unsent", restoredUser = null;
+  // tab only, gone when it closes). It is shown and sent again only once the server names the same user
+  // it was typed as; a signed-in user's words are never left in the browser (as their token is not).
+  // The server answers a client id once, so a message it had taken before the reload is not answered twice.
+  var unsentKey = storeKey + ":unsent", restored = [], restoredUser = null;
   function keepUnsent() {
-    var who = seenUser || restoredUser;
+    if (named || !seenUser) return;  // not yet told who this is: what is kept stays as it was
     var unsent = pending.filter(function (f) { return f.type === "message"; }).slice(-20);
     try {
-      if (!unsent.length || !who) { sessionStorage.removeItem(unsentKey); return; }
-      sessionStorage.setItem(unsentKey, JSON.stringify({ user: who, conversation_id: state.conversation_id,
+      if (!unsent.length) { sessionStorage.removeItem(unsentKey); return; }
+      sessionStorage.setItem(unsentKey, JSON.stringify({ user: seenUser,
         messages: unsent.map(function (f) { return { client_id: f.client_id, text: f.text }; }) }));
     } catch (e) { /* storage full or off: only a reload loses them */ }
   }
-  function forgetRestored() {
-    pending = pending.filter(function (f) {
-      if (!f.restored) return true;
-      var node = bubbles["c:" + f.client_id];
-      if (node) node.remove();
-      delete bubbles["c:" + f.client_id];
-      return false;
-    });
+  function takeRestored(user) {
+    if (user === restoredUser) {
+      restored.forEach(function (f) {
+        if (pending.some(function (p) { return p.client_id === f.client_id; })) return;
+        pending.push(f);
+        userBubble(f.client_id, f.text);
+      });
+    }
+    restored = [];
+    restoredUser = null;
   }
   (function restore() {
     var kept = null;
-    try { kept = JSON.parse(sessionStorage.getItem(unsentKey) || "null"); } catch (e) { kept = null; }
-    if (!kept || kept.conversation_id !== state.conversation_id || !Array.isArray(kept.messages)) return;
-    restoredUser = String(kept.user || "");
+    try {
+      if (named) { sessionStorage.removeItem(unsentKey); return; }
+      kept = JSON.parse(sessionStorage.getItem(unsentKey) || "null");
+    } catch (e) { kept = null; }
+    if (!kept || typeof kept.user !== "string" || !Array.isArray(kept.messages)) return;
+    restoredUser = kept.user;
     kept.messages.slice(-20).forEach(function (m) {
       if (!m || typeof m.client_id !== "string" || typeof m.text !== "string" || !m.text) return;
-      var frame = { type: "message", text: m.text.slice(0, 4000), client_id: m.client_id, restored: true };
-      pending.push(frame);
-      userBubble(frame.client_id, frame.text);
+      restored.push({ type: "message", text: m.text.slice(0, 4000), client_id: m.client_id });
     });
   })();
   function flush(all) {
