@@ -204,7 +204,8 @@ class FailureFollowUp:
         self.earlier = earlier
 
     async def __call__(self, message: Message, reply: Reply) -> None:
-        said = await self.earlier.read(message.conversation) if self.earlier is not None else ()
+        # read while the message is checked for personal data: the customer's hand-over reply waits for both
+        reading = asyncio.create_task(self.earlier.read(message.conversation)) if self.earlier is not None else None
         if self.redactor is not None:
             try:  # bounded: the customer's hand-over reply waits for this record
                 async with asyncio.timeout(REDACT_WITHIN_S):
@@ -213,6 +214,7 @@ class FailureFollowUp:
                 log.exception("could not check message %s for personal data; its text is not kept", message.message_id)
                 redacted = WITHHELD
             message = replace(message, text=redacted)
+        said = await reading if reading is not None else ()  # before this message's own entries are kept
         entries = [HistoryEntry("user", clean_text(message.text)), HistoryEntry("assistant", reply.text)]
 
         async def remember() -> None:

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from aiohttp import ClientSession, web
+from aiohttp import ClientSession, ClientWebSocketResponse, web
 from aiohttp.test_utils import TestServer, make_mocked_request
 from cryptography.hazmat.primitives import serialization
 from pydantic import SecretStr
@@ -184,11 +184,13 @@ async def test_a_customer_who_started_a_new_chat_is_pointed_back_to_the_agents_r
     # the reply used to sit in the conversation the widget had left: "delivered", and never seen
     issued = await session_for(http, desk.url)
     user, handed_over, newer = issued["user_id"], f"c-{uuid.uuid4().hex[:8]}", f"c-{uuid.uuid4().hex[:8]}"
-    ws, _ = await hello(http, desk.url, issued["token"], handed_over)
+    ws = await opened(http, desk.url, issued["token"], handed_over)
     await ws.send_json({"type": "message", "text": HUMAN, "client_id": "h1"})
     assert (await until_final(ws))[-1]["reply"]["metadata"]["escalated"] is True
     await ws.close()
-    fresh, _ = await hello(http, desk.url, issued["token"], newer)  # "New chat"
+    fresh = await opened(http, desk.url, issued["token"], newer)  # "New chat"
+    # a background tab's reconnect to the old conversation (no `opened`) does not take the pointer
+    background, _ = await hello(http, desk.url, issued["token"], handed_over, after=99)
     record = await record_of(http, desk, user)
     body = {"user_id": user, "agent": "U-dana", "agent_name": "Dana", "text": "Hi, Dana here. Still there?"}
     status, sent = await send(http, desk, record["id"], body | {"reply_id": "r-1"})
@@ -199,7 +201,7 @@ async def test_a_customer_who_started_a_new_chat_is_pointed_back_to_the_agents_r
         handed_over,
         "agent-r-1",
     )
-    back, _ = await hello(http, desk.url, issued["token"], handed_over, after=0)  # what the widget then does
+    back = await opened(http, desk.url, issued["token"], handed_over)  # what the widget then does
     replayed = [await receive(back, 10) for _ in range(3)]
     assert [f["type"] for f in replayed] == ["message", "final", "final"]
     assert replayed[-1]["reply"]["response"] == "Hi, Dana here. Still there?"
@@ -211,6 +213,15 @@ async def test_a_customer_who_started_a_new_chat_is_pointed_back_to_the_agents_r
         await fresh.receive(timeout=0.5)
     await fresh.close()
     await back.close()
+    await background.close()
+
+
+async def opened(http: ClientSession, base: str, token: str, conversation: str) -> ClientWebSocketResponse:
+    """The widget's hello when the customer opens a conversation (the page, "New chat", a switch back)."""
+    ws = await http.ws_connect(f"{base}/ws")
+    await ws.send_json({"type": "hello", "token": token, "conversation_id": conversation, "after": 0, "opened": True})
+    assert (await receive(ws))["type"] == "ready"
+    return ws
 
 
 @pytest.mark.parametrize(

@@ -664,3 +664,20 @@ async def test_an_answer_outlasts_a_redis_hiccup_or_says_it_was_lost(
         assert seen[-1]["message_id"] == seen[0]["message_id"]
     else:
         assert seen[-1]["reply"]["response"] == "You have 30 days."
+
+
+async def test_a_socket_that_ignores_the_wait_it_was_given_is_closed(http: ClientSession, base: str) -> None:
+    """A refusal is not the client's fault (the widget sends again after `retry_after_s`); sending again
+    before the wait is, and a socket that keeps at it is closed like any other misbehaving one."""
+    issued = await session_for(http, base)
+    ws, _ = await hello(http, base, issued["token"], "flood")
+    for n in range(40):
+        await ws.send_json({"type": "message", "text": f"spam number {n}", "client_id": f"f{n}"})
+    refused = 0
+    while True:
+        frame = await ws.receive(timeout=60)
+        if frame.type is not WSMsgType.TEXT:
+            break
+        refused += json.loads(frame.data).get("code") == "rate_limited"
+    assert ws.close_code == 1008
+    assert refused >= 20

@@ -31,6 +31,11 @@ INTERNAL = re.compile(r"^(note\s*:|//)", re.IGNORECASE)  # a message in a hand-o
 SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}\Z")  # a Slack user id (a claim made in Slack)
 CLAIM = "sb_agent:claim"
 RESOLVE = "sb_agent:resolve"
+# Slack's errors for a post that can never be updated again: skipped, not retried for ever at the feed's head
+POST_GONE = frozenset(
+    {"message_not_found", "channel_not_found", "is_archived", "cant_update_message", "not_in_channel",
+     "edit_window_closed", "account_inactive"}
+)  # fmt: skip
 EARLIER_SHOWN = 6  # entries of the conversation before the hand-over shown in its post
 EARLIER_CHARS = 400  # of each
 
@@ -285,7 +290,10 @@ class AgentsChannel:
                     blocks=escalation_blocks(now, await self._permalink(client, now)),
                 )
             except SlackApiError as error:
-                log.warning("could not update hand-over %s's post: %s", record.id, error.response.get("error"))
+                reason = error.response.get("error")
+                if reason not in POST_GONE:
+                    raise  # passing (rate limits, an auth outage): the entry is handed out again
+                log.warning("hand-over %s's post cannot be updated any more: %s", record.id, reason)
                 return
             shown = (now.state, now.claimed_by)
 
@@ -417,6 +425,7 @@ class AgentsChannel:
             await self._tell(client, body, agent, "Redis is unavailable; try again in a moment.")
             return
         message = body.get("message") or {}
+        record = await self.desk.get(record.user_id, record.id) or record  # as it stands now, not a moment ago
         blocks = escalation_blocks(record, None)
         if message.get("blocks"):
             blocks[0] = message["blocks"][0]  # the summary as first posted, with its permalink

@@ -141,6 +141,8 @@ class Connection:
     request: web.BaseRequest
     sent: int = 0  # the highest seq this socket was sent
     errors: int = 0
+    opened: bool = False  # the hello said the customer opened this conversation now (not a reconnect)
+    hold_until: float = 0.0  # (monotonic) a rate-limited socket was told to wait until then
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
@@ -204,8 +206,9 @@ class WebChannel:
             async with connection.lock:  # before any live frame
                 await connection.send(ready)
             # where a person's reply to an earlier conversation of this user points the widget (notices.py)
-            with contextlib.suppress(StoreUnavailable):  # costs only that pointer, never the conversation
-                await self.frames.note_current(*connection.address)
+            if connection.opened:  # not a reconnect of a tab left in the background
+                with contextlib.suppress(StoreUnavailable):  # costs only that pointer, never the conversation
+                    await self.frames.note_current(*connection.address)
             await self._replay(connection)
             async for frame in socket:
                 if frame.type is WSMsgType.TEXT:
@@ -261,7 +264,9 @@ class WebChannel:
         # Counted and live before anything is awaited: no second hello slips past the cap, and no frame
         # published meanwhile is missed (the replay in `serve` fills in what came before).
         self._per_user[session.user_id] = self._per_user.get(session.user_id, 0) + 1
-        connection = Connection(socket, session, conversation_id, request, sent=after)
+        connection = Connection(
+            socket, session, conversation_id, request, sent=after, opened=body.get("opened") is True
+        )
         self.live[connection.address].add(connection)
         return connection
 
@@ -303,8 +308,13 @@ class WebChannel:
             await self._refuse(connection, FrameError("unavailable", "the conversation store is not answering"))
 
     async def _refuse(self, connection: Connection, bad: BadRequest) -> None:
-        # the server's state, not the client's fault (a widget resends a rate-limited message when told to)
-        if bad.code not in ("busy", "unavailable", "rate_limited"):
+        if bad.code == "rate_limited":  # a fault only when sent again before the wait it was given
+            now = time.monotonic()
+            if now < connection.hold_until:
+                connection.errors += 1
+            wait = bad.extra.get("retry_after_s", 1) if isinstance(bad, FrameError) else 1
+            connection.hold_until = max(connection.hold_until, now + float(wait))
+        elif bad.code not in ("busy", "unavailable"):  # the server's state, not the client's fault
             connection.errors += 1
         with contextlib.suppress(ConnectionResetError):
             await _error(connection.socket, bad)

@@ -211,8 +211,9 @@
   }
   fresh.addEventListener("click", function () {
     state.conversation_id = "c-" + clientId();
-    save();
     clearLog();
+    save();
+    openedNow = true;
     pending = [];
     keepUnsent();
     if (socket) { restarting = true; socket.close(1000, "new conversation"); }
@@ -473,11 +474,15 @@
       case "elsewhere":  // a person answered the conversation left with "New chat": back to it, to talk there
         var back = frame.conversation_id;
         if (typeof back !== "string" || !/^[A-Za-z0-9_.:@+-]{1,128}$/.test(back) || back === state.conversation_id) return;
+        if (!firstFollow(String(frame.message_id))) return;  // followed once (a replay, another tab): never again
         state.conversation_id = back;
-        save();
         clearLog();
-        pending.forEach(function (f) { if (f.type === "message") userBubble(f.client_id, f.text); });
-        keepUnsent();  // what was typed and not yet taken goes to that conversation, to that person
+        save();
+        openedNow = true;
+        // what was typed and not yet sent goes along, to that person; what was sent is answered where it went
+        pending = pending.filter(function (f) { return (!f.sent || f.refused) && f.type === "message"; });
+        pending.forEach(function (f) { userBubble(f.client_id, f.text); });
+        keepUnsent();
         if (panel.hidden) unread(true);
         if (socket) { restarting = true; socket.close(1000, "back to the hand-over"); }
         return;
@@ -541,6 +546,7 @@
   }
 
   var socket = null, attempts = 0, pending = [], reconnectTimer = null, connecting = false, restarting = false;
+  var openedNow = true, backlog = 0;  // openedNow: the next hello says the customer opened it
   var maxFrameBytes = 15000;  // until `ready` tells the server's web.max_frame_bytes
   var seenUser = null;
   function tooBig(frame) { return new Blob([JSON.stringify(frame)]).size > maxFrameBytes; }
@@ -560,11 +566,27 @@
     if (!frame) return false;
     frame.tries = (frame.tries || 0) + 1;
     if (frame.tries > 5) return false;
-    frame.sent = false;
+    frame.refused = true;  // not taken: it may go along to another conversation
     var node = bubbles["c:" + error.client_id];
     if (node && error.code === "busy") waiting(node, error.message || "");
+    // one at a time, each after the wait the server gave: several refused together do not all come back at once
     var seconds = Math.min(60, Math.max(1, Number(error.retry_after_s) || 2));
-    setTimeout(function () { flush(false); }, seconds * 1000);
+    backlog += 1;
+    setTimeout(function () {
+      backlog -= 1;
+      if (pending.indexOf(frame) < 0) return;  // taken, failed or dropped meanwhile
+      if (socket && socket.readyState === 1 && socket.sbReady) { frame.refused = false; socket.send(JSON.stringify(frame)); }
+    }, seconds * 1000 * backlog);
+    return true;
+  }
+  // A pointer to a person's reply is followed once, whichever tab sees it first (localStorage, read afresh).
+  function firstFollow(id) {
+    var key = "switchboard-followed:" + server, followed = [];
+    try { followed = JSON.parse(localStorage.getItem(key) || "[]"); } catch (e) { followed = []; }
+    if (!Array.isArray(followed)) followed = [];
+    if (followed.indexOf(id) >= 0) return false;
+    followed.push(id);
+    try { localStorage.setItem(key, JSON.stringify(followed.slice(-20))); } catch (e) { /* private mode */ }
     return true;
   }
   // What was typed and not yet taken by the server survives a reload of this tab (sessionStorage: this
@@ -573,21 +595,29 @@
   // The server answers a client id once, so a message it had taken before the reload is not answered twice.
   var unsentKey = storeKey + ":unsent", restored = [], restoredUser = null;
   function keepUnsent() {
-    if (named || !seenUser) return;  // not yet told who this is: what is kept stays as it was
-    var unsent = pending.filter(function (f) { return f.type === "message"; }).slice(-20);
+    var who = seenUser || tokenUser();
+    if (named || !who) return;  // not known who this is: what is kept stays as it was
+    var unsent = pending.filter(function (f) { return f.type === "message"; }).slice(-10);
     try {
       if (!unsent.length) { sessionStorage.removeItem(unsentKey); return; }
-      sessionStorage.setItem(unsentKey, JSON.stringify({ user: seenUser,
+      sessionStorage.setItem(unsentKey, JSON.stringify({ user: who,
         messages: unsent.map(function (f) { return { client_id: f.client_id, text: f.text }; }) }));
     } catch (e) { /* storage full or off: only a reload loses them */ }
   }
+  function tokenUser() {  // the user an anonymous session's token names (v1.<payload>.<mac>)
+    try {
+      var part = String(state.token || "").split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+      return String(JSON.parse(atob(part + "===".slice((part.length + 3) % 4))).u || "") || null;
+    } catch (e) { return null; }
+  }
   function takeRestored(user) {
-    if (user === restoredUser) {
-      restored.forEach(function (f) {
-        if (pending.some(function (p) { return p.client_id === f.client_id; })) return;
-        pending.push(f);
-        userBubble(f.client_id, f.text);
+    if (user === restoredUser) {  // typed before the reload: older than anything typed since, so first
+      var older = restored.filter(function (f) {
+        return !pending.some(function (p) { return p.client_id === f.client_id; });
       });
+      pending = older.concat(pending);
+      older.forEach(function (f) { userBubble(f.client_id, f.text); });
+      unsentLast();
     }
     restored = [];
     restoredUser = null;
@@ -600,7 +630,7 @@
     } catch (e) { kept = null; }
     if (!kept || typeof kept.user !== "string" || !Array.isArray(kept.messages)) return;
     restoredUser = kept.user;
-    kept.messages.slice(-20).forEach(function (m) {
+    kept.messages.slice(-10).forEach(function (m) {
       if (!m || typeof m.client_id !== "string" || typeof m.text !== "string" || !m.text) return;
       restored.push({ type: "message", text: m.text.slice(0, 4000), client_id: m.client_id });
     });
@@ -609,7 +639,7 @@
     // After a reconnect every message not yet echoed is sent again: the server answers a client id once.
     if (!socket || socket.readyState !== 1 || !socket.sbReady) return;
     pending.forEach(function (frame) {
-      if (all || !frame.sent) { socket.send(JSON.stringify(frame)); frame.sent = true; }
+      if (all || !frame.sent) { socket.send(JSON.stringify(frame)); frame.sent = true; frame.refused = false; }
     });
     pending = pending.filter(function (f) { return f.type === "message" || f.type === "action"; });
   }
@@ -632,7 +662,11 @@
     var opened = Date.now();
     socket = ws;
     ws.onopen = function () {
-      ws.send(JSON.stringify({ type: "hello", token: state.token, conversation_id: state.conversation_id, after: lastSeq }));
+      // `opened`: the customer opened this conversation now (the page, "New chat", back to a hand-over), not
+      // a reconnect: a person's reply to another of their conversations points here
+      ws.send(JSON.stringify({ type: "hello", token: state.token, conversation_id: state.conversation_id, after: lastSeq,
+        opened: openedNow }));
+      openedNow = false;
     };
     ws.onmessage = function (event) {
       var frame;
@@ -644,7 +678,7 @@
       if (socket === ws) socket = null;
       if (Date.now() - opened > 10000) attempts = 0;  // it was working: reconnect quickly
       if (event.code === 4401) { state.token = null; state.expires_at = 0; save(); }  // a new session next
-      if (event.code === 4400) { state.conversation_id = "c-" + clientId(); save(); clearLog(); }
+      if (event.code === 4400) { state.conversation_id = "c-" + clientId(); clearLog(); save(); openedNow = true; }
       if (event.code === 1009) {  // a frame was too big: never send it again
         pending.filter(tooBig).forEach(function (f) { failed(f.client_id, t("too_long")); });
       }
