@@ -43,8 +43,9 @@ class Workspace:
 @dataclass
 class FakeSlack:
     calls: list[Call] = field(default_factory=list)
-    # method -> statuses to answer before succeeding (429 carries Retry-After: 1)
-    failures: dict[str, list[int]] = field(default_factory=dict)
+    # method -> statuses to answer before succeeding (429 carries Retry-After: 1), or Slack error codes to
+    # answer with (HTTP 200, "ok": false), as Slack does for a message gone or a channel archived
+    failures: dict[str, list[int | str]] = field(default_factory=dict)
     # methods that refuse every call carrying blocks, as Slack does blocks it cannot render
     refuse_blocks: set[str] = field(default_factory=set)
     workspaces: list[Workspace] = field(default_factory=list)
@@ -71,6 +72,8 @@ class FakeSlack:
         if pending:
             status = pending.pop(0)
             self.calls.append(Call(f"{method}!{status}", args, token))
+            if isinstance(status, str):
+                return web.json_response({"ok": False, "error": status})
             headers = {"Retry-After": "1"} if status == 429 else {}
             return web.json_response(
                 {"ok": False, "error": "ratelimited" if status == 429 else "fatal_error"},

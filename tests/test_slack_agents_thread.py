@@ -556,7 +556,7 @@ async def test_a_post_that_cannot_be_updated_does_not_hold_up_the_hand_overs_beh
             await store.note_post("u-1", first.id, AGENTS, "1699999999.000100")  # posted earlier
             await store.claim("u-1", first.id, "ann@help-desk.example")  # its post is to follow this
             second = await store.open(ConversationRef("web", "c-2", "u-2"), "m-2", "human_request", "hi", "ok")
-            fake.failures["chat.update"] = [400] * 20  # the first post is gone
+            fake.failures["chat.update"] = ["message_not_found"] * 20  # the first post is gone
             running = asyncio.create_task(channel.run())
             try:
                 await fake.wait_for(lambda f: any(c.method == "chat.postMessage" for c in f.calls), 20)
@@ -565,7 +565,7 @@ async def test_a_post_that_cannot_be_updated_does_not_hold_up_the_hand_overs_beh
                 await asyncio.gather(running, return_exceptions=True)
             [posted] = [c.args for c in fake.of("chat.postMessage")]
             assert second.id in json.dumps(posted["blocks"])
-            assert any(c.method == "chat.update!400" for c in fake.calls)
+            assert any(c.method == "chat.update!message_not_found" for c in fake.calls)
         finally:
             async for key in client.scan_iter(match=f"{prefix}:*", count=500):
                 await client.delete(key)
