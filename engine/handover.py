@@ -206,15 +206,12 @@ class FailureFollowUp:
     async def __call__(self, message: Message, reply: Reply) -> None:
         # read while the message is checked for personal data: the customer's hand-over reply waits for both
         reading = asyncio.create_task(self.earlier.read(message.conversation)) if self.earlier is not None else None
-        if self.redactor is not None:
-            try:  # bounded: the customer's hand-over reply waits for this record
-                async with asyncio.timeout(REDACT_WITHIN_S):
-                    redacted, _ = await asyncio.to_thread(self.redactor.redact, clean_text(message.text))
-            except Exception:  # never keep what could not be checked (a timeout included)
-                log.exception("could not check message %s for personal data; its text is not kept", message.message_id)
-                redacted = WITHHELD
-            message = replace(message, text=redacted)
-        said = await reading if reading is not None else ()  # before this message's own entries are kept
+        try:
+            message = await self._redacted(message)
+            said = await reading if reading is not None else ()  # before this message's own entries are kept
+        finally:
+            if reading is not None and not reading.done():  # cancelled meanwhile: nothing left behind
+                reading.cancel()
         entries = [HistoryEntry("user", clean_text(message.text)), HistoryEntry("assistant", reply.text)]
 
         async def remember() -> None:
@@ -222,3 +219,14 @@ class FailureFollowUp:
 
         await write_or_retry(remember, self.retries, "history", message.message_id)
         await record_escalation(self.recorder, self.retries, message, reply, as_earlier(said))
+
+    async def _redacted(self, message: Message) -> Message:
+        if self.redactor is None:
+            return message
+        try:  # bounded: the customer's hand-over reply waits for this record
+            async with asyncio.timeout(REDACT_WITHIN_S):
+                redacted, _ = await asyncio.to_thread(self.redactor.redact, clean_text(message.text))
+        except Exception:  # never keep what could not be checked (a timeout included)
+            log.exception("could not check message %s for personal data; its text is not kept", message.message_id)
+            redacted = WITHHELD
+        return replace(message, text=redacted)

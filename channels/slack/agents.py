@@ -31,10 +31,10 @@ INTERNAL = re.compile(r"^(note\s*:|//)", re.IGNORECASE)  # a message in a hand-o
 SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}\Z")  # a Slack user id (a claim made in Slack)
 CLAIM = "sb_agent:claim"
 RESOLVE = "sb_agent:resolve"
-# Slack's errors for a post that can never be updated again: skipped, not retried for ever at the feed's head
-POST_GONE = frozenset(
-    {"message_not_found", "channel_not_found", "is_archived", "cant_update_message", "not_in_channel",
-     "edit_window_closed", "account_inactive"}
+# Slack's errors that pass: a post update that met one is tried again later; any other error is for good
+SLACK_PASSING = frozenset(
+    {"ratelimited", "fatal_error", "internal_error", "service_unavailable", "request_timeout", "invalid_auth",
+     "token_revoked", "account_inactive"}
 )  # fmt: skip
 EARLIER_SHOWN = 6  # entries of the conversation before the hand-over shown in its post
 EARLIER_CHARS = 400  # of each
@@ -228,8 +228,8 @@ class AgentsChannel:
                         if await self.relay_once(entry_id, record, said):
                             await self.desk.acknowledge(GROUP, entry_id)
                     elif record.agents_post:  # posted: the post follows the record, wherever it was claimed
-                        await self.refresh(record)
-                        await self.desk.acknowledge(GROUP, entry_id)
+                        if await self.refresh(record):  # else tried again later; the entries behind it go on
+                            await self.desk.acknowledge(GROUP, entry_id)
                     elif record.state != "open" or await self.post_once(record):  # taken or closed: no post
                         await self.desk.acknowledge(GROUP, entry_id)
             except asyncio.CancelledError:
@@ -271,17 +271,18 @@ class AgentsChannel:
             log.error("hand-over %s was posted, but replies in its thread will not reach the customer", record.id)
         return True
 
-    async def refresh(self, record: EscalationView) -> None:
-        """The hand-over's post as the record stands now (claimed or resolved, here or elsewhere). Best
-        effort: a post deleted or a channel archived must not hold up the feed behind it. Read again just
-        before and after the update, so that a slower process never leaves an older state showing."""
+    async def refresh(self, record: EscalationView) -> bool:
+        """The hand-over's post as the record stands now (claimed or resolved, here or elsewhere); False
+        when Slack failed in passing (try again later). Read again just before and after the update, so
+        that a slower process never leaves an older state showing. A post that cannot be updated (deleted,
+        its channel archived, blocks refused) is logged and given up: it must not hold up the feed."""
         channel, _, ts = record.agents_post.partition(":")
         client = await self.clients.client_for(self.workspace)
         shown: tuple[str, str] | None = None
         for _ in range(3):
             now = await self.desk.get(record.user_id, record.id)
             if now is None or (now.state, now.claimed_by) == shown:
-                return
+                return True
             try:
                 await client.chat_update(
                     channel=channel,
@@ -291,11 +292,13 @@ class AgentsChannel:
                 )
             except SlackApiError as error:
                 reason = error.response.get("error")
-                if reason not in POST_GONE:
-                    raise  # passing (rate limits, an auth outage): the entry is handed out again
-                log.warning("hand-over %s's post cannot be updated any more: %s", record.id, reason)
-                return
+                if reason in SLACK_PASSING:
+                    log.warning("hand-over %s's post not updated yet: %s", record.id, reason)
+                    return False
+                log.warning("hand-over %s's post cannot be updated: %s", record.id, reason)
+                return True
             shown = (now.state, now.claimed_by)
+        return True
 
     async def relay_once(self, entry_id: str, record: EscalationView, said: str) -> bool:
         """The customer's message, posted in the hand-over's thread for the agent holding it (once)."""
@@ -425,7 +428,8 @@ class AgentsChannel:
             await self._tell(client, body, agent, "Redis is unavailable; try again in a moment.")
             return
         message = body.get("message") or {}
-        record = await self.desk.get(record.user_id, record.id) or record  # as it stands now, not a moment ago
+        with contextlib.suppress(StoreUnavailable):  # as it stands now, not a moment ago (the move is made)
+            record = await self.desk.get(record.user_id, record.id) or record
         blocks = escalation_blocks(record, None)
         if message.get("blocks"):
             blocks[0] = message["blocks"][0]  # the summary as first posted, with its permalink

@@ -432,11 +432,13 @@
         if (seenUser && frame.user_id !== seenUser) {  // another session's numbers: start the page again
           seenUser = frame.user_id;
           clearLog();
+          openedNow = true;
           restarting = true;
           if (socket) socket.close(1000, "new session");
           return;
         }
         seenUser = frame.user_id;
+        openedNow = false;  // the hello that said so was taken
         takeRestored(frame.user_id);  // typed before a reload, as this user: shown and sent; anyone else's: dropped
         flush(true);
         keepUnsent();
@@ -569,23 +571,28 @@
     frame.refused = true;  // not taken: it may go along to another conversation
     var node = bubbles["c:" + error.client_id];
     if (node && error.code === "busy") waiting(node, error.message || "");
-    // one at a time, each after the wait the server gave: several refused together do not all come back at once
+    // one at a time, each after the wait the server gave: several refused together do not all come back at once;
+    // one timer a frame (a resend on reconnect clears `refused`, and the timer then has nothing to do)
     var seconds = Math.min(60, Math.max(1, Number(error.retry_after_s) || 2));
+    if (frame.timer) { clearTimeout(frame.timer); backlog -= 1; }
     backlog += 1;
-    setTimeout(function () {
+    frame.timer = setTimeout(function () {
+      frame.timer = null;
       backlog -= 1;
-      if (pending.indexOf(frame) < 0) return;  // taken, failed or dropped meanwhile
-      if (socket && socket.readyState === 1 && socket.sbReady) { frame.refused = false; socket.send(JSON.stringify(frame)); }
-    }, seconds * 1000 * backlog);
+      if (pending.indexOf(frame) < 0 || !frame.refused) return;  // taken, failed, dropped or sent again meanwhile
+      if (socket && socket.readyState === 1 && socket.sbReady) { frame.refused = false; socket.send(wire(frame)); }
+    }, Math.min(60, seconds * backlog) * 1000);
     return true;
   }
   // A pointer to a person's reply is followed once, whichever tab sees it first (localStorage, read afresh).
+  var followedHere = [];  // where localStorage is off (private mode): this page's own record
   function firstFollow(id) {
-    var key = "switchboard-followed:" + server, followed = [];
-    try { followed = JSON.parse(localStorage.getItem(key) || "[]"); } catch (e) { followed = []; }
+    var key = "switchboard-followed:" + server, followed = followedHere;
+    try { followed = JSON.parse(localStorage.getItem(key) || "[]"); } catch (e) { followed = followedHere; }
     if (!Array.isArray(followed)) followed = [];
-    if (followed.indexOf(id) >= 0) return false;
+    if (followed.indexOf(id) >= 0 || followedHere.indexOf(id) >= 0) return false;
     followed.push(id);
+    followedHere.push(id);
     try { localStorage.setItem(key, JSON.stringify(followed.slice(-20))); } catch (e) { /* private mode */ }
     return true;
   }
@@ -635,11 +642,16 @@
       restored.push({ type: "message", text: m.text.slice(0, 4000), client_id: m.client_id });
     });
   })();
+  function wire(frame) {  // the frame as the server reads it, without the widget's own bookkeeping
+    return JSON.stringify(frame, function (key, value) {
+      return key === "sent" || key === "tries" || key === "refused" || key === "timer" ? undefined : value;
+    });
+  }
   function flush(all) {
     // After a reconnect every message not yet echoed is sent again: the server answers a client id once.
     if (!socket || socket.readyState !== 1 || !socket.sbReady) return;
     pending.forEach(function (frame) {
-      if (all || !frame.sent) { socket.send(JSON.stringify(frame)); frame.sent = true; frame.refused = false; }
+      if (all || !frame.sent) { socket.send(wire(frame)); frame.sent = true; frame.refused = false; }
     });
     pending = pending.filter(function (f) { return f.type === "message" || f.type === "action"; });
   }
@@ -666,7 +678,6 @@
       // a reconnect: a person's reply to another of their conversations points here
       ws.send(JSON.stringify({ type: "hello", token: state.token, conversation_id: state.conversation_id, after: lastSeq,
         opened: openedNow }));
-      openedNow = false;
     };
     ws.onmessage = function (event) {
       var frame;
